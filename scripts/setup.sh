@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what podnet's demo, tests and benchmarks need on a fresh machine that has only
+# Node and npm: pnpm (from npm), the workspace's dependencies, and etcd (Debian's etcd-server).
+# Idempotent: each step is skipped when its tool is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.8
+
+if ! command -v pnpm >/dev/null 2>&1; then
+  echo "setup: installing pnpm@$PNPM_VERSION from npm" >&2
+  npm install --global --silent "pnpm@$PNPM_VERSION" >/dev/null 2>&1 \
+    || npm install --global --silent --prefix "$HOME/.local" "pnpm@$PNPM_VERSION"
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  echo "setup: installing dependencies" >&2
+  pnpm install --frozen-lockfile --reporter=silent
+fi
+
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing etcd-server and etcd-client from Debian" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq etcd-server etcd-client >/dev/null
+  else
+    echo "setup: etcd is not on PATH; install it (Debian: 'sudo apt-get install etcd-server etcd-client') or put the etcd and etcdctl binaries on PATH" >&2
+    exit 1
+  fi
+fi
