@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { normaliseEndpoints, parseDuration, wantsTls } from "./connection.js";
+
+describe("normaliseEndpoints", () => {
+  it("adds the scheme etcdctl's bare host:port implies", () => {
+    expect(normaliseEndpoints(["127.0.0.1:2379", " http://h:1 "], false)).toEqual([
+      "http://127.0.0.1:2379",
+      "http://h:1",
+    ]);
+    expect(normaliseEndpoints(["127.0.0.1:2379"], true)).toEqual(["https://127.0.0.1:2379"]);
+    expect(normaliseEndpoints(["[::1]:2379"], false)).toEqual(["http://[::1]:2379"]);
+  });
+
+  it("rejects what cannot be an endpoint, in one sentence", () => {
+    expect(() => normaliseEndpoints([], false)).toThrow(/no etcd endpoint/);
+    expect(() => normaliseEndpoints(["localhost"], false)).toThrow(/needs a host and a port/);
+    expect(() => normaliseEndpoints(["unix://x:1"], false)).toThrow(/http:\/\/ or https:\/\//);
+    expect(() => normaliseEndpoints(["http://a:1", "https://b:1"], true)).toThrow(/mix/);
+    expect(() => normaliseEndpoints(["http://a:1"], true)).toThrow(/TLS files were given/);
+  });
+
+  it("turns TLS on for https endpoints or any certificate file (a CA alone included)", () => {
+    expect(wantsTls({ endpoints: ["a:1"] })).toBe(false);
+    expect(wantsTls({ endpoints: ["https://a:1"] })).toBe(true);
+    expect(wantsTls({ endpoints: ["a:1"], caFile: "ca.pem" })).toBe(true);
+  });
+});
+
+describe("parseDuration", () => {
+  it("reads Go durations and plain seconds", () => {
+    expect(parseDuration("2s")).toBe(2000);
+    expect(parseDuration("500ms")).toBe(500);
+    expect(parseDuration("1m30s")).toBe(90_000);
+    expect(parseDuration("24h")).toBe(86_400_000);
+    expect(parseDuration("3")).toBe(3000);
+    expect(parseDuration("1.5s")).toBe(1500);
+    expect(parseDuration("soon")).toBeNull();
+    expect(parseDuration("2x")).toBeNull();
+    expect(parseDuration("")).toBeNull();
+  });
+});

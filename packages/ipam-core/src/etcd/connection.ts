@@ -1,0 +1,89 @@
+import { PodnetError } from "../errors.js";
+
+/** How to reach etcd: etcdctl's and flanneld's flags, resolved to values. */
+export interface ConnectionOptions {
+  /** Client URLs or host:port pairs; a bare host:port gets http:// (https:// when TLS is set). */
+  readonly endpoints: readonly string[];
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly user?: string;
+  readonly password?: string;
+  /** How long to wait for the first answer of an endpoint. */
+  readonly dialTimeoutMs: number;
+  /** The deadline of each request. */
+  readonly commandTimeoutMs: number;
+}
+
+/** etcdctl's default endpoint. */
+export const DEFAULT_ENDPOINTS: readonly string[] = ["http://127.0.0.1:2379"];
+
+/** Endpoints with an explicit scheme; throws a usage error on a malformed one or mixed schemes. */
+export function normaliseEndpoints(endpoints: readonly string[], tls: boolean): string[] {
+  const list = endpoints.map((e) => e.trim()).filter((e) => e.length > 0);
+  if (list.length === 0) throw new PodnetError("usage", "no etcd endpoint given; pass --endpoints host:port");
+  const out = list.map((endpoint) => {
+    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)
+      ? endpoint
+      : `${tls ? "https" : "http"}://${endpoint}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new PodnetError("usage", `etcd endpoint "${endpoint}" is not a URL or host:port`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new PodnetError("usage", `etcd endpoint "${endpoint}" must use http:// or https://`);
+    }
+    if (url.port === "" || url.hostname === "" || (url.pathname !== "/" && url.pathname !== "")) {
+      throw new PodnetError(
+        "usage",
+        `etcd endpoint "${endpoint}" needs a host and a port, like 127.0.0.1:2379`,
+      );
+    }
+    return `${url.protocol}//${url.host}`;
+  });
+  const secure = out.filter((e) => e.startsWith("https:")).length;
+  if (secure !== 0 && secure !== out.length) {
+    throw new PodnetError("usage", "etcd endpoints mix http:// and https://; use one scheme for all");
+  }
+  if (tls && secure === 0) {
+    throw new PodnetError(
+      "usage",
+      "TLS files were given but the endpoints use http://; use https:// endpoints or drop --cacert/--cert/--key",
+    );
+  }
+  return out;
+}
+
+/** Whether the options ask for TLS (any https:// endpoint or any certificate file). */
+export function wantsTls(
+  opts: Pick<ConnectionOptions, "endpoints" | "caFile" | "certFile" | "keyFile">,
+): boolean {
+  return (
+    opts.caFile !== undefined ||
+    opts.certFile !== undefined ||
+    opts.keyFile !== undefined ||
+    opts.endpoints.some((e) => /^https:\/\//i.test(e.trim()))
+  );
+}
+
+/** Formats milliseconds the way etcdctl's flags read: `2s`, `500ms`. */
+export function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** Parses a Go-style duration (`2s`, `500ms`, `1m30s`, `24h`) or plain seconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let matched = 0;
+  for (let m = re.exec(t); m !== null; m = re.exec(t)) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+    total += Number(m[1]) * unit;
+    matched = re.lastIndex;
+  }
+  return matched === t.length && t.length > 0 ? Math.round(total) : null;
+}

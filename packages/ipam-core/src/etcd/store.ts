@@ -1,0 +1,100 @@
+/**
+ * podnet's own small view of etcd: what the registry and the config store need, and nothing
+ * of the client library behind it. Revisions are numbers (etcd's int64 revisions never get
+ * near 2^53); lease ids are decimal strings because etcd hands out random 64-bit ids.
+ */
+
+/** One key as etcd holds it. */
+export interface KeyValue {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  /** The etcd lease the key is attached to; "0" when none. */
+  readonly lease: string;
+}
+
+/** A condition of a transaction; every compare is "equal". */
+export type Compare =
+  /** The key's last modification revision; 0 means the key must not exist. */
+  | { readonly key: string; readonly modRevision: number }
+  /** The key's etcd lease; "0" means the key has none. */
+  | { readonly key: string; readonly lease: string }
+  /** The key's exact value. */
+  | { readonly key: string; readonly value: Buffer | string };
+
+/** One operation of a transaction. */
+export type Op =
+  | { readonly put: string; readonly value: Buffer | string; readonly lease?: string }
+  | { readonly delete: string };
+
+/** The outcome of a transaction. */
+export interface TxnResult {
+  readonly succeeded: boolean;
+  /** The store's revision after the transaction (the write's revision when it succeeded). */
+  readonly revision: number;
+}
+
+/** What a read returns with its snapshot revision. */
+export interface ReadResult<T> {
+  readonly revision: number;
+  readonly value: T;
+}
+
+/** An event of a watch. */
+export interface WatchEvent {
+  readonly type: "put" | "delete";
+  readonly kv: KeyValue;
+}
+
+/** Callbacks of a watch over a prefix. */
+export interface WatchHandlers {
+  /** A batch of events, all at or below `revision`. */
+  events(events: readonly WatchEvent[], revision: number): void;
+  /** The revision the watch asked for was compacted: re-list, then watch again. */
+  compacted(compactRevision: number): void;
+  /** The stream failed; the watcher should reconnect. */
+  error(err: Error): void;
+}
+
+/** A running watch. */
+export interface Watch {
+  cancel(): Promise<void>;
+}
+
+/** Health and identity of one endpoint. */
+export interface EndpointStatus {
+  readonly endpoint: string;
+  readonly version: string;
+  readonly memberId: string;
+  readonly leaderId: string;
+  readonly dbSize: number;
+  readonly revision: number;
+  readonly raftTerm: number;
+}
+
+/** The store podnet uses; one implementation talks to etcd, tests may pass a fake to pure code. */
+export interface Store {
+  /** The endpoints this store talks to, for messages. */
+  readonly endpoints: readonly string[];
+  get(key: string, opts?: { revision?: number }): Promise<ReadResult<KeyValue | undefined>>;
+  /** Every key under `prefix`, sorted by key, in one consistent snapshot. */
+  list(prefix: string, opts?: { revision?: number; keysOnly?: boolean }): Promise<ReadResult<KeyValue[]>>;
+  txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
+  /** Grants an etcd lease; returns its id. */
+  grant(ttlSeconds: number): Promise<string>;
+  /** Revokes an etcd lease (and deletes its keys); a lease already gone is not an error. */
+  revoke(lease: string): Promise<void>;
+  /** Renews a lease once; returns the remaining TTL in seconds, 0 when the lease is gone. */
+  keepAliveOnce(lease: string): Promise<number>;
+  /** The remaining TTL of a lease in seconds; -1 when it does not exist (expired or revoked). */
+  timeToLive(lease: string): Promise<number>;
+  /** Watches every key under `prefix` from `fromRevision` on. */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
+  /** Compacts history up to `revision` (tests and maintenance). */
+  compact(revision: number): Promise<void>;
+  /** Status of each endpoint; an unreachable one is reported as an Error in its place. */
+  status(): Promise<(EndpointStatus | { endpoint: string; error: Error })[]>;
+  close(): void;
+}
