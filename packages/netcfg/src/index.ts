@@ -1,0 +1,9 @@
+/** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
+export type { Diagnostic, Severity } from "./config/diagnostic.js";
+export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
+export { BACKEND_TYPES } from "./config/schema.js";
+export type { ValidateOptions, ValidationResult } from "./config/validate.js";
+export { validateConfig, validateConfigText } from "./config/validate.js";
+/** The VXLAN device name flanneld uses: flannel.<VNI> / flannel-v6.<VNI>. */
+export { vxlanDeviceName } from "./config/vxlan.js";
+export * from "./store/config-store.js";
