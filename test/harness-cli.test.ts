@@ -1,0 +1,38 @@
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PODNET_BIN, podnetBuilt, REPO_ROOT, runPodnet } from "./harness/cli.js";
+import { cleanupTempDirs, removeTempDir, tempDir } from "./harness/tmp.js";
+
+describe("tempDir", () => {
+  it("creates directories under os.tmpdir() and removes them on cleanup", async () => {
+    const a = await tempDir();
+    const b = await tempDir("podnet-other-");
+    expect(a.startsWith(tmpdir())).toBe(true);
+    expect(b).toMatch(/podnet-other-/);
+    await writeFile(join(a, "f"), "x");
+    await removeTempDir(b);
+    expect(existsSync(b)).toBe(false);
+    await cleanupTempDirs();
+    expect(existsSync(a)).toBe(false);
+  });
+});
+
+describe("runPodnet", () => {
+  it("resolves the built CLI from the repository root", () => {
+    expect(existsSync(join(REPO_ROOT, "pnpm-workspace.yaml"))).toBe(true);
+    expect(PODNET_BIN).toBe(join(REPO_ROOT, "packages/cli/dist/bin.js"));
+  });
+
+  it.skipIf(podnetBuilt())("fails clearly when the CLI is not built", async () => {
+    await expect(runPodnet(["--help"])).rejects.toThrow(/pnpm run build/);
+  });
+
+  it.skipIf(!podnetBuilt())("runs podnet --help and exits 0", async () => {
+    const r = await runPodnet(["--help"], { env: { PODNET_NO_COLOR: "1" } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/podnet/);
+  });
+});

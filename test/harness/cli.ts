@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (this file lives in test/harness/). */
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** The built `podnet` entry point. */
+export const PODNET_BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
+
+export interface RunPodnetOptions {
+  /** Extra environment; the child otherwise sees only PATH and HOME. */
+  env?: Record<string, string>;
+  /** Written to stdin (stdin is closed either way). */
+  input?: string;
+  /** SIGKILL after this long (default 30 s); the result then has code null. */
+  timeoutMs?: number;
+  /** Working directory (default: the repository root). */
+  cwd?: string;
+}
+
+export interface RunPodnetResult {
+  /** Exit code, or null when the process was killed by a signal (e.g. the timeout). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The signal that ended the process, if any. */
+  signal: NodeJS.Signals | null;
+}
+
+/** True when `packages/cli/dist/bin.js` exists (i.e. `pnpm run build` has run). */
+export function podnetBuilt(): boolean {
+  return existsSync(PODNET_BIN);
+}
+
+/**
+ * Runs `node packages/cli/dist/bin.js ...args` with a clean environment: PATH and HOME plus
+ * `opts.env`; no PODNET_*, ETCDCTL_* or FLANNELD_* variable is inherited from the caller.
+ */
+export function runPodnet(args: string[], opts: RunPodnetOptions = {}): Promise<RunPodnetResult> {
+  if (!podnetBuilt()) {
+    return Promise.reject(new Error(`podnet is not built (${PODNET_BIN} missing): run \`pnpm run build\``));
+  }
+  const env: Record<string, string> = {};
+  for (const k of ["PATH", "HOME"]) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  Object.assign(env, opts.env ?? {});
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PODNET_BIN, ...args], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: opts.timeoutMs ?? 30_000,
+      killSignal: "SIGKILL",
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
+    });
+    child.stdin.on("error", () => {
+      // podnet may exit without reading its input
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
