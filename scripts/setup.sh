@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs what podnet's demo, tests and benchmarks need on a fresh machine that has only
 # Node and npm: pnpm (from npm), the workspace's dependencies, and etcd (Debian's etcd-server).
-# Idempotent: each step is skipped when its tool is already there.
+# Idempotent: each step is skipped when its tool is already there. Source it (the PATH it
+# sets matters) or run it.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PNPM_VERSION=10.34.8
 
+export PATH="$HOME/.local/bin:$PATH"
 if ! command -v pnpm >/dev/null 2>&1; then
   echo "setup: installing pnpm@$PNPM_VERSION from npm" >&2
+  # Global when we may write there (root, or a user prefix); else under ~/.local.
   npm install --global --silent "pnpm@$PNPM_VERSION" >/dev/null 2>&1 \
     || npm install --global --silent --prefix "$HOME/.local" "pnpm@$PNPM_VERSION"
-  export PATH="$HOME/.local/bin:$PATH"
 fi
 
 if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then

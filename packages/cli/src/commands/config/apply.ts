@@ -1,0 +1,89 @@
+import type { Store } from "@podnet/ipam-core";
+import type { ValidateOptions } from "@podnet/netcfg";
+import type { Context } from "../../context.js";
+import { EXIT } from "../../exit.js";
+import { diagnosticsData, formatDiagnostics } from "../../print/diagnostics.js";
+import { unifiedDiff } from "../../print/text-diff.js";
+
+/** How a new document should be written. */
+export interface ApplyRequest {
+  /** Where the document came from, for the diff header. */
+  readonly source: string;
+  readonly text: string;
+  readonly dryRun: boolean;
+  /** Write only if the stored document is at this revision (0: absent); default: as read now. */
+  readonly expectRevision?: number;
+  readonly strict?: boolean;
+  readonly validate?: ValidateOptions;
+}
+
+/**
+ * Validates a document, shows the diff against etcd, and writes it with a compare on the
+ * revision it read, so that a concurrent change is never overwritten. Shared by
+ * `config set`, `config rollback` and `ifconfig`'s setting form.
+ */
+export async function applyDocument(ctx: Context, store: Store, req: ApplyRequest): Promise<number> {
+  const { validateConfigText, readConfig } = await import("@podnet/netcfg");
+  const result = validateConfigText(req.text, req.validate);
+  const failed = !result.valid || (req.strict === true && result.warnings.length > 0);
+  if (failed) {
+    const diagnostics = [...result.errors, ...(req.strict ? result.warnings : [])];
+    if (ctx.globals.output === "json") {
+      process.stdout.write(
+        `${JSON.stringify({ written: false, valid: false, errors: diagnosticsData(diagnostics) }, null, 2)}\n`,
+      );
+    } else {
+      process.stderr.write(`${formatDiagnostics(diagnostics, ctx.colours)}\n`);
+      process.stderr.write(`podnet: ${req.source} is not a valid network config; nothing was written\n`);
+    }
+    return EXIT.invalid;
+  }
+  if (result.warnings.length > 0 && ctx.globals.output !== "json") {
+    process.stderr.write(`${formatDiagnostics(result.warnings, ctx.colours)}\n`);
+  }
+  const { config: current } = await readConfig(store, ctx.globals.prefix);
+  const key = current?.key ?? `${ctx.globals.prefix}/config`;
+  const currentRevision = current?.modRevision ?? 0;
+  const expect = req.expectRevision ?? currentRevision;
+  const diff = unifiedDiff(
+    current ? `${key}@${current.modRevision}` : `${key} (absent)`,
+    current?.text ?? "",
+    req.source,
+    req.text,
+    ctx.colours,
+  );
+  const unchanged = current !== undefined && current.text === req.text;
+  let revision: number | undefined;
+  if (!unchanged && !req.dryRun) {
+    const { writeConfig } = await import("@podnet/netcfg");
+    revision = await writeConfig(store, ctx.globals.prefix, req.text, expect);
+  }
+  await ctx.print({
+    data: {
+      key,
+      written: revision !== undefined,
+      dryRun: req.dryRun,
+      unchanged,
+      previousRevision: current?.modRevision ?? null,
+      revision: revision ?? current?.modRevision ?? null,
+      warnings: diagnosticsData(result.warnings),
+      diff,
+    },
+    human: () => {
+      if (unchanged)
+        return `${key} already holds this document (revision ${currentRevision}); nothing to write`;
+      const verdict = req.dryRun
+        ? `dry run: ${key} would change as above; nothing was written`
+        : `wrote ${key} at revision ${revision}`;
+      return `${diff}\n${verdict}`;
+    },
+    rows: () => [
+      [
+        key,
+        String(revision ?? current?.modRevision ?? ""),
+        unchanged ? "unchanged" : req.dryRun ? "dry-run" : "written",
+      ],
+    ],
+  });
+  return EXIT.ok;
+}

@@ -1,0 +1,28 @@
+import { type ErrorCode, isPodnetError } from "@podnet/ipam-core";
+
+/** podnet's exit statuses (DESIGN.md): the one place codes become numbers. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, invalid: 3 } as const;
+
+/** The exit status for an error code. */
+export function exitStatusFor(code: ErrorCode): number {
+  switch (code) {
+    case "usage":
+      return EXIT.usage;
+    case "invalid":
+      return EXIT.invalid;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** Prints an error as one line on stderr and returns the exit status; never a stack trace. */
+export function reportError(err: unknown): number {
+  if (isPodnetError(err)) {
+    process.stderr.write(`podnet: ${err.message}\n`);
+    return exitStatusFor(err.code);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`podnet: unexpected failure: ${message.split("\n")[0]}\n`);
+  if (process.env["PODNET_DEBUG"] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return EXIT.failed;
+}

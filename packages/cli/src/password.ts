@@ -1,0 +1,28 @@
+/** Asks for a password on the terminal without echoing it. */
+export function promptPassword(question: string): Promise<string> {
+  const stdin = process.stdin;
+  return new Promise((resolve, reject) => {
+    process.stderr.write(question);
+    let answer = "";
+    stdin.setRawMode?.(true);
+    stdin.resume();
+    stdin.setEncoding("utf8");
+    const done = (err?: Error) => {
+      stdin.setRawMode?.(false);
+      stdin.pause();
+      stdin.off("data", onData);
+      process.stderr.write("\n");
+      if (err) reject(err);
+      else resolve(answer);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === "\r" || ch === "\n" || ch === "\u0004") return done();
+        if (ch === "\u0003") return done(new Error("interrupted"));
+        if (ch === "\u007f" || ch === "\b") answer = answer.slice(0, -1);
+        else answer += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}

@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { configCommand } from "./commands/config/index.js";
+import { EXIT, reportError } from "./exit.js";
+import { OUTPUT_FORMATS } from "./print/output.js";
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** The `podnet` command with its global flags (etcdctl's names, flannel's defaults). */
+export function buildProgram(): Command {
+  const program = new Command("podnet")
+    .description("Overlay pod networks in etcd, flannel-compatible: config, leases, ifconfig, route, ipam")
+    .version(version(), "-v, --version", "print podnet's version")
+    .option("--endpoints <list>", "etcd endpoints, comma separated (default: http://127.0.0.1:2379)")
+    .option("--prefix <path>", "etcd prefix of the network (default: /coreos.com/network)")
+    .option("--cacert <file>", "verify etcd's certificate with this CA bundle")
+    .option("--cert <file>", "client certificate for etcd")
+    .option("--key <file>", "client key for etcd")
+    .option("--user <name[:password]>", "etcd user name (and password, not recommended)")
+    .option("--password <password>", "etcd password (visible to other users; prefer PODNET_PASSWORD)")
+    .option("--password-file <file>", "read the etcd password from this file")
+    .option("--dial-timeout <duration>", "how long to wait for etcd to answer (default: 2s)")
+    .option("--command-timeout <duration>", "deadline of each etcd request (default: 5s)")
+    .addOption(new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS))
+    .option("--no-color", "never colour the output")
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      "\nEvery flag may also come from the environment as PODNET_<FLAG> (PODNET_ENDPOINTS, PODNET_PASSWORD, ...);\n" +
+        "ETCDCTL_* and FLANNELD_ETCD_* variables are honoured where they mean the same. The command line wins.\n" +
+        "Exit status: 0 success, 1 operation failed, 2 usage error, 3 validation failed.",
+    );
+  program.addCommand(configCommand());
+  return program;
+}
+
+/** Runs podnet with these arguments; resolves to the exit status. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  const exitOverride = (err: CommanderError) => {
+    throw err;
+  };
+  const applyAll = (cmd: Command) => {
+    cmd.exitOverride(exitOverride);
+    cmd.configureOutput({ outputError: (text, write) => write(`podnet: ${text.replace(/^error: /, "")}`) });
+    for (const sub of cmd.commands) applyAll(sub);
+  };
+  applyAll(program);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    return reportError(err);
+  }
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Benchmarks, each beside its baseline measured in the same run; figures go in the README.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+pnpm run build
+node bench/run.mjs "$@"
