@@ -1,0 +1,111 @@
+/**
+ * A lease as podnet sees it: the decoded key and value of one entry under
+ * `<prefix>/subnets/`, plus what etcd says of it (its etcd lease, its revisions). And the
+ * decoding of a whole listing, shared by the registry, the watcher and the admin views.
+ */
+import type { KeyValue } from "./etcd/store.js";
+import { classifyEntry, type LeaseAttrs, type LeaseSubnet, leaseNameOf } from "./lease-codec.js";
+import type { SubnetRange4, SubnetRange6 } from "./subnet-range.js";
+
+/** One host's lease (or reservation) as stored in etcd. */
+export interface Lease {
+  /** The full etcd key, `<prefix>/subnets/10.5.52.0-24`. */
+  readonly key: string;
+  readonly subnet: LeaseSubnet;
+  readonly attrs: LeaseAttrs;
+  /** The value exactly as stored, for compares. */
+  readonly value: string;
+  /** The etcd lease id the key is attached to; "0" for a reservation. */
+  readonly etcdLease: string;
+  readonly modRevision: number;
+  readonly createRevision: number;
+}
+
+/** Whether a lease is a reservation (a key with no etcd lease: it never expires). */
+export function isReservation(lease: Lease): boolean {
+  return lease.etcdLease === "0";
+}
+
+/** An entry under `subnets/` whose key is not a subnet: skipped, reported, never written. */
+export interface ForeignEntry {
+  readonly key: string;
+  readonly reason: string;
+  readonly modRevision: number;
+}
+
+/** An entry whose key is a subnet but whose value is not a lease: it still occupies its subnet. */
+export interface DamagedEntry {
+  readonly key: string;
+  readonly subnet: LeaseSubnet;
+  readonly reason: string;
+  readonly value: string;
+  readonly etcdLease: string;
+  readonly modRevision: number;
+}
+
+/** Every entry under `<prefix>/subnets/` at one revision. */
+export interface LeaseListing {
+  readonly revision: number;
+  readonly leases: Lease[];
+  readonly foreign: ForeignEntry[];
+  readonly damaged: DamagedEntry[];
+}
+
+/** The subnet ranges leases are taken from, as the config resolves them. */
+export interface LeaseNetwork {
+  readonly ipv4?: SubnetRange4;
+  readonly ipv6?: SubnetRange6;
+}
+
+/** Decodes one etcd entry under `<prefix>/subnets/`; never throws. */
+export function decodeEntry(
+  prefix: string,
+  kv: KeyValue,
+):
+  | { kind: "lease"; lease: Lease }
+  | { kind: "foreign"; entry: ForeignEntry }
+  | { kind: "damaged"; entry: DamagedEntry } {
+  const name = leaseNameOf(prefix, kv.key) ?? kv.key;
+  const entry = classifyEntry(name, kv.value);
+  switch (entry.kind) {
+    case "lease":
+      return {
+        kind: "lease",
+        lease: {
+          key: kv.key,
+          subnet: entry.subnet,
+          attrs: entry.attrs,
+          value: kv.value.toString("utf8"),
+          etcdLease: kv.lease,
+          modRevision: kv.modRevision,
+          createRevision: kv.createRevision,
+        },
+      };
+    case "foreign":
+      return { kind: "foreign", entry: { key: kv.key, reason: entry.reason, modRevision: kv.modRevision } };
+    default:
+      return {
+        kind: "damaged",
+        entry: {
+          key: kv.key,
+          subnet: entry.subnet,
+          reason: entry.reason,
+          value: kv.value.toString("utf8"),
+          etcdLease: kv.lease,
+          modRevision: kv.modRevision,
+        },
+      };
+  }
+}
+
+/** Decodes a listing of `<prefix>/subnets/` taken at `revision`. */
+export function decodeListing(prefix: string, kvs: readonly KeyValue[], revision: number): LeaseListing {
+  const listing: LeaseListing = { revision, leases: [], foreign: [], damaged: [] };
+  for (const kv of kvs) {
+    const decoded = decodeEntry(prefix, kv);
+    if (decoded.kind === "lease") listing.leases.push(decoded.lease);
+    else if (decoded.kind === "foreign") listing.foreign.push(decoded.entry);
+    else listing.damaged.push(decoded.entry);
+  }
+  return listing;
+}
