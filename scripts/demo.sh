@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 pnpm run --silent build
 
-PODNET_JS="$PWD/packages/cli/dist/bin.js"
+PODNET_JS="$PWD/packages/cli/bundle/podnet.js"
 podnet() { node "$PODNET_JS" "$@"; }
 step() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
 show() { printf '$ podnet %s\n' "$*"; podnet "$@"; }

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 /** The repository root (this file lives in test/harness/). */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The built `podnet` entry point. */
-export const PODNET_BIN = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url));
+export const PODNET_BIN = fileURLToPath(new URL("../../packages/cli/bundle/podnet.js", import.meta.url));
 
 export interface RunPodnetOptions {
   /** Extra environment; the child otherwise sees only PATH and HOME. */
@@ -27,13 +27,13 @@ export interface RunPodnetResult {
   signal: NodeJS.Signals | null;
 }
 
-/** True when `packages/cli/dist/bin.js` exists (i.e. `pnpm run build` has run). */
+/** True when `packages/cli/bundle/podnet.js` exists (i.e. `pnpm run build` has run). */
 export function podnetBuilt(): boolean {
   return existsSync(PODNET_BIN);
 }
 
 /**
- * Runs `node packages/cli/dist/bin.js ...args` with a clean environment: PATH and HOME plus
+ * Runs `node packages/cli/bundle/podnet.js ...args` with a clean environment: PATH and HOME plus
  * `opts.env`; no PODNET_*, ETCDCTL_* or FLANNELD_* variable is inherited from the caller.
  */
 export function runPodnet(args: string[], opts: RunPodnetOptions = {}): Promise<RunPodnetResult> {

@@ -25,8 +25,9 @@ export function unifiedDiff(
     .split("\n")
     .filter((line) => !line.startsWith("===") && line !== "\\ No newline at end of file")
     .map((line) => {
-      if (line.startsWith("+") && !line.startsWith("+++")) return colours.green(line);
-      if (line.startsWith("-") && !line.startsWith("---")) return colours.red(line);
+      if (line.startsWith("--- ") || line.startsWith("+++ ")) return line.trimEnd(); // no empty header tab
+      if (line.startsWith("+")) return colours.green(line);
+      if (line.startsWith("-")) return colours.red(line);
       if (line.startsWith("@@")) return colours.dim(line);
       return line;
     })
@@ -35,5 +36,5 @@ export function unifiedDiff(
 }
 
 function ensureNewline(text: string): string {
-  return text.endsWith("\n") ? text : `${text}\n`;
+  return text === "" || text.endsWith("\n") ? text : `${text}\n`;
 }

@@ -1,0 +1,27 @@
+// Bundles the podnet command into packages/cli/bundle/: start-up time is dominated by Node
+// resolving and loading hundreds of small ES modules (zod alone has dozens), and one file per
+// lazily-loaded command cuts `podnet --version` and `config validate` to near bare Node.
+// etcd3 (grpc) stays external: it loads only when a command connects.
+import { rm } from "node:fs/promises";
+import { build } from "esbuild";
+
+const outdir = new URL("../packages/cli/bundle/", import.meta.url).pathname;
+await rm(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: { podnet: new URL("../packages/cli/dist/bin.js", import.meta.url).pathname },
+  outdir,
+  bundle: true,
+  splitting: true,
+  minify: true,
+  sourcemap: "linked",
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  chunkNames: "chunks/[name]-[hash]",
+  external: ["etcd3", "cockatiel"],
+  // Bundled CommonJS dependencies may call require(); give them one.
+  banner: {
+    js: "import{createRequire as __podnetRequire}from'node:module';const require=__podnetRequire(import.meta.url);",
+  },
+  logLevel: "warning",
+});
