@@ -3,4 +3,5 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 pnpm run build
-node bench/run.mjs "$@"
+pnpm exec tsc -p bench/tsconfig.json
+node bench/dist/bench/src/run.js "$@"

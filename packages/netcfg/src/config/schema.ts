@@ -4,7 +4,7 @@
  * every static type is derived from a schema. Key case is normalised before parsing (keys.ts).
  */
 import { parseIPv4, parseIPv6 } from "@podnet/ipam-core";
-import { z } from "zod";
+import * as z from "zod";
 import { describeValue } from "./diagnostic.js";
 
 /** A zod error parameter whose message reads "must be <what>, not <the value found>". */
