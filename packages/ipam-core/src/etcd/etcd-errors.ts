@@ -51,7 +51,7 @@ export function translateEtcdError(err: unknown, ctx: CallContext): PodnetError 
   if (/certificate|ssl|tls|handshake|self.signed|unable to verify|alert/i.test(msg)) {
     return new PodnetError(
       "permission",
-      `TLS handshake with etcd at ${where} failed (${firstLine(msg)}); check --cacert, --cert and --key`,
+      `TLS handshake with etcd at ${where} failed (${tlsReason(msg)}); check --cacert, --cert and --key`,
       { cause: err },
     );
   }
@@ -67,6 +67,12 @@ export function translateEtcdError(err: unknown, ctx: CallContext): PodnetError 
     );
   }
   return new PodnetError("failed", `etcd at ${where} failed: ${firstLine(msg)}`, { cause: err });
+}
+
+/** grpc wraps the TLS error in its own words; keep the part an admin can act on. */
+function tlsReason(msg: string): string {
+  const last = /Last error: (?:Error: )?([^.]+)/.exec(msg);
+  return (last?.[1] ?? firstLine(msg)).trim();
 }
 
 function firstLine(text: string): string {

@@ -267,8 +267,14 @@ class EtcdStore implements Store {
       if (events.length > 0) handlers.events(events, Number(res.header.revision));
     });
     watcher.on("error", (err) => {
-      if (/compacted/i.test(err.message)) handlers.compacted(fromRevision);
+      // etcd cancels a watch on a compacted revision with an empty reason; etcd3 passes only the reason on.
+      if (/compacted|Watcher canceled:\s*$/i.test(err.message)) handlers.compacted(fromRevision);
       else handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs: 0 }));
+    });
+    // etcd3 resumes by itself from its last header revision, which can skip events of a broken
+    // catch-up; telling the caller lets it re-create the watch from the revision it really saw.
+    watcher.on("disconnected", (err) => {
+      handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs: 0 }));
     });
     return {
       cancel: async () => {

@@ -1,0 +1,189 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
+import { addLimitedUser } from "./harness/etcd.js";
+import { tempDir } from "./harness/tmp.js";
+import { useEtcd, useTempDirs } from "./harness/vitest.js";
+
+const DOC = '{ "Network": "10.5.0.0/16", "Backend": { "Type": "vxlan" } }\n';
+
+useTempDirs();
+let docFile: string;
+beforeAll(async () => {
+  docFile = join(await tempDir(), "net.json");
+  await writeFile(docFile, DOC);
+});
+
+function oneLine(r: RunPodnetResult): string {
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  const lines = r.stderr.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  return lines[0] ?? "";
+}
+
+describe("server TLS with a CA only", () => {
+  const etcd = useEtcd({ tls: "server" });
+
+  it("connects with --cacert and writes", async () => {
+    const tls = etcd().tls!;
+    const r = await runPodnet(
+      ["--endpoints", etcd().endpoints.join(","), "--cacert", tls.caFile, "config", "set", docFile],
+      {},
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(await etcd().etcdctlOk(["get", "/coreos.com/network/config", "--print-value-only"])).toContain(
+      "10.5.0.0/16",
+    );
+  });
+
+  it("takes the CA from ETCDCTL_CACERT and a bare host:port as https", async () => {
+    const hostPort = etcd().endpoints[0]?.replace(/^https:\/\//, "") ?? "";
+    const r = await runPodnet(["config", "get", "-o", "json"], {
+      env: { PODNET_ENDPOINTS: hostPort, ETCDCTL_CACERT: etcd().tls!.caFile },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).config.Network).toBe("10.5.0.0/16");
+  });
+
+  it("explains a certificate it cannot verify in one line", async () => {
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      "--dial-timeout",
+      "1s",
+      "config",
+      "get",
+    ]);
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toMatch(/^podnet: .*(TLS|cannot reach)/);
+  });
+
+  it("names a CA file it cannot read as a usage error", async () => {
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      "--cacert",
+      "/nonexistent/ca.pem",
+      "config",
+      "get",
+    ]);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toMatch(/cannot read --cacert file \/nonexistent\/ca\.pem/);
+  });
+});
+
+describe("mutual TLS", () => {
+  const etcd = useEtcd({ tls: "mutual" });
+
+  it("connects with a client certificate", async () => {
+    const tls = etcd().tls!;
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      "--cacert",
+      tls.caFile,
+      "--cert",
+      tls.certFile!,
+      "--key",
+      tls.keyFile!,
+      "config",
+      "set",
+      docFile,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("fails in one line without a client certificate", async () => {
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      "--cacert",
+      etcd().tls!.caFile,
+      "--dial-timeout",
+      "1s",
+      "config",
+      "get",
+    ]);
+    expect(r.code).toBe(1);
+    oneLine(r);
+  });
+
+  it("refuses --cert without --key", async () => {
+    const tls = etcd().tls!;
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      "--cacert",
+      tls.caFile,
+      "--cert",
+      tls.certFile!,
+      "config",
+      "get",
+    ]);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toMatch(/--cert and --key go together/);
+  });
+});
+
+describe("etcd auth", () => {
+  const etcd = useEtcd({ auth: true });
+  const ep = () => etcd().endpoints.join(",");
+
+  beforeAll(async () => {
+    await addLimitedUser(etcd(), "netadmin", "s3cret-pass", "/coreos.com/network/");
+  });
+
+  it("authenticates root with PODNET_PASSWORD and never prints the password", async () => {
+    const password = etcd().auth!.rootPassword;
+    const r = await runPodnet(["--user", "root", "config", "set", docFile], {
+      env: { PODNET_ENDPOINTS: ep(), PODNET_PASSWORD: password },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(password);
+  });
+
+  it("reads the password from --password-file", async () => {
+    const file = join(await tempDir(), "pw");
+    await writeFile(file, "s3cret-pass\n", { mode: 0o600 });
+    const r = await runPodnet(
+      ["--user", "netadmin", "--password-file", file, "config", "get", "-o", "json"],
+      {
+        env: { PODNET_ENDPOINTS: ep() },
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it("explains a wrong password in one line without echoing it", async () => {
+    const r = await runPodnet(["--user", "root", "config", "get"], {
+      env: { PODNET_ENDPOINTS: ep(), PODNET_PASSWORD: "wrong-horse-battery" },
+    });
+    expect(r.code).toBe(1);
+    const line = oneLine(r);
+    expect(line).toMatch(/rejected the user name or password/);
+    expect(line).not.toContain("wrong-horse-battery");
+  });
+
+  it("says authentication is required when no user is given", async () => {
+    const r = await runPodnet(["config", "get"], { env: { PODNET_ENDPOINTS: ep() } });
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toMatch(/requires authentication|denied permission/);
+  });
+
+  it("denies a limited user outside its prefix, naming the key, and writes nothing", async () => {
+    const r = await runPodnet(["--user", "netadmin", "--prefix", "/other/net", "config", "set", docFile], {
+      env: { PODNET_ENDPOINTS: ep(), PODNET_PASSWORD: "s3cret-pass" },
+    });
+    expect(r.code).toBe(1);
+    expect(oneLine(r)).toMatch(/denied permission on \/other\/net\/config/);
+    const got = await etcd().etcdctl(["get", "/other/net/config"]);
+    expect(got.stdout).toBe("");
+  });
+
+  it("asks for a password it cannot prompt for as a usage error", async () => {
+    const r = await runPodnet(["--user", "netadmin", "config", "get"], { env: { PODNET_ENDPOINTS: ep() } });
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toMatch(/no password for etcd user "netadmin"/);
+  });
+});
