@@ -1,4 +1,5 @@
 export * from "./address.js";
+export * from "./allocator.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
@@ -6,4 +7,6 @@ export type * from "./etcd/store.js";
 export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";
+export * from "./lease-watch.js";
+export * from "./registry.js";
 export * from "./subnet-range.js";

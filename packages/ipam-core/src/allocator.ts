@@ -1,0 +1,157 @@
+/**
+ * The allocation policy (flannel-compat.md section 6), pure: given a listing, the network and
+ * this host's attributes, decide which subnet the host should hold. No I/O, no clock; the
+ * randomness is passed in. The registry carries the decision out against etcd.
+ */
+import {
+  formatIPv4,
+  formatIPv6,
+  type IPv4Net,
+  type IPv6Net,
+  ipv4NetsOverlap,
+  ipv6NetsOverlap,
+} from "./address.js";
+import { PodnetError } from "./errors.js";
+import type { Lease, LeaseListing, LeaseNetwork } from "./lease.js";
+import { isReservation } from "./lease.js";
+import { hasIPv4, type LeaseAttrs, type LeaseSubnet } from "./lease-codec.js";
+import {
+  freeSubnets,
+  rangeContains,
+  rangeSize,
+  type SubnetRange4,
+  type SubnetRange6,
+} from "./subnet-range.js";
+
+/** What the allocator needs to decide. */
+export interface AllocationInput {
+  readonly listing: LeaseListing;
+  readonly network: LeaseNetwork;
+  /** This host's lease attributes; `publicIP` identifies its leases. */
+  readonly attrs: LeaseAttrs;
+  /** The subnet the host held before (e.g. from its subnet file): a hint, taken only if free. */
+  readonly previous?: LeaseSubnet;
+  /** Uniform in [0, 1), like Math.random. */
+  readonly random: () => number;
+  /** Subnets already tried and lost in a race: treated as taken. */
+  readonly exclude?: readonly LeaseSubnet[];
+}
+
+/** The allocator's decision; `stale` are this host's leases that no longer fit and should go. */
+export type AllocationDecision =
+  | { readonly kind: "reuse"; readonly lease: Lease; readonly stale: readonly Lease[] }
+  | { readonly kind: "previous"; readonly subnet: LeaseSubnet; readonly stale: readonly Lease[] }
+  | { readonly kind: "new"; readonly subnet: LeaseSubnet; readonly stale: readonly Lease[] };
+
+/** Whether a lease subnet fits the network: right families, length and shape, inside Min..Max. */
+export function leaseFits(network: LeaseNetwork, subnet: LeaseSubnet): boolean {
+  if (network.ipv4 === undefined && network.ipv6 === undefined) return false;
+  const v4ok =
+    network.ipv4 !== undefined
+      ? hasIPv4(subnet) && rangeContains(network.ipv4, subnet.ipv4)
+      : !hasIPv4(subnet);
+  const v6ok =
+    network.ipv6 !== undefined
+      ? subnet.ipv6 !== undefined && rangeContains(network.ipv6, subnet.ipv6)
+      : subnet.ipv6 === undefined;
+  return v4ok && v6ok;
+}
+
+/**
+ * Decides what this host should hold: its own fitting lease or reservation (a reservation
+ * preferred), else the previous subnet if nothing overlaps it, else a uniformly random free
+ * subnet among all free ones. Throws PodnetError("exhausted") when none is free.
+ */
+export function decideAllocation(input: AllocationInput): AllocationDecision {
+  const mine = input.listing.leases.filter((l) => l.attrs.publicIP === input.attrs.publicIP);
+  const fitting = mine.filter((l) => leaseFits(input.network, l.subnet));
+  // A reservation the admin made for this host wins over a lease it happens to hold too.
+  const reuse = fitting.find(isReservation) ?? fitting[0];
+  // Non-fitting reservations are the admin's to remove; only expiring leases are cleaned up.
+  const stale = mine.filter((l) => !leaseFits(input.network, l.subnet) && !isReservation(l));
+  if (reuse !== undefined) return { kind: "reuse", lease: reuse, stale };
+  const { previous } = input;
+  if (
+    previous !== undefined &&
+    leaseFits(input.network, previous) &&
+    !occupiedSubnets(input.listing, input.exclude).some((s) => subnetsOverlap(s, previous))
+  ) {
+    return { kind: "previous", subnet: previous, stale };
+  }
+  return {
+    kind: "new",
+    subnet: pickFreeSubnet(input.listing, input.network, input.random, input.exclude),
+    stale,
+  };
+}
+
+/**
+ * A uniformly random free subnet (both families on dual stack), after a lost race with the
+ * subnets already tried excluded. Throws PodnetError("exhausted") when none is free.
+ */
+export function pickFreeSubnet(
+  listing: LeaseListing,
+  network: LeaseNetwork,
+  random: () => number,
+  exclude: readonly LeaseSubnet[] = [],
+): LeaseSubnet {
+  const occupied = occupiedSubnets(listing, exclude);
+  let ipv4: IPv4Net | undefined;
+  let ipv6: IPv6Net | undefined;
+  if (network.ipv4 !== undefined) {
+    const free = freeSubnets(
+      network.ipv4,
+      occupied.filter(hasIPv4).map((s) => s.ipv4),
+    );
+    if (free.count === 0) throw exhaustedError(network.ipv4);
+    ipv4 = free.nth(Math.min(free.count - 1, Math.floor(random() * free.count))) ?? undefined;
+  }
+  if (network.ipv6 !== undefined) {
+    const free = freeSubnets(
+      network.ipv6,
+      occupied.flatMap((s) => (s.ipv6 !== undefined ? [s.ipv6] : [])),
+    );
+    if (free.count === 0n) throw exhaustedError(network.ipv6);
+    ipv6 = free.nth(randomBelow(free.count, random)) ?? undefined;
+  }
+  if (ipv4 === undefined && ipv6 === undefined) {
+    throw new PodnetError("invalid", "the network has neither an IPv4 nor an IPv6 range to lease from");
+  }
+  // flannel writes an IPv6-only lease with the zero IPv4 network in front (0.0.0.0-0&...).
+  return { ipv4: ipv4 ?? { ip: 0, prefix: 0 }, ...(ipv6 !== undefined ? { ipv6 } : {}) };
+}
+
+/** The out-of-subnets error for a range, naming it and how many subnets it holds. */
+export function exhaustedError(range: SubnetRange4 | SubnetRange6): PodnetError {
+  const text =
+    typeof range.min === "bigint"
+      ? `${formatIPv6(range.min)} … ${formatIPv6(range.max as bigint)} (/${range.subnetLen})`
+      : `${formatIPv4(range.min)} … ${formatIPv4(range.max as number)} (/${range.subnetLen})`;
+  const size =
+    typeof range.min === "bigint" ? rangeSize(range as SubnetRange6) : rangeSize(range as SubnetRange4);
+  return new PodnetError(
+    "exhausted",
+    `out of subnets: every subnet of ${text}, ${size} in all, is leased or reserved; release unused leases or widen the network`,
+  );
+}
+
+/** Whether two lease subnets overlap in either family. */
+export function subnetsOverlap(a: LeaseSubnet, b: LeaseSubnet): boolean {
+  if (hasIPv4(a) && hasIPv4(b) && ipv4NetsOverlap(a.ipv4, b.ipv4)) return true;
+  return a.ipv6 !== undefined && b.ipv6 !== undefined && ipv6NetsOverlap(a.ipv6, b.ipv6);
+}
+
+/** Every subnet that occupies space: leases, reservations, damaged entries (foreign keys never do). */
+function occupiedSubnets(listing: LeaseListing, exclude: readonly LeaseSubnet[] = []): LeaseSubnet[] {
+  return [...listing.leases.map((l) => l.subnet), ...listing.damaged.map((d) => d.subnet), ...exclude];
+}
+
+/** A uniform bigint in [0, n), from 32-bit draws with 64 spare bits so the modulo bias vanishes. */
+function randomBelow(n: bigint, random: () => number): bigint {
+  const bits = n.toString(2).length + 64;
+  let acc = 0n;
+  for (let have = 0; have < bits; have += 32) {
+    acc = (acc << 32n) | BigInt(Math.floor(random() * 2 ** 32) >>> 0);
+  }
+  return acc % n;
+}

@@ -1,0 +1,473 @@
+/**
+ * The lease registry: the allocator's decisions carried out against etcd. This is the only
+ * file where lease policy meets transport. Every write that could race is a transaction with
+ * a compare, and every etcd lease granted here is either attached to a key or revoked.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { decideAllocation, subnetsOverlap } from "./allocator.js";
+import { isPodnetError, PodnetError } from "./errors.js";
+import type { Store } from "./etcd/store.js";
+import { subnetsPrefix } from "./keys.js";
+import { decodeListing, isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
+import {
+  decodeLeaseValue,
+  encodeLeaseValue,
+  formatLeaseKey,
+  type LeaseAttrs,
+  type LeaseSubnet,
+  leaseKey,
+} from "./lease-codec.js";
+
+/** flannel's lease TTL: 24 hours. */
+export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
+/** flanneld's --subnet-lease-renew-margin default: renew when 60 minutes remain. */
+export const DEFAULT_RENEW_MARGIN_SECONDS = 60 * 60;
+/** flanneld retries a failed renewal every minute. */
+export const DEFAULT_RENEW_RETRY_SECONDS = 60;
+
+/** How the registry is set up. */
+export interface LeaseRegistryOptions {
+  /** The etcd prefix, e.g. `/coreos.com/network`. */
+  readonly prefix: string;
+  /** TTL of new leases in seconds; default 24 h. */
+  readonly ttlSeconds?: number;
+}
+
+/** What `acquire` needs. */
+export interface AcquireRequest {
+  readonly network: LeaseNetwork;
+  readonly attrs: LeaseAttrs;
+  /** The subnet held before (a hint, e.g. from the subnet file); taken only if nobody holds it. */
+  readonly previous?: LeaseSubnet;
+  /** TTL of a newly created lease; default the registry's. */
+  readonly ttlSeconds?: number;
+  /** Uniform in [0, 1); default Math.random. */
+  readonly random?: () => number;
+  /** How many lost races (or unreachable-etcd failures) to retry through; default 10. */
+  readonly maxAttempts?: number;
+}
+
+/** How `acquire` got its lease. */
+export interface AcquireResult {
+  readonly lease: Lease;
+  readonly outcome: "reused" | "previous" | "new";
+  /** 1 when the first try won. */
+  readonly attempts: number;
+  /** This host's leases that no longer fit the network and were deleted. */
+  readonly removed: readonly Lease[];
+}
+
+/** How `keepAlive` renews. */
+export interface KeepAliveOptions {
+  /** Renew when this many seconds of the TTL remain; default 3600 (flanneld's 60 minutes). */
+  readonly renewMarginSeconds?: number;
+  /** Wait this long after a failed renewal before the next try; default 60. */
+  readonly retryIntervalSeconds?: number;
+  /** The lease was renewed; `ttlSeconds` is what remains now (0 for a reservation). */
+  readonly onRenewed?: (lease: Lease, ttlSeconds: number) => void;
+  /** The key is no longer ours (deleted, expired or taken); the loop has stopped. */
+  readonly onLost: (err: PodnetError) => void;
+  /** A renewal failed for another reason (etcd unreachable); the loop retries. */
+  readonly onError?: (err: PodnetError) => void;
+}
+
+/** A running keepalive loop. */
+export interface KeepAliveHandle {
+  /** The lease as last renewed. */
+  readonly lease: Lease;
+  stop(): void;
+}
+
+const MAX_TTL_LOOKUPS = 16;
+
+/** Leases of one prefix in etcd: list, acquire, renew, release, reserve. */
+export class LeaseRegistry {
+  readonly prefix: string;
+  readonly ttlSeconds: number;
+
+  constructor(
+    private readonly store: Store,
+    opts: LeaseRegistryOptions,
+  ) {
+    this.prefix = opts.prefix;
+    this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
+      throw new PodnetError(
+        "usage",
+        `lease TTL must be a whole number of seconds above 0, not ${opts.ttlSeconds}`,
+      );
+    }
+  }
+
+  /** Every entry under `<prefix>/subnets/` in one range request, decoded. */
+  async list(): Promise<LeaseListing> {
+    const res = await this.store.list(subnetsPrefix(this.prefix));
+    return decodeListing(this.prefix, res.value, res.revision);
+  }
+
+  /** Remaining TTL in seconds of each distinct etcd lease of the listing (-1 when gone); reservations are absent. */
+  async ttls(listing: LeaseListing): Promise<Map<string, number>> {
+    const ids = [
+      ...new Set([...listing.leases, ...listing.damaged].map((e) => e.etcdLease).filter((id) => id !== "0")),
+    ];
+    const out = new Map<string, number>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < ids.length; i = next++) {
+        const id = ids[i]!;
+        out.set(id, await this.store.timeToLive(id));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_TTL_LOOKUPS, ids.length) }, worker));
+    return out;
+  }
+
+  /**
+   * Gets this host a lease: its own if it still fits, else the previous subnet if free, else a
+   * random free one, created only if absent. Lost races are retried with another subnet.
+   */
+  async acquire(req: AcquireRequest): Promise<AcquireResult> {
+    const random = req.random ?? Math.random;
+    const maxAttempts = Math.max(1, req.maxAttempts ?? 10);
+    const ttl = req.ttlSeconds ?? this.ttlSeconds;
+    const value = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
+    const tried: LeaseSubnet[] = [];
+    let removed: Lease[] | undefined;
+    let lastFailure = "";
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (attempt > 1) await sleep(5 + Math.floor(random() * 46));
+      try {
+        const listing = await this.list();
+        const decision = decideAllocation({
+          listing,
+          network: req.network,
+          attrs: req.attrs,
+          random,
+          exclude: tried,
+          ...(req.previous !== undefined ? { previous: req.previous } : {}),
+        });
+        removed ??= await this.removeStale(decision.stale, listing);
+        if (decision.kind === "reuse") {
+          const lease = await this.reuse(decision.lease, value);
+          if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
+          lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
+          continue;
+        }
+        const lease = await this.create(decision.subnet, value, ttl);
+        if (lease !== null) return { lease, outcome: decision.kind, attempts: attempt, removed };
+        tried.push(decision.subnet);
+        lastFailure = `another host took ${nameOf(decision.subnet)} first`;
+      } catch (err) {
+        if (!isPodnetError(err, "unavailable") || attempt === maxAttempts) throw err;
+        lastFailure = err.message;
+      }
+    }
+    throw new PodnetError(
+      "conflict",
+      `could not acquire a subnet in ${maxAttempts} attempts (last: ${lastFailure}); try again`,
+    );
+  }
+
+  /**
+   * Renews a lease: checks in a transaction that the key still holds our value and our etcd
+   * lease (optionally writing new attributes under the same guard), then keeps the etcd lease
+   * alive. Never writes a key that is no longer ours; throws conflict or not-found instead.
+   */
+  async renew(lease: Lease, opts: { attrs?: LeaseAttrs } = {}): Promise<Lease> {
+    return (await this.renewWithTtl(lease, opts)).lease;
+  }
+
+  /** Deletes the lease if it is still ours, then revokes its etcd lease. */
+  async release(lease: Lease): Promise<void> {
+    const res = await this.store.txn(guardOf(lease), [{ delete: lease.key }]);
+    if (!res.succeeded) throw await this.lostError(lease, "release");
+    if (!isReservation(lease)) await this.store.revoke(lease.etcdLease);
+  }
+
+  /**
+   * Reserves a subnet for a host: a key with no etcd lease, so it never expires. Creates it if
+   * absent; turns this host's own live lease on it into a reservation; refuses anyone else's.
+   */
+  async reserve(subnet: LeaseSubnet, attrs: LeaseAttrs): Promise<Lease> {
+    const value = encodeLeaseValue(attrs);
+    const key = leaseKey(this.prefix, subnet);
+    const name = nameOf(subnet);
+    const listing = await this.list();
+    const damaged = listing.damaged.find((d) => subnetsOverlap(d.subnet, subnet));
+    if (damaged !== undefined) {
+      throw new PodnetError(
+        "conflict",
+        `cannot reserve ${name}: the entry ${damaged.key} overlaps it and is damaged (${damaged.reason}); fix or delete it first`,
+      );
+    }
+    const other = listing.leases.find((l) => l.key !== key && subnetsOverlap(l.subnet, subnet));
+    if (other !== undefined) {
+      throw new PodnetError(
+        "conflict",
+        `cannot reserve ${name}: it overlaps ${nameOf(other.subnet)}, held by ${other.attrs.publicIP}`,
+      );
+    }
+    const current = listing.leases.find((l) => l.key === key);
+    if (current === undefined) {
+      const res = await this.store.txn([{ key, modRevision: 0 }], [{ put: key, value }]);
+      if (!res.succeeded) {
+        throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
+      }
+      return leaseOf(key, subnet, value, "0", res.revision, res.revision);
+    }
+    if (current.attrs.publicIP !== attrs.publicIP) {
+      throw new PodnetError(
+        "conflict",
+        `cannot reserve ${name}: it is held by ${current.attrs.publicIP}; release that lease first`,
+      );
+    }
+    if (isReservation(current) && current.value === value) return current;
+    // A put without a lease detaches the key from its etcd lease: it becomes a reservation.
+    const res = await this.store.txn([{ key, modRevision: current.modRevision }], [{ put: key, value }]);
+    if (!res.succeeded)
+      throw new PodnetError("conflict", `cannot reserve ${name}: it changed just now; try again`);
+    if (!isReservation(current)) await this.store.revoke(current.etcdLease);
+    return leaseOf(key, subnet, value, "0", res.revision, current.createRevision);
+  }
+
+  /** Deletes a reservation; refuses a live lease (release that instead) and a key that changed meanwhile. */
+  async unreserve(subnet: LeaseSubnet): Promise<Lease> {
+    const key = leaseKey(this.prefix, subnet);
+    const name = nameOf(subnet);
+    const { value: kv } = await this.store.get(key);
+    if (kv === undefined) throw new PodnetError("not-found", `there is no reservation for ${name}`);
+    if (kv.lease !== "0") {
+      throw new PodnetError(
+        "conflict",
+        `${name} is a live lease, not a reservation; release it instead if its host is gone`,
+      );
+    }
+    const res = await this.store.txn(
+      [
+        { key, modRevision: kv.modRevision },
+        { key, lease: "0" },
+      ],
+      [{ delete: key }],
+    );
+    if (!res.succeeded)
+      throw new PodnetError("conflict", `the reservation for ${name} changed just now; try again`);
+    const decoded = decodeLeaseValue(kv.value);
+    return {
+      key,
+      subnet,
+      attrs: decoded.ok ? decoded.attrs : { publicIP: "0.0.0.0", publicIPv6: null },
+      value: kv.value.toString("utf8"),
+      etcdLease: "0",
+      modRevision: kv.modRevision,
+      createRevision: kv.createRevision,
+    };
+  }
+
+  /**
+   * Renews the lease whenever `renewMarginSeconds` of its TTL remain, retries failures every
+   * `retryIntervalSeconds`, and stops with `onLost` once the key is no longer ours.
+   */
+  keepAlive(lease: Lease, opts: KeepAliveOptions): KeepAliveHandle {
+    const margin = opts.renewMarginSeconds ?? DEFAULT_RENEW_MARGIN_SECONDS;
+    const retry = opts.retryIntervalSeconds ?? DEFAULT_RENEW_RETRY_SECONDS;
+    let current = lease;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = (seconds: number): void => {
+      if (!stopped) timer = setTimeout(() => void tick(), seconds * 1000);
+    };
+    // Renew when the margin remains; a margin as long as the TTL would renew non-stop, so cap it.
+    const untilRenewal = (ttl: number): number => (ttl > margin ? ttl - margin : Math.max(1, ttl / 3));
+    const fail = (err: unknown): void => {
+      if (stopped) return;
+      const e = isPodnetError(err) ? err : new PodnetError("failed", String(err), { cause: err });
+      if (e.code === "conflict" || e.code === "not-found") {
+        stopped = true;
+        opts.onLost(e);
+      } else {
+        opts.onError?.(e);
+        schedule(retry);
+      }
+    };
+    const tick = async (): Promise<void> => {
+      try {
+        const renewed = await this.renewWithTtl(current);
+        if (stopped) return;
+        current = renewed.lease;
+        opts.onRenewed?.(current, renewed.ttl);
+        schedule(isReservation(current) ? margin : untilRenewal(renewed.ttl));
+      } catch (err) {
+        fail(err);
+      }
+    };
+    if (isReservation(lease)) schedule(margin);
+    else {
+      this.store.timeToLive(lease.etcdLease).then(
+        (ttl) => (ttl > 0 ? schedule(untilRenewal(ttl)) : void tick()),
+        (err: unknown) => fail(err),
+      );
+    }
+    return {
+      get lease() {
+        return current;
+      },
+      stop() {
+        stopped = true;
+        if (timer !== undefined) clearTimeout(timer);
+      },
+    };
+  }
+
+  // ---- internals ----
+
+  private async renewWithTtl(
+    lease: Lease,
+    opts: { attrs?: LeaseAttrs } = {},
+  ): Promise<{ lease: Lease; ttl: number }> {
+    const value = opts.attrs !== undefined ? encodeLeaseValue(opts.attrs) : lease.value;
+    const ops = value !== lease.value ? [{ put: lease.key, value, lease: lease.etcdLease }] : [];
+    const res = await this.store.txn(guardOf(lease), ops);
+    if (!res.succeeded) {
+      const adopted = await this.adoptReservation(lease);
+      if (adopted !== null) return { lease: adopted, ttl: 0 };
+      throw await this.lostError(lease, "renew");
+    }
+    const renewed =
+      ops.length > 0
+        ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision }
+        : lease;
+    if (isReservation(lease)) return { lease: renewed, ttl: 0 };
+    const ttl = await this.store.keepAliveOnce(lease.etcdLease);
+    if (ttl <= 0) {
+      throw new PodnetError(
+        "not-found",
+        `the lease on ${nameOf(lease.subnet)} expired before it could be renewed; acquire a subnet again`,
+      );
+    }
+    return { lease: renewed, ttl };
+  }
+
+  /** An admin turned our lease into a reservation with the same value: still ours, keep it. */
+  private async adoptReservation(lease: Lease): Promise<Lease | null> {
+    if (isReservation(lease)) return null;
+    const { value: kv } = await this.store.get(lease.key);
+    if (kv === undefined || kv.lease !== "0" || kv.value.toString("utf8") !== lease.value) return null;
+    return { ...lease, etcdLease: "0", modRevision: kv.modRevision };
+  }
+
+  /** Why a guarded write on our lease failed; revokes our etcd lease once no key is on it. */
+  private async lostError(lease: Lease, action: "renew" | "release"): Promise<PodnetError> {
+    const name = nameOf(lease.subnet);
+    const { value: kv } = await this.store.get(lease.key);
+    if (kv === undefined || kv.lease !== lease.etcdLease) {
+      // Our etcd lease no longer carries the key: revoke it so it does not linger for a day.
+      if (!isReservation(lease)) await this.store.revoke(lease.etcdLease).catch(() => undefined);
+    }
+    const nothing = action === "renew" ? "nothing was written" : "nothing was deleted";
+    if (kv === undefined) {
+      return new PodnetError(
+        "not-found",
+        `the lease on ${name} was lost: it expired or was deleted; ${nothing}`,
+      );
+    }
+    const decoded = decodeLeaseValue(kv.value);
+    const holder = decoded.ok ? decoded.attrs.publicIP : "a damaged entry";
+    return new PodnetError(
+      "conflict",
+      `the lease on ${name} was lost: it is now held by ${holder}${
+        kv.lease === "0" ? " as a reservation" : ""
+      }; ${nothing}`,
+    );
+  }
+
+  /** Makes sure this host's lease is alive and carries `value`; null when it changed or expired meanwhile. */
+  private async reuse(lease: Lease, value: string): Promise<Lease | null> {
+    if (!isReservation(lease) && (await this.store.keepAliveOnce(lease.etcdLease)) <= 0) return null;
+    if (lease.value === value) return lease;
+    // Same etcd lease on the put (a put without one would make the key permanent); "0" keeps a reservation.
+    const res = await this.store.txn(
+      [{ key: lease.key, modRevision: lease.modRevision }],
+      [{ put: lease.key, value, lease: lease.etcdLease }],
+    );
+    if (!res.succeeded) return null;
+    return { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
+  }
+
+  /** Grants an etcd lease and creates the key on it only if absent; null (grant revoked) when the key exists. */
+  private async create(subnet: LeaseSubnet, value: string, ttl: number): Promise<Lease | null> {
+    const key = leaseKey(this.prefix, subnet);
+    const grant = await this.store.grant(ttl);
+    let won: boolean;
+    let revision: number;
+    try {
+      const res = await this.store.txn([{ key, modRevision: 0 }], [{ put: key, value, lease: grant }]);
+      won = res.succeeded;
+      revision = res.revision;
+    } catch (err) {
+      // The transaction may have committed before the answer was lost: revoking deletes the key too.
+      await this.revokeHard(grant);
+      throw err;
+    }
+    if (!won) {
+      await this.revokeHard(grant);
+      return null;
+    }
+    return leaseOf(key, subnet, value, grant, revision, revision);
+  }
+
+  /** Revokes a grant, once more if the first try fails; a grant that cannot be revoked expires with its TTL. */
+  private async revokeHard(grant: string): Promise<void> {
+    try {
+      await this.store.revoke(grant);
+    } catch {
+      await this.store.revoke(grant).catch(() => undefined);
+    }
+  }
+
+  /** Deletes this host's leases that no longer fit, each only if unchanged; returns those deleted. */
+  private async removeStale(stale: readonly Lease[], listing: LeaseListing): Promise<Lease[]> {
+    const removed: Lease[] = [];
+    for (const lease of stale) {
+      const res = await this.store.txn(
+        [{ key: lease.key, modRevision: lease.modRevision }],
+        [{ delete: lease.key }],
+      );
+      if (!res.succeeded) continue;
+      removed.push(lease);
+      const shared = listing.leases.some((l) => l !== lease && l.etcdLease === lease.etcdLease);
+      if (!shared) await this.store.revoke(lease.etcdLease);
+    }
+    return removed;
+  }
+}
+
+/** The compare that says "this key is still exactly our lease": same value, same etcd lease. */
+function guardOf(lease: Lease) {
+  return [
+    { key: lease.key, value: lease.value },
+    { key: lease.key, lease: lease.etcdLease },
+  ];
+}
+
+function leaseOf(
+  key: string,
+  subnet: LeaseSubnet,
+  value: string,
+  etcdLease: string,
+  modRevision: number,
+  createRevision: number,
+): Lease {
+  return { key, subnet, attrs: attrsOf(value), value, etcdLease, modRevision, createRevision };
+}
+
+/** The attributes as a reader will decode them from `value`. */
+function attrsOf(value: string, fallback?: LeaseAttrs): LeaseAttrs {
+  const decoded = decodeLeaseValue(value);
+  if (decoded.ok) return decoded.attrs;
+  if (fallback !== undefined) return fallback;
+  throw new PodnetError("failed", `podnet encoded a lease value it cannot read back: ${value}`);
+}
+
+function nameOf(subnet: LeaseSubnet): string {
+  return formatLeaseKey(subnet);
+}
