@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { configCommand } from "./commands/config/index.js";
+import { leaseCommand } from "./commands/lease/index.js";
 import { EXIT, reportError } from "./exit.js";
 import { OUTPUT_FORMATS } from "./print/output.js";
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
         "Exit status: 0 success, 1 operation failed, 2 usage error, 3 validation failed.",
     );
   program.addCommand(configCommand());
+  program.addCommand(leaseCommand());
   return program;
 }
 

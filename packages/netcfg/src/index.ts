@@ -1,9 +1,14 @@
 /** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
+/** The subnet ranges a resolved config hands out, for the lease registry. */
+export { leaseNetworkOf } from "./config/lease-network.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
 export { BACKEND_TYPES } from "./config/schema.js";
 export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
 /** The VXLAN device name flanneld uses: flannel.<VNI> / flannel-v6.<VNI>. */
 export { vxlanDeviceName } from "./config/vxlan.js";
+export * from "./host/iproute.js";
+/** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
+export * from "./host/subnet-file.js";
 export * from "./store/config-store.js";

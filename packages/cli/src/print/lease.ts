@@ -1,0 +1,191 @@
+/**
+ * Leases on the terminal: the `podnet lease` table, one lease as fields, the stable JSON form
+ * (`-o json`), and the warnings for entries that are not leases.
+ */
+import {
+  type DamagedEntry,
+  type ForeignEntry,
+  formatIPv4,
+  formatIPv6,
+  hasIPv4,
+  isReservation,
+  type Lease,
+  type LeaseListing,
+  type LeaseSubnet,
+} from "@podnet/ipam-core";
+import { fields, table } from "./table.js";
+
+/** A lease and its remaining time: seconds, null for a reservation, -1 when expired or revoked. */
+export interface LeaseView {
+  readonly lease: Lease;
+  readonly ttlSeconds: number | null;
+}
+
+/** A subnet for messages: `10.5.52.0/24`, `10.5.52.0/24 + fc00:0:0:34::/64`, or the IPv6 part alone. */
+export function subnetText(subnet: LeaseSubnet): string {
+  const v6 = subnet.ipv6 && `${formatIPv6(subnet.ipv6.ip)}/${subnet.ipv6.prefix}`;
+  if (!hasIPv4(subnet)) return v6 ?? "";
+  const v4 = `${formatIPv4(subnet.ipv4.ip)}/${subnet.ipv4.prefix}`;
+  return v6 === undefined ? v4 : `${v4} + ${v6}`;
+}
+
+/** Leases in address order (etcd lists them in key order, where 10.5.114.0 sorts before 10.5.7.0). */
+export function sortedBySubnet(views: readonly LeaseView[]): LeaseView[] {
+  const rank = (s: LeaseSubnet): [number, number, bigint, number] => [
+    s.ipv4.ip,
+    s.ipv4.prefix,
+    s.ipv6?.ip ?? 0n,
+    s.ipv6?.prefix ?? 0,
+  ];
+  return [...views].sort((a, b) => {
+    const [a4, al, a6, a6l] = rank(a.lease.subnet);
+    const [b4, bl, b6, b6l] = rank(b.lease.subnet);
+    return a4 - b4 || al - bl || (a6 < b6 ? -1 : a6 > b6 ? 1 : 0) || a6l - b6l;
+  });
+}
+
+/** The stable machine form of one lease (-o json, -o yaml). */
+export function leaseData(view: LeaseView) {
+  const { lease } = view;
+  const { subnet, attrs } = lease;
+  return {
+    subnet: hasIPv4(subnet) ? `${formatIPv4(subnet.ipv4.ip)}/${subnet.ipv4.prefix}` : null,
+    ipv6Subnet: subnet.ipv6 ? `${formatIPv6(subnet.ipv6.ip)}/${subnet.ipv6.prefix}` : null,
+    publicIP: attrs.publicIP,
+    publicIPv6: attrs.publicIPv6,
+    backendType: attrs.backendType ?? null,
+    backendData: parseRaw(attrs.backendData),
+    ...(attrs.backendV6Data !== undefined && { backendV6Data: parseRaw(attrs.backendV6Data) }),
+    etcdLease: lease.etcdLease,
+    ttlSeconds: view.ttlSeconds,
+    reservation: isReservation(lease),
+    key: lease.key,
+    modRevision: lease.modRevision,
+  };
+}
+
+/** The machine form of a damaged entry. */
+export function damagedData(d: DamagedEntry) {
+  return {
+    key: d.key,
+    subnet: subnetText(d.subnet),
+    reason: d.reason,
+    value: d.value,
+    etcdLease: d.etcdLease,
+    modRevision: d.modRevision,
+  };
+}
+
+/** The machine form of a foreign entry. */
+export function foreignData(f: ForeignEntry) {
+  return { key: f.key, reason: f.reason, modRevision: f.modRevision };
+}
+
+/** `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is gone. */
+export function formatTtl(ttlSeconds: number | null): string {
+  if (ttlSeconds === null) return "reserved";
+  if (ttlSeconds < 0) return "expired";
+  const h = Math.floor(ttlSeconds / 3600);
+  const m = Math.floor((ttlSeconds % 3600) / 60);
+  const s = ttlSeconds % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m${String(s).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
+/** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
+export function vtepMacOf(lease: Lease): string {
+  const data = parseRaw(lease.attrs.backendData);
+  if (typeof data === "object" && data !== null && !Array.isArray(data)) {
+    const mac = (data as Record<string, unknown>)["VtepMAC"];
+    if (typeof mac === "string") return mac;
+  }
+  return "-";
+}
+
+/** The row of one lease in `lease list`: SUBNET, PUBLIC-IP, BACKEND, VTEP-MAC, TTL. */
+export function leaseRow(view: LeaseView): string[] {
+  const { lease } = view;
+  const publicIPs = lease.attrs.publicIPv6
+    ? `${lease.attrs.publicIP},${lease.attrs.publicIPv6}`
+    : lease.attrs.publicIP;
+  return [
+    subnetText(lease.subnet),
+    publicIPs,
+    lease.attrs.backendType ?? "-",
+    vtepMacOf(lease),
+    formatTtl(view.ttlSeconds),
+  ];
+}
+
+/** The `lease list` table with its footer. */
+export function formatLeaseTable(views: readonly LeaseView[], listing: LeaseListing): string {
+  const head = ["SUBNET", "PUBLIC-IP", "BACKEND", "VTEP-MAC", "TTL"];
+  const reservations = views.filter((v) => v.ttlSeconds === null).length;
+  const parts = [
+    `${plural(views.length - reservations, "lease")}, ${plural(reservations, "reservation")} at revision ${listing.revision}`,
+  ];
+  const skipped = listing.damaged.length + listing.foreign.length;
+  if (skipped > 0) {
+    parts.push(
+      `${plural(skipped, "entry", "entries")} skipped: ${listing.damaged.length} damaged, ${listing.foreign.length} foreign (see the warnings)`,
+    );
+  }
+  const body = views.length === 0 ? "no leases" : table(head, views.map(leaseRow));
+  return `${body}\n\n${parts.join("; ")}`;
+}
+
+/** One lease as aligned fields (`lease show`, `acquire`, `reserve`, `renew`). */
+export function formatLease(view: LeaseView, extra: readonly (readonly [string, string])[] = []): string {
+  const { lease } = view;
+  const { attrs } = lease;
+  const pairs: (readonly [string, string])[] = [
+    ["Subnet", subnetText(lease.subnet)],
+    ["PublicIP", attrs.publicIP],
+  ];
+  if (attrs.publicIPv6 !== null) pairs.push(["PublicIPv6", attrs.publicIPv6]);
+  pairs.push(["Backend", attrs.backendType ?? "-"]);
+  if (attrs.backendData !== undefined) pairs.push(["BackendData", attrs.backendData]);
+  if (attrs.backendV6Data !== undefined) pairs.push(["BackendV6Data", attrs.backendV6Data]);
+  pairs.push(
+    ["TTL", formatTtl(view.ttlSeconds)],
+    ["EtcdLease", isReservation(lease) ? "none (reservation)" : etcdLeaseHex(lease.etcdLease)],
+    ["Key", lease.key],
+    ["Revision", String(lease.modRevision)],
+    ...extra,
+  );
+  return fields(pairs);
+}
+
+/** One warning line per entry that is not a lease, for stderr. */
+export function listingWarnings(listing: LeaseListing): string[] {
+  return [
+    ...listing.damaged.map(
+      (d) =>
+        `${d.key}: damaged lease (${d.reason}); its subnet stays taken until the key is fixed or deleted`,
+    ),
+    ...listing.foreign.map((f) => `${f.key}: foreign key (${f.reason}); skipped`),
+  ];
+}
+
+/** etcd lease ids as etcdctl prints them (hex). */
+export function etcdLeaseHex(id: string): string {
+  try {
+    return `${BigInt(id).toString(16)} (${id})`;
+  } catch {
+    return id;
+  }
+}
+
+function parseRaw(raw: string | undefined): unknown {
+  if (raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
