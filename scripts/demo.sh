@@ -70,6 +70,28 @@ first=$(podnet config history -o json | node -e 'let s="";process.stdin.on("data
 show config rollback "$first"
 show config get
 
+step "Lease subnets: three hosts acquire, each gets its own /24 (the subnet file is flannel's subnet.env)"
+show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 --subnet-file "$work/host1/subnet.env"
+cat "$work/host1/subnet.env"
+show lease acquire --public-ip 192.0.2.12 --vtep-mac 0e:00:00:00:00:12 -o simple
+show lease acquire --public-ip 192.0.2.13 --vtep-mac 0e:00:00:00:00:13 -o simple
+
+step "Acquiring again from the same host reuses its lease"
+show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 -o simple
+
+step "A reservation never expires; a lease written by hand exactly as flanneld writes it is read like any other"
+show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50
+grant=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" lease grant 86400 | awk '{print $2}')
+ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put --lease="$grant" /coreos.com/network/subnets/10.5.77.0-24 \
+  '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}' >/dev/null
+ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put /coreos.com/network/subnets/not-a-subnet 'junk' >/dev/null
+show lease list
+show lease show 10.5.77.9
+
+step "Renew keeps the same etcd lease alive; release deletes only what is still ours"
+show lease renew --public-ip 192.0.2.12 -o simple
+show lease release --public-ip 192.0.2.13
+
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
 
