@@ -20,19 +20,11 @@ export function historyCommand(): Command {
         if (history.versions.length === 0) {
           throw new PodnetError("not-found", configNotFoundMessage(configKey(ctx.globals.prefix)));
         }
+        const { validateConfigText } = await import("@podnet/netcfg");
         const summary = (text: string): { network: string; backend: string } => {
-          try {
-            const doc = JSON.parse(text) as Record<string, unknown>;
-            const get = (o: Record<string, unknown>, k: string) =>
-              Object.entries(o).find(([key]) => key.toLowerCase() === k.toLowerCase())?.[1];
-            const backend = get(doc, "Backend") as Record<string, unknown> | undefined;
-            return {
-              network: String(get(doc, "Network") ?? get(doc, "IPv6Network") ?? "-"),
-              backend: String((backend && get(backend, "Type")) ?? "udp (default)"),
-            };
-          } catch {
-            return { network: "(not JSON)", backend: "-" };
-          }
+          const { resolved } = validateConfigText(text);
+          if (!resolved) return { network: "(invalid)", backend: "-" };
+          return { network: resolved.Network ?? resolved.IPv6Network ?? "-", backend: resolved.Backend.Type };
         };
         await ctx.print({
           data: {
