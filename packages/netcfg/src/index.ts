@@ -12,3 +12,8 @@ export * from "./host/iproute.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
 export * from "./host/subnet-file.js";
 export * from "./store/config-store.js";
+/** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
+export * from "./host/apply.js";
+export * from "./host/kernel-state.js";
+export * from "./host/plan.js";
+export * from "./host/reconcile.js";

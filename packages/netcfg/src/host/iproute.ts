@@ -58,6 +58,12 @@ export async function ipBatch(lines: readonly string[], target: HostTarget = {})
   await run("ip", ["-force", "-batch", "-"], target, `${lines.join("\n")}\n`);
 }
 
+/** Applies many fdb changes in one `bridge -force -batch -` process, like {@link ipBatch}. */
+export async function bridgeBatch(lines: readonly string[], target: HostTarget = {}): Promise<void> {
+  if (lines.length === 0) return;
+  await run("bridge", ["-force", "-batch", "-"], target, `${lines.join("\n")}\n`);
+}
+
 function parseJson<T>(text: string, tool: Tool): T {
   if (text.trim() === "") return [] as T;
   try {

@@ -1,0 +1,257 @@
+/**
+ * The VXLAN data plane a host should have (flannel-compat.md section 9), as a pure function
+ * of the config, the host's own lease and the other hosts' leases. No kernel access here:
+ * reading the kernel is kernel-state.ts, the diff is reconcile.ts, applying it is apply.ts.
+ * IPv4 only for now: IPv6-only leases are skipped and no `flannel-v6.<VNI>` is planned.
+ */
+import { createHash } from "node:crypto";
+import {
+  formatIPv4,
+  formatIPv4Cidr,
+  hasIPv4,
+  ipv4NetContains,
+  type Lease,
+  PodnetError,
+  parseIPv4,
+  parseIPv4Cidr,
+} from "@podnet/ipam-core";
+import type { ResolvedConfig } from "../config/schema.js";
+import { vxlanDeviceName } from "../config/vxlan.js";
+import { VXLAN_OVERHEAD } from "./subnet-file.js";
+
+/** The flannel.<VNI> device as it should be. */
+export interface PlannedDevice {
+  readonly name: string;
+  readonly vni: number;
+  /** The UDP port; omitted means the kernel default (8472). */
+  readonly port?: number;
+  /** This host's public IP, the tunnel's local end. */
+  readonly local: string;
+  /** The underlay interface. */
+  readonly dev: string;
+  readonly learning: boolean;
+  readonly gbp: boolean;
+  /** The underlay MTU (or Backend.MTU) minus 50. */
+  readonly mtu: number;
+  /** This host's VtepMAC, as published in its lease. */
+  readonly mac: string;
+  /** The lease's network address as a /32, e.g. `10.5.52.0/32`. */
+  readonly address: string;
+}
+
+/** A permanent neighbour: a peer's network address resolves to its VtepMAC. */
+export interface PlannedNeighbour {
+  readonly ip: string;
+  readonly mac: string;
+}
+
+/** A permanent fdb entry on the VXLAN device: a peer's VtepMAC is reached at its PublicIP. */
+export interface PlannedFdb {
+  readonly mac: string;
+  readonly dst: string;
+}
+
+/** A route to a peer's subnet: through the tunnel (onlink via its VTEP) or, DirectRouting, via its PublicIP. */
+export interface PlannedRoute {
+  /** The peer's subnet, `10.5.7.0/24`. */
+  readonly dst: string;
+  readonly via: string;
+  /** The device the route leaves by: flannel.<VNI>, or the underlay for a direct route. */
+  readonly dev: string;
+  readonly onlink: boolean;
+}
+
+/** A lease the plan does not program, and why (one log line each). */
+export interface SkippedLease {
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** Everything a host's VXLAN data plane should hold. Lists are in the spec's order, one peer after another. */
+export interface DataPlanePlan {
+  readonly device: PlannedDevice;
+  /** The overlay network (config `Network`); routes inside it on the underlay are the plan's to manage. */
+  readonly network: string;
+  readonly neighbours: PlannedNeighbour[];
+  readonly fdb: PlannedFdb[];
+  readonly routes: PlannedRoute[];
+  readonly skipped: SkippedLease[];
+}
+
+/** The host facts the plan needs: the underlay interface, its address and MTU. */
+export interface UnderlayInfo {
+  readonly dev: string;
+  /** This host's public IP (the lease's PublicIP). */
+  readonly ip: string;
+  readonly mtu: number;
+  /** CIDRs on the same L2 segment as this host; with DirectRouting, peers inside get a plain route. */
+  readonly directNets?: readonly string[];
+}
+
+/** What {@link planDataPlane} takes. */
+export interface PlanInput {
+  readonly config: ResolvedConfig;
+  readonly own: Lease;
+  readonly peers: readonly Lease[];
+  readonly underlay: UnderlayInfo;
+}
+
+/** vxlan's BackendData: `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}`. */
+export interface VxlanBackendData {
+  readonly vni: number;
+  readonly vtepMac: string;
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** Normalises a MAC to lower-case colon form; null when it is not a unicast Ethernet address. */
+export function normaliseMac(text: string): string | null {
+  const mac = text.trim().toLowerCase().replaceAll("-", ":");
+  if (!MAC_RE.test(mac) || mac === "00:00:00:00:00:00") return null;
+  // A multicast VtepMAC would make the kernel flood instead of tunnel.
+  return (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 ? mac : null;
+}
+
+/** Reads a vxlan lease's BackendData; a reason string when it is missing or damaged. */
+export function parseVxlanBackendData(raw: string | undefined): VxlanBackendData | string {
+  if (raw === undefined || raw.trim() === "") return "its BackendData is empty";
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    return "its BackendData is not valid JSON";
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    return "its BackendData is not an object";
+  const fields = new Map(Object.entries(data).map(([k, v]) => [k.toLowerCase(), v]));
+  const vni = fields.get("vni");
+  const mac = fields.get("vtepmac");
+  if (typeof vni !== "number" || !Number.isInteger(vni) || vni < 0) return "its BackendData has no valid VNI";
+  if (typeof mac !== "string") return "its BackendData has no VtepMAC";
+  const vtepMac = normaliseMac(mac);
+  if (vtepMac === null) return `its VtepMAC "${mac}" is not a unicast MAC address`;
+  return { vni, vtepMac };
+}
+
+/**
+ * A stable locally-administered unicast MAC derived from `seed` (e.g. the lease subnet and
+ * public IP), so a host keeps its VtepMAC across restarts and peers need not reprogram.
+ */
+export function vtepMacFor(seed: string): string {
+  const digest = createHash("sha256").update(seed).digest();
+  const bytes = [...digest.subarray(0, 6)];
+  bytes[0] = ((bytes[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * The desired data plane (spec section 9): the flannel.<VNI> device with the own lease's /32 and
+ * VtepMAC, then for every other host's vxlan lease its neighbour, fdb entry and route (or only a
+ * route via its PublicIP with DirectRouting on the same segment). Throws a PodnetError
+ * ("invalid") when the config is not vxlan or the own lease cannot carry a VTEP.
+ */
+export function planDataPlane(input: PlanInput): DataPlanePlan {
+  const { config, own, peers, underlay } = input;
+  const backend = config.Backend;
+  if (backend.Type !== "vxlan") {
+    throw new PodnetError(
+      "invalid",
+      `the network config's backend is ${backend.Type}, not vxlan; podnet programs only vxlan.`,
+    );
+  }
+  if (config.Network === undefined || !hasIPv4(own.subnet)) {
+    throw new PodnetError(
+      "invalid",
+      "the network has no IPv4 range; podnet programs only IPv4 overlays for now.",
+    );
+  }
+  const ownData = parseVxlanBackendData(own.attrs.backendData);
+  if (typeof ownData === "string") {
+    throw new PodnetError("invalid", `this host's lease ${own.key} cannot be programmed: ${ownData}.`);
+  }
+  const ownIp = parseIPv4(underlay.ip);
+  if (ownIp === null)
+    throw new PodnetError("usage", `the underlay address "${underlay.ip}" is not an IPv4 address.`);
+  const name = vxlanDeviceName(backend.VNI);
+  const device: PlannedDevice = {
+    name,
+    vni: backend.VNI,
+    ...(backend.Port !== 0 && { port: backend.Port }),
+    local: underlay.ip,
+    dev: underlay.dev,
+    learning: backend.Learning,
+    gbp: backend.GBP,
+    mtu: (backend.MTU ?? underlay.mtu) - VXLAN_OVERHEAD,
+    mac: ownData.vtepMac,
+    address: `${formatIPv4(own.subnet.ipv4.ip)}/32`,
+  };
+
+  const directNets = backend.DirectRouting ? parseDirectNets(underlay.directNets ?? []) : [];
+  const plan: DataPlanePlan = {
+    device,
+    network: config.Network,
+    neighbours: [],
+    fdb: [],
+    routes: [],
+    skipped: [],
+  };
+  const macOwner = new Map<string, string>([[ownData.vtepMac, own.key]]);
+  const seen = new Set<string>([own.key]);
+  for (const peer of peers) {
+    if (seen.has(peer.key)) {
+      if (peer.key !== own.key) plan.skipped.push({ key: peer.key, reason: "the lease is listed twice" });
+      continue;
+    }
+    seen.add(peer.key);
+    const skip = (reason: string) => plan.skipped.push({ key: peer.key, reason });
+    const type = peer.attrs.backendType ?? "";
+    if (type.toLowerCase() !== "vxlan") {
+      skip(`its backend is ${type === "" ? "not set (udp or alloc)" : type}, not vxlan`);
+      continue;
+    }
+    if (!hasIPv4(peer.subnet)) {
+      skip("it has no IPv4 subnet; IPv6 peers are not programmed yet");
+      continue;
+    }
+    const data = parseVxlanBackendData(peer.attrs.backendData);
+    if (typeof data === "string") {
+      skip(data);
+      continue;
+    }
+    if (data.vni !== backend.VNI) {
+      skip(`its VNI is ${data.vni}, not ${backend.VNI}`);
+      continue;
+    }
+    const publicIp = parseIPv4(peer.attrs.publicIP);
+    if (publicIp === null || publicIp === ownIp) {
+      // A second lease with our own PublicIP is a stale lease of this host: tunnelling to ourselves loops.
+      skip(publicIp === null ? "its PublicIP is not IPv4" : "its PublicIP is this host's own");
+      continue;
+    }
+    const macHolder = macOwner.get(data.vtepMac);
+    if (macHolder !== undefined) {
+      skip(`its VtepMAC ${data.vtepMac} is already used by ${macHolder}`);
+      continue;
+    }
+    macOwner.set(data.vtepMac, peer.key);
+    const dst = formatIPv4Cidr(peer.subnet.ipv4);
+    if (directNets.some((net) => ipv4NetContains(net, publicIp))) {
+      plan.routes.push({ dst, via: peer.attrs.publicIP, dev: underlay.dev, onlink: false });
+      continue;
+    }
+    const vtep = formatIPv4(peer.subnet.ipv4.ip);
+    plan.neighbours.push({ ip: vtep, mac: data.vtepMac });
+    plan.fdb.push({ mac: data.vtepMac, dst: peer.attrs.publicIP });
+    plan.routes.push({ dst, via: vtep, dev: name, onlink: true });
+  }
+  return plan;
+}
+
+function parseDirectNets(texts: readonly string[]) {
+  return texts.map((text) => {
+    const net = parseIPv4Cidr(text);
+    if (net === null)
+      throw new PodnetError("usage", `the direct-routing network "${text}" is not an IPv4 CIDR.`);
+    return net;
+  });
+}

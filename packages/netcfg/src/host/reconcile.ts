@@ -1,0 +1,418 @@
+/**
+ * The difference between a data-plane plan and the kernel's state, as changes and as the
+ * `ip -batch` / `bridge -batch` lines that make them; and the same comparison as a report for
+ * `podnet route --kernel`. Pure: apply.ts does the reading and the running.
+ */
+import type { KernelDevice, KernelFdb, KernelNeighbour, KernelRoute, KernelState } from "./kernel-state.js";
+import type { DataPlanePlan, PlannedDevice, PlannedFdb, PlannedNeighbour, PlannedRoute } from "./plan.js";
+
+/** The kernel's VXLAN port when a device is created without one. */
+const KERNEL_VXLAN_PORT = 8472;
+
+/** One change to the kernel; `reason` says why, for the agent's log. */
+export type DataPlaneChange =
+  | { readonly kind: "device"; readonly action: "delete"; readonly name: string; readonly reason: string }
+  | {
+      readonly kind: "device";
+      readonly action: "create";
+      readonly device: PlannedDevice;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "device";
+      readonly action: "set";
+      readonly name: string;
+      readonly mtu?: number;
+      readonly mac?: string;
+      readonly up?: true;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "address";
+      readonly action: "replace" | "delete";
+      readonly dev: string;
+      readonly address: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "neighbour";
+      readonly action: "replace" | "delete";
+      readonly dev: string;
+      readonly ip: string;
+      /** The MAC to set (replace) or the one found (delete). */
+      readonly mac: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "fdb";
+      readonly action: "replace" | "delete";
+      readonly dev: string;
+      readonly mac: string;
+      readonly dst: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: "route";
+      readonly action: "replace" | "delete";
+      readonly route: PlannedRoute;
+      readonly reason: string;
+    };
+
+/** One line of `podnet route --kernel`: a planned or found entry and how the kernel matches the plan. */
+export interface KernelComparison {
+  /** The entry in iproute2's words, e.g. `10.5.7.0/24 via 10.5.7.0 dev flannel.1 onlink`. */
+  readonly entry: string;
+  readonly kind: "route" | "neighbour" | "fdb" | "device";
+  /** ok; missing from the kernel; stale (in the kernel but not, or not so, in the plan); the wrong MAC. */
+  readonly status: "ok" | "missing" | "stale" | "wrong-mac";
+  readonly detail?: string;
+}
+
+type Status = KernelComparison["status"];
+
+/** The per-entry comparison both the diff and the report are built from. */
+type Finding =
+  | {
+      kind: "neighbour";
+      status: Status;
+      planned?: PlannedNeighbour;
+      found?: KernelNeighbour;
+      detail?: string;
+    }
+  | { kind: "fdb"; status: Status; planned?: PlannedFdb; found?: KernelFdb; detail?: string }
+  | { kind: "route"; status: Status; planned?: PlannedRoute; found?: KernelRoute; detail?: string };
+
+/**
+ * The changes that turn `state` into `plan`, in the order to run them: the device (a device
+ * that cannot be changed in place is deleted and re-created), its address; then deletions of
+ * stale routes, neighbours and fdb entries; then per peer neighbour → fdb → route. An equal
+ * state gives no changes.
+ */
+export function diffDataPlane(plan: DataPlanePlan, state: KernelState): DataPlaneChange[] {
+  const name = plan.device.name;
+  const device = findDevice(plan, state.device);
+  const changes: DataPlaneChange[] = [];
+  let entries = state;
+  if (device.recreate) {
+    if (state.device !== undefined)
+      changes.push({ kind: "device", action: "delete", name, reason: device.detail ?? "" });
+    changes.push({
+      kind: "device",
+      action: "create",
+      device: plan.device,
+      reason: device.detail ?? "missing",
+    });
+    // A new device starts empty: whatever the old one held went with it (direct routes stay).
+    entries = { neighbours: [], fdb: [], routes: state.routes.filter((r) => r.dev !== name) };
+  } else if (Object.keys(device.set).length > 0) {
+    changes.push({ kind: "device", action: "set", name, ...device.set, reason: device.detail ?? "" });
+  }
+  const addresses = device.recreate ? [] : (state.device?.addresses ?? []);
+  if (!addresses.includes(plan.device.address)) {
+    changes.push({
+      kind: "address",
+      action: "replace",
+      dev: name,
+      address: plan.device.address,
+      reason: "missing",
+    });
+  }
+  for (const address of addresses) {
+    if (address !== plan.device.address) {
+      changes.push({
+        kind: "address",
+        action: "delete",
+        dev: name,
+        address,
+        reason: "not this host's lease",
+      });
+    }
+  }
+
+  const findings = compareEntries(plan, entries);
+  const stale = (kind: Finding["kind"]) =>
+    findings.filter((f) => f.kind === kind && f.status === "stale" && !f.planned);
+  // Deletions in reverse order of creation: a route goes before the neighbour it resolves through.
+  for (const f of stale("route")) {
+    if (f.kind === "route" && f.found)
+      changes.push({ kind: "route", action: "delete", route: f.found, reason: "stale" });
+  }
+  for (const f of stale("neighbour")) {
+    if (f.kind === "neighbour" && f.found) {
+      changes.push({
+        kind: "neighbour",
+        action: "delete",
+        dev: name,
+        ip: f.found.ip,
+        mac: f.found.mac,
+        reason: "stale",
+      });
+    }
+  }
+  for (const f of stale("fdb")) {
+    if (f.kind === "fdb" && f.found) {
+      changes.push({
+        kind: "fdb",
+        action: "delete",
+        dev: name,
+        mac: f.found.mac,
+        dst: f.found.dst,
+        reason: "stale",
+      });
+    }
+  }
+  for (const f of findings) {
+    if (f.status === "ok") continue;
+    const reason = f.detail ?? f.status;
+    if (f.kind === "neighbour" && f.planned) {
+      changes.push({ kind: "neighbour", action: "replace", dev: name, ...f.planned, reason });
+    } else if (f.kind === "fdb" && f.planned) {
+      changes.push({ kind: "fdb", action: "replace", dev: name, ...f.planned, reason });
+    } else if (f.kind === "route" && f.planned) {
+      changes.push({ kind: "route", action: "replace", route: f.planned, reason });
+    }
+  }
+  return changes;
+}
+
+/**
+ * Compares the plan with the kernel entry by entry, for `podnet route --kernel`: the device,
+ * then per peer its neighbour, fdb entry and route, then what the kernel holds beyond the plan.
+ */
+export function compareKernel(plan: DataPlanePlan, state: KernelState): KernelComparison[] {
+  const name = plan.device.name;
+  const device = findDevice(plan, state.device);
+  const out: KernelComparison[] = [
+    {
+      entry: name,
+      kind: "device",
+      status: device.status,
+      ...(device.detail !== undefined && { detail: device.detail }),
+    },
+  ];
+  for (const f of compareEntries(plan, state)) {
+    const entry =
+      f.kind === "neighbour"
+        ? neighbourText(name, f.planned ?? f.found)
+        : f.kind === "fdb"
+          ? fdbText(name, f.planned ?? f.found)
+          : routeText(f.planned ?? f.found);
+    out.push({ entry, kind: f.kind, status: f.status, ...(f.detail !== undefined && { detail: f.detail }) });
+  }
+  return out;
+}
+
+/** The `ip -batch` lines for the changes (fdb changes are left to {@link toBridgeBatch}). */
+export function toIpBatch(changes: readonly DataPlaneChange[]): string[] {
+  const lines: string[] = [];
+  for (const c of changes) {
+    switch (c.kind) {
+      case "device":
+        if (c.action === "delete") lines.push(`link del ${c.name}`);
+        else if (c.action === "create") lines.push(linkAdd(c.device), `link set ${c.device.name} up`);
+        else {
+          const opts = [
+            ...(c.mac !== undefined ? ["address", c.mac] : []),
+            ...(c.mtu !== undefined ? ["mtu", String(c.mtu)] : []),
+            ...(c.up ? ["up"] : []),
+          ];
+          lines.push(`link set ${c.name} ${opts.join(" ")}`);
+        }
+        break;
+      case "address":
+        lines.push(`addr ${c.action === "replace" ? "replace" : "del"} ${c.address} dev ${c.dev}`);
+        break;
+      case "neighbour":
+        lines.push(
+          c.action === "replace"
+            ? `neigh replace ${c.ip} lladdr ${c.mac} dev ${c.dev} nud permanent`
+            : `neigh del ${c.ip} dev ${c.dev}`,
+        );
+        break;
+      case "route": {
+        const r = c.route;
+        lines.push(
+          c.action === "replace"
+            ? `route replace ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? " onlink" : ""}`
+            : `route del ${r.dst} via ${r.via} dev ${r.dev}`,
+        );
+        break;
+      }
+      case "fdb":
+        break;
+    }
+  }
+  return lines;
+}
+
+/** The `bridge -batch` lines for the fdb changes, in order. */
+export function toBridgeBatch(changes: readonly DataPlaneChange[]): string[] {
+  return changes.flatMap((c) => {
+    if (c.kind !== "fdb") return [];
+    return c.action === "replace"
+      ? [`fdb replace ${c.mac} dev ${c.dev} dst ${c.dst} self permanent`]
+      : [`fdb del ${c.mac} dev ${c.dev} dst ${c.dst} self`];
+  });
+}
+
+/** One line describing a change, for logs: `add route 10.5.7.0/24 via 10.5.7.0 dev flannel.1 onlink (missing)`. */
+export function describeChange(c: DataPlaneChange): string {
+  const verb = c.action === "delete" ? "delete" : c.action === "create" ? "create" : "set";
+  const why = c.reason === "" ? "" : ` (${c.reason})`;
+  switch (c.kind) {
+    case "device":
+      return `${verb} device ${c.action === "create" ? c.device.name : c.name}${why}`;
+    case "address":
+      return `${verb} address ${c.address} dev ${c.dev}${why}`;
+    case "neighbour":
+      return `${verb} neighbour ${neighbourText(c.dev, c)}${why}`;
+    case "fdb":
+      return `${verb} fdb ${fdbText(c.dev, c)}${why}`;
+    case "route":
+      return `${verb} route ${routeText(c.route)}${why}`;
+  }
+}
+
+// ---- comparison ----
+
+function findDevice(
+  plan: DataPlanePlan,
+  dev: KernelDevice | undefined,
+): { status: Status; detail?: string; recreate: boolean; set: { mtu?: number; mac?: string; up?: true } } {
+  const want = plan.device;
+  if (dev === undefined) return { status: "missing", recreate: true, set: {} };
+  const fixed: string[] = [];
+  const differs = (what: string, found: unknown, wanted: unknown) => {
+    if (found !== wanted) fixed.push(`${what} ${String(found ?? "none")}, want ${String(wanted)}`);
+  };
+  differs("kind", dev.kind, "vxlan");
+  differs("vni", dev.vni, want.vni);
+  differs("port", dev.port, want.port ?? KERNEL_VXLAN_PORT);
+  differs("local", dev.local, want.local);
+  differs("dev", dev.dev, want.dev);
+  differs("learning", dev.learning, want.learning);
+  differs("gbp", dev.gbp, want.gbp);
+  const set: { mtu?: number; mac?: string; up?: true } = {};
+  const settable: string[] = [];
+  if (dev.mtu !== want.mtu) {
+    set.mtu = want.mtu;
+    settable.push(`mtu ${dev.mtu}, want ${want.mtu}`);
+  }
+  if (dev.mac !== want.mac) {
+    set.mac = want.mac;
+    settable.push(`mac ${dev.mac}, want ${want.mac}`);
+  }
+  if (!dev.up) {
+    set.up = true;
+    settable.push("down");
+  }
+  if (!dev.addresses.includes(want.address)) settable.push(`no address ${want.address}`);
+  const extra = dev.addresses.filter((a) => a !== want.address);
+  if (extra.length > 0) settable.push(`extra address ${extra.join(", ")}`);
+  const all = [...fixed, ...settable];
+  const detail = all.length > 0 ? all.join("; ") : undefined;
+  const onlyMac = fixed.length === 0 && settable.length === 1 && set.mac !== undefined;
+  const status: Status = all.length === 0 ? "ok" : onlyMac ? "wrong-mac" : "stale";
+  return { status, ...(detail !== undefined && { detail }), recreate: fixed.length > 0, set };
+}
+
+/** Plan entries in spec order (per peer: neighbour, fdb, route), then the kernel's extra entries. */
+function compareEntries(plan: DataPlanePlan, state: KernelState): Finding[] {
+  const neighbours = new Map(state.neighbours.map((n) => [n.ip, n]));
+  const fdbPairs = new Set(state.fdb.map((f) => fdbKey(f)));
+  const fdbByMac = new Map<string, KernelFdb[]>();
+  for (const f of state.fdb) fdbByMac.set(f.mac, [...(fdbByMac.get(f.mac) ?? []), f]);
+  const routes = new Map(state.routes.map((r) => [r.dst, r]));
+
+  const out: Finding[] = [];
+  const planNeighbours = new Map(plan.neighbours.map((n) => [n.ip, n]));
+  const planFdb = new Map(plan.fdb.map((f) => [f.mac, f]));
+  const done = new Set<PlannedNeighbour | PlannedFdb>();
+  const neighbour = (n: PlannedNeighbour) => {
+    done.add(n);
+    const found = neighbours.get(n.ip);
+    if (found === undefined) return out.push({ kind: "neighbour", status: "missing", planned: n });
+    const permanent = found.state.split(",").includes("PERMANENT");
+    if (found.mac !== n.mac) {
+      const was = found.mac === "" ? "no MAC" : found.mac;
+      return out.push({ kind: "neighbour", status: "wrong-mac", planned: n, found, detail: `has ${was}` });
+    }
+    if (!permanent) {
+      return out.push({
+        kind: "neighbour",
+        status: "stale",
+        planned: n,
+        found,
+        detail: `${found.state}, not PERMANENT`,
+      });
+    }
+    return out.push({ kind: "neighbour", status: "ok", planned: n, found });
+  };
+  const fdb = (f: PlannedFdb) => {
+    done.add(f);
+    if (fdbPairs.has(fdbKey(f))) return out.push({ kind: "fdb", status: "ok", planned: f });
+    const other = fdbByMac.get(f.mac);
+    const detail = other !== undefined ? `points to ${other.map((o) => o.dst).join(", ")}` : undefined;
+    return out.push({ kind: "fdb", status: "missing", planned: f, ...(detail !== undefined && { detail }) });
+  };
+  for (const r of plan.routes) {
+    const n = r.dev === plan.device.name ? planNeighbours.get(r.via) : undefined;
+    if (n !== undefined) {
+      neighbour(n);
+      const f = planFdb.get(n.mac);
+      if (f !== undefined) fdb(f);
+    }
+    const found = routes.get(r.dst);
+    if (found === undefined) {
+      out.push({ kind: "route", status: "missing", planned: r });
+    } else if (found.via !== r.via || found.dev !== r.dev || found.onlink !== r.onlink) {
+      out.push({ kind: "route", status: "stale", planned: r, found, detail: `is ${routeText(found)}` });
+    } else {
+      out.push({ kind: "route", status: "ok", planned: r, found });
+    }
+  }
+  // Entries no route refers to (not made by planDataPlane, but a plan is a plain value).
+  for (const n of plan.neighbours) if (!done.has(n)) neighbour(n);
+  for (const f of plan.fdb) if (!done.has(f)) fdb(f);
+
+  const plannedDst = new Set(plan.routes.map((r) => r.dst));
+  for (const r of state.routes)
+    if (!plannedDst.has(r.dst)) out.push({ kind: "route", status: "stale", found: r });
+  for (const n of state.neighbours) {
+    // Only permanent neighbours are made by hand or by an agent; the kernel manages the others.
+    if (!planNeighbours.has(n.ip) && n.state.split(",").includes("PERMANENT")) {
+      out.push({ kind: "neighbour", status: "stale", found: n });
+    }
+  }
+  const plannedPairs = new Set(plan.fdb.map((f) => fdbKey(f)));
+  for (const f of state.fdb)
+    if (!plannedPairs.has(fdbKey(f))) out.push({ kind: "fdb", status: "stale", found: f });
+  return out;
+}
+
+function fdbKey(f: { mac: string; dst: string }): string {
+  return `${f.mac}|${f.dst}`;
+}
+
+function neighbourText(dev: string, n: { ip: string; mac: string } | undefined): string {
+  return n === undefined ? "" : `${n.ip} lladdr ${n.mac === "" ? "none" : n.mac} dev ${dev}`;
+}
+
+function fdbText(dev: string, f: { mac: string; dst: string } | undefined): string {
+  return f === undefined ? "" : `${f.mac} dev ${dev} dst ${f.dst}`;
+}
+
+function routeText(r: PlannedRoute | KernelRoute | undefined): string {
+  return r === undefined ? "" : `${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? " onlink" : ""}`;
+}
+
+function linkAdd(d: PlannedDevice): string {
+  // dstport 0 asks for the kernel default (8472) without iproute2's warning.
+  const parts = [
+    `link add ${d.name} address ${d.mac} mtu ${d.mtu} type vxlan id ${d.vni} local ${d.local} dev ${d.dev}`,
+    `dstport ${d.port ?? 0}`,
+    d.learning ? "learning" : "nolearning",
+    ...(d.gbp ? ["gbp"] : []),
+  ];
+  return parts.join(" ");
+}
