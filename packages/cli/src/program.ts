@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { configCommand } from "./commands/config/index.js";
+import { ifconfigCommand } from "./commands/ifconfig/index.js";
 import { leaseCommand } from "./commands/lease/index.js";
 import { EXIT, reportError } from "./exit.js";
 import { OUTPUT_FORMATS } from "./print/output.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     );
   program.addCommand(configCommand());
   program.addCommand(leaseCommand());
+  program.addCommand(ifconfigCommand());
   return program;
 }
 

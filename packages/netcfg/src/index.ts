@@ -1,5 +1,7 @@
 /** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
+/** `podnet ifconfig`'s setting grammar: ifconfig-style words to a config document. */
+export * from "./config/ifconfig-grammar.js";
 /** The subnet ranges a resolved config hands out, for the lease registry. */
 export { leaseNetworkOf } from "./config/lease-network.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
@@ -15,5 +17,7 @@ export * from "./store/config-store.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
 export * from "./host/kernel-state.js";
+/** One network device as the kernel sees it (ip -json link/addr show). */
+export * from "./host/link.js";
 export * from "./host/plan.js";
 export * from "./host/reconcile.js";
