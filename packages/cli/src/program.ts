@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { configCommand } from "./commands/config/index.js";
 import { ifconfigCommand } from "./commands/ifconfig/index.js";
 import { leaseCommand } from "./commands/lease/index.js";
+import { watchCommand } from "./commands/watch.js";
 import { EXIT, reportError } from "./exit.js";
 import { OUTPUT_FORMATS } from "./print/output.js";
 
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   program.addCommand(configCommand());
   program.addCommand(leaseCommand());
   program.addCommand(ifconfigCommand());
+  program.addCommand(watchCommand());
   return program;
 }
 
