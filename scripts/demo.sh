@@ -92,7 +92,137 @@ step "Renew keeps the same etcd lease alive; release deletes only what is still 
 show lease renew --public-ip 192.0.2.12 -o simple
 show lease release --public-ip 192.0.2.13
 
+step "The overlay as ifconfig would show it, and this host's lease"
+show ifconfig --public-ip 192.0.2.11
+
+step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, nothing written)"
+show ifconfig flannel.1 port 8472 --dry-run
+
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
+
+# ---------------------------------------------------------------------------------------
+# podnet agent: three hosts in network namespaces, an agent in each, traffic across the
+# overlay. Needs root and `ip netns`; skipped with one line otherwise. Its own etcd runs in
+# a "switch" namespace on the hosts' bridge (192.0.2.254), so nothing leaves the namespaces.
+agent_skip=""
+if [ "$(id -u)" != 0 ]; then
+  agent_skip="not root"
+elif ! command -v ip >/dev/null 2>&1; then
+  agent_skip="iproute2 is not installed"
+elif ! ip netns add "pnd$$-probe" 2>/dev/null; then
+  agent_skip="'ip netns add' is refused here"
+else
+  ip netns del "pnd$$-probe"
+fi
+if [ -n "$agent_skip" ]; then
+  step "podnet agent: skipped ($agent_skip; the overlay demo needs root and network namespaces)"
+else
+  ag="pnd$$"
+  ag_url="http://192.0.2.254:2379"
+  ag_pids=()
+  ag_etcd=""
+  agent_cleanup() {
+    for pid in "${ag_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${ag_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$ag_etcd" ]; then kill "$ag_etcd" 2>/dev/null || true; wait "$ag_etcd" 2>/dev/null || true; fi
+    for ns in "$ag-h1" "$ag-h2" "$ag-h3" "$ag-sw"; do ip netns del "$ns" 2>/dev/null || true; done
+  }
+  trap 'agent_cleanup; cleanup' EXIT INT TERM
+  in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+  ag_podnet() { local ns=$1; shift; printf '[%s]$ podnet %s\n' "${ns#"$ag-"}" "$*"; in_ns "$ns" node "$PODNET_JS" --endpoints "$ag_url" "$@"; }
+
+  step "podnet agent: three hosts (network namespaces h1..h3 on one bridge, 192.0.2.11-13), etcd on 192.0.2.254"
+  ip netns add "$ag-sw"
+  ip -n "$ag-sw" link set lo up
+  ip -n "$ag-sw" link add br0 type bridge
+  ip -n "$ag-sw" addr add 192.0.2.254/24 dev br0
+  ip -n "$ag-sw" link set br0 up
+  for i in 1 2 3; do
+    ip netns add "$ag-h$i"
+    ip -n "$ag-h$i" link set lo up
+    ip -n "$ag-sw" link add "p$i" type veth peer name eth0 netns "$ag-h$i"
+    ip -n "$ag-sw" link set "p$i" master br0 up
+    ip -n "$ag-h$i" addr add "192.0.2.1$i/24" dev eth0
+    ip -n "$ag-h$i" link set eth0 up
+  done
+  # Background processes start as `ip netns exec ... &` (not through a function) so that $! is
+  # the process itself (ip execs it) and a signal reaches it.
+  ip netns exec "$ag-sw" etcd --name agents --data-dir "$work/etcd-agents" \
+    --listen-client-urls "$ag_url" --advertise-client-urls "$ag_url" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster agents=http://127.0.0.1:2380 >"$work/etcd-agents.log" 2>&1 &
+  ag_etcd=$!
+  for _ in $(seq 1 100); do
+    ETCDCTL_API=3 in_ns "$ag-sw" etcdctl --endpoints "$ag_url" endpoint health >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  ag_podnet "$ag-sw" config set examples/network.json
+
+  step "Start an agent on each host, all at once (each logs one line per event to stderr)"
+  for i in 1 2 3; do
+    extra=()
+    if [ "$i" = 1 ]; then extra=(--healthz-port 9100); fi
+    printf '[h%s]$ podnet agent --iface eth0 --subnet-file %s --reconcile-interval 2s --release-on-exit %s\n' \
+      "$i" "$work/h$i.env" "${extra[*]:-}"
+    ip netns exec "$ag-h$i" node "$PODNET_JS" --endpoints "$ag_url" agent --iface eth0 --subnet-file "$work/h$i.env" \
+      --reconcile-interval 2s --release-on-exit "${extra[@]}" 2>"$work/agent$i.log" &
+    ag_pids+=($!)
+  done
+  for _ in $(seq 1 240); do
+    n=$(ip -n "$ag-h1" -4 route show dev flannel.1 2>/dev/null | grep -c onlink || true)
+    if [ -f "$work/h1.env" ] && [ -f "$work/h2.env" ] && [ -f "$work/h3.env" ] && [ "$n" = 2 ]; then break; fi
+    sleep 0.25
+  done
+  echo "--- h1's agent log:"
+  cat "$work/agent1.log"
+  echo "--- h1's subnet file:"
+  cat "$work/h1.env"
+
+  overlay_ip() { sed -n 's/^FLANNEL_SUBNET=\(.*\)\.1\/.*/\1.0/p' "$work/h$1.env"; }
+  h2_ip=$(overlay_ip 2)
+  h3_ip=$(overlay_ip 3)
+  step "Traffic across the overlay: h1 to h2's and h3's flannel.1 addresses"
+  if command -v ping >/dev/null 2>&1; then
+    printf '[h1]$ ping -c 2 %s\n' "$h2_ip"; in_ns "$ag-h1" ping -c 2 -W 2 "$h2_ip"
+    printf '[h1]$ ping -c 2 %s\n' "$h3_ip"; in_ns "$ag-h1" ping -c 2 -W 2 "$h3_ip"
+  else
+    echo "(ping is not installed here: a TCP hello across the overlay instead)"
+    for i in 2 3; do
+      ip netns exec "$ag-h$i" node -e 'require("node:net").createServer((s) => s.end("hello from h" + process.argv[1] + "\n")).listen(7777)' "$i" &
+      ag_pids+=($!)
+    done
+    sleep 1
+    for ip_ in "$h2_ip" "$h3_ip"; do
+      printf '[h1]$ connect %s:7777 -> ' "$ip_"
+      in_ns "$ag-h1" node -e 'const s = require("node:net").connect(7777, process.argv[1]); s.setTimeout(3000, () => { console.log("no answer"); s.destroy(); }); s.pipe(process.stdout)' "$ip_"
+    done
+  fi
+
+  step "h1's routing table as podnet sees it, then compared with h1's kernel"
+  ag_podnet "$ag-h1" route
+  ag_podnet "$ag-h1" route --kernel --subnet-file "$work/h1.env" || echo "(podnet route --kernel is not available in this build)"
+  printf '[h1]$ ip -4 route show dev flannel.1\n'
+  ip -n "$ag-h1" -4 route show dev flannel.1
+
+  step "Drift is repaired: delete h1's route to h2 by hand and watch it come back"
+  printf '[h1]$ ip route del %s/24\n' "$h2_ip"
+  ip -n "$ag-h1" route del "$h2_ip/24"
+  for _ in $(seq 1 40); do ip -n "$ag-h1" -4 route show | grep -q "^$h2_ip/24" && break; sleep 0.25; done
+  ip -n "$ag-h1" -4 route show dev flannel.1
+  tail -n 1 "$work/agent1.log"
+
+  step "Readiness and metrics of h1's agent"
+  in_ns "$ag-h1" node -e 'fetch("http://127.0.0.1:9100/readyz").then(async (r) => console.log("/readyz", r.status, (await r.text()).trim()))'
+  in_ns "$ag-h1" node -e 'fetch("http://127.0.0.1:9100/metrics").then(async (r) => process.stdout.write((await r.text()).split("\n").filter((l) => l.startsWith("podnet_")).join("\n") + "\n"))'
+
+  step "Stop h3's agent (--release-on-exit): its lease goes, and h1 drops its entries"
+  kill -TERM "${ag_pids[2]}"
+  wait "${ag_pids[2]}" || true
+  tail -n 3 "$work/agent3.log"
+  for _ in $(seq 1 40); do ip -n "$ag-h1" -4 route show | grep -q "^$h3_ip/24" || break; sleep 0.25; done
+  ag_podnet "$ag-h1" route
+  tail -n 4 "$work/agent1.log"
+fi
 
 printf '\nDemo finished; the throwaway etcd is stopped and its data removed.\n'

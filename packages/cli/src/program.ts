@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import { agentCommand } from "./commands/agent.js";
 import { configCommand } from "./commands/config/index.js";
 import { ifconfigCommand } from "./commands/ifconfig/index.js";
 import { leaseCommand } from "./commands/lease/index.js";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   program.addCommand(leaseCommand());
   program.addCommand(ifconfigCommand());
   program.addCommand(watchCommand());
+  program.addCommand(agentCommand());
   return program;
 }
 

@@ -21,3 +21,8 @@ export * from "./host/kernel-state.js";
 export * from "./host/link.js";
 export * from "./host/plan.js";
 export * from "./host/reconcile.js";
+/** The host agent (`podnet agent`): leases into a working VXLAN data plane, with health and metrics. */
+export { type AgentEnvironment, type AgentOptions, type AgentResult, runAgent } from "./agent/agent.js";
+export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
+export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
+export { findUnderlay, type Underlay, type UnderlayRequest } from "./agent/underlay.js";

@@ -1,0 +1,81 @@
+import { isPodnetError } from "@podnet/ipam-core";
+import { describe, expect, it } from "vitest";
+import { resolveAgentSettings } from "./agent.js";
+
+const usage = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (isPodnetError(err, "usage")) return err.message;
+    throw err;
+  }
+  throw new Error("expected a usage error");
+};
+
+describe("podnet agent settings", () => {
+  it("has flanneld's defaults: default-route interface, /run/flannel/subnet.env, no health server, 60 min margin", () => {
+    expect(resolveAgentSettings({}, {})).toEqual({
+      ifaces: [],
+      subnetFile: "/run/flannel/subnet.env",
+      ipMasq: false,
+      renewMarginMinutes: 60,
+      releaseOnExit: false,
+      reconcileIntervalMs: 10_000,
+    });
+  });
+
+  it("reads flanneld's environment, podnet's before it, and the command line before both", () => {
+    const env = {
+      FLANNELD_IFACE: "eth1,eth2",
+      FLANNELD_PUBLIC_IP: "192.0.2.7",
+      FLANNELD_SUBNET_FILE: "/tmp/flannel.env",
+      FLANNELD_IP_MASQ: "true",
+      FLANNELD_HEALTHZ_IP: "0.0.0.0",
+      FLANNELD_HEALTHZ_PORT: "8080",
+      FLANNELD_SUBNET_LEASE_RENEW_MARGIN: "30",
+      PODNET_SUBNET_FILE: "/tmp/podnet.env",
+      PODNET_RELEASE_ON_EXIT: "yes",
+      PODNET_RECONCILE_INTERVAL: "2s",
+    };
+    expect(resolveAgentSettings({}, env)).toEqual({
+      ifaces: ["eth1", "eth2"],
+      publicIp: "192.0.2.7",
+      subnetFile: "/tmp/podnet.env",
+      ipMasq: true,
+      healthz: { host: "0.0.0.0", port: 8080 },
+      renewMarginMinutes: 30,
+      releaseOnExit: true,
+      reconcileIntervalMs: 2000,
+    });
+    const flags = resolveAgentSettings(
+      { iface: ["eth9"], publicIp: "192.0.2.9", subnetFile: "/x.env", healthzPort: "0", renewMargin: "5" },
+      env,
+    );
+    expect(flags).toMatchObject({
+      ifaces: ["eth9"],
+      publicIp: "192.0.2.9",
+      subnetFile: "/x.env",
+      renewMarginMinutes: 5,
+    });
+    expect(flags.healthz).toBeUndefined();
+  });
+
+  it("names the flag or variable of a bad value", () => {
+    expect(usage(() => resolveAgentSettings({ publicIp: "300.1.1.1" }, {}))).toMatch(
+      /^--public-ip "300.1.1.1"/,
+    );
+    expect(usage(() => resolveAgentSettings({}, { FLANNELD_HEALTHZ_PORT: "http" }))).toMatch(
+      /^FLANNELD_HEALTHZ_PORT/,
+    );
+    expect(usage(() => resolveAgentSettings({ renewMargin: "1440" }, {}))).toMatch(/1 to 1439/);
+    expect(usage(() => resolveAgentSettings({}, { FLANNELD_IP_MASQ: "maybe" }))).toMatch(/FLANNELD_IP_MASQ/);
+    expect(usage(() => resolveAgentSettings({ reconcileInterval: "soon" }, {}))).toMatch(
+      /--reconcile-interval/,
+    );
+    expect(usage(() => resolveAgentSettings({ leaseTtl: "1s" }, {}))).toMatch(/--lease-ttl/);
+  });
+
+  it("takes the hidden --lease-ttl in whole seconds", () => {
+    expect(resolveAgentSettings({ leaseTtl: "90s" }, {}).leaseTtlSeconds).toBe(90);
+  });
+});

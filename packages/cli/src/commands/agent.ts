@@ -1,0 +1,222 @@
+/**
+ * `podnet agent`: the host agent. Flags as flanneld names them, each also from the environment
+ * as PODNET_<FLAG> or, where flanneld has the same flag, FLANNELD_<FLAG>; the command line wins.
+ * Logs one timestamped line per event on stderr; exits 1 when its lease is lost.
+ */
+import { PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
+import { Command, Option } from "commander";
+import { contextFor } from "../context.js";
+
+/** The agent's flags as commander hands them over. */
+interface AgentFlags {
+  iface?: string[];
+  publicIp?: string;
+  subnetFile?: string;
+  ipMasq?: boolean;
+  healthzIp?: string;
+  healthzPort?: string;
+  renewMargin?: string;
+  releaseOnExit?: boolean;
+  reconcileInterval?: string;
+  leaseTtl?: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Each flag's environment variables, podnet's first; flanneld's only where its flag means the same. */
+const ENV: Record<keyof AgentFlags, readonly string[]> = {
+  iface: ["PODNET_IFACE", "FLANNELD_IFACE"],
+  publicIp: ["PODNET_PUBLIC_IP", "FLANNELD_PUBLIC_IP"],
+  subnetFile: ["PODNET_SUBNET_FILE", "FLANNELD_SUBNET_FILE"],
+  ipMasq: ["PODNET_IP_MASQ", "FLANNELD_IP_MASQ"],
+  healthzIp: ["PODNET_HEALTHZ_IP", "FLANNELD_HEALTHZ_IP"],
+  healthzPort: ["PODNET_HEALTHZ_PORT", "FLANNELD_HEALTHZ_PORT"],
+  renewMargin: ["PODNET_RENEW_MARGIN", "FLANNELD_SUBNET_LEASE_RENEW_MARGIN"],
+  releaseOnExit: ["PODNET_RELEASE_ON_EXIT"],
+  reconcileInterval: ["PODNET_RECONCILE_INTERVAL"],
+  leaseTtl: ["PODNET_LEASE_TTL"],
+};
+
+/** The resolved settings, before the agent's library options. */
+export interface AgentSettings {
+  readonly ifaces: string[];
+  readonly publicIp?: string;
+  readonly subnetFile: string;
+  readonly ipMasq: boolean;
+  readonly healthz?: { host: string; port: number };
+  readonly renewMarginMinutes: number;
+  readonly releaseOnExit: boolean;
+  readonly reconcileIntervalMs: number;
+  readonly leaseTtlSeconds?: number;
+}
+
+function fromEnv(env: Env, name: keyof AgentFlags): { value: string; source: string } | undefined {
+  for (const variable of ENV[name]) {
+    const value = env[variable];
+    if (value !== undefined && value !== "") return { value, source: variable };
+  }
+  return undefined;
+}
+
+function text(
+  flags: AgentFlags,
+  env: Env,
+  name: keyof AgentFlags,
+  flag: string,
+): { value: string; source: string } | undefined {
+  const given = flags[name];
+  if (typeof given === "string") return { value: given, source: flag };
+  return fromEnv(env, name);
+}
+
+function bool(flags: AgentFlags, env: Env, name: "ipMasq" | "releaseOnExit", flag: string): boolean {
+  if (flags[name] === true) return true;
+  const e = fromEnv(env, name);
+  if (e === undefined) return false;
+  const v = e.value.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off"].includes(v)) return false;
+  throw new PodnetError("usage", `${e.source}="${e.value}" is not true or false (for ${flag})`);
+}
+
+/** Resolves the agent's flags against the environment; every bad value is a usage error naming its source. */
+export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env): AgentSettings {
+  const ifaceEnv = fromEnv(env, "iface");
+  const ifaces =
+    flags.iface !== undefined && flags.iface.length > 0
+      ? flags.iface.flatMap((i) => i.split(","))
+      : (ifaceEnv?.value.split(",") ?? []);
+  const publicIp = text(flags, env, "publicIp", "--public-ip");
+  if (publicIp !== undefined && parseIPv4(publicIp.value) === null) {
+    throw new PodnetError(
+      "usage",
+      `${publicIp.source} "${publicIp.value}" is not an IPv4 address like 192.0.2.7`,
+    );
+  }
+  const port = text(flags, env, "healthzPort", "--healthz-port");
+  const portNumber = port === undefined ? 0 : Number(port.value);
+  if (port !== undefined && (!/^\d{1,5}$/.test(port.value) || portNumber > 65_535)) {
+    throw new PodnetError("usage", `${port.source} "${port.value}" is not a port from 0 (off) to 65535`);
+  }
+  const hostIp = text(flags, env, "healthzIp", "--healthz-ip");
+  const margin = text(flags, env, "renewMargin", "--renew-margin");
+  const marginMinutes = margin === undefined ? 60 : Number(margin.value);
+  if (margin !== undefined && (!/^\d+$/.test(margin.value) || marginMinutes < 1 || marginMinutes > 1439)) {
+    throw new PodnetError(
+      "usage",
+      `${margin.source} "${margin.value}" is not a number of minutes from 1 to 1439`,
+    );
+  }
+  const interval = text(flags, env, "reconcileInterval", "--reconcile-interval");
+  const intervalMs = interval === undefined ? 10_000 : parseDuration(interval.value);
+  if (intervalMs === null || intervalMs < 100) {
+    throw new PodnetError(
+      "usage",
+      `${interval?.source} "${interval?.value}" is not a duration of at least 100ms like 10s`,
+    );
+  }
+  const ttl = text(flags, env, "leaseTtl", "--lease-ttl");
+  const ttlMs = ttl === undefined ? undefined : parseDuration(ttl.value);
+  if (ttl !== undefined && (ttlMs === null || ttlMs === undefined || ttlMs < 5000)) {
+    throw new PodnetError("usage", `${ttl.source} "${ttl.value}" is not a duration of at least 5s like 24h`);
+  }
+  return {
+    ifaces: ifaces.map((i) => i.trim()).filter((i) => i !== ""),
+    ...(publicIp !== undefined && { publicIp: publicIp.value }),
+    subnetFile: text(flags, env, "subnetFile", "--subnet-file")?.value ?? "/run/flannel/subnet.env",
+    ipMasq: bool(flags, env, "ipMasq", "--ip-masq"),
+    ...(portNumber > 0 && { healthz: { host: hostIp?.value ?? "127.0.0.1", port: portNumber } }),
+    renewMarginMinutes: marginMinutes,
+    releaseOnExit: bool(flags, env, "releaseOnExit", "--release-on-exit"),
+    reconcileIntervalMs: intervalMs,
+    ...(ttlMs !== undefined && ttlMs !== null && { leaseTtlSeconds: Math.ceil(ttlMs / 1000) }),
+  };
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `podnet agent`: runs until SIGTERM/SIGINT (exit 0) or until its lease is lost (exit 1). */
+export function agentCommand(): Command {
+  return new Command("agent")
+    .description(
+      "the host agent: lease a subnet, write the subnet file, and keep a VXLAN overlay (flannel.<VNI>) in step with every host's lease",
+    )
+    .option(
+      "--iface <name|ip>",
+      "underlay interface, by name or address; repeat (or comma-separate) for fallbacks (default: the default route's)",
+      collect,
+    )
+    .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
+    .option("--subnet-file <path>", "where to write flannel's subnet file (default: /run/flannel/subnet.env)")
+    .option("--ip-masq", "write FLANNEL_IPMASQ=true (podnet installs no masquerade rules itself)")
+    .option("--healthz-ip <ip>", "address of /healthz, /readyz and /metrics (default: 127.0.0.1)")
+    .option("--healthz-port <n>", "port of /healthz, /readyz and /metrics; 0 turns them off (default: 0)")
+    .option(
+      "--renew-margin <minutes>",
+      "renew the lease when this many minutes remain, 1 to 1439 (default: 60)",
+    )
+    .option(
+      "--release-on-exit",
+      "on SIGTERM/SIGINT release the lease and delete flannel.<VNI>, so peers drop this host (default: keep both)",
+    )
+    .option(
+      "--reconcile-interval <duration>",
+      "how often to compare the kernel with the leases and repair drift (default: 10s)",
+    )
+    .addOption(new Option("--lease-ttl <duration>", "TTL of a new lease (testing; default 24h)").hideHelp())
+    .addHelpText(
+      "after",
+      "\nEach flag also comes from the environment as PODNET_<FLAG> (PODNET_IFACE, ...) or as flanneld's\n" +
+        "FLANNELD_IFACE, FLANNELD_PUBLIC_IP, FLANNELD_SUBNET_FILE, FLANNELD_IP_MASQ, FLANNELD_HEALTHZ_IP,\n" +
+        "FLANNELD_HEALTHZ_PORT, FLANNELD_SUBNET_LEASE_RENEW_MARGIN; the command line wins.\n" +
+        "Exit status: 0 after SIGTERM/SIGINT, 1 when the lease is lost (revoked, expired or taken) or setup fails.",
+    )
+    .action(async (flags: AgentFlags, cmd: Command) => {
+      const settings = resolveAgentSettings(flags);
+      const ctx = contextFor(cmd);
+      const { connect } = await import("@podnet/ipam-core");
+      const { runAgent } = await import("@podnet/netcfg");
+      const stop = new AbortController();
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        signals++;
+        if (signals > 1) {
+          log(`second ${sig}: exiting at once`);
+          process.exit(1);
+        }
+        log(`received ${sig}`);
+        stop.abort();
+      };
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+      try {
+        const result = await runAgent(
+          {
+            prefix: ctx.globals.prefix,
+            ifaces: settings.ifaces,
+            ...(settings.publicIp !== undefined && { publicIp: settings.publicIp }),
+            subnetFile: settings.subnetFile,
+            ipMasq: settings.ipMasq,
+            renewMarginSeconds: settings.renewMarginMinutes * 60,
+            ...(settings.leaseTtlSeconds !== undefined && { leaseTtlSeconds: settings.leaseTtlSeconds }),
+            releaseOnExit: settings.releaseOnExit,
+            reconcileIntervalMs: settings.reconcileIntervalMs,
+            ...(settings.healthz !== undefined && { healthz: settings.healthz }),
+          },
+          { connect: () => connect(ctx.globals.connection), log, signal: stop.signal },
+        );
+        log(`exiting with status ${result.exitCode}: ${result.reason}`);
+        process.exitCode = result.exitCode;
+        // Nothing should linger after the store is closed; if something does, do not hang a supervisor.
+        setTimeout(() => process.exit(result.exitCode), 3000).unref();
+      } finally {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+      }
+    });
+}
+
+/** One timestamped line on stderr. */
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} podnet agent: ${line}\n`);
+}

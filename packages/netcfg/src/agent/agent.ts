@@ -1,0 +1,679 @@
+/**
+ * The host agent (`podnet agent`): flanneld's job for the VXLAN backend, done so that failures
+ * show. It waits for a valid config, acquires (or reuses) this host's lease, writes the subnet
+ * file, programs the device and every peer, then keeps the kernel in step with the leases: a
+ * watch for changes, a periodic full reconcile for drift, guarded renewals. A lost lease ends
+ * the agent with exit status 1; during an etcd outage the data plane stays as it is.
+ */
+import {
+  configKey,
+  formatIPv4Cidr,
+  formatLeaseKey,
+  hasIPv4,
+  isPodnetError,
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type LeaseNetwork,
+  LeaseRegistry,
+  type LeaseSubnet,
+  type LeaseWatch,
+  rangeContains,
+  rangeSize,
+  type Store,
+  watchLeases,
+} from "@podnet/ipam-core";
+import { leaseNetworkOf } from "../config/lease-network.js";
+import type { ResolvedConfig, VxlanBackend } from "../config/schema.js";
+import { validateConfigText } from "../config/validate.js";
+import { vxlanDeviceName } from "../config/vxlan.js";
+import { applyDataPlane, removeDataPlane } from "../host/apply.js";
+import type { HostTarget } from "../host/iproute.js";
+import { readKernelState } from "../host/kernel-state.js";
+import {
+  type DataPlanePlan,
+  normaliseMac,
+  parseVxlanBackendData,
+  planDataPlane,
+  vtepMacFor,
+} from "../host/plan.js";
+import { describeChange } from "../host/reconcile.js";
+import { readSubnetFile, VXLAN_OVERHEAD, writeSubnetFile } from "../host/subnet-file.js";
+import { configNotFoundMessage, readConfig } from "../store/config-store.js";
+import { type HealthServer, startHealthServer } from "./health.js";
+import { AgentMetrics } from "./metrics.js";
+import { findUnderlay, type Underlay } from "./underlay.js";
+
+/** The agent's settings (the CLI's flags, resolved). */
+export interface AgentOptions {
+  /** The etcd prefix, normalised. */
+  readonly prefix: string;
+  /** Underlay interface candidates, names or IPv4 addresses, the first that exists wins; none: the default route's. */
+  readonly ifaces?: readonly string[];
+  /** The address to publish in the lease instead of the interface's. */
+  readonly publicIp?: string;
+  /** Where to write flannel's subnet file. */
+  readonly subnetFile: string;
+  /** Written as FLANNEL_IPMASQ (podnet installs no masquerade rules itself). */
+  readonly ipMasq: boolean;
+  /** Renew when this many seconds of the lease's TTL remain. */
+  readonly renewMarginSeconds: number;
+  /** TTL of a newly created lease; default 24 h (testing). */
+  readonly leaseTtlSeconds?: number;
+  /** On a clean stop: release the lease and delete the device, so peers drop this host. */
+  readonly releaseOnExit: boolean;
+  /** How often to compare the kernel with the plan and repair drift. */
+  readonly reconcileIntervalMs: number;
+  /** Serve /healthz, /readyz and /metrics here; absent: no server. */
+  readonly healthz?: { readonly host: string; readonly port: number };
+  /** How often to look again at a missing or invalid config; default 5 s. */
+  readonly configRetryMs?: number;
+  /** The network namespace to program; default the agent's own. */
+  readonly target?: HostTarget;
+}
+
+/** What the agent runs against. */
+export interface AgentEnvironment {
+  /** Connects to etcd; called again after a failure to connect. */
+  connect(): Promise<Store>;
+  /** One line per event, without a timestamp (the caller adds it). */
+  log(line: string): void;
+  /** Aborted on SIGTERM/SIGINT: stop cleanly. */
+  readonly signal: AbortSignal;
+}
+
+/** How the agent ended: 0 after a requested stop, 1 when its lease was lost. */
+export interface AgentResult {
+  readonly exitCode: 0 | 1;
+  readonly reason: string;
+}
+
+/** Debounce of lease events: a burst of registrations becomes one batch. */
+const EVENT_DEBOUNCE_MS = 25;
+/** Capped backoff while etcd does not answer. */
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+/** Above this many kernel changes in one reconcile, the log gets a summary instead of a line each. */
+const MAX_CHANGE_LINES = 12;
+
+/** Runs the agent until it is stopped (exit 0) or loses its lease (exit 1); throws only on a fatal setup error. */
+export async function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<AgentResult> {
+  return new Agent(opts, env).run();
+}
+
+class Agent {
+  private readonly metrics = new AgentMetrics();
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
+  private readonly target: HostTarget;
+  private result: AgentResult | undefined;
+  private phase = "starting";
+  private store: Store | undefined;
+  private health: HealthServer | undefined;
+  private underlay: Underlay | undefined;
+  private config: ResolvedConfig | undefined;
+  private backend: VxlanBackend | undefined;
+  private network: LeaseNetwork | undefined;
+  private registry: LeaseRegistry | undefined;
+  private own: Lease | undefined;
+  private keep: { readonly lease: Lease; stop(): void } | undefined;
+  private watch: LeaseWatch | undefined;
+  private readonly leases = new Map<string, Lease>();
+  private readonly loggedSkips = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private subnetFileWritten = false;
+  private programmed = false;
+  private lastReconcileError: string | null = null;
+  private lastWatchError = { text: "", at: 0 };
+
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly env: AgentEnvironment,
+  ) {
+    this.signal = AbortSignal.any([env.signal, this.stop.signal]);
+    this.target = opts.target ?? {};
+  }
+
+  async run(): Promise<AgentResult> {
+    try {
+      if (this.opts.healthz !== undefined) {
+        const { host, port } = this.opts.healthz;
+        this.health = await startHealthServer(host, port, {
+          health: () => (this.result === undefined ? null : `stopping: ${this.result.reason}`),
+          readiness: () => this.notReadyReason(),
+          metrics: () => this.metrics.render(),
+        });
+        this.log(`serving /healthz, /readyz and /metrics on http://${this.health.address}`);
+      }
+      await this.setUp();
+      if (!this.signal.aborted) await this.untilStopped();
+    } finally {
+      await this.tearDown();
+    }
+    return this.result ?? { exitCode: 0, reason: "stopped" };
+  }
+
+  // ---- start-up ----
+
+  private async setUp(): Promise<void> {
+    const underlay = await this.findUnderlay();
+    this.underlay = underlay;
+    this.log(
+      `using interface ${underlay.dev} (${underlay.ip}, MTU ${underlay.mtu}); public IP ${underlay.publicIP}`,
+    );
+    this.phase = "connecting to etcd";
+    const store = await this.retrying("connect to etcd", () => this.env.connect());
+    if (store === undefined) return;
+    this.store = store;
+    this.phase = "waiting for the network config";
+    const found = await this.waitForConfig(store);
+    if (found === undefined) return;
+    const { backend, network } = found;
+    this.registry = new LeaseRegistry(store, {
+      prefix: this.opts.prefix,
+      ...(this.opts.leaseTtlSeconds !== undefined && { ttlSeconds: this.opts.leaseTtlSeconds }),
+    });
+    this.phase = "acquiring a lease";
+    const own = await this.acquire(backend, network);
+    if (own === undefined) return;
+    this.own = own;
+    this.startKeepAlive(own);
+    this.phase = "writing the subnet file";
+    const mtu = (backend.MTU ?? underlay.mtu) - VXLAN_OVERHEAD;
+    await writeSubnetFile(this.opts.subnetFile, {
+      subnet: own.subnet.ipv4,
+      ...(network.ipv4 !== undefined && { network: network.ipv4.network }),
+      mtu,
+      ipMasq: this.opts.ipMasq,
+    });
+    this.subnetFileWritten = true;
+    this.log(`wrote ${this.opts.subnetFile} (FLANNEL_MTU=${mtu}, FLANNEL_IPMASQ=${this.opts.ipMasq})`);
+    this.phase = "programming peers";
+    const watch = await this.retrying("list the leases", () =>
+      watchLeases(
+        store,
+        this.opts.prefix,
+        {
+          snapshot: (listing) => {
+            for (const lease of listing.leases) this.leases.set(lease.key, lease);
+            for (const d of listing.damaged) this.log(`skipping damaged lease ${d.key}: ${d.reason}`);
+            for (const f of listing.foreign) this.log(`skipping foreign key ${f.key}: ${f.reason}`);
+            this.updateLeaseMetrics();
+          },
+          events: (events) => this.onEvents(events),
+          error: (err) => this.onWatchError(err),
+        },
+        { backoff: { initialMs: 100, maxMs: 5000 } },
+      ),
+    );
+    if (watch === undefined) return;
+    this.watch = watch;
+    this.log(`watching ${this.leases.size} lease(s) from revision ${watch.revision}`);
+    if (!this.leases.has(own.key)) {
+      this.lost(`the lease on ${formatIPv4Cidr(own.subnet.ipv4)} disappeared right after it was acquired`);
+      return;
+    }
+    this.kick(0);
+    await this.running;
+    this.timer = setInterval(() => this.kick(0), this.opts.reconcileIntervalMs);
+    this.timer.unref();
+  }
+
+  /** The first of the `--iface` candidates that exists (flanneld's order), else the default route's interface. */
+  private async findUnderlay(): Promise<Underlay> {
+    const publicIp = this.opts.publicIp;
+    const candidates = this.opts.ifaces ?? [];
+    if (candidates.length === 0) return findUnderlay(publicIp !== undefined ? { publicIp } : {}, this.target);
+    let firstError: unknown;
+    for (const iface of candidates) {
+      try {
+        return await findUnderlay({ iface, ...(publicIp !== undefined && { publicIp }) }, this.target);
+      } catch (err) {
+        if (!isPodnetError(err, "usage")) throw err;
+        firstError ??= err;
+        if (candidates.length > 1) this.log(`not using --iface ${iface}: ${err.message}`);
+      }
+    }
+    throw firstError;
+  }
+
+  /** Reads the config until it is there, valid and vxlan; undefined when stopped meanwhile. */
+  private async waitForConfig(
+    store: Store,
+  ): Promise<{ backend: VxlanBackend; network: LeaseNetwork } | undefined> {
+    const key = configKey(this.opts.prefix);
+    let said = "";
+    const say = (line: string) => {
+      if (line !== said) this.log(line);
+      said = line;
+    };
+    let backoff = BACKOFF_INITIAL_MS;
+    while (!this.signal.aborted) {
+      let wait = this.opts.configRetryMs ?? 5000;
+      try {
+        const { config } = await readConfig(store, this.opts.prefix);
+        backoff = BACKOFF_INITIAL_MS;
+        if (config === undefined) {
+          say(`waiting for the network config: ${configNotFoundMessage(key)}`);
+        } else {
+          const result = validateConfigText(config.text);
+          const resolved = result.resolved;
+          if (!result.valid || resolved === undefined) {
+            const first = result.errors[0];
+            const what =
+              first === undefined ? "" : `${first.path === "" ? "" : `${first.path}: `}${first.message}`;
+            say(`waiting for a valid network config at ${key} (revision ${config.modRevision}): ${what}`);
+          } else if (resolved.Backend.Type !== "vxlan") {
+            say(
+              `waiting for a vxlan network config at ${key}: its backend is ${resolved.Backend.Type}, and podnet agent programs only vxlan`,
+            );
+          } else if (!resolved.EnableIPv4 || resolved.Network === undefined) {
+            say(
+              `waiting for a network config with an IPv4 Network at ${key}: podnet agent programs IPv4 overlays only`,
+            );
+          } else {
+            const ipv4 = leaseNetworkOf(resolved).ipv4;
+            if (resolved.EnableIPv6)
+              this.log("the config enables IPv6 too; podnet agent leases and programs IPv4 only");
+            const found = { backend: resolved.Backend, network: { ...(ipv4 !== undefined && { ipv4 }) } };
+            this.config = resolved;
+            this.backend = found.backend;
+            this.network = found.network;
+            this.log(
+              `network config (revision ${config.modRevision}): ${resolved.Network}, /${resolved.SubnetLen} subnets, vxlan VNI ${resolved.Backend.VNI}`,
+            );
+            return found;
+          }
+        }
+      } catch (err) {
+        if (!isPodnetError(err, "unavailable")) throw err;
+        say(`cannot read the network config (retrying): ${err.message}`);
+        wait = backoff;
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+      await pause(wait, this.signal);
+    }
+    return undefined;
+  }
+
+  /** Acquires or reuses this host's lease, with a VtepMAC that stays the same across restarts. */
+  private async acquire(backend: VxlanBackend, network: LeaseNetwork): Promise<Lease | undefined> {
+    const registry = this.registry!;
+    const underlay = this.underlay!;
+    const mac = await this.retrying("look up this host's VTEP MAC", () => this.stableMac(backend.VNI));
+    if (mac === undefined) return undefined;
+    let previous: LeaseSubnet | undefined;
+    try {
+      previous = (await readSubnetFile(this.opts.subnetFile))?.previousSubnet();
+    } catch (err) {
+      this.log(`ignoring the previous subnet: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const attrs: LeaseAttrs = {
+      publicIP: underlay.publicIP,
+      publicIPv6: null,
+      backendType: "vxlan",
+      backendData: `{"VNI":${backend.VNI},"VtepMAC":"${mac}"}`,
+    };
+    const result = await this.retrying(
+      "acquire a lease",
+      () =>
+        registry.acquire({
+          network,
+          attrs,
+          ...(previous !== undefined && hasIPv4(previous) && { previous: { ipv4: previous.ipv4 } }),
+        }),
+      ["unavailable", "conflict", "exhausted"],
+    );
+    if (result === undefined) return undefined;
+    for (const gone of result.removed) {
+      this.log(
+        `deleted this host's old lease ${formatLeaseKey(gone.subnet)}: it no longer fits the network config`,
+      );
+    }
+    const how = {
+      reused: "reused this host's lease",
+      previous: "took the previous subnet again",
+      new: "leased a new subnet",
+    };
+    this.log(
+      `${how[result.outcome]} ${formatIPv4Cidr(result.lease.subnet.ipv4)} (VtepMAC ${mac}, etcd lease ${result.lease.etcdLease === "0" ? "none: a reservation" : hex(result.lease.etcdLease)})`,
+    );
+    return result.lease;
+  }
+
+  /** The VTEP MAC: the existing device's, else the one in this host's lease, else one derived from the public IP. */
+  private async stableMac(vni: number): Promise<string> {
+    const underlay = this.underlay!;
+    const state = await readKernelState(vxlanDeviceName(vni), this.target);
+    const fromDevice = state.device?.kind === "vxlan" ? normaliseMac(state.device.mac) : null;
+    if (fromDevice !== null) return fromDevice;
+    const listing = await this.registry!.list();
+    for (const lease of listing.leases) {
+      if (lease.attrs.publicIP !== underlay.publicIP || lease.attrs.backendType !== "vxlan") continue;
+      const data = parseVxlanBackendData(lease.attrs.backendData);
+      if (typeof data !== "string") return data.vtepMac;
+    }
+    return vtepMacFor(`podnet/${underlay.publicIP}/vni=${vni}`);
+  }
+
+  private startKeepAlive(own: Lease): void {
+    const ttl = this.registry!.ttlSeconds;
+    this.keep = this.registry!.keepAlive(own, {
+      // A margin as long as the TTL makes keepAlive renew at a third of it.
+      renewMarginSeconds: this.opts.renewMarginSeconds,
+      retryIntervalSeconds: Math.max(1, Math.min(60, Math.floor(ttl / 10))),
+      onRenewed: (lease, remaining) => {
+        this.own = lease;
+        this.metrics.inc("podnet_renewals_total");
+        this.log(
+          `renewed lease ${formatIPv4Cidr(lease.subnet.ipv4)}${remaining > 0 ? ` (${remaining}s left)` : " (a reservation)"}`,
+        );
+      },
+      onLost: (err) => this.lost(err.message),
+      onError: (err) => {
+        this.metrics.inc("podnet_renew_failures_total");
+        this.log(`renewing lease ${formatIPv4Cidr(own.subnet.ipv4)} failed (will retry): ${err.message}`);
+      },
+    });
+  }
+
+  // ---- running ----
+
+  private untilStopped(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.signal.aborted) return resolve();
+      this.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  private onEvents(events: readonly LeaseEvent[]): void {
+    const own = this.own;
+    for (const e of events) {
+      const key = e.type === "added" || e.type === "changed" ? e.lease.key : e.key;
+      if (own !== undefined && key === own.key) {
+        this.onOwnEvent(e, own);
+        continue;
+      }
+      switch (e.type) {
+        case "added":
+          this.leases.set(e.lease.key, e.lease);
+          this.log(`lease added: ${describeLease(e.lease)}`);
+          break;
+        case "changed":
+          this.leases.set(e.lease.key, e.lease);
+          if (e.previous?.value !== e.lease.value) this.log(`lease changed: ${describeLease(e.lease)}`);
+          break;
+        case "removed":
+          this.leases.delete(e.key);
+          this.loggedSkips.delete(e.key);
+          this.log(
+            `lease ${e.expired ? "gone (released, revoked or expired)" : "deleted"}: ${e.previous === undefined ? e.key : describeLease(e.previous)}`,
+          );
+          break;
+        case "damaged":
+          this.leases.delete(e.key);
+          this.log(`skipping damaged lease ${e.key}: ${e.reason}`);
+          break;
+        case "foreign":
+          this.log(`skipping foreign key ${e.key}: ${e.reason}`);
+          break;
+      }
+    }
+    this.updateLeaseMetrics();
+    this.kick(EVENT_DEBOUNCE_MS);
+  }
+
+  /** Our own key changed under us: gone or taken means the lease is lost; anything else is checked. */
+  private onOwnEvent(e: LeaseEvent, own: Lease): void {
+    const name = formatIPv4Cidr(own.subnet.ipv4);
+    if (e.type === "removed") {
+      this.leases.delete(e.key);
+      this.lost(`the lease on ${name} was ${e.expired ? "revoked or expired" : "deleted"} in etcd`);
+      return;
+    }
+    if (e.type === "damaged") {
+      this.lost(`the lease on ${name} was overwritten with a damaged value`);
+      return;
+    }
+    if (e.type !== "changed" && e.type !== "added") return;
+    this.leases.set(e.lease.key, e.lease);
+    if (e.lease.attrs.publicIP !== own.attrs.publicIP) {
+      this.lost(`the lease on ${name} was taken by ${e.lease.attrs.publicIP}`);
+      return;
+    }
+    if (e.lease.value === own.value && e.lease.etcdLease === own.etcdLease) return;
+    // Someone rewrote our key with our address: still ours only if a guarded renewal agrees.
+    this.registry!.renew(own).then(
+      (lease) => {
+        this.own = lease;
+        this.log(`this host's lease was rewritten in etcd and is still ours: ${describeLease(lease)}`);
+      },
+      (err: unknown) => {
+        if (isPodnetError(err, "conflict") || isPodnetError(err, "not-found")) this.lost(err.message);
+        else
+          this.log(
+            `checking this host's rewritten lease failed (will check at the next renewal): ${String(err)}`,
+          );
+      },
+    );
+  }
+
+  private onWatchError(err: Error): void {
+    const now = Date.now();
+    // One line per outage, repeated every 30 s while it lasts.
+    if (err.message === this.lastWatchError.text && now - this.lastWatchError.at < 30_000) return;
+    this.lastWatchError = { text: err.message, at: now };
+    this.log(`watching leases failed (data plane kept as it is; retrying): ${err.message}`);
+  }
+
+  /** Schedules a reconcile; calls during one coalesce into one more after it. */
+  private kick(delayMs: number): void {
+    this.dirty = true;
+    if (this.running !== undefined) return;
+    this.running = (async () => {
+      if (delayMs > 0) await pause(delayMs, this.signal);
+      while (this.dirty && !this.signal.aborted) {
+        this.dirty = false;
+        await this.reconcile();
+      }
+    })().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** One full comparison of the kernel with the plan, applying the difference in batches. */
+  private async reconcile(): Promise<void> {
+    const own = this.own;
+    if (own === undefined || this.config === undefined || this.underlay === undefined) return;
+    this.metrics.inc("podnet_reconciles_total");
+    let plan: DataPlanePlan;
+    try {
+      plan = planDataPlane({
+        config: this.config,
+        own,
+        peers: [...this.leases.values()].filter((l) => l.key !== own.key),
+        underlay: {
+          dev: this.underlay.dev,
+          ip: this.underlay.ip,
+          mtu: this.underlay.mtu,
+          directNets: this.underlay.networks,
+        },
+      });
+    } catch (err) {
+      return this.reconcileFailed(err);
+    }
+    this.logSkips(plan);
+    try {
+      const { changes } = await applyDataPlane(plan, this.target);
+      this.metrics.inc("podnet_kernel_changes_total", changes.length);
+      if (changes.length > MAX_CHANGE_LINES) {
+        const counts = new Map<string, number>();
+        for (const c of changes)
+          counts.set(`${c.kind} ${c.action}`, (counts.get(`${c.kind} ${c.action}`) ?? 0) + 1);
+        const summary = [...counts].map(([what, n]) => `${n} ${what}`).join(", ");
+        this.log(`applied ${changes.length} kernel changes: ${summary}`);
+      } else {
+        for (const c of changes) this.log(describeChange(c));
+      }
+    } catch (err) {
+      return this.reconcileFailed(err);
+    }
+    if (this.lastReconcileError !== null) this.log("reconcile succeeded again");
+    this.lastReconcileError = null;
+    this.metrics.set("podnet_peers_programmed", plan.routes.length);
+    this.metrics.set("podnet_peers_skipped", plan.skipped.length);
+    if (!this.programmed) {
+      this.programmed = true;
+      this.log(`ready: ${plan.routes.length} peer(s) programmed on ${plan.device.name}`);
+    }
+    this.metrics.set("podnet_ready", this.notReadyReason() === null ? 1 : 0);
+  }
+
+  private reconcileFailed(err: unknown): void {
+    const text = err instanceof Error ? err.message : String(err);
+    this.metrics.inc("podnet_reconcile_errors_total");
+    this.metrics.set("podnet_ready", 0);
+    if (text !== this.lastReconcileError) this.log(`reconcile failed (will retry): ${text}`);
+    this.lastReconcileError = text;
+  }
+
+  /** One line per lease that is not programmed, when it first is skipped (or for a new reason). */
+  private logSkips(plan: DataPlanePlan): void {
+    const now = new Map(plan.skipped.map((s) => [s.key, s.reason]));
+    for (const [key, reason] of now) {
+      if (this.loggedSkips.get(key) !== reason) this.log(`skipping lease ${key}: ${reason}`);
+    }
+    this.loggedSkips.clear();
+    for (const [key, reason] of now) this.loggedSkips.set(key, reason);
+  }
+
+  private updateLeaseMetrics(): void {
+    this.metrics.set("podnet_leases", this.leases.size);
+    const range = this.network?.ipv4;
+    if (range === undefined) return;
+    this.metrics.set("podnet_subnets_total", rangeSize(range));
+    let used = 0;
+    for (const lease of this.leases.values()) {
+      if (hasIPv4(lease.subnet) && rangeContains(range, lease.subnet.ipv4)) used++;
+    }
+    this.metrics.set("podnet_subnets_used", used);
+  }
+
+  private notReadyReason(): string | null {
+    if (this.result !== undefined) return `stopping: ${this.result.reason}`;
+    if (!this.subnetFileWritten) return this.phase;
+    if (!this.programmed) return this.lastReconcileError ?? "programming peers";
+    if (this.lastReconcileError !== null) return `the last reconcile failed: ${this.lastReconcileError}`;
+    return null;
+  }
+
+  // ---- stopping ----
+
+  private lost(reason: string): void {
+    if (this.result !== undefined) return;
+    this.result = { exitCode: 1, reason };
+    this.log(`lease lost: ${reason}; shutting down with exit status 1`);
+    this.stop.abort();
+  }
+
+  private async tearDown(): Promise<void> {
+    if (this.result === undefined) {
+      this.result = { exitCode: 0, reason: "stopped by signal" };
+      if (this.env.signal.aborted) this.log("stopping (signal received)");
+    }
+    this.stop.abort();
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.keep?.stop();
+    await this.watch?.stop().catch(() => undefined);
+    await this.running?.catch(() => undefined);
+    const own = this.keep?.lease ?? this.own;
+    if (
+      this.opts.releaseOnExit &&
+      this.result.exitCode === 0 &&
+      own !== undefined &&
+      this.registry !== undefined
+    ) {
+      try {
+        await this.registry.release(own);
+        this.log(`released lease ${formatIPv4Cidr(own.subnet.ipv4)}`);
+      } catch (err) {
+        this.log(
+          `could not release lease ${formatIPv4Cidr(own.subnet.ipv4)}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+      if (this.backend !== undefined) {
+        const name = vxlanDeviceName(this.backend.VNI);
+        try {
+          if (await removeDataPlane(name, this.target))
+            this.log(`deleted ${name} and its neighbours, fdb entries and routes`);
+        } catch (err) {
+          this.log(`could not delete ${name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    } else if (own !== undefined && this.result.exitCode === 0) {
+      this.log(`kept lease ${formatIPv4Cidr(own.subnet.ipv4)} and the data plane (no --release-on-exit)`);
+    }
+    await this.health?.close().catch(() => undefined);
+    this.store?.close();
+  }
+
+  // ---- helpers ----
+
+  /**
+   * Runs `fn` until it succeeds, retrying errors of the given codes (default: etcd unavailable)
+   * with capped backoff and a log line each; undefined when stopped meanwhile.
+   */
+  private async retrying<T>(
+    what: string,
+    fn: () => Promise<T>,
+    codes: readonly string[] = ["unavailable"],
+  ): Promise<T | undefined> {
+    let backoff = BACKOFF_INITIAL_MS;
+    while (!this.signal.aborted) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isPodnetError(err) || !codes.includes(err.code)) throw err;
+        this.log(`cannot ${what} (retrying in ${Math.round(backoff / 100) / 10}s): ${err.message}`);
+        await pause(backoff, this.signal);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+    }
+    return undefined;
+  }
+
+  private log(line: string): void {
+    this.env.log(line);
+  }
+}
+
+/** `10.5.7.0/24 at 192.0.2.12 (vxlan)` */
+function describeLease(lease: Lease): string {
+  const subnet = hasIPv4(lease.subnet) ? formatIPv4Cidr(lease.subnet.ipv4) : formatLeaseKey(lease.subnet);
+  return `${subnet} at ${lease.attrs.publicIP} (${lease.attrs.backendType ?? "no backend type"})`;
+}
+
+/** etcd prints lease ids in hex (`etcdctl lease list`); podnet keeps them decimal internally. */
+function hex(id: string): string {
+  try {
+    return BigInt(id).toString(16);
+  } catch {
+    return id;
+  }
+}
+
+/** Waits `ms`, or less when `signal` aborts; never rejects. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
