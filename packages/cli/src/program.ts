@@ -2,8 +2,11 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { agentCommand } from "./commands/agent.js";
 import { configCommand } from "./commands/config/index.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { ifconfigCommand } from "./commands/ifconfig/index.js";
+import { ipamCommand } from "./commands/ipam/index.js";
 import { leaseCommand } from "./commands/lease/index.js";
+import { routeCommand } from "./commands/route/index.js";
 import { watchCommand } from "./commands/watch.js";
 import { EXIT, reportError } from "./exit.js";
 import { OUTPUT_FORMATS } from "./print/output.js";
@@ -40,10 +43,13 @@ export function buildProgram(): Command {
         "Exit status: 0 success, 1 operation failed, 2 usage error, 3 validation failed.",
     );
   program.addCommand(configCommand());
-  program.addCommand(leaseCommand());
   program.addCommand(ifconfigCommand());
+  program.addCommand(routeCommand());
+  program.addCommand(leaseCommand());
+  program.addCommand(ipamCommand());
   program.addCommand(watchCommand());
   program.addCommand(agentCommand());
+  program.addCommand(doctorCommand());
   return program;
 }
 

@@ -1,4 +1,10 @@
 /** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
+
+/** The host agent (`podnet agent`): leases into a working VXLAN data plane, with health and metrics. */
+export { type AgentEnvironment, type AgentOptions, type AgentResult, runAgent } from "./agent/agent.js";
+export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
+export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
+export { findUnderlay, type Underlay, type UnderlayRequest } from "./agent/underlay.js";
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
 /** `podnet ifconfig`'s setting grammar: ifconfig-style words to a config document. */
 export * from "./config/ifconfig-grammar.js";
@@ -10,19 +16,14 @@ export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
 /** The VXLAN device name flanneld uses: flannel.<VNI> / flannel-v6.<VNI>. */
 export { vxlanDeviceName } from "./config/vxlan.js";
-export * from "./host/iproute.js";
-/** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
-export * from "./host/subnet-file.js";
-export * from "./store/config-store.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
+export * from "./host/iproute.js";
 export * from "./host/kernel-state.js";
 /** One network device as the kernel sees it (ip -json link/addr show). */
 export * from "./host/link.js";
 export * from "./host/plan.js";
 export * from "./host/reconcile.js";
-/** The host agent (`podnet agent`): leases into a working VXLAN data plane, with health and metrics. */
-export { type AgentEnvironment, type AgentOptions, type AgentResult, runAgent } from "./agent/agent.js";
-export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
-export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
-export { findUnderlay, type Underlay, type UnderlayRequest } from "./agent/underlay.js";
+/** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
+export * from "./host/subnet-file.js";
+export * from "./store/config-store.js";

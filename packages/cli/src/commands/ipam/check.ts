@@ -1,0 +1,147 @@
+import { rename, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import {
+  type CheckedConfig,
+  checkLeases,
+  configKey,
+  type LeaseListing,
+  type LeaseNetwork,
+  LeaseRegistry,
+  PodnetError,
+  type Report,
+} from "@podnet/ipam-core";
+import type { ResolvedConfig, StoredConfig, ValidationResult } from "@podnet/netcfg";
+import { Command } from "commander";
+import { type Context, withContext } from "../../context.js";
+import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
+
+/** What the ipam commands read: the listing and the config at the listing's revision. */
+export interface IpamState {
+  readonly registry: LeaseRegistry;
+  readonly listing: LeaseListing;
+  readonly config?: StoredConfig;
+  readonly validation?: ValidationResult;
+  readonly resolved?: ResolvedConfig;
+  /** The ranges of a valid config. */
+  readonly network?: LeaseNetwork;
+}
+
+/** Lists `<prefix>/subnets/` in one request, then reads the config at that same revision. */
+export async function readIpamState(ctx: Context): Promise<IpamState> {
+  const { readConfig, validateConfigText, leaseNetworkOf } = await import("@podnet/netcfg");
+  const store = await ctx.store();
+  const registry = new LeaseRegistry(store, { prefix: ctx.globals.prefix });
+  const listing = await registry.list();
+  const { config } = await readConfig(store, ctx.globals.prefix, { revision: listing.revision });
+  if (config === undefined) return { registry, listing };
+  const validation = validateConfigText(config.text);
+  const resolved = validation.valid ? validation.resolved : undefined;
+  let network: LeaseNetwork | undefined;
+  if (resolved !== undefined) {
+    try {
+      network = leaseNetworkOf(resolved);
+    } catch {
+      network = undefined; // the validator rules this out; the check reports the config as invalid
+    }
+  }
+  return {
+    registry,
+    listing,
+    config,
+    validation,
+    ...(resolved !== undefined && { resolved }),
+    ...(network !== undefined && { network }),
+  };
+}
+
+/** The network of a valid config, or a one-sentence error saying what to do. */
+export async function requireNetwork(state: IpamState, prefix: string): Promise<LeaseNetwork> {
+  if (state.config === undefined) {
+    const { configNotFoundMessage } = await import("@podnet/netcfg");
+    throw new PodnetError("not-found", configNotFoundMessage(configKey(prefix)));
+  }
+  if (state.network === undefined) {
+    const first = state.validation?.errors[0];
+    const why = first === undefined ? "" : `: ${first.path === "" ? "" : `${first.path}: `}${first.message}`;
+    throw new PodnetError(
+      "failed",
+      `the network config at ${state.config.key} is invalid${why}; 'podnet ipam check' lists every problem`,
+    );
+  }
+  return state.network;
+}
+
+/** The findings of the stored state, bound to the listing's revision. */
+export function reportOf(state: IpamState, prefix: string, generatedAt: Date): Report {
+  const backend = state.resolved?.Backend;
+  const config: CheckedConfig | undefined =
+    state.validation === undefined
+      ? undefined
+      : {
+          valid: state.validation.valid && state.network !== undefined,
+          errors: state.validation.errors,
+          key: configKey(prefix),
+          ...(backend !== undefined && { backendType: backend.Type }),
+          ...(backend?.Type === "vxlan" && { vni: backend.VNI }),
+        };
+  const findings = checkLeases({
+    listing: state.listing,
+    ...(state.network !== undefined && { network: state.network }),
+    ...(config !== undefined && { config }),
+    configMissing: state.config === undefined,
+    configKey: configKey(prefix),
+  });
+  return {
+    version: 1,
+    prefix,
+    revision: state.listing.revision,
+    generatedAt: generatedAt.toISOString(),
+    findings,
+  };
+}
+
+/** `podnet ipam check`: every problem with the leases and the config; exit 1 when there is any. */
+export function checkCommand(): Command {
+  return new Command("check")
+    .description(
+      "find overlapping leases, duplicate PublicIPs, leases out of range or of the wrong length, foreign keys, " +
+        "damaged values, backend or VNI different from the config, a missing or invalid config; exit 1 when any",
+    )
+    .option(
+      "--report <file>",
+      "also write the findings as JSON, bound to the etcd revision, for 'ipam release --from-report'",
+    )
+    .action(
+      withContext(async (ctx, opts: { report?: string }) => {
+        const state = await readIpamState(ctx);
+        const report = reportOf(state, ctx.globals.prefix, new Date());
+        if (opts.report !== undefined) {
+          await writeReport(opts.report, report);
+          process.stderr.write(
+            `podnet: wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}\n`,
+          );
+        }
+        await ctx.print({
+          data: checkData(report),
+          human: () => formatFindings(report, state.listing),
+          rows: () => findingRows(report.findings),
+        });
+        return report.findings.length > 0 ? 1 : 0;
+      }),
+    );
+}
+
+/** Writes the report atomically (a temporary file, then a rename), so a reader never sees half of it. */
+async function writeReport(file: string, report: Report): Promise<void> {
+  const tmp = join(dirname(file), `.${process.pid}.podnet-report.tmp`);
+  try {
+    await writeFile(tmp, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o644 });
+    await rename(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "failed";
+    throw new PodnetError(
+      "failed",
+      `cannot write the report to ${file}: ${code === "ENOENT" ? "no such directory" : code}`,
+    );
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The overlay routing table on the terminal: one route per lease (and per family of a
+ * dual-stack lease) as `route -n` lays it out, its stable JSON form in iproute2's key names
+ * (`ip -json route`: dst, gateway, dev, flags), and the `--kernel` comparison.
+ *
+ * Flags, as route(8) and BSD netstat mean them: U the route is up (its lease is live or
+ * reserved; missing when the etcd lease has expired), G via a gateway (every overlay route),
+ * H the destination is a single host (/32, /128), S static: a reservation, added by hand
+ * (`route add`) and never expiring.
+ */
+import {
+  formatIPv4,
+  formatIPv6,
+  hasIPv4,
+  ipv4Mask,
+  isReservation,
+  type Lease,
+  type LeaseListing,
+} from "@podnet/ipam-core";
+import { formatTtl, type LeaseView, sortedBySubnet } from "./lease.js";
+import { table } from "./table.js";
+
+/** One overlay route: where a lease's subnet is reached, and the lease behind it. */
+export interface RouteEntry {
+  readonly family: 4 | 6;
+  /** The subnet as a CIDR, `10.5.52.0/24`. */
+  readonly dst: string;
+  /** The subnet's network address, `10.5.52.0`. */
+  readonly destination: string;
+  readonly prefix: number;
+  /** The VTEP address (the subnet's network address) for vxlan; the host's PublicIP otherwise. */
+  readonly gateway: string;
+  /** `flannel.<VNI>` (`flannel-v6.<VNI>`) for vxlan; the backend's name otherwise. */
+  readonly dev: string;
+  /** vxlan routes are `onlink`, as flanneld programs them (the VTEP is not on any local subnet). */
+  readonly onlink: boolean;
+  readonly publicIP: string;
+  readonly vtepMAC: string | null;
+  /** Seconds left; null for a reservation; -1 when the etcd lease is gone. */
+  readonly ttlSeconds: number | null;
+  readonly reservation: boolean;
+  /** The lease's BackendType; null for udp and alloc, which write none. */
+  readonly backendType: string | null;
+  readonly key: string;
+}
+
+/** The routes of leases, in address order (IPv4 first, then IPv6). `vni` is the config's, for leases without one. */
+export function routeEntries(views: readonly LeaseView[], vni: number | undefined): RouteEntry[] {
+  const sorted = sortedBySubnet(views);
+  const out: RouteEntry[] = [];
+  for (const view of sorted) {
+    if (hasIPv4(view.lease.subnet)) out.push(routeOf(view, 4, vni));
+  }
+  for (const view of sorted) {
+    if (view.lease.subnet.ipv6 !== undefined) out.push(routeOf(view, 6, vni));
+  }
+  return out;
+}
+
+function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined): RouteEntry {
+  const { lease } = view;
+  const { attrs } = lease;
+  const type = attrs.backendType ?? "";
+  const vxlan = type.toLowerCase() === "vxlan";
+  const data = backendFields(family === 4 ? attrs.backendData : attrs.backendV6Data);
+  let destination: string;
+  let prefix: number;
+  if (family === 4) {
+    destination = formatIPv4(lease.subnet.ipv4.ip);
+    prefix = lease.subnet.ipv4.prefix;
+  } else {
+    const net6 = lease.subnet.ipv6;
+    destination = net6 === undefined ? "::" : formatIPv6(net6.ip);
+    prefix = net6?.prefix ?? 0;
+  }
+  const publicIP = family === 4 ? attrs.publicIP : (attrs.publicIPv6 ?? attrs.publicIP);
+  const vni = typeof data.VNI === "number" ? data.VNI : configVni;
+  const dev = vxlan
+    ? `${family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`
+    : type === ""
+      ? "udp/alloc"
+      : type;
+  return {
+    family,
+    dst: `${destination}/${prefix}`,
+    destination,
+    prefix,
+    gateway: vxlan ? destination : publicIP,
+    dev,
+    onlink: vxlan,
+    publicIP,
+    vtepMAC: vxlan && typeof data.VtepMAC === "string" ? data.VtepMAC : null,
+    ttlSeconds: view.ttlSeconds,
+    reservation: isReservation(lease),
+    backendType: attrs.backendType ?? null,
+    key: lease.key,
+  };
+}
+
+/** The fields of a BackendData object; empty when absent or damaged. */
+function backendFields(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  try {
+    const data: unknown = JSON.parse(raw);
+    return typeof data === "object" && data !== null && !Array.isArray(data)
+      ? (data as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+/** route(8)'s flag letters of an overlay route (see the file comment). */
+export function routeFlags(route: RouteEntry): string {
+  const up = route.ttlSeconds === null || route.ttlSeconds > 0 ? "U" : "";
+  const host = route.prefix === (route.family === 4 ? 32 : 128) ? "H" : "";
+  return `${up}G${host}${route.reservation ? "S" : ""}`;
+}
+
+/** The stable machine form of one route (-o json, -o yaml): iproute2's names, then the overlay's. */
+export function routeData(route: RouteEntry) {
+  return {
+    dst: route.dst,
+    gateway: route.gateway,
+    dev: route.dev,
+    flags: route.onlink ? ["onlink"] : [],
+    publicIP: route.publicIP,
+    vtepMAC: route.vtepMAC,
+    ttlSeconds: route.ttlSeconds,
+    reservation: route.reservation,
+    backendType: route.backendType,
+    key: route.key,
+  };
+}
+
+/** The Genmask column: a dotted mask for IPv4 (as `route -n`), `/len` for IPv6. */
+function genmask(route: RouteEntry): string {
+  return route.family === 4 ? formatIPv4(ipv4Mask(route.prefix)) : `/${route.prefix}`;
+}
+
+/**
+ * One row of the table. Numeric (`-n`) and plain differ as in route(8), minus DNS: plain shows
+ * `default` for a 0.0.0.0/0 destination and `*` for an unspecified gateway.
+ */
+export function routeRow(route: RouteEntry, numeric: boolean): string[] {
+  const anyAddr = route.family === 4 ? "0.0.0.0" : "::";
+  const destination =
+    !numeric && route.prefix === 0 && route.destination === anyAddr ? "default" : route.destination;
+  const gateway = !numeric && route.gateway === anyAddr ? "*" : route.gateway;
+  return [
+    destination,
+    gateway,
+    genmask(route),
+    routeFlags(route),
+    route.dev,
+    route.publicIP,
+    route.vtepMAC ?? "-",
+    formatTtl(route.ttlSeconds),
+    route.reservation ? "yes" : "no",
+  ];
+}
+
+/** The tab-separated row (-o simple): the CIDR, then the table's other cells. */
+export function routeSimpleRow(route: RouteEntry): string[] {
+  return [route.dst, ...routeRow(route, true).slice(1)];
+}
+
+const HEAD = [
+  "Destination",
+  "Gateway",
+  "Genmask",
+  "Flags",
+  "Iface",
+  "PublicIP",
+  "VtepMAC",
+  "TTL",
+  "Reserved",
+];
+
+/** The whole table, titled like `route -n`, with a footer counting what was skipped. */
+export function formatRouteTable(
+  routes: readonly RouteEntry[],
+  listing: LeaseListing,
+  opts: { numeric: boolean; prefix: string },
+): string {
+  const title = `Overlay IP routing table (${opts.prefix}, revision ${listing.revision})`;
+  const reservations = listing.leases.filter(isReservation).length;
+  const parts = [
+    `${plural(listing.leases.length - reservations, "lease")}, ${plural(reservations, "reservation")}`,
+  ];
+  const skipped = listing.damaged.length + listing.foreign.length;
+  if (skipped > 0) {
+    parts.push(
+      `${plural(skipped, "entry", "entries")} skipped: ${listing.damaged.length} damaged, ${listing.foreign.length} foreign (see the warnings)`,
+    );
+  }
+  const body = routes.length === 0 ? "no routes: there are no leases" : formatRoutes(routes, opts.numeric);
+  return `${title}\n${body}\n\n${parts.join("; ")}`;
+}
+
+/** The routes under the table's header, nothing else. */
+export function formatRoutes(routes: readonly RouteEntry[], numeric: boolean): string {
+  return table(
+    HEAD,
+    routes.map((r) => routeRow(r, numeric)),
+  );
+}
+
+/** How one planned kernel entry compares with the kernel. */
+export interface KernelCheckRow {
+  readonly kind: string;
+  readonly entry: string;
+  readonly status: string;
+  readonly detail?: string | undefined;
+}
+
+/** The `--kernel` table: each planned entry and what the kernel holds, with a summary line. */
+export function formatKernelCheck(
+  rows: readonly KernelCheckRow[],
+  header: string,
+  mark: (status: string, text: string) => string,
+): string {
+  const bad = rows.filter((r) => r.status !== "ok").length;
+  const body =
+    rows.length === 0
+      ? "nothing to compare: no peers to route to"
+      : table(
+          ["Status", "Kind", "Entry", "Detail"],
+          rows.map((r) => [mark(r.status, r.status.toUpperCase()), r.kind, r.entry, r.detail ?? ""]),
+        );
+  const summary =
+    bad === 0
+      ? `all ${plural(rows.length, "entry", "entries")} match the kernel`
+      : `${plural(bad, "entry", "entries")} of ${rows.length} do not match the kernel`;
+  return `${header}\n${body}\n\n${summary}`;
+}
+
+/** A short line for a removed lease or reservation. */
+export function removedText(lease: Lease, ttlSeconds: number | null): string {
+  return isReservation(lease)
+    ? `reservation for ${lease.attrs.publicIP}`
+    : `lease of ${lease.attrs.publicIP} (${formatTtl(ttlSeconds)} left)`;
+}
+
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}

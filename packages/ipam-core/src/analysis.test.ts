@@ -1,0 +1,352 @@
+import { describe, expect, it } from "vitest";
+import { parseIPv4, parseIPv6 } from "./address.js";
+import {
+  addressMap,
+  checkLeases,
+  type Finding,
+  locateAddress,
+  overlappingPairs,
+  parseReport,
+  type Report,
+  releasePlan,
+  utilisation,
+} from "./analysis.js";
+import { isPodnetError } from "./errors.js";
+import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
+import { parseLeaseKey } from "./lease-codec.js";
+
+const P = "/coreos.com/network";
+const NET: LeaseNetwork = {
+  ipv4: {
+    network: { ip: parseIPv4("10.5.0.0")!, prefix: 16 },
+    subnetLen: 24,
+    min: parseIPv4("10.5.1.0")!,
+    max: parseIPv4("10.5.255.0")!,
+  },
+};
+
+let rev = 10;
+function lease(
+  name: string,
+  publicIP: string,
+  opts: { etcdLease?: string; create?: number; vni?: number; type?: string | null } = {},
+): Lease {
+  rev++;
+  const type = opts.type === undefined ? "vxlan" : opts.type;
+  const value = `{"PublicIP":"${publicIP}","PublicIPv6":null${type === null ? "" : `,"BackendType":"${type}"`}${type === "vxlan" ? `,"BackendData":{"VNI":${opts.vni ?? 1},"VtepMAC":"c6:d2:32:6f:8f:44"}` : ""}}`;
+  return {
+    key: `${P}/subnets/${name}`,
+    subnet: parseLeaseKey(name)!,
+    attrs: {
+      publicIP,
+      publicIPv6: null,
+      ...(type !== null && { backendType: type }),
+      ...(type === "vxlan" && { backendData: `{"VNI":${opts.vni ?? 1},"VtepMAC":"c6:d2:32:6f:8f:44"}` }),
+    },
+    value,
+    etcdLease: opts.etcdLease ?? String(1000 + rev),
+    modRevision: rev,
+    createRevision: opts.create ?? rev,
+  };
+}
+
+function damaged(name: string): DamagedEntry {
+  return {
+    key: `${P}/subnets/${name}`,
+    subnet: parseLeaseKey(name)!,
+    reason: "value is not valid JSON",
+    value: "{oops",
+    etcdLease: "0",
+    modRevision: 99,
+  };
+}
+
+function listing(leases: Lease[], extra: Partial<LeaseListing> = {}): LeaseListing {
+  return { revision: 100, leases, foreign: [], damaged: [], ...extra };
+}
+
+const VXLAN = { valid: true, errors: [], backendType: "vxlan", vni: 1 };
+
+describe("utilisation", () => {
+  it("counts leased, reserved, damaged, free and expiring subnets", () => {
+    const a = lease("10.5.1.0-24", "192.0.2.1", { etcdLease: "1" });
+    const b = lease("10.5.2.0-24", "192.0.2.2", { etcdLease: "2" });
+    const r = lease("10.5.3.0-24", "192.0.2.3", { etcdLease: "0" });
+    const wide = lease("10.5.4.0-23", "192.0.2.4", { etcdLease: "4" });
+    const l = listing([a, b, r, wide], { damaged: [damaged("10.5.9.0-24")] });
+    const u = utilisation(
+      l,
+      NET,
+      new Map([
+        ["1", 100],
+        ["2", 86_000],
+        ["4", 3599],
+      ]),
+    );
+    expect(u.ipv4).toEqual({
+      total: 255,
+      leased: 4,
+      reserved: 1,
+      damaged: 1,
+      used: 6,
+      free: 249,
+      expiringSoon: 2,
+      percentUsed: 2.35,
+    });
+    expect(utilisation(l, NET).ipv4?.expiringSoon).toBeNull();
+  });
+
+  it("counts IPv6 with bigints", () => {
+    const net: LeaseNetwork = {
+      ipv6: {
+        network: { ip: parseIPv6("fc00::")!, prefix: 48 },
+        subnetLen: 64,
+        min: parseIPv6("fc00:0:0:1::")!,
+        max: parseIPv6("fc00:0:0:ffff::")!,
+      },
+    };
+    const l = listing([lease("0.0.0.0-0&fc00:0:0:1::-64", "192.0.2.1")]);
+    const u = utilisation(l, net);
+    expect(u.ipv6?.total).toBe(65535n);
+    expect(u.ipv6?.free).toBe(65534n);
+    expect(u.ipv4).toBeUndefined();
+  });
+});
+
+describe("locateAddress", () => {
+  it("finds the lease containing an address and the lease an address owns", () => {
+    const a = lease("10.5.52.0-24", "192.168.64.3");
+    const l = listing([a]);
+    const inside = locateAddress(l, "10.5.52.17", NET);
+    expect(inside?.containing).toEqual([a]);
+    expect(inside?.rangeSubnet).toBe("10.5.52.0/24");
+    expect(locateAddress(l, "192.168.64.3", NET)?.owned).toEqual([a]);
+    const free = locateAddress(l, "10.5.60.1", NET);
+    expect(free?.containing).toEqual([]);
+    expect(free?.rangeSubnet).toBe("10.5.60.0/24");
+    expect(locateAddress(l, "nonsense")).toBeNull();
+  });
+});
+
+describe("checkLeases", () => {
+  const kinds = (fs: Finding[]) => fs.map((f) => f.kind);
+
+  it("is clean on a clean network", () => {
+    const l = listing([lease("10.5.1.0-24", "192.0.2.1"), lease("10.5.2.0-24", "192.0.2.2")]);
+    expect(checkLeases({ listing: l, network: NET, config: VXLAN })).toEqual([]);
+  });
+
+  it("finds overlaps by sorting; the newer lease is the one to release", () => {
+    const old = lease("10.5.52.0-24", "192.0.2.1", { create: 5 });
+    const wide = lease("10.5.52.0-23", "192.0.2.2", { create: 50 });
+    const fs = checkLeases({ listing: listing([wide, old]), network: NET, config: VXLAN });
+    const overlap = fs.find((f) => f.kind === "overlap");
+    expect(overlap?.key).toBe(wide.key);
+    expect(overlap?.keys).toEqual([old.key, wide.key]);
+    expect(overlap?.modRevision).toBe(wide.modRevision);
+    expect(kinds(fs)).toContain("wrong-length");
+  });
+
+  it("reports every lease that overlaps another, even under a wide one", () => {
+    const big = lease("10.5.0.0-16", "192.0.2.9", { create: 1 });
+    const small = [lease("10.5.1.0-24", "192.0.2.1"), lease("10.5.200.0-24", "192.0.2.2")];
+    const pairs = overlappingPairs([...small, big]);
+    expect(pairs.map(([, extra]) => extra.key).sort()).toEqual(small.map((s) => s.key).sort());
+  });
+
+  it("finds a duplicate PublicIP and keeps the oldest", () => {
+    const first = lease("10.5.1.0-24", "192.0.2.1", { create: 3 });
+    const second = lease("10.5.2.0-24", "192.0.2.1", { create: 30 });
+    const fs = checkLeases({ listing: listing([second, first]), network: NET, config: VXLAN });
+    expect(fs).toHaveLength(1);
+    expect(fs[0]).toMatchObject({
+      kind: "duplicate-public-ip",
+      key: second.key,
+      keys: [first.key, second.key],
+    });
+  });
+
+  it("keeps a reservation over an older lease of the same host", () => {
+    const old = lease("10.5.1.0-24", "192.0.2.1", { create: 3 });
+    const reserved = lease("10.5.2.0-24", "192.0.2.1", { create: 30, etcdLease: "0" });
+    const [f] = checkLeases({ listing: listing([old, reserved]), network: NET, config: VXLAN });
+    expect(f?.key).toBe(old.key);
+  });
+
+  it("finds out-of-range, wrong length, foreign, damaged, backend and VNI problems", () => {
+    const l = listing(
+      [
+        lease("10.5.0.0-24", "192.0.2.1"), // below SubnetMin
+        lease("10.6.1.0-24", "192.0.2.2"), // outside the network
+        lease("10.5.8.0-25", "192.0.2.3"),
+        lease("10.5.9.0-24", "192.0.2.4", { type: "host-gw" }),
+        lease("10.5.10.0-24", "192.0.2.5", { vni: 7 }),
+      ],
+      {
+        damaged: [damaged("10.5.11.0-24")],
+        foreign: [{ key: `${P}/subnets/junk`, reason: "x", modRevision: 3 }],
+      },
+    );
+    const fs = checkLeases({ listing: l, network: NET, config: VXLAN });
+    expect(kinds(fs).sort()).toEqual(
+      [
+        "out-of-range",
+        "out-of-range",
+        "wrong-length",
+        "backend-mismatch",
+        "vni-mismatch",
+        "damaged-value",
+        "foreign-key",
+      ].sort(),
+    );
+    // errors come first
+    expect(fs.findIndex((f) => f.severity === "warning")).toBeGreaterThan(
+      fs.findLastIndex((f) => f.severity === "error"),
+    );
+  });
+
+  it("treats udp leases without BackendType as matching a udp config", () => {
+    const l = listing([lease("10.5.1.0-24", "192.0.2.1", { type: null })]);
+    expect(
+      checkLeases({ listing: l, network: NET, config: { valid: true, errors: [], backendType: "udp" } }),
+    ).toEqual([]);
+  });
+
+  it("reports a missing or invalid config", () => {
+    expect(
+      kinds(checkLeases({ listing: listing([]), configMissing: true, configKey: `${P}/config` })),
+    ).toEqual(["config-missing"]);
+    const fs = checkLeases({
+      listing: listing([]),
+      config: { valid: false, errors: [{ path: "/Network", message: "bad" }] },
+    });
+    expect(fs[0]?.kind).toBe("config-invalid");
+    expect(fs[0]?.message).toContain("/Network: bad");
+  });
+
+  it("handles 65,000 leases quickly (no pairwise comparison)", () => {
+    const big: Lease[] = [];
+    for (let i = 0; i < 65_000; i++) {
+      const ip = (10 << 24) + i * 256;
+      const name = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.0-24`;
+      big.push(lease(name, `172.16.${(i >>> 8) & 255}.${i & 255}`));
+    }
+    const net: LeaseNetwork = {
+      ipv4: {
+        network: { ip: 10 << 24, prefix: 8 },
+        subnetLen: 24,
+        min: 10 << 24,
+        max: (10 << 24) + 65_535 * 256,
+      },
+    };
+    const t = performance.now();
+    const fs = checkLeases({ listing: listing(big), network: net, config: VXLAN });
+    expect(fs).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(3000);
+  });
+});
+
+describe("reports and release plans", () => {
+  const report = (findings: Finding[]): Report => ({
+    version: 1,
+    prefix: P,
+    revision: 100,
+    generatedAt: "2024-01-01T00:00:00Z",
+    findings,
+  });
+
+  it("names overlap losers, extras, out-of-range, foreign and damaged keys, never config findings", () => {
+    const f = (kind: Finding["kind"], key?: string): Finding => ({
+      kind,
+      severity: "error",
+      ...(key !== undefined && { key: `${P}/subnets/${key}`, modRevision: 7 }),
+      message: kind,
+    });
+    const plan = releasePlan(
+      report([
+        f("config-invalid", undefined),
+        f("overlap", "a"),
+        f("overlap", "a"),
+        f("duplicate-public-ip", "b"),
+        f("out-of-range", "c"),
+        f("wrong-length", "d"),
+        f("foreign-key", "e"),
+        f("damaged-value", "f"),
+        f("backend-mismatch", "g"),
+        f("vni-mismatch", "h"),
+      ]),
+    );
+    expect(plan.map((t) => t.key.slice(-1))).toEqual(["a", "b", "c", "d", "e", "f"]);
+    expect(plan.every((t) => t.modRevision === 7)).toBe(true);
+  });
+
+  it("round-trips a report and rejects malformed ones in one sentence", () => {
+    const r = report([
+      { kind: "foreign-key", severity: "warning", key: `${P}/subnets/x`, modRevision: 3, message: "m" },
+    ]);
+    expect(parseReport(JSON.stringify(r))).toEqual(r);
+    for (const bad of [
+      "{",
+      "[]",
+      '{"version":2}',
+      JSON.stringify({ ...r, findings: [{ kind: "overlap", key: "/elsewhere/x", modRevision: 1 }] }),
+    ]) {
+      try {
+        parseReport(bad, "r.json");
+        expect.unreachable();
+      } catch (err) {
+        expect(isPodnetError(err, "usage")).toBe(true);
+        expect((err as Error).message).toMatch(/^r\.json is not a podnet ipam report: /);
+      }
+    }
+  });
+});
+
+describe("addressMap", () => {
+  it("draws one cell per subnet for small ranges", () => {
+    const l = listing(
+      [
+        lease("10.5.1.0-24", "192.0.2.1", { etcdLease: "1" }),
+        lease("10.5.2.0-24", "192.0.2.2", { etcdLease: "0" }),
+        lease("10.5.3.0-24", "192.0.2.3", { etcdLease: "3" }),
+      ],
+      { damaged: [damaged("10.5.4.0-24")] },
+    );
+    const m = addressMap(l, NET, 4, {
+      ttls: new Map([
+        ["1", 80_000],
+        ["3", 10],
+      ]),
+    })!;
+    expect(m.blockSize).toBe(1n);
+    expect(m.cells).toHaveLength(255);
+    expect(m.cells.slice(0, 5).map((c) => c.state)).toEqual([
+      "leased",
+      "reserved",
+      "expiring",
+      "problem",
+      "free",
+    ]);
+    expect(m.cells[0]?.start).toBe("10.5.1.0");
+    expect(addressMap(l, NET, 6)).toBeNull();
+  });
+
+  it("groups subnets into blocks for large ranges", () => {
+    const net: LeaseNetwork = {
+      ipv4: {
+        network: { ip: 10 << 24, prefix: 8 },
+        subnetLen: 24,
+        min: 10 << 24,
+        max: (10 << 24) + 65_535 * 256,
+      },
+    };
+    const wide = lease("10.0.0.0-16", "192.0.2.1", { etcdLease: "0" }); // a /16 reservation covers 256 subnets
+    const one = lease("10.1.0.0-24", "192.0.2.2");
+    const m = addressMap(listing([wide, one]), net, 4, { maxCells: 2048 })!;
+    expect(m.blockSize).toBe(32n);
+    expect(m.cells).toHaveLength(2048);
+    // the /16 is the wrong length: a problem in each of its 8 blocks
+    expect(m.cells.slice(0, 9).map((c) => c.state)).toEqual([...Array(8).fill("problem"), "partial"]);
+    expect(m.cells[9]?.state).toBe("free");
+  });
+});

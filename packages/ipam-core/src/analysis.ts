@@ -1,0 +1,867 @@
+/**
+ * Cluster analysis, pure: how full the address space is, who holds an address, a picture of
+ * the space, and what is wrong with the leases (`podnet ipam show` and `podnet ipam check`).
+ * Everything is O(n log n) in the number of leases: overlaps are found by sorting, never by
+ * comparing every pair. No I/O, no clock: TTLs and timestamps are passed in.
+ */
+import {
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6,
+  formatIPv6Cidr,
+  type IPv4Net,
+  type IPv6Net,
+  maskIPv4,
+  maskIPv6,
+  parseIPv4,
+  parseIPv6,
+} from "./address.js";
+import { PodnetError } from "./errors.js";
+import { subnetsPrefix } from "./keys.js";
+import {
+  type DamagedEntry,
+  isReservation,
+  type Lease,
+  type LeaseListing,
+  type LeaseNetwork,
+} from "./lease.js";
+import { hasIPv4, type LeaseSubnet } from "./lease-codec.js";
+import {
+  countFree,
+  rangeContains,
+  rangeSize,
+  type SubnetRange4,
+  type SubnetRange6,
+  subnetAt,
+  subnetIndexOf,
+} from "./subnet-range.js";
+
+/** A lease whose TTL is below this many seconds counts as expiring soon. */
+export const EXPIRING_SOON_SECONDS = 3600;
+
+// ---- utilisation ----
+
+/**
+ * How one family's range is used. Counts are subnets of the range (a /23 lease in a /24 range
+ * covers two); `leased`, `reserved` and `damaged` may add up to more than `used` when entries overlap.
+ */
+export interface FamilyUtilisation<N extends number | bigint> {
+  /** Subnets from SubnetMin to SubnetMax. */
+  readonly total: N;
+  /** Subnets covered by live leases (keys with an etcd lease). */
+  readonly leased: N;
+  /** Subnets covered by reservations (keys without an etcd lease). */
+  readonly reserved: N;
+  /** Subnets covered by damaged entries (they stay taken). */
+  readonly damaged: N;
+  /** Subnets covered by anything: total - free. */
+  readonly used: N;
+  /** Subnets nothing overlaps. */
+  readonly free: N;
+  /** Live leases with less than an hour left; null when no TTLs were given. */
+  readonly expiringSoon: number | null;
+  /** used / total in percent, rounded to two decimals. */
+  readonly percentUsed: number;
+}
+
+/** Utilisation of each enabled family. */
+export interface Utilisation {
+  readonly ipv4?: FamilyUtilisation<number>;
+  readonly ipv6?: FamilyUtilisation<bigint>;
+}
+
+/**
+ * How full the network is. `ttls` maps etcd lease ids to their remaining seconds (as
+ * LeaseRegistry.ttls returns); without it `expiringSoon` is null.
+ */
+export function utilisation(
+  listing: LeaseListing,
+  network: LeaseNetwork,
+  ttls?: ReadonlyMap<string, number>,
+): Utilisation {
+  const live = listing.leases.filter((l) => !isReservation(l));
+  const reserved = listing.leases.filter(isReservation);
+  const expiring = ttls === undefined ? undefined : live.filter((l) => expiresSoon(l, ttls));
+  const out: { ipv4?: FamilyUtilisation<number>; ipv6?: FamilyUtilisation<bigint> } = {};
+  if (network.ipv4 !== undefined) {
+    const range = network.ipv4;
+    const total = rangeSize(range);
+    const covered = (entries: readonly { subnet: LeaseSubnet }[]) => covered4(range, total, nets4(entries));
+    const free = total - covered4(range, total, [...nets4(listing.leases), ...nets4(listing.damaged)]);
+    out.ipv4 = {
+      total,
+      leased: covered(live),
+      reserved: covered(reserved),
+      damaged: covered(listing.damaged),
+      used: total - free,
+      free,
+      expiringSoon: expiring === undefined ? null : expiring.filter((l) => hasIPv4(l.subnet)).length,
+      percentUsed: total === 0 ? 0 : Math.round(((total - free) / total) * 10_000) / 100,
+    };
+  }
+  if (network.ipv6 !== undefined) {
+    const range = network.ipv6;
+    const total = rangeSize(range);
+    const covered = (entries: readonly { subnet: LeaseSubnet }[]) => total - countFree(range, nets6(entries));
+    const free = countFree(range, [...nets6(listing.leases), ...nets6(listing.damaged)]);
+    out.ipv6 = {
+      total,
+      leased: covered(live),
+      reserved: covered(reserved),
+      damaged: covered(listing.damaged),
+      used: total - free,
+      free,
+      expiringSoon:
+        expiring === undefined ? null : expiring.filter((l) => l.subnet.ipv6 !== undefined).length,
+      percentUsed: total === 0n ? 0 : Number(((total - free) * 10_000n) / total) / 100,
+    };
+  }
+  return out;
+}
+
+/** Whether a live lease has less than an hour left (or is already gone) according to `ttls`. */
+export function expiresSoon(lease: Lease, ttls: ReadonlyMap<string, number>): boolean {
+  if (isReservation(lease)) return false;
+  const ttl = ttls.get(lease.etcdLease);
+  return ttl !== undefined && ttl < EXPIRING_SOON_SECONDS;
+}
+
+// ---- who holds an address ----
+
+/** Which entries hold an address: those whose subnet contains it, and leases it owns (PublicIP). */
+export interface AddressLocation {
+  readonly family: 4 | 6;
+  /** The address in canonical form. */
+  readonly address: string;
+  /** The subnet of the configured range the address falls in; null when outside Min..Max. */
+  readonly rangeSubnet: string | null;
+  /** Leases and reservations whose subnet contains the address (more than one means overlap). */
+  readonly containing: Lease[];
+  /** Damaged entries whose subnet contains the address. */
+  readonly damaged: DamagedEntry[];
+  /** Leases whose PublicIP (or PublicIPv6) is the address: the hosts it belongs to. */
+  readonly owned: Lease[];
+}
+
+/** Where an address sits in the listing; null when `ip` is not an IPv4 or IPv6 address. */
+export function locateAddress(
+  listing: LeaseListing,
+  ip: string,
+  network: LeaseNetwork = {},
+): AddressLocation | null {
+  const v4 = parseIPv4(ip);
+  if (v4 !== null) {
+    const holds = (s: LeaseSubnet) => hasIPv4(s) && maskIPv4(v4, s.ipv4.prefix) === s.ipv4.ip;
+    const address = formatIPv4(v4);
+    const index = network.ipv4 === undefined ? null : subnetIndexOf(network.ipv4, v4);
+    const sub = index === null || network.ipv4 === undefined ? null : subnetAt(network.ipv4, index);
+    return {
+      family: 4,
+      address,
+      rangeSubnet: sub === null ? null : formatIPv4Cidr(sub),
+      containing: listing.leases.filter((l) => holds(l.subnet)),
+      damaged: listing.damaged.filter((d) => holds(d.subnet)),
+      owned: listing.leases.filter((l) => l.attrs.publicIP === address),
+    };
+  }
+  const v6 = parseIPv6(ip);
+  if (v6 === null) return null;
+  const holds = (s: LeaseSubnet) => s.ipv6 !== undefined && maskIPv6(v6, s.ipv6.prefix) === s.ipv6.ip;
+  const address = formatIPv6(v6);
+  const index = network.ipv6 === undefined ? null : subnetIndexOf(network.ipv6, v6);
+  const sub = index === null || network.ipv6 === undefined ? null : subnetAt(network.ipv6, index);
+  return {
+    family: 6,
+    address,
+    rangeSubnet: sub === null ? null : formatIPv6Cidr(sub),
+    containing: listing.leases.filter((l) => holds(l.subnet)),
+    damaged: listing.damaged.filter((d) => holds(d.subnet)),
+    owned: listing.leases.filter((l) => l.attrs.publicIPv6 !== null && parseIPv6(l.attrs.publicIPv6) === v6),
+  };
+}
+
+// ---- checks ----
+
+/** What `checkLeases` can find. */
+export type FindingKind =
+  | "overlap"
+  | "duplicate-public-ip"
+  | "out-of-range"
+  | "wrong-length"
+  | "foreign-key"
+  | "damaged-value"
+  | "backend-mismatch"
+  | "vni-mismatch"
+  | "config-missing"
+  | "config-invalid";
+
+/** Every finding kind, in the order findings are listed. */
+export const FINDING_KINDS: readonly FindingKind[] = [
+  "config-missing",
+  "config-invalid",
+  "overlap",
+  "duplicate-public-ip",
+  "damaged-value",
+  "backend-mismatch",
+  "vni-mismatch",
+  "out-of-range",
+  "wrong-length",
+  "foreign-key",
+];
+
+/** The findings a release may act on: each names the one key to delete (never config findings). */
+export const RELEASABLE_KINDS: readonly FindingKind[] = [
+  "overlap",
+  "duplicate-public-ip",
+  "out-of-range",
+  "wrong-length",
+  "foreign-key",
+  "damaged-value",
+];
+
+/** One problem found in the leases or the config. */
+export interface Finding {
+  readonly kind: FindingKind;
+  readonly severity: "error" | "warning";
+  /** The key the finding is about; for overlap and duplicate-public-ip, the one a release would delete. */
+  readonly key?: string;
+  /** Every key involved (the kept one first, then `key`). */
+  readonly keys?: string[];
+  /** `key`'s modification revision when it was read: a release deletes it only if unchanged. */
+  readonly modRevision?: number;
+  readonly message: string;
+}
+
+/** The config as the checks need it; `errors` are the validator's. */
+export interface CheckedConfig {
+  readonly valid: boolean;
+  readonly errors: readonly { readonly path?: string; readonly message: string }[];
+  /** The resolved backend type (lower case), e.g. `vxlan`. */
+  readonly backendType?: string;
+  /** The resolved VXLAN VNI. */
+  readonly vni?: number;
+  /** The config key, for messages. */
+  readonly key?: string;
+}
+
+/** What `checkLeases` looks at. */
+export interface CheckInput {
+  readonly listing: LeaseListing;
+  /** The ranges of a valid config; range checks are skipped without it. */
+  readonly network?: LeaseNetwork;
+  readonly config?: CheckedConfig;
+  /** The config key does not exist. */
+  readonly configMissing?: boolean;
+  /** The config key, for the config-missing message. */
+  readonly configKey?: string;
+}
+
+/** Backends whose leases carry no BackendType (flannel-compat.md section 4). */
+const UNTYPED_BACKENDS = new Set(["udp", "alloc"]);
+
+/** Everything wrong with the leases and the config, errors first, then by kind and key. */
+export function checkLeases(input: CheckInput): Finding[] {
+  const { listing, network, config } = input;
+  const findings: Finding[] = [];
+  if (input.configMissing) {
+    findings.push({
+      kind: "config-missing",
+      severity: "error",
+      ...(input.configKey !== undefined && { key: input.configKey }),
+      message: `the network config${input.configKey === undefined ? "" : ` ${input.configKey}`} is missing; flanneld cannot start without it (a config written with the v2 API lives in a separate keyspace)`,
+    });
+  } else if (config !== undefined && !config.valid) {
+    const first = config.errors[0];
+    const where = first === undefined ? "" : `: ${first.path ? `${first.path}: ` : ""}${first.message}`;
+    const more = config.errors.length > 1 ? ` (and ${config.errors.length - 1} more)` : "";
+    findings.push({
+      kind: "config-invalid",
+      severity: "error",
+      ...(config.key !== undefined && { key: config.key }),
+      message: `the network config is invalid${where}${more}`,
+    });
+  }
+
+  for (const [kept, extra] of overlappingPairs(listing.leases)) {
+    findings.push({
+      kind: "overlap",
+      severity: "error",
+      key: extra.key,
+      keys: [kept.key, extra.key],
+      modRevision: extra.modRevision,
+      message: `${describe(extra)} overlaps ${describe(kept)}; the newer one (created at revision ${extra.createRevision}) is the one to release`,
+    });
+  }
+
+  for (const [kept, extra] of duplicateOwners(listing.leases)) {
+    findings.push({
+      kind: "duplicate-public-ip",
+      severity: "error",
+      key: extra.key,
+      keys: [kept.key, extra.key],
+      modRevision: extra.modRevision,
+      message: `${extra.attrs.publicIP} holds two subnets, ${subnetName(kept.subnet)} and ${subnetName(extra.subnet)}; ${subnetName(extra.subnet)} is the extra one (${isReservation(kept) ? "the other is a reservation" : "newer"})`,
+    });
+  }
+
+  for (const d of listing.damaged) {
+    findings.push({
+      kind: "damaged-value",
+      severity: "error",
+      key: d.key,
+      modRevision: d.modRevision,
+      message: `${d.key} is damaged (${d.reason}); its subnet ${subnetName(d.subnet)} stays taken until it is fixed or deleted`,
+    });
+  }
+
+  if (network !== undefined) {
+    for (const lease of listing.leases) {
+      const problem = rangeProblem(network, lease.subnet);
+      if (problem === null) continue;
+      findings.push({
+        kind: problem.kind,
+        severity: "warning",
+        key: lease.key,
+        modRevision: lease.modRevision,
+        message: `${describe(lease)} ${problem.text}`,
+      });
+    }
+  }
+
+  if (config?.valid && config.backendType !== undefined) {
+    const type = config.backendType.toLowerCase();
+    const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
+    for (const lease of listing.leases) {
+      const actual = (lease.attrs.backendType ?? "").toLowerCase();
+      if (actual !== expected) {
+        findings.push({
+          kind: "backend-mismatch",
+          severity: "error",
+          key: lease.key,
+          modRevision: lease.modRevision,
+          message: `${describe(lease)} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
+        });
+      } else if (type === "vxlan" && config.vni !== undefined) {
+        const vni = vniOf(lease.attrs.backendData);
+        if (vni !== config.vni) {
+          findings.push({
+            kind: "vni-mismatch",
+            severity: "error",
+            key: lease.key,
+            modRevision: lease.modRevision,
+            message: `${describe(lease)} has VNI ${vni ?? "none"} but the config says ${config.vni}`,
+          });
+        }
+      }
+    }
+  }
+
+  for (const f of listing.foreign) {
+    findings.push({
+      kind: "foreign-key",
+      severity: "warning",
+      key: f.key,
+      modRevision: f.modRevision,
+      message: `${f.key} is not a lease (${f.reason}); flannel v0.28.9 drops every peer route when it sees one`,
+    });
+  }
+
+  const rank = new Map(FINDING_KINDS.map((k, i) => [k, i]));
+  return findings.sort(
+    (a, b) =>
+      (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1) ||
+      (rank.get(a.kind) ?? 0) - (rank.get(b.kind) ?? 0) ||
+      cmpText(a.key ?? "", b.key ?? ""),
+  );
+}
+
+/**
+ * Pairs of leases that overlap, as [kept, extra] where extra is the newer one (higher create
+ * revision; the larger key on a tie). Found by sorting by start: every lease that overlaps any
+ * other appears in at least one pair.
+ */
+export function overlappingPairs(leases: readonly Lease[]): [Lease, Lease][] {
+  const pairs: [Lease, Lease][] = [];
+  const seen = new Set<string>();
+  const add = (a: Lease, b: Lease) => {
+    const [kept, extra] = newer(a, b) ? [b, a] : [a, b];
+    const id = `${kept.key}\u0000${extra.key}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    pairs.push([kept, extra]);
+  };
+  // IPv4 spans as numbers (exact below 2^53); IPv6 as bigints.
+  const spans4: Span<number>[] = [];
+  const spans6: Span<bigint>[] = [];
+  for (const lease of leases) {
+    const { ipv4, ipv6 } = lease.subnet;
+    if (hasIPv4(lease.subnet)) {
+      const size = 2 ** (32 - ipv4.prefix);
+      const start = Math.floor(ipv4.ip / size) * size;
+      spans4.push({ start, end: start + size - 1, lease });
+    }
+    if (ipv6 !== undefined) {
+      const size = 1n << BigInt(128 - ipv6.prefix);
+      const start = (ipv6.ip / size) * size;
+      spans6.push({ start, end: start + size - 1n, lease });
+    }
+  }
+  spans4.sort((a, b) => a.start - b.start || b.end - a.end);
+  spans6.sort((a, b) => cmpBig(a.start, b.start) || cmpBig(b.end, a.end));
+  for (const spans of [spans4, spans6] as const) {
+    let reach: Span<number | bigint> | undefined;
+    for (const s of spans) {
+      if (reach !== undefined && s.start <= reach.end) add(reach.lease, s.lease);
+      if (reach === undefined || s.end > reach.end) reach = s;
+    }
+  }
+  return pairs;
+}
+
+interface Span<T extends number | bigint> {
+  readonly start: T;
+  readonly end: T;
+  readonly lease: Lease;
+}
+
+/** Whether `a` is newer than `b`: created later, or the larger key when created together. */
+function newer(a: Lease, b: Lease): boolean {
+  return a.createRevision !== b.createRevision ? a.createRevision > b.createRevision : a.key > b.key;
+}
+
+/** For each PublicIP with several leases: [kept, extra] pairs; a reservation is kept first, else the oldest. */
+function duplicateOwners(leases: readonly Lease[]): [Lease, Lease][] {
+  // One map entry per owner and an array only for owners seen twice: 65,000 leases, few duplicates.
+  const first = new Map<string, Lease>();
+  const byOwner = new Map<string, Lease[]>();
+  for (const lease of leases) {
+    const owner = lease.attrs.publicIP;
+    const seen = first.get(owner);
+    if (seen === undefined) {
+      first.set(owner, lease);
+      continue;
+    }
+    const list = byOwner.get(owner);
+    if (list === undefined) byOwner.set(owner, [seen, lease]);
+    else list.push(lease);
+  }
+  const pairs: [Lease, Lease][] = [];
+  for (const list of byOwner.values()) {
+    if (list.length < 2) continue;
+    list.sort(
+      (a, b) =>
+        Number(isReservation(b)) - Number(isReservation(a)) || (newer(a, b) ? 1 : newer(b, a) ? -1 : 0),
+    );
+    const [kept, ...extra] = list;
+    if (kept === undefined) continue;
+    for (const e of extra) pairs.push([kept, e]);
+  }
+  return pairs;
+}
+
+/** Why a subnet does not fit the network, or null when it fits. */
+function rangeProblem(
+  network: LeaseNetwork,
+  subnet: LeaseSubnet,
+): { kind: "out-of-range" | "wrong-length"; text: string } | null {
+  const r4 = network.ipv4;
+  if (r4 !== undefined) {
+    if (!hasIPv4(subnet)) return { kind: "out-of-range", text: "has no IPv4 subnet but the network is IPv4" };
+    if (subnet.ipv4.prefix !== r4.subnetLen) {
+      return { kind: "wrong-length", text: `is a /${subnet.ipv4.prefix} but SubnetLen is ${r4.subnetLen}` };
+    }
+    if (!rangeContains(r4, subnet.ipv4)) {
+      return { kind: "out-of-range", text: `lies outside ${formatIPv4(r4.min)} … ${formatIPv4(r4.max)}` };
+    }
+  } else if (hasIPv4(subnet)) {
+    return { kind: "out-of-range", text: "has an IPv4 subnet but the network leases IPv6 only" };
+  }
+  const r6 = network.ipv6;
+  if (r6 !== undefined) {
+    if (subnet.ipv6 === undefined) {
+      return { kind: "out-of-range", text: "has no IPv6 subnet but the network is dual-stack" };
+    }
+    if (subnet.ipv6.prefix !== r6.subnetLen) {
+      return {
+        kind: "wrong-length",
+        text: `has an IPv6 /${subnet.ipv6.prefix} but IPv6SubnetLen is ${r6.subnetLen}`,
+      };
+    }
+    if (!rangeContains(r6, subnet.ipv6)) {
+      return { kind: "out-of-range", text: `lies outside ${formatIPv6(r6.min)} … ${formatIPv6(r6.max)}` };
+    }
+  } else if (subnet.ipv6 !== undefined) {
+    return { kind: "out-of-range", text: "has an IPv6 subnet but the network does not enable IPv6" };
+  }
+  return null;
+}
+
+/** The VNI of vxlan backend data; null when absent or not a number. */
+function vniOf(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  // flanneld writes {"VNI":1,...}: read the number without a JSON parse (65,000 leases add up)
+  const fast = /^\{"VNI":(\d{1,8})[,}]/.exec(raw);
+  if (fast?.[1] !== undefined) return Number(fast[1]);
+  try {
+    const data: unknown = JSON.parse(raw);
+    if (typeof data !== "object" || data === null) return null;
+    const vni = (data as Record<string, unknown>)["VNI"];
+    return typeof vni === "number" ? vni : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- reports ----
+
+/** The findings of one check, bound to the etcd revision they were read at (`ipam check --report`). */
+export interface Report {
+  readonly version: 1;
+  readonly prefix: string;
+  readonly revision: number;
+  /** ISO 8601 time of the check. */
+  readonly generatedAt: string;
+  readonly findings: Finding[];
+}
+
+/** One key a release deletes, only if still at `modRevision`. */
+export interface ReleaseTarget {
+  readonly key: string;
+  readonly modRevision: number;
+  readonly kind: FindingKind;
+  readonly reason: string;
+}
+
+/**
+ * The keys a release from this report deletes: overlap losers (the newer lease of a pair),
+ * extra leases of a duplicated PublicIP, leases out of range or of the wrong length, foreign
+ * keys and damaged values. Never config, backend or VNI findings (the owning host fixes those
+ * by restarting). One target per key, in report order.
+ */
+export function releasePlan(report: Report): ReleaseTarget[] {
+  const out: ReleaseTarget[] = [];
+  const seen = new Set<string>();
+  for (const f of report.findings) {
+    if (!RELEASABLE_KINDS.includes(f.kind) || f.key === undefined || f.modRevision === undefined) continue;
+    if (seen.has(f.key)) continue;
+    seen.add(f.key);
+    out.push({ key: f.key, modRevision: f.modRevision, kind: f.kind, reason: f.message });
+  }
+  return out;
+}
+
+/**
+ * Reads a report file's text; a usage error in one sentence when it is not a podnet report,
+ * or names a key to delete outside `<prefix>/subnets/`.
+ */
+export function parseReport(text: string, source = "the report"): Report {
+  const bad = (why: string) =>
+    new PodnetError(
+      "usage",
+      `${source} is not a podnet ipam report: ${why}; write one with 'podnet ipam check --report FILE'`,
+    );
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw bad("it is not valid JSON");
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw bad("it is not a JSON object");
+  const r = doc as Record<string, unknown>;
+  if (r["version"] !== 1) throw bad(`its version is ${JSON.stringify(r["version"] ?? null)}, not 1`);
+  const { prefix, revision, generatedAt, findings } = r;
+  if (typeof prefix !== "string") throw bad("it has no prefix");
+  if (typeof revision !== "number" || !Number.isSafeInteger(revision) || revision < 1) {
+    throw bad("it has no valid revision");
+  }
+  if (!Array.isArray(findings)) throw bad("it has no findings list");
+  const dir = subnetsPrefix(prefix);
+  const out: Finding[] = [];
+  for (const [i, raw] of findings.entries()) {
+    if (typeof raw !== "object" || raw === null) throw bad(`finding ${i + 1} is not an object`);
+    const f = raw as Record<string, unknown>;
+    const kind = f["kind"];
+    if (typeof kind !== "string" || !(FINDING_KINDS as readonly string[]).includes(kind)) {
+      throw bad(`finding ${i + 1} has an unknown kind ${JSON.stringify(kind ?? null)}`);
+    }
+    const key = f["key"];
+    const modRevision = f["modRevision"];
+    const message = typeof f["message"] === "string" ? f["message"] : "";
+    if (key !== undefined && typeof key !== "string")
+      throw bad(`finding ${i + 1} has a key that is not a string`);
+    if (
+      modRevision !== undefined &&
+      (typeof modRevision !== "number" || !Number.isSafeInteger(modRevision))
+    ) {
+      throw bad(`finding ${i + 1} has a modRevision that is not a whole number`);
+    }
+    const k = kind as FindingKind;
+    if (RELEASABLE_KINDS.includes(k) && key !== undefined && !key.startsWith(dir)) {
+      throw bad(`finding ${i + 1} names ${key}, which is not under ${dir}`);
+    }
+    const keys = Array.isArray(f["keys"])
+      ? f["keys"].filter((x): x is string => typeof x === "string")
+      : undefined;
+    out.push({
+      kind: k,
+      severity: f["severity"] === "warning" ? "warning" : "error",
+      ...(key !== undefined && { key }),
+      ...(keys !== undefined && { keys }),
+      ...(typeof modRevision === "number" && { modRevision }),
+      message,
+    });
+  }
+  return {
+    version: 1,
+    prefix,
+    revision,
+    generatedAt: typeof generatedAt === "string" ? generatedAt : "",
+    findings: out,
+  };
+}
+
+// ---- the address map ----
+
+/** The state of one cell of the map (one subnet, or a block of subnets). */
+export type CellState = "free" | "leased" | "reserved" | "expiring" | "partial" | "problem";
+
+/** The address space of one family as a grid of cells, for `ipam show --map`. */
+export interface AddressMap {
+  readonly family: 4 | 6;
+  /** The network, e.g. `10.5.0.0/16`. */
+  readonly network: string;
+  readonly subnetLen: number;
+  /** Subnets from SubnetMin to SubnetMax. */
+  readonly subnets: bigint;
+  /** Subnets per cell (a power of two; 1 when every subnet has its own cell). */
+  readonly blockSize: bigint;
+  readonly cells: { readonly start: string; readonly state: CellState }[];
+}
+
+/**
+ * The map of one family's range: one cell per subnet when there are at most `maxCells`
+ * subnets, else one cell per block of subnets (the smallest power of two that fits). A cell
+ * is `problem` when a damaged entry, an overlapping lease or a lease of the wrong length
+ * touches it; `partial` when a block is partly used; otherwise the state of what covers it
+ * (expiring over leased over reserved). Null when the family is not enabled.
+ */
+export function addressMap(
+  listing: LeaseListing,
+  network: LeaseNetwork,
+  family: 4 | 6,
+  opts: { ttls?: ReadonlyMap<string, number>; maxCells?: number } = {},
+): AddressMap | null {
+  const range = family === 4 ? network.ipv4 : network.ipv6;
+  if (range === undefined) return null;
+  const bits = family === 4 ? 32 : 128;
+  const maxCells = BigInt(Math.max(1, opts.maxCells ?? 2048));
+  const min = BigInt(range.min);
+  const total = family === 4 ? BigInt(rangeSize(range as SubnetRange4)) : rangeSize(range as SubnetRange6);
+  let block = 1n;
+  while ((total + block - 1n) / block > maxCells) block *= 2n;
+  const cellCount = Number((total + block - 1n) / block);
+  const step = 1n << BigInt(bits - range.subnetLen);
+  const last = min + total * step - 1n;
+
+  const problemKeys = new Set<string>();
+  for (const [a, b] of overlappingPairs(listing.leases)) problemKeys.add(a.key).add(b.key);
+  const partOf = (s: LeaseSubnet): { ip: number | bigint; prefix: number } | undefined =>
+    family === 4 ? (hasIPv4(s) ? s.ipv4 : undefined) : s.ipv6;
+
+  const STATES = ["problem", "expiring", "leased", "reserved"] as const;
+  type Covered = (typeof STATES)[number];
+  const partial = new Map<Covered, Float64Array>();
+  const full = new Map<Covered, Float64Array>();
+  for (const s of STATES) {
+    partial.set(s, new Float64Array(cellCount));
+    full.set(s, new Float64Array(cellCount + 1));
+  }
+  // Each entry covers subnet indices lo..hi: a partial count in its first and last cell, and
+  // whole cells between them through a difference array. IPv4 uses numbers (exact), IPv6 bigints.
+  /** Records cells clo..chi as covered: `head` subnets of the first, `tail` of the last, all between. */
+  const place = (state: Covered, clo: number, chi: number, head: number, tail: number) => {
+    const p = partial.get(state);
+    const f = full.get(state);
+    if (p === undefined || f === undefined) return;
+    bump(p, clo, head);
+    if (chi === clo) return;
+    bump(p, chi, tail);
+    if (chi - clo > 1) {
+      bump(f, clo + 1, 1);
+      bump(f, chi, -1);
+    }
+  };
+  const block4 = Number(block);
+  const spread = (state: Covered, lo: number, hi: number) => {
+    const clo = Math.floor(lo / block4);
+    const chi = Math.floor(hi / block4);
+    if (clo === chi) place(state, clo, chi, hi - lo + 1, 0);
+    else place(state, clo, chi, (clo + 1) * block4 - lo, hi - chi * block4 + 1);
+  };
+  const spreadBig = (state: Covered, lo: bigint, hi: bigint) => {
+    const clo = lo / block;
+    const chi = hi / block;
+    if (clo === chi) place(state, Number(clo), Number(chi), Number(hi - lo + 1n), 0);
+    else
+      place(state, Number(clo), Number(chi), Number((clo + 1n) * block - lo), Number(hi - chi * block + 1n));
+  };
+  const min4 = Number(min);
+  const last4 = Number(last);
+  const step4 = Number(step);
+  const cover = (state: Covered, net: { ip: number | bigint; prefix: number }) => {
+    if (typeof net.ip === "number") {
+      const size = 2 ** (32 - net.prefix);
+      const start = Math.floor(net.ip / size) * size;
+      const end = start + size - 1;
+      if (end < min4 || start > last4) return;
+      spread(
+        state,
+        Math.floor((Math.max(start, min4) - min4) / step4),
+        Math.floor((Math.min(end, last4) - min4) / step4),
+      );
+      return;
+    }
+    const size = 1n << BigInt(bits - net.prefix);
+    const start = (net.ip / size) * size;
+    const end = start + size - 1n;
+    if (end < min || start > last) return;
+    spreadBig(state, ((start > min ? start : min) - min) / step, ((end < last ? end : last) - min) / step);
+  };
+  for (const lease of listing.leases) {
+    const net = partOf(lease.subnet);
+    if (net === undefined) continue;
+    const state: Covered =
+      problemKeys.has(lease.key) || net.prefix !== range.subnetLen
+        ? "problem"
+        : isReservation(lease)
+          ? "reserved"
+          : opts.ttls !== undefined && expiresSoon(lease, opts.ttls)
+            ? "expiring"
+            : "leased";
+    cover(state, net);
+  }
+  for (const d of listing.damaged) {
+    const net = partOf(d.subnet);
+    if (net !== undefined) cover("problem", net);
+  }
+
+  const blockNum = Number(block);
+  const running = new Map<Covered, number>(STATES.map((s) => [s, 0]));
+  const cells: { start: string; state: CellState }[] = [];
+  for (let c = 0; c < cellCount; c++) {
+    const size = Math.min(blockNum, Number(total - BigInt(c) * block));
+    const covered = new Map<Covered, number>();
+    for (const s of STATES) {
+      const run = (running.get(s) ?? 0) + (full.get(s)?.[c] ?? 0);
+      running.set(s, run);
+      covered.set(s, (partial.get(s)?.[c] ?? 0) + run * blockNum);
+    }
+    const used = Math.min(
+      size,
+      STATES.reduce((sum, s) => sum + (covered.get(s) ?? 0), 0),
+    );
+    const state: CellState =
+      (covered.get("problem") ?? 0) > 0
+        ? "problem"
+        : (covered.get("expiring") ?? 0) > 0
+          ? "expiring"
+          : used === 0
+            ? "free"
+            : used < size
+              ? "partial"
+              : (covered.get("leased") ?? 0) > 0
+                ? "leased"
+                : "reserved";
+    const startIp = min + BigInt(c) * block * step;
+    cells.push({ start: family === 4 ? formatIPv4(Number(startIp)) : formatIPv6(startIp), state });
+  }
+  return {
+    family,
+    network:
+      family === 4 ? formatIPv4Cidr(range.network as IPv4Net) : formatIPv6Cidr(range.network as IPv6Net),
+    subnetLen: range.subnetLen,
+    subnets: total,
+    blockSize: block,
+    cells,
+  };
+}
+
+// ---- helpers ----
+
+/**
+ * How many subnets of an IPv4 range the union of `nets` covers (what countFree leaves out),
+ * with typed-array sorts instead of comparator sorts: starts and ends are sorted apart and
+ * swept together, which is all a union length needs.
+ */
+function covered4(range: SubnetRange4, total: number, nets: readonly IPv4Net[]): number {
+  if (total === 0) return 0;
+  const step = 2 ** (32 - range.subnetLen);
+  const first = range.min;
+  const last = range.min + total * step - 1;
+  const starts = new Float64Array(nets.length);
+  const ends = new Float64Array(nets.length);
+  let n = 0;
+  for (const net of nets) {
+    if (!(net.prefix >= 0 && net.prefix <= 32)) continue;
+    const size = 2 ** (32 - net.prefix);
+    const start = Math.floor(net.ip / size) * size;
+    const end = start + size - 1;
+    if (end < first || start > last) continue;
+    starts[n] = Math.floor((Math.max(start, first) - first) / step);
+    ends[n] = Math.floor((Math.min(end, last) - first) / step) + 1; // exclusive
+    n++;
+  }
+  const a = starts.subarray(0, n).sort();
+  const b = ends.subarray(0, n).sort();
+  let covered = 0;
+  let depth = 0;
+  let openedAt = 0;
+  for (let i = 0, j = 0; j < n; ) {
+    const s = i < n ? (a[i] ?? 0) : Number.POSITIVE_INFINITY;
+    const e = b[j] ?? 0;
+    if (s <= e) {
+      if (depth++ === 0) openedAt = s;
+      i++;
+    } else {
+      if (--depth === 0) covered += e - openedAt;
+      j++;
+    }
+  }
+  return covered;
+}
+
+function bump(counts: Float64Array, i: number, by: number): void {
+  counts[i] = (counts[i] ?? 0) + by;
+}
+
+function nets4(entries: readonly { subnet: LeaseSubnet }[]): IPv4Net[] {
+  const out: IPv4Net[] = [];
+  for (const e of entries) if (hasIPv4(e.subnet)) out.push(e.subnet.ipv4);
+  return out;
+}
+
+function nets6(entries: readonly { subnet: LeaseSubnet }[]): IPv6Net[] {
+  const out: IPv6Net[] = [];
+  for (const e of entries) if (e.subnet.ipv6 !== undefined) out.push(e.subnet.ipv6);
+  return out;
+}
+
+/** `10.5.52.0/24`, `fc00:0:0:1::/64`, or both joined by ` + `. */
+export function subnetName(subnet: LeaseSubnet): string {
+  const v6 = subnet.ipv6 && formatIPv6Cidr(subnet.ipv6);
+  if (!hasIPv4(subnet)) return v6 ?? "";
+  const v4 = formatIPv4Cidr(subnet.ipv4);
+  return v6 === undefined ? v4 : `${v4} + ${v6}`;
+}
+
+function describe(lease: Lease): string {
+  return `${subnetName(lease.subnet)} (${lease.attrs.publicIP}${isReservation(lease) ? ", reserved" : ""})`;
+}
+
+function cmpBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function cmpText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

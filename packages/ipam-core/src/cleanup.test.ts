@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { deleteUnchanged } from "./cleanup.js";
+import { isPodnetError } from "./errors.js";
+import type { Compare, KeyValue, Op, Store } from "./etcd/store.js";
+
+/** Just enough of a store for deleteUnchanged: get and txn over a map of key → modRevision. */
+function fakeStore(keys: Record<string, number>): Store & { keys: Map<string, number> } {
+  const map = new Map(Object.entries(keys));
+  const kv = (key: string, modRevision: number): KeyValue => ({
+    key,
+    value: Buffer.from("v"),
+    createRevision: 1,
+    modRevision,
+    version: 1,
+    lease: "0",
+  });
+  const store = {
+    keys: map,
+    endpoints: [],
+    async get(key: string) {
+      const rev = map.get(key);
+      return { revision: 100, value: rev === undefined ? undefined : kv(key, rev) };
+    },
+    async txn(compares: readonly Compare[], ops: readonly Op[]) {
+      const ok = compares.every((c) => "modRevision" in c && (map.get(c.key) ?? 0) === c.modRevision);
+      if (ok) for (const op of ops) if ("delete" in op) map.delete(op.delete);
+      return { succeeded: ok, revision: 101 };
+    },
+  };
+  return store as unknown as Store & { keys: Map<string, number> };
+}
+
+const P = "/p";
+const k = (name: string) => `${P}/subnets/${name}`;
+
+describe("deleteUnchanged", () => {
+  it("deletes unchanged keys, skips changed and gone ones, one key at a time", async () => {
+    const store = fakeStore({ [k("a")]: 5, [k("b")]: 9, [k("c")]: 7 });
+    const out = await deleteUnchanged(store, P, [
+      { key: k("a"), modRevision: 5 },
+      { key: k("b"), modRevision: 6 },
+      { key: k("gone"), modRevision: 3 },
+      { key: k("c"), modRevision: 7 },
+    ]);
+    expect(out.map((o) => o.status)).toEqual(["deleted", "changed", "gone", "deleted"]);
+    expect(out[1]?.currentModRevision).toBe(9);
+    expect([...store.keys.keys()]).toEqual([k("b")]);
+  });
+
+  it("deletes nothing on a dry run", async () => {
+    const store = fakeStore({ [k("a")]: 5, [k("b")]: 9 });
+    const out = await deleteUnchanged(
+      store,
+      P,
+      [
+        { key: k("a"), modRevision: 5 },
+        { key: k("b"), modRevision: 6 },
+      ],
+      { dryRun: true },
+    );
+    expect(out.map((o) => o.status)).toEqual(["would-delete", "changed"]);
+    expect(store.keys.size).toBe(2);
+  });
+
+  it("refuses a key outside <prefix>/subnets/ before touching anything", async () => {
+    const store = fakeStore({ [k("a")]: 5, "/p/config": 2 });
+    await expect(
+      deleteUnchanged(store, P, [
+        { key: k("a"), modRevision: 5 },
+        { key: "/p/config", modRevision: 2 },
+      ]),
+    ).rejects.toSatisfy((e) => isPodnetError(e, "usage"));
+    expect(store.keys.size).toBe(2);
+  });
+});
