@@ -44,7 +44,12 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
       // etcd3 types this as an IBackoff but uses it as cockatiel's factory, its own default.
       watchBackoff: new cockatiel.ExponentialBackoff({ initialDelay: 100, maxDelay: 5000 }) as never,
     },
-    grpcOptions: { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 2000 },
+    grpcOptions: {
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 2000,
+      // Listings are paged, but a watch catching up after an outage can still bring a large batch.
+      "grpc.max_receive_message_length": -1,
+    },
   };
   if (tls) {
     // grpc uses the system's roots when no CA is given; flannel ignored a lone CA file, podnet does not.
@@ -90,6 +95,9 @@ async function readPem(path: string | undefined, flag: string): Promise<Buffer |
 function isUnavailable(err: Error): boolean {
   return /Unavailable|No connection established|ECONNREFUSED/i.test(`${err.constructor.name} ${err.message}`);
 }
+
+/** Keys per range request of a listing. */
+const LIST_PAGE = 5000;
 
 const toKeyValue = (kv: IKeyValue): KeyValue => ({
   key: kv.key.toString(),
@@ -165,13 +173,27 @@ class EtcdStore implements Store {
 
   list(prefix: string, opts?: { revision?: number; keysOnly?: boolean }): Promise<ReadResult<KeyValue[]>> {
     return this.call(async () => {
-      const res = await this.client.kv.range({
-        key: Buffer.from(prefix),
-        range_end: prefixEnd(prefix),
-        ...(opts?.revision !== undefined ? { revision: opts.revision } : {}),
-        ...(opts?.keysOnly ? { keys_only: true } : {}),
-      });
-      return { revision: Number(res.header.revision), value: res.kvs.map(toKeyValue) };
+      // Pages at one pinned revision: one consistent snapshot, but neither a reply over grpc's
+      // message limit nor one huge decode (65,000 leases are ~12 MB on the wire, ~160 MB decoded).
+      const end = prefixEnd(prefix);
+      const out: KeyValue[] = [];
+      let from = Buffer.from(prefix);
+      let revision = opts?.revision;
+      for (;;) {
+        const res = await this.client.kv.range({
+          key: from,
+          range_end: end,
+          limit: LIST_PAGE,
+          ...(revision !== undefined ? { revision } : {}),
+          ...(opts?.keysOnly ? { keys_only: true } : {}),
+        });
+        revision ??= Number(res.header.revision);
+        for (const kv of res.kvs) out.push(toKeyValue(kv));
+        const last = res.kvs[res.kvs.length - 1];
+        if (!res.more || last === undefined) break;
+        from = Buffer.concat([last.key, Buffer.from([0])]);
+      }
+      return { revision, value: out };
     }, prefix);
   }
 
