@@ -2,10 +2,12 @@
 // resolving and loading hundreds of small ES modules (zod alone has dozens), and one file per
 // lazily-loaded command cuts `podnet --version` and `config validate` to near bare Node.
 // etcd3 (grpc) stays external: it loads only when a command connects.
-import { rm } from "node:fs/promises";
+import { rename, rm } from "node:fs/promises";
 import { build } from "esbuild";
 
-const outdir = new URL("../packages/cli/bundle/", import.meta.url).pathname;
+const target = new URL("../packages/cli/bundle", import.meta.url).pathname;
+// Built aside and swapped in, so a podnet running from the bundle never sees it half-written.
+const outdir = `${target}.tmp-${process.pid}`;
 await rm(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { podnet: new URL("../packages/cli/dist/bin.js", import.meta.url).pathname },
@@ -25,3 +27,7 @@ await build({
   },
   logLevel: "warning",
 });
+const old = `${target}.old-${process.pid}`;
+await rename(target, old).catch(() => undefined);
+await rename(outdir, target);
+await rm(old, { recursive: true, force: true });
