@@ -212,6 +212,12 @@ describe("checkLeases", () => {
     ).toEqual([]);
   });
 
+  it("does not call a vxlan reservation without backend data a VNI mismatch", () => {
+    const bare = lease("10.5.1.0-24", "192.0.2.1", { etcdLease: "0" });
+    const reservation = { ...bare, attrs: { publicIP: "192.0.2.1", publicIPv6: null, backendType: "vxlan" } };
+    expect(checkLeases({ listing: listing([reservation]), network: NET, config: VXLAN })).toEqual([]);
+  });
+
   it("reports a missing or invalid config", () => {
     expect(
       kinds(checkLeases({ listing: listing([]), configMissing: true, configKey: `${P}/config` })),

@@ -341,7 +341,8 @@ export function checkLeases(input: CheckInput): Finding[] {
           modRevision: lease.modRevision,
           message: `${describe(lease)} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
         });
-      } else if (type === "vxlan" && config.vni !== undefined) {
+      } else if (type === "vxlan" && config.vni !== undefined && lease.attrs.backendData !== undefined) {
+        // A reservation made without backend data gets its VNI when its host takes it up.
         const vni = vniOf(lease.attrs.backendData);
         if (vni !== config.vni) {
           findings.push({
