@@ -98,6 +98,29 @@ show ifconfig --public-ip 192.0.2.11
 step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, nothing written)"
 show ifconfig flannel.1 port 8472 --dry-run
 
+step "The overlay routing table, from the leases, as route -n shows a routing table"
+show route -n
+show route add 10.5.201.0/24 gw 192.0.2.60 vtep 0e:00:00:00:00:60
+show_failing route del "$(podnet lease show 192.0.2.11 -o json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).subnet))')"
+
+step "Utilisation, who holds an address, the free space, and a map of the address space"
+show ipam show
+show ipam show --ip 10.5.77.9
+show ipam show --map
+show ipam show --map "$work/ipam-map.svg"
+head -c 300 "$work/ipam-map.svg"; echo " ..."
+
+step "Find what is broken: an overlapping lease and the foreign key written earlier"
+ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put /coreos.com/network/subnets/10.5.76.0-23 \
+  '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:45"}}' >/dev/null
+show_failing ipam check --report "$work/report.json"
+show ipam release --from-report "$work/report.json" --dry-run
+show ipam release --from-report "$work/report.json"
+show ipam check
+
+step "doctor: etcd, the config, the leases, and this host"
+show_failing doctor
+
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
 
