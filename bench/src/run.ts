@@ -5,16 +5,20 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { acquireBench } from "./acquire.js";
+import { agentBench } from "./agent.js";
 import { growthBench } from "./growth.js";
 import { listBench } from "./list.js";
 import type { Figure } from "./measure.js";
 import { startupBench } from "./startup.js";
+import { viewsBench } from "./views.js";
 
 const benches: Record<string, () => Promise<Figure[]> | Figure[]> = {
   startup: () => startupBench(),
   acquire: () => acquireBench(),
   growth: () => growthBench(),
   list: () => listBench(),
+  agent: () => agentBench(),
+  views: () => viewsBench(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
