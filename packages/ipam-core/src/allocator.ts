@@ -10,12 +10,14 @@ import {
   type IPv6Net,
   ipv4NetsOverlap,
   ipv6NetsOverlap,
+  maskIPv4,
 } from "./address.js";
 import { PodnetError } from "./errors.js";
 import type { Lease, LeaseListing, LeaseNetwork } from "./lease.js";
 import { isReservation } from "./lease.js";
 import { hasIPv4, type LeaseAttrs, type LeaseSubnet } from "./lease-codec.js";
 import {
+  freeIPv4,
   freeSubnets,
   rangeContains,
   rangeSize,
@@ -64,6 +66,24 @@ export function leaseFits(network: LeaseNetwork, subnet: LeaseSubnet): boolean {
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
   const mine = input.listing.leases.filter((l) => l.attrs.publicIP === input.attrs.publicIP);
+  return decideFrom({ mine, occupied: OccupiedSubnets.of(input.listing) }, input);
+}
+
+/**
+ * What {@link decideFrom} needs of a listing: this host's leases (its PublicIP's, in key
+ * order) and every subnet that occupies space. Registries build this without decoding values.
+ */
+export interface AllocationView {
+  readonly mine: readonly Lease[];
+  readonly occupied: OccupiedSubnets;
+}
+
+/** {@link decideAllocation} over a prepared view instead of a decoded listing. */
+export function decideFrom(
+  view: AllocationView,
+  input: Omit<AllocationInput, "listing" | "attrs">,
+): AllocationDecision {
+  const { mine } = view;
   const fitting = mine.filter((l) => leaseFits(input.network, l.subnet));
   // A reservation the admin made for this host wins over a lease it happens to hold too.
   const reuse = fitting.find(isReservation) ?? fitting[0];
@@ -71,18 +91,62 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
   const stale = mine.filter((l) => !leaseFits(input.network, l.subnet) && !isReservation(l));
   if (reuse !== undefined) return { kind: "reuse", lease: reuse, stale };
   const { previous } = input;
+  const exclude = input.exclude ?? [];
   if (
     previous !== undefined &&
     leaseFits(input.network, previous) &&
-    !occupiedSubnets(input.listing, input.exclude).some((s) => subnetsOverlap(s, previous))
+    !view.occupied.overlaps(previous) &&
+    !exclude.some((s) => subnetsOverlap(s, previous))
   ) {
     return { kind: "previous", subnet: previous, stale };
   }
   return {
     kind: "new",
-    subnet: pickFreeSubnet(input.listing, input.network, input.random, input.exclude),
+    subnet: pickFrom(view.occupied, input.network, input.random, exclude),
     stale,
   };
+}
+
+/**
+ * Every subnet that occupies space (leases, reservations, damaged entries; foreign keys
+ * never do), kept flat: IPv4 parts as parallel number arrays, IPv6 parts as networks.
+ */
+export class OccupiedSubnets {
+  /** IPv4 network addresses; `len4[i]` is the prefix length of `ip4[i]`. */
+  readonly ip4: number[] = [];
+  readonly len4: number[] = [];
+  readonly v6: IPv6Net[] = [];
+
+  /** The occupied subnets of a decoded listing. */
+  static of(listing: LeaseListing): OccupiedSubnets {
+    const out = new OccupiedSubnets();
+    for (const l of listing.leases) out.add(l.subnet);
+    for (const d of listing.damaged) out.add(d.subnet);
+    return out;
+  }
+
+  add(subnet: LeaseSubnet): void {
+    if (hasIPv4(subnet)) this.addIPv4(subnet.ipv4.ip, subnet.ipv4.prefix);
+    if (subnet.ipv6 !== undefined) this.v6.push(subnet.ipv6);
+  }
+
+  addIPv4(ip: number, prefix: number): void {
+    this.ip4.push(ip);
+    this.len4.push(prefix);
+  }
+
+  /** Whether any occupied subnet overlaps `subnet` (in either family, as {@link subnetsOverlap}). */
+  overlaps(subnet: LeaseSubnet): boolean {
+    if (hasIPv4(subnet)) {
+      const { ip, prefix } = subnet.ipv4;
+      for (let i = 0; i < this.ip4.length; i++) {
+        const p = Math.min(prefix, this.len4[i]!);
+        if (maskIPv4(ip, p) === maskIPv4(this.ip4[i]!, p)) return true;
+      }
+    }
+    const v6 = subnet.ipv6;
+    return v6 !== undefined && this.v6.some((o) => ipv6NetsOverlap(o, v6));
+  }
 }
 
 /**
@@ -95,22 +159,31 @@ export function pickFreeSubnet(
   random: () => number,
   exclude: readonly LeaseSubnet[] = [],
 ): LeaseSubnet {
-  const occupied = occupiedSubnets(listing, exclude);
+  return pickFrom(OccupiedSubnets.of(listing), network, random, exclude);
+}
+
+function pickFrom(
+  occupied: OccupiedSubnets,
+  network: LeaseNetwork,
+  random: () => number,
+  exclude: readonly LeaseSubnet[],
+): LeaseSubnet {
   let ipv4: IPv4Net | undefined;
   let ipv6: IPv6Net | undefined;
   if (network.ipv4 !== undefined) {
-    const free = freeSubnets(
-      network.ipv4,
-      occupied.filter(hasIPv4).map((s) => s.ipv4),
-    );
+    const free = freeIPv4(network.ipv4, (mark) => {
+      const { ip4, len4 } = occupied;
+      for (let i = 0; i < ip4.length; i++) mark(ip4[i]!, len4[i]!);
+      for (const s of exclude) if (hasIPv4(s)) mark(s.ipv4.ip, s.ipv4.prefix);
+    });
     if (free.count === 0) throw exhaustedError(network.ipv4);
     ipv4 = free.nth(Math.min(free.count - 1, Math.floor(random() * free.count))) ?? undefined;
   }
   if (network.ipv6 !== undefined) {
-    const free = freeSubnets(
-      network.ipv6,
-      occupied.flatMap((s) => (s.ipv6 !== undefined ? [s.ipv6] : [])),
-    );
+    const free = freeSubnets(network.ipv6, [
+      ...occupied.v6,
+      ...exclude.flatMap((s) => (s.ipv6 !== undefined ? [s.ipv6] : [])),
+    ]);
     if (free.count === 0n) throw exhaustedError(network.ipv6);
     ipv6 = free.nth(randomBelow(free.count, random)) ?? undefined;
   }
@@ -139,11 +212,6 @@ export function exhaustedError(range: SubnetRange4 | SubnetRange6): PodnetError 
 export function subnetsOverlap(a: LeaseSubnet, b: LeaseSubnet): boolean {
   if (hasIPv4(a) && hasIPv4(b) && ipv4NetsOverlap(a.ipv4, b.ipv4)) return true;
   return a.ipv6 !== undefined && b.ipv6 !== undefined && ipv6NetsOverlap(a.ipv6, b.ipv6);
-}
-
-/** Every subnet that occupies space: leases, reservations, damaged entries (foreign keys never do). */
-function occupiedSubnets(listing: LeaseListing, exclude: readonly LeaseSubnet[] = []): LeaseSubnet[] {
-  return [...listing.leases.map((l) => l.subnet), ...listing.damaged.map((d) => d.subnet), ...exclude];
 }
 
 /** A uniform bigint in [0, n), from 32-bit draws with 64 spare bits so the modulo bias vanishes. */

@@ -12,6 +12,7 @@ import {
   leaseKey,
   leaseNameOf,
   parseLeaseKey,
+  parseLeaseKey4,
 } from "./lease-codec.js";
 
 const SIMPLE = '{"PublicIP":"1.2.3.4","PublicIPv6":null}';
@@ -254,5 +255,67 @@ describe("classifyEntry", () => {
     const foreign = classifyEntry("10.5.52.0-24&garbage", VXLAN);
     expect(foreign.kind).toBe("foreign");
     if (foreign.kind === "foreign") expect(foreign.reason).toContain("10.5.52.0-24&garbage");
+  });
+});
+
+describe("parseLeaseKey's IPv4 fast path", () => {
+  /** The rule of flannel-compat.md section 1 for IPv4-only names, spelled out slowly. */
+  const reference = (name: string): { ip: number; prefix: number } | null => {
+    const m =
+      /^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$/.exec(
+        name,
+      );
+    if (m === null) return null;
+    const octets = m.slice(1, 5).map(Number);
+    const prefix = Number(m[5]);
+    if (octets.some((o) => o > 255) || prefix > 32 || prefix === 0) return null;
+    const ip = octets.reduce((a, o) => a * 256 + o, 0);
+    const hostBits = prefix === 32 ? 0 : ip % 2 ** (32 - prefix);
+    return hostBits === 0 ? { ip, prefix } : null;
+  };
+  const token = fc.constantFrom(
+    "0",
+    "1",
+    "00",
+    "01",
+    "10",
+    "255",
+    "256",
+    "999",
+    "1000",
+    ".",
+    "-",
+    "&",
+    "x",
+    " ",
+    "24",
+    "32",
+    "33",
+    "024",
+  );
+  const names = fc.oneof(
+    fc.array(token, { maxLength: 9 }).map((t) => t.join("")),
+    fc
+      .tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 40 }))
+      .map(([ip, len]) => `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}-${len}`),
+    fc.string(),
+  );
+
+  it("agrees with the rule on IPv4-only names and leaves the rest to the full parser", () => {
+    fc.assert(
+      fc.property(names, (name) => {
+        const want = reference(name);
+        const packed = parseLeaseKey4(name);
+        if (want !== null) expect(packed).toBe(want.ip * 64 + want.prefix);
+        else expect(packed < 0).toBe(true);
+        const full = parseLeaseKey(name);
+        if (!name.includes("&")) expect(full).toEqual(want === null ? null : { ipv4: want });
+      }),
+      { numRuns: 5000 },
+    );
+    for (const name of ["10.5.52.0-24", "10.5.52.1-24", "0.0.0.0-0", "10.5.52.0-024", "255.255.255.255-32"]) {
+      const want = reference(name);
+      expect(parseLeaseKey(name), name).toEqual(want === null ? null : { ipv4: want });
+    }
   });
 });

@@ -76,6 +76,9 @@ export function hasIPv4(subnet: LeaseSubnet): boolean {
  * range, host bits zero, nothing before or after. The IPv6 part may be any valid spelling.
  */
 export function parseLeaseKey(name: string): LeaseSubnet | null {
+  const packed = parseLeaseKey4(name);
+  if (packed >= 0) return { ipv4: { ip: Math.floor(packed / 64), prefix: packed % 64 } };
+  if (packed === FOREIGN) return null;
   const parts = name.split("&");
   if (parts.length > 2) return null;
   const v4 = splitNet(parts[0] ?? "");
@@ -94,6 +97,52 @@ export function parseLeaseKey(name: string): LeaseSubnet | null {
   const len6 = parseLength(v6.len, 128);
   if (ip6 === null || len6 === null || maskIPv6(ip6, len6) !== ip6) return null;
   return { ipv4, ipv6: { ip: ip6, prefix: len6 } };
+}
+
+const FOREIGN = -1;
+const NOT_IPV4_ONLY = -2;
+
+/**
+ * The fast path of {@link parseLeaseKey} for an IPv4-only name such as `10.5.52.0-24`, without
+ * allocating: `ip * 64 + prefix` when it is one, -1 when the name is foreign for sure, and -2
+ * when it is not a plain IPv4 name (dual stack, or anything else: ask parseLeaseKey).
+ */
+export function parseLeaseKey4(name: string): number {
+  const n = name.length;
+  let ip = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return NOT_IPV4_ONLY; // leading zero: let the slow path judge
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return NOT_IPV4_ONLY;
+    } else if (c === 46 /* . */ && digits > 0 && dots < 3) {
+      ip = ip * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c === 45 /* - */ && digits > 0 && dots === 3) {
+      ip = ip * 256 + octet;
+      break;
+    } else return NOT_IPV4_ONLY;
+  }
+  if (i >= n) return NOT_IPV4_ONLY;
+  let len = 0;
+  let lenDigits = 0;
+  for (i++; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 48 || c > 57) return NOT_IPV4_ONLY;
+    if (lenDigits === 1 && len === 0) return FOREIGN; // a length with a leading zero
+    len = len * 10 + (c - 48);
+    if (++lenDigits > 2) return FOREIGN;
+  }
+  if (lenDigits === 0 || len > 32 || len === 0) return FOREIGN; // 0.0.0.0-0 alone is foreign too
+  if (maskIPv4(ip, len) !== ip) return FOREIGN;
+  return ip * 64 + len;
 }
 
 /** The canonical key name of a subnet, as flanneld writes it. Throws on host bits. */
@@ -152,16 +201,8 @@ export function encodeLeaseValue(attrs: LeaseAttrs): string {
  * Backend data is kept as the raw JSON text it was written with; unknown fields are dropped.
  */
 export function decodeLeaseValue(value: string | Uint8Array): DecodedLeaseValue {
-  let text: string;
-  if (typeof value === "string") {
-    text = value;
-  } else {
-    try {
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(value);
-    } catch {
-      return { ok: false, reason: "value is not UTF-8 text" };
-    }
-  }
+  const text = typeof value === "string" ? value : utf8Text(value);
+  if (text === null) return { ok: false, reason: "value is not UTF-8 text" };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -174,7 +215,7 @@ export function decodeLeaseValue(value: string | Uint8Array): DecodedLeaseValue 
   const doc = parsed as Record<string, unknown>;
   const publicIP = doc["PublicIP"];
   if (publicIP === undefined || publicIP === null) return { ok: false, reason: "value has no PublicIP" };
-  if (typeof publicIP !== "string" || parseIPv4(publicIP) === null) {
+  if (typeof publicIP !== "string" || !isIPv4Text(publicIP)) {
     return { ok: false, reason: `PublicIP ${JSON.stringify(publicIP)} is not an IPv4 address` };
   }
   const publicIPv6 = doc["PublicIPv6"] ?? null;
@@ -185,9 +226,11 @@ export function decodeLeaseValue(value: string | Uint8Array): DecodedLeaseValue 
   if (typeof backendType !== "string") {
     return { ok: false, reason: `BackendType ${JSON.stringify(backendType)} is not a string` };
   }
-  const raw = rawMembers(text);
-  const backendData = doc["BackendData"] == null ? undefined : raw.get("BackendData");
-  const backendV6Data = doc["BackendV6Data"] == null ? undefined : raw.get("BackendV6Data");
+  const wantData = doc["BackendData"] != null;
+  const wantV6Data = doc["BackendV6Data"] != null;
+  const raw = wantData || wantV6Data ? rawMembers(text) : undefined;
+  const backendData = wantData ? raw?.get("BackendData") : undefined;
+  const backendV6Data = wantV6Data ? raw?.get("BackendV6Data") : undefined;
   const attrs: LeaseAttrs = {
     publicIP,
     publicIPv6,
@@ -201,12 +244,48 @@ export function decodeLeaseValue(value: string | Uint8Array): DecodedLeaseValue 
 /** Classifies one entry under `<prefix>/subnets/` by its key name (the part after `subnets/`). */
 export function classifyEntry(name: string, value: string | Uint8Array): LeaseEntry {
   const subnet = parseLeaseKey(name);
-  if (subnet === null) {
-    return { kind: "foreign", key: name, reason: `key "${name}" does not name a subnet` };
-  }
+  if (subnet === null) return { kind: "foreign", key: name, reason: foreignReason(name) };
   const decoded = decodeLeaseValue(value);
   if (!decoded.ok) return { kind: "damaged", key: name, subnet, reason: decoded.reason };
   return { kind: "lease", key: name, subnet, attrs: decoded.attrs };
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** The text of UTF-8 bytes, byte order mark kept; null when they are not UTF-8. */
+export function utf8Text(bytes: Uint8Array): string | null {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `text` is a dotted quad as {@link parseIPv4} accepts it, without allocating. */
+function isIPv4Text(text: string): boolean {
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  let dots = 0;
+  let digits = 0;
+  let octet = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = 0;
+      octet = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return false; // leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return false;
+    } else return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/** Why a key name under `subnets/` is foreign. */
+export function foreignReason(name: string): string {
+  return `key "${name}" does not name a subnet`;
 }
 
 /** Go's encoding/json string form: JSON.stringify plus escapes for <, >, &, U+2028, U+2029. */
@@ -253,20 +332,25 @@ function compactJson(json: string): string {
 function rawMembers(json: string): Map<string, string> {
   const members = new Map<string, string>();
   let i = skipSpace(json, json.indexOf("{") + 1);
-  while (i < json.length && json[i] !== "}") {
+  while (i < json.length && json.charCodeAt(i) !== 125 /* } */) {
     const keyEnd = skipValue(json, i);
-    const key: unknown = JSON.parse(json.slice(i, keyEnd));
+    const keyText = json.slice(i, keyEnd);
+    // A key without escapes is its own text between the quotes; only escaped keys need JSON.parse.
+    const key: unknown = keyText.includes("\\") ? JSON.parse(keyText) : keyText.slice(1, -1);
     const valueStart = skipSpace(json, skipSpace(json, keyEnd) + 1); // past the colon
     const valueEnd = skipValue(json, valueStart);
     if (typeof key === "string") members.set(key, json.slice(valueStart, valueEnd));
     i = skipSpace(json, valueEnd);
-    if (json[i] === ",") i = skipSpace(json, i + 1);
+    if (json.charCodeAt(i) === 44 /* , */) i = skipSpace(json, i + 1);
   }
   return members;
 }
 
 function skipSpace(json: string, i: number): number {
-  while (i < json.length && " \t\n\r".includes(json[i]!)) i++;
+  for (; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 10 && c !== 13) break;
+  }
   return i;
 }
 
@@ -275,20 +359,20 @@ function skipValue(json: string, i: number): number {
   let depth = 0;
   let inString = false;
   for (; i < json.length; i++) {
-    const c = json[i]!;
+    const c = json.charCodeAt(i);
     if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) {
         inString = false;
         if (depth === 0) return i + 1;
       }
-    } else if (c === '"') inString = true;
-    else if (c === "{" || c === "[") depth++;
-    else if (c === "}" || c === "]") {
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) depth++;
+    else if (c === 125 /* } */ || c === 93 /* ] */) {
       if (depth === 0) return i; // end of a primitive just before the closing bracket
       depth--;
       if (depth === 0) return i + 1;
-    } else if (depth === 0 && (c === "," || c === " " || c === "\t" || c === "\n" || c === "\r")) return i;
+    } else if (depth === 0 && (c === 44 || c === 32 || c === 9 || c === 10 || c === 13)) return i;
   }
   return i;
 }

@@ -4,7 +4,15 @@
  * decoding of a whole listing, shared by the registry, the watcher and the admin views.
  */
 import type { KeyValue } from "./etcd/store.js";
-import { classifyEntry, type LeaseAttrs, type LeaseSubnet, leaseNameOf } from "./lease-codec.js";
+import { subnetsPrefix } from "./keys.js";
+import {
+  decodeLeaseValue,
+  foreignReason,
+  type LeaseAttrs,
+  type LeaseSubnet,
+  parseLeaseKey,
+  utf8Text,
+} from "./lease-codec.js";
 import type { SubnetRange4, SubnetRange6 } from "./subnet-range.js";
 
 /** One host's lease (or reservation) as stored in etcd. */
@@ -65,44 +73,61 @@ export function decodeEntry(
   | { kind: "lease"; lease: Lease }
   | { kind: "foreign"; entry: ForeignEntry }
   | { kind: "damaged"; entry: DamagedEntry } {
-  const name = leaseNameOf(prefix, kv.key) ?? kv.key;
-  const entry = classifyEntry(name, kv.value);
-  switch (entry.kind) {
-    case "lease":
-      return {
-        kind: "lease",
-        lease: {
-          key: kv.key,
-          subnet: entry.subnet,
-          attrs: entry.attrs,
-          value: kv.value.toString("utf8"),
-          etcdLease: kv.lease,
-          modRevision: kv.modRevision,
-          createRevision: kv.createRevision,
-        },
-      };
-    case "foreign":
-      return { kind: "foreign", entry: { key: kv.key, reason: entry.reason, modRevision: kv.modRevision } };
-    default:
-      return {
-        kind: "damaged",
-        entry: {
-          key: kv.key,
-          subnet: entry.subnet,
-          reason: entry.reason,
-          value: kv.value.toString("utf8"),
-          etcdLease: kv.lease,
-          modRevision: kv.modRevision,
-        },
-      };
+  return decodeEntryIn(subnetsPrefix(prefix), kv);
+}
+
+/** {@link decodeEntry} with the `<prefix>/subnets/` directory already worked out. */
+export function decodeEntryIn(
+  dir: string,
+  kv: KeyValue,
+):
+  | { kind: "lease"; lease: Lease }
+  | { kind: "foreign"; entry: ForeignEntry }
+  | { kind: "damaged"; entry: DamagedEntry } {
+  const name = kv.key.startsWith(dir) ? kv.key.slice(dir.length) : kv.key;
+  const subnet = parseLeaseKey(name);
+  if (subnet === null) {
+    return {
+      kind: "foreign",
+      entry: { key: kv.key, reason: foreignReason(name), modRevision: kv.modRevision },
+    };
   }
+  // The bytes are decoded once, for both the attributes and the value kept for compares.
+  const text = utf8Text(kv.value);
+  const decoded = decodeLeaseValue(text ?? kv.value);
+  if (decoded.ok) {
+    return {
+      kind: "lease",
+      lease: {
+        key: kv.key,
+        subnet,
+        attrs: decoded.attrs,
+        value: text ?? kv.value.toString("utf8"),
+        etcdLease: kv.lease,
+        modRevision: kv.modRevision,
+        createRevision: kv.createRevision,
+      },
+    };
+  }
+  return {
+    kind: "damaged",
+    entry: {
+      key: kv.key,
+      subnet,
+      reason: decoded.reason,
+      value: text ?? kv.value.toString("utf8"),
+      etcdLease: kv.lease,
+      modRevision: kv.modRevision,
+    },
+  };
 }
 
 /** Decodes a listing of `<prefix>/subnets/` taken at `revision`. */
 export function decodeListing(prefix: string, kvs: readonly KeyValue[], revision: number): LeaseListing {
   const listing: LeaseListing = { revision, leases: [], foreign: [], damaged: [] };
+  const dir = subnetsPrefix(prefix);
   for (const kv of kvs) {
-    const decoded = decodeEntry(prefix, kv);
+    const decoded = decodeEntryIn(dir, kv);
     if (decoded.kind === "lease") listing.leases.push(decoded.lease);
     else if (decoded.kind === "foreign") listing.foreign.push(decoded.entry);
     else listing.damaged.push(decoded.entry);

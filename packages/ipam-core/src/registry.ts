@@ -4,11 +4,12 @@
  * a compare, and every etcd lease granted here is either attached to a key or revoked.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { decideAllocation, subnetsOverlap } from "./allocator.js";
+import { decideFrom, subnetsOverlap } from "./allocator.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import type { Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
-import { decodeListing, isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
+import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
+import { type AcquireView, LeaseCache, LeaseSnapshot } from "./lease-cache.js";
 import {
   decodeLeaseValue,
   encodeLeaseValue,
@@ -31,6 +32,12 @@ export interface LeaseRegistryOptions {
   readonly prefix: string;
   /** TTL of new leases in seconds; default 24 h. */
   readonly ttlSeconds?: number;
+  /**
+   * Keep the leases in a watch-fed cache (started by the first `acquire`, or by
+   * {@link LeaseRegistry.startCache}) instead of listing them for every acquisition: for
+   * long-running callers that acquire many times. Stop it with {@link LeaseRegistry.stopCache}.
+   */
+  readonly cache?: boolean;
 }
 
 /** What `acquire` needs. */
@@ -84,6 +91,12 @@ const MAX_TTL_LOOKUPS = 16;
 export class LeaseRegistry {
   readonly prefix: string;
   readonly ttlSeconds: number;
+  /** The listing in flight, shared by every caller that may use it. */
+  private inflight: Promise<LeaseSnapshot> | undefined;
+  /** The listing that starts once `inflight` settles, for callers that came after it started. */
+  private pending: Promise<LeaseSnapshot> | undefined;
+  private cacheWanted: boolean;
+  private cache: Promise<LeaseCache> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -91,6 +104,7 @@ export class LeaseRegistry {
   ) {
     this.prefix = opts.prefix;
     this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+    this.cacheWanted = opts.cache ?? false;
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
       throw new PodnetError(
         "usage",
@@ -99,10 +113,35 @@ export class LeaseRegistry {
     }
   }
 
-  /** Every entry under `<prefix>/subnets/` in one range request, decoded. */
+  /**
+   * Every entry under `<prefix>/subnets/` in one consistent listing, decoded. Concurrent calls
+   * share listings, but never one that started before the call: every write that completed
+   * before `list()` was called is in its answer.
+   */
   async list(): Promise<LeaseListing> {
-    const res = await this.store.list(subnetsPrefix(this.prefix));
-    return decodeListing(this.prefix, res.value, res.revision);
+    return (await this.fresh()).listing();
+  }
+
+  /**
+   * Starts the watch-fed lease cache (see {@link LeaseRegistryOptions.cache}) and waits for its
+   * first listing; later `acquire` calls read the cache instead of listing.
+   */
+  async startCache(): Promise<void> {
+    this.cacheWanted = true;
+    await this.cached();
+  }
+
+  /** The revision up to which the lease cache has seen every change; undefined without a running cache. */
+  async cacheRevision(): Promise<number | undefined> {
+    return (await this.cache?.catch(() => undefined))?.revision;
+  }
+
+  /** Stops the lease cache's watch; `acquire` lists again from then on. */
+  async stopCache(): Promise<void> {
+    this.cacheWanted = false;
+    const cache = this.cache;
+    this.cache = undefined;
+    await (await cache?.catch(() => undefined))?.stop();
   }
 
   /** Remaining TTL in seconds of each distinct etcd lease of the listing (-1 when gone); reservations are absent. */
@@ -137,18 +176,21 @@ export class LeaseRegistry {
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       if (attempt > 1) await sleep(5 + Math.floor(random() * 46));
       try {
-        const listing = await this.list();
-        const decision = decideAllocation({
-          listing,
-          network: req.network,
-          attrs: req.attrs,
-          random,
-          exclude: tried,
-          ...(req.previous !== undefined ? { previous: req.previous } : {}),
-        });
-        removed ??= await this.removeStale(decision.stale, listing);
+        // The cache only for the first try: after any failure, a listing that started after it.
+        const view: AcquireView =
+          attempt === 1 && this.cacheWanted ? await this.cached() : await this.fresh();
+        const decision = decideFrom(
+          { mine: view.leasesOf(req.attrs.publicIP), occupied: view.occupied() },
+          {
+            network: req.network,
+            random,
+            exclude: tried,
+            ...(req.previous !== undefined ? { previous: req.previous } : {}),
+          },
+        );
+        removed ??= await this.removeStale(decision.stale, view);
         if (decision.kind === "reuse") {
-          const lease = await this.reuse(decision.lease, value);
+          const lease = await this.reuse(decision.lease, value, view instanceof LeaseCache);
           if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
@@ -181,6 +223,7 @@ export class LeaseRegistry {
   async release(lease: Lease): Promise<void> {
     const res = await this.store.txn(guardOf(lease), [{ delete: lease.key }]);
     if (!res.succeeded) throw await this.lostError(lease, "release");
+    this.noteDeleted(lease.key, res.revision);
     if (!isReservation(lease)) await this.store.revoke(lease.etcdLease);
   }
 
@@ -320,6 +363,53 @@ export class LeaseRegistry {
 
   // ---- internals ----
 
+  /** A listing that starts no earlier than this call; joins one queued behind the one in flight. */
+  private fresh(): Promise<LeaseSnapshot> {
+    if (this.inflight === undefined) return this.startListing();
+    this.pending ??= this.inflight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.pending = undefined;
+        return this.inflight ?? this.startListing();
+      });
+    return this.pending;
+  }
+
+  private startListing(): Promise<LeaseSnapshot> {
+    const listing = this.store
+      .list(subnetsPrefix(this.prefix))
+      .then((res) => new LeaseSnapshot(this.prefix, res.value, res.revision));
+    this.inflight = listing;
+    const done = (): void => {
+      if (this.inflight === listing) this.inflight = undefined;
+    };
+    listing.then(done, done);
+    return listing;
+  }
+
+  /** The lease cache, started on first use; a failed start is retried by the next call. */
+  private cached(): Promise<LeaseCache> {
+    if (this.cache === undefined) {
+      const started = LeaseCache.start(this.store, this.prefix);
+      this.cache = started;
+      started.catch(() => {
+        if (this.cache === started) this.cache = undefined;
+      });
+    }
+    return this.cache;
+  }
+
+  private noteWritten(lease: Lease): void {
+    void this.cache?.then((c) => c.noteWritten(lease)).catch(() => undefined);
+  }
+
+  private noteDeleted(key: string, revision: number): void {
+    void this.cache?.then((c) => c.noteDeleted(key, revision)).catch(() => undefined);
+  }
+
   private async renewWithTtl(
     lease: Lease,
     opts: { attrs?: LeaseAttrs } = {},
@@ -336,6 +426,7 @@ export class LeaseRegistry {
       ops.length > 0
         ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision }
         : lease;
+    if (renewed !== lease) this.noteWritten(renewed);
     if (isReservation(lease)) return { lease: renewed, ttl: 0 };
     const ttl = await this.store.keepAliveOnce(lease.etcdLease);
     if (ttl <= 0) {
@@ -380,8 +471,16 @@ export class LeaseRegistry {
     );
   }
 
-  /** Makes sure this host's lease is alive and carries `value`; null when it changed or expired meanwhile. */
-  private async reuse(lease: Lease, value: string): Promise<Lease | null> {
+  /**
+   * Makes sure this host's lease is alive and carries `value`; null when it changed or expired
+   * meanwhile. A lease seen in the cache is checked against etcd first, since the cache may lag.
+   */
+  private async reuse(lease: Lease, value: string, fromCache: boolean): Promise<Lease | null> {
+    if (fromCache) {
+      const { value: kv } = await this.store.get(lease.key);
+      if (kv === undefined || kv.modRevision !== lease.modRevision || kv.lease !== lease.etcdLease)
+        return null;
+    }
     if (!isReservation(lease) && (await this.store.keepAliveOnce(lease.etcdLease)) <= 0) return null;
     if (lease.value === value) return lease;
     // Same etcd lease on the put (a put without one would make the key permanent); "0" keeps a reservation.
@@ -390,7 +489,9 @@ export class LeaseRegistry {
       [{ put: lease.key, value, lease: lease.etcdLease }],
     );
     if (!res.succeeded) return null;
-    return { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
+    const updated = { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
+    this.noteWritten(updated);
+    return updated;
   }
 
   /** Grants an etcd lease and creates the key on it only if absent; null (grant revoked) when the key exists. */
@@ -412,7 +513,9 @@ export class LeaseRegistry {
       await this.revokeHard(grant);
       return null;
     }
-    return leaseOf(key, subnet, value, grant, revision, revision);
+    const lease = leaseOf(key, subnet, value, grant, revision, revision);
+    this.noteWritten(lease);
+    return lease;
   }
 
   /** Revokes a grant, once more if the first try fails; a grant that cannot be revoked expires with its TTL. */
@@ -425,7 +528,7 @@ export class LeaseRegistry {
   }
 
   /** Deletes this host's leases that no longer fit, each only if unchanged; returns those deleted. */
-  private async removeStale(stale: readonly Lease[], listing: LeaseListing): Promise<Lease[]> {
+  private async removeStale(stale: readonly Lease[], view: AcquireView): Promise<Lease[]> {
     const removed: Lease[] = [];
     for (const lease of stale) {
       const res = await this.store.txn(
@@ -434,8 +537,8 @@ export class LeaseRegistry {
       );
       if (!res.succeeded) continue;
       removed.push(lease);
-      const shared = listing.leases.some((l) => l !== lease && l.etcdLease === lease.etcdLease);
-      if (!shared) await this.store.revoke(lease.etcdLease);
+      this.noteDeleted(lease.key, res.revision);
+      if (!view.sharesEtcdLease(lease)) await this.store.revoke(lease.etcdLease);
     }
     return removed;
   }
