@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,11 @@ describe("tempDir", () => {
 describe("runPodnet", () => {
   it("resolves the built CLI from the repository root", () => {
     expect(existsSync(join(REPO_ROOT, "pnpm-workspace.yaml"))).toBe(true);
-    expect(PODNET_BIN).toBe(join(REPO_ROOT, "packages/cli/dist/bin.js"));
+    // The harness runs what users run: the package's bin, the bundle.
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "packages/cli/package.json"), "utf8")) as {
+      bin: { podnet: string };
+    };
+    expect(PODNET_BIN).toBe(join(REPO_ROOT, "packages/cli", pkg.bin.podnet));
   });
 
   it.skipIf(podnetBuilt())("fails clearly when the CLI is not built", async () => {
