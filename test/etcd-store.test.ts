@@ -35,6 +35,28 @@ describe("EtcdStore against a real etcd", () => {
     const again = await store.list("/page/", { revision: listed.revision });
     expect(again.value).toHaveLength(total);
     expect((await store.list("/page/")).value).toHaveLength(total + 1);
+    // The hand decoder of range replies gives exactly what etcd3's protobufjs decode gives,
+    // leases (63-bit ids), revisions and versions included.
+    const leased = await store.grant(600);
+    await store.txn([], [{ put: "/page/zz-after", value: "y", lease: leased }]);
+    const raw = await store.list("/page/", { revision: listed.revision + 2 });
+    process.env["PODNET_PROTOBUFJS_RANGE"] = "1";
+    try {
+      const viaProtobufjs = await store.list("/page/", { revision: listed.revision + 2 });
+      // Buffers compared as a whole: toEqual walks 30 MB of them byte by byte.
+      const meta = (r: typeof raw) => r.value.map(({ value: _v, ...rest }) => rest);
+      expect(raw.revision).toBe(viaProtobufjs.revision);
+      expect(meta(raw)).toEqual(meta(viaProtobufjs));
+      const bytes = (r: typeof raw) => Buffer.concat(r.value.map((kv) => kv.value));
+      expect(bytes(raw).equals(bytes(viaProtobufjs))).toBe(true);
+      expect(raw.value[total]).toMatchObject({ key: "/page/zz-after", lease: leased, version: 2 });
+    } finally {
+      delete process.env["PODNET_PROTOBUFJS_RANGE"];
+    }
+    const ttls = await store.timeToLiveMany([leased, leased, "12345"]);
+    expect([...ttls.keys()].sort()).toEqual([leased, "12345"].sort()); // each id once; answers arrive in any order
+    expect(ttls.get(leased)).toBeGreaterThan(590);
+    expect(ttls.get("12345")).toBe(-1);
   });
 
   it("creates only if absent, and compares on value and lease", async () => {

@@ -142,6 +142,41 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
     expect(noTtl(plain.stdout)).toEqual(noTtl(r.stdout));
   });
 
+  it("TTL policy: beyond PODNET_TTL_AUTO_MAX etcd leases TTLs are '-' with one note; --ttl and --no-ttl", async () => {
+    const run = (args: string[], max?: string) =>
+      runPodnet(["--prefix", "/show", ...args], {
+        env: { ...env(), ...(max !== undefined && { PODNET_TTL_AUTO_MAX: max }) },
+      });
+    const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("podnet: note:"));
+    const skipped = await run(["route", "-o", "json"], "1");
+    expect(skipped.code).toBe(0);
+    const routes = JSON.parse(skipped.stdout) as RouteJson[];
+    expect(routes.map((x) => [x.dst, x.ttlSeconds, x.reservation])).toEqual([
+      ["10.5.7.0/24", null, true],
+      ["10.5.9.0/24", null, false],
+      ["10.5.52.0/24", null, false],
+    ]);
+    expect(notes(skipped.stderr)).toEqual([
+      expect.stringMatching(/TTLs not looked up for 2 etcd leases .*pass --ttl to fetch them/),
+    ]);
+    const table = await run(["route", "-n"], "1");
+    expect(table.stdout.split("\n")[3]?.split(/\s+/)[7]).toBe("-");
+    const forced = await run(["route", "-o", "json", "--ttl"], "1");
+    expect((JSON.parse(forced.stdout) as RouteJson[])[1]?.ttlSeconds).toBeGreaterThan(3000);
+    expect(notes(forced.stderr)).toEqual([]);
+    const never = await run(["route", "-o", "json", "--no-ttl"]);
+    expect((JSON.parse(never.stdout) as RouteJson[])[1]?.ttlSeconds).toBeNull();
+    expect(notes(never.stderr)).toEqual([]);
+    const leases = await run(["lease", "list", "-o", "json"], "1");
+    const listed = JSON.parse(leases.stdout) as { leases: { ttlSeconds: number | null }[] };
+    expect(listed.leases.map((l) => l.ttlSeconds)).toEqual([null, null, null]);
+    expect(notes(leases.stderr)).toHaveLength(1);
+    const within = await run(["lease", "list", "-o", "json"], "2");
+    expect(notes(within.stderr)).toEqual([]);
+    const show = await run(["ipam", "show", "-o", "json"], "1");
+    expect(notes(show.stderr)).toHaveLength(1);
+  });
+
   it("-o json uses iproute2's key names plus the overlay's", async () => {
     const r = await podnet("/show", ["route", "-o", "json"]);
     expect(r.code).toBe(0);

@@ -31,6 +31,7 @@ import {
 } from "../print/doctor.js";
 import { formatTtl, subnetText, vtepMacOf } from "../print/lease.js";
 import { type Progress, progress } from "../print/progress.js";
+import { lookupTtls, noteTtls } from "../ttl-policy.js";
 import { sameSubnet } from "./lease/lease-context.js";
 
 interface DoctorFlags {
@@ -294,7 +295,9 @@ function summary(c: ResolvedConfig): string {
 
 interface LeaseState {
   readonly listing: LeaseListing;
-  readonly ttls: ReadonlyMap<string, number>;
+  /** Undefined when there were too many etcd leases to look up (ttl-policy.ts). */
+  readonly ttls: ReadonlyMap<string, number> | undefined;
+  readonly store: Store;
 }
 
 /** The `ipam check` summary: counts per finding kind, and how full the range is. */
@@ -307,10 +310,12 @@ async function checkLeases(
   const core = await import("@podnet/ipam-core");
   const registry = new core.LeaseRegistry(store, { prefix: ctx.globals.prefix });
   let listing: LeaseListing;
-  let ttls: Map<string, number>;
+  let ttls: Map<string, number> | undefined;
   try {
     listing = await registry.list();
-    ttls = await registry.ttls(listing);
+    const lookup = await lookupTtls(store, listing, "auto");
+    noteTtls(lookup);
+    ttls = lookup.ttls;
   } catch (err) {
     add("leases", "fail", `cannot list the leases: ${messageOf(err)}`);
     return undefined;
@@ -358,7 +363,7 @@ async function checkLeases(
       );
     }
   }
-  return { listing, ttls };
+  return { listing, ttls, store };
 }
 
 // ---- host ----
@@ -414,7 +419,12 @@ async function checkHost(
     add("device", "skip", "skipped: no lease of this host to compare the device with");
     return;
   }
-  const ttl = isReservation(own) ? null : (leases.ttls.get(own.etcdLease) ?? -1);
+  // This host's own TTL is always looked up, even when the others were too many.
+  const ttl = isReservation(own)
+    ? null
+    : (leases.ttls?.get(own.etcdLease) ??
+      (await leases.store.timeToLiveMany([own.etcdLease])).get(own.etcdLease) ??
+      -1);
   const leaseDetail = `${subnetText(own.subnet)} held by ${own.attrs.publicIP}, VtepMAC ${vtepMacOf(own)}, TTL ${formatTtl(ttl)}`;
   if (flags.publicIp !== undefined && own.attrs.publicIP !== flags.publicIp) {
     add(

@@ -15,10 +15,13 @@ import {
 } from "@podnet/ipam-core";
 import { fields, table } from "./table.js";
 
-/** A lease and its remaining time: seconds, null for a reservation, -1 when expired or revoked. */
+/**
+ * A lease and its remaining time: seconds, null for a reservation, -1 when expired or revoked,
+ * undefined when not looked up (see ttl-policy.ts).
+ */
 export interface LeaseView {
   readonly lease: Lease;
-  readonly ttlSeconds: number | null;
+  readonly ttlSeconds: number | null | undefined;
 }
 
 /** A subnet for messages: `10.5.52.0/24`, `10.5.52.0/24 + fc00:0:0:34::/64`, or the IPv6 part alone. */
@@ -30,17 +33,16 @@ export function subnetText(subnet: LeaseSubnet): string {
 }
 
 /** Leases in address order (etcd lists them in key order, where 10.5.114.0 sorts before 10.5.7.0). */
-export function sortedBySubnet(views: readonly LeaseView[]): LeaseView[] {
-  const rank = (s: LeaseSubnet): [number, number, bigint, number] => [
-    s.ipv4.ip,
-    s.ipv4.prefix,
-    s.ipv6?.ip ?? 0n,
-    s.ipv6?.prefix ?? 0,
-  ];
-  return [...views].sort((a, b) => {
-    const [a4, al, a6, a6l] = rank(a.lease.subnet);
-    const [b4, bl, b6, b6l] = rank(b.lease.subnet);
-    return a4 - b4 || al - bl || (a6 < b6 ? -1 : a6 > b6 ? 1 : 0) || a6l - b6l;
+export function sortedBySubnet<V extends { readonly lease: Lease }>(views: readonly V[]): V[] {
+  // No allocation per comparison: 65,000 leases make about a million of them.
+  return [...views].sort((va, vb) => {
+    const a = va.lease.subnet;
+    const b = vb.lease.subnet;
+    const d = a.ipv4.ip - b.ipv4.ip || a.ipv4.prefix - b.ipv4.prefix;
+    if (d !== 0 || (a.ipv6 === undefined && b.ipv6 === undefined)) return d;
+    const a6 = a.ipv6?.ip ?? 0n;
+    const b6 = b.ipv6?.ip ?? 0n;
+    return a6 < b6 ? -1 : a6 > b6 ? 1 : (a.ipv6?.prefix ?? 0) - (b.ipv6?.prefix ?? 0);
   });
 }
 
@@ -57,7 +59,7 @@ export function leaseData(view: LeaseView) {
     backendData: parseRaw(attrs.backendData),
     ...(attrs.backendV6Data !== undefined && { backendV6Data: parseRaw(attrs.backendV6Data) }),
     etcdLease: lease.etcdLease,
-    ttlSeconds: view.ttlSeconds,
+    ttlSeconds: view.ttlSeconds ?? null,
     reservation: isReservation(lease),
     key: lease.key,
     modRevision: lease.modRevision,
@@ -81,8 +83,12 @@ export function foreignData(f: ForeignEntry) {
   return { key: f.key, reason: f.reason, modRevision: f.modRevision };
 }
 
-/** `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is gone. */
-export function formatTtl(ttlSeconds: number | null): string {
+/**
+ * `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is
+ * gone, `-` when not looked up.
+ */
+export function formatTtl(ttlSeconds: number | null | undefined): string {
+  if (ttlSeconds === undefined) return "-";
   if (ttlSeconds === null) return "reserved";
   if (ttlSeconds < 0) return "expired";
   const h = Math.floor(ttlSeconds / 3600);
@@ -95,7 +101,11 @@ export function formatTtl(ttlSeconds: number | null): string {
 
 /** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
 export function vtepMacOf(lease: Lease): string {
-  const data = parseRaw(lease.attrs.backendData);
+  const raw = lease.attrs.backendData;
+  // flanneld writes {"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}: no JSON parse for that (65,000 add up).
+  const fast = raw === undefined ? null : FLANNEL_VXLAN_DATA.exec(raw);
+  if (fast?.[2] !== undefined) return fast[2];
+  const data = parseRaw(raw);
   if (typeof data === "object" && data !== null && !Array.isArray(data)) {
     const mac = (data as Record<string, unknown>)["VtepMAC"];
     if (typeof mac === "string") return mac;
@@ -121,7 +131,7 @@ export function leaseRow(view: LeaseView): string[] {
 /** The `lease list` table with its footer. */
 export function formatLeaseTable(views: readonly LeaseView[], listing: LeaseListing): string {
   const head = ["SUBNET", "PUBLIC-IP", "BACKEND", "VTEP-MAC", "TTL"];
-  const reservations = views.filter((v) => v.ttlSeconds === null).length;
+  const reservations = views.filter((v) => isReservation(v.lease)).length;
   const parts = [
     `${plural(views.length - reservations, "lease")}, ${plural(reservations, "reservation")} at revision ${listing.revision}`,
   ];
@@ -176,6 +186,9 @@ export function etcdLeaseHex(id: string): string {
     return id;
   }
 }
+
+/** flanneld's vxlan BackendData exactly as it writes it: VNI, then VtepMAC (no escapes in either). */
+export const FLANNEL_VXLAN_DATA = /^\{"VNI":(\d{1,8}),"VtepMAC":"([0-9a-fA-F:]{0,64})"\}$/;
 
 function parseRaw(raw: string | undefined): unknown {
   if (raw === undefined) return null;

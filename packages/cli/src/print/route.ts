@@ -17,8 +17,8 @@ import {
   type Lease,
   type LeaseListing,
 } from "@podnet/ipam-core";
-import { formatTtl, type LeaseView, sortedBySubnet } from "./lease.js";
-import { table } from "./table.js";
+import { FLANNEL_VXLAN_DATA, formatTtl, type LeaseView, sortedBySubnet } from "./lease.js";
+import { table, tableLines } from "./table.js";
 
 /** One overlay route: where a lease's subnet is reached, and the lease behind it. */
 export interface RouteEntry {
@@ -36,8 +36,8 @@ export interface RouteEntry {
   readonly onlink: boolean;
   readonly publicIP: string;
   readonly vtepMAC: string | null;
-  /** Seconds left; null for a reservation; -1 when the etcd lease is gone. */
-  readonly ttlSeconds: number | null;
+  /** Seconds left; null for a reservation; -1 when the etcd lease is gone; undefined when not looked up. */
+  readonly ttlSeconds: number | null | undefined;
   readonly reservation: boolean;
   /** The lease's BackendType; null for udp and alloc, which write none. */
   readonly backendType: string | null;
@@ -46,15 +46,27 @@ export interface RouteEntry {
 
 /** The routes of leases, in address order (IPv4 first, then IPv6). `vni` is the config's, for leases without one. */
 export function routeEntries(views: readonly LeaseView[], vni: number | undefined): RouteEntry[] {
-  const sorted = sortedBySubnet(views);
-  const out: RouteEntry[] = [];
+  return [...eachRoute(sortedBySubnet(views), vni)];
+}
+
+/**
+ * The routes of leases already in address order, one at a time (IPv4 first, then IPv6), so
+ * that a big table is printed without holding every route.
+ */
+export function* eachRoute(sorted: readonly LeaseView[], vni: number | undefined): Generator<RouteEntry> {
   for (const view of sorted) {
-    if (hasIPv4(view.lease.subnet)) out.push(routeOf(view, 4, vni));
+    if (hasIPv4(view.lease.subnet)) yield routeOf(view, 4, vni);
   }
   for (const view of sorted) {
-    if (view.lease.subnet.ipv6 !== undefined) out.push(routeOf(view, 6, vni));
+    if (view.lease.subnet.ipv6 !== undefined) yield routeOf(view, 6, vni);
   }
-  return out;
+}
+
+/** How many routes `eachRoute` yields. */
+export function routeCount(views: readonly LeaseView[]): number {
+  let n = 0;
+  for (const v of views) n += (hasIPv4(v.lease.subnet) ? 1 : 0) + (v.lease.subnet.ipv6 !== undefined ? 1 : 0);
+  return n;
 }
 
 function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined): RouteEntry {
@@ -100,6 +112,8 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
 /** The fields of a BackendData object; empty when absent or damaged. */
 function backendFields(raw: string | undefined): Record<string, unknown> {
   if (raw === undefined) return {};
+  const fast = FLANNEL_VXLAN_DATA.exec(raw);
+  if (fast !== null) return { VNI: Number(fast[1]), VtepMAC: fast[2] };
   try {
     const data: unknown = JSON.parse(raw);
     return typeof data === "object" && data !== null && !Array.isArray(data)
@@ -112,7 +126,7 @@ function backendFields(raw: string | undefined): Record<string, unknown> {
 
 /** route(8)'s flag letters of an overlay route (see the file comment). */
 export function routeFlags(route: RouteEntry): string {
-  const up = route.ttlSeconds === null || route.ttlSeconds > 0 ? "U" : "";
+  const up = route.ttlSeconds === null || route.ttlSeconds === undefined || route.ttlSeconds > 0 ? "U" : "";
   const host = route.prefix === (route.family === 4 ? 32 : 128) ? "H" : "";
   return `${up}G${host}${route.reservation ? "S" : ""}`;
 }
@@ -126,7 +140,7 @@ export function routeData(route: RouteEntry) {
     flags: route.onlink ? ["onlink"] : [],
     publicIP: route.publicIP,
     vtepMAC: route.vtepMAC,
-    ttlSeconds: route.ttlSeconds,
+    ttlSeconds: route.ttlSeconds ?? null,
     reservation: route.reservation,
     backendType: route.backendType,
     key: route.key,
@@ -196,6 +210,24 @@ export function formatRouteTable(
   }
   const body = routes.length === 0 ? "no routes: there are no leases" : formatRoutes(routes, opts.numeric);
   return `${title}\n${body}\n\n${parts.join("; ")}`;
+}
+
+/** formatRouteTable line by line, over the leases in address order (see eachRoute). */
+export function* routeTableLines(
+  sorted: readonly LeaseView[],
+  vni: number | undefined,
+  listing: LeaseListing,
+  opts: { numeric: boolean; prefix: string },
+): Generator<string> {
+  const text = formatRouteTable([], listing, opts).split("\n");
+  yield text[0] ?? "";
+  if (routeCount(sorted) === 0) yield "no routes: there are no leases";
+  else yield* tableLines(HEAD, () => mapIter(eachRoute(sorted, vni), (r) => routeRow(r, opts.numeric)));
+  yield* text.slice(2);
+}
+
+function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of items) yield fn(a);
 }
 
 /** The routes under the table's header, nothing else. */

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Etcd3, IKeyValue, IOptions, IRequestOp } from "etcd3";
+import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
 import { PodnetError } from "../errors.js";
 import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
 import { translateEtcdError } from "./etcd-errors.js";
@@ -32,7 +32,10 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     readPem(opts.keyFile, "--key"),
   ]);
   // Loaded here, not at module load: commands that never touch etcd start without grpc.
-  const [{ Etcd3 }, cockatiel] = await Promise.all([import("etcd3"), import("cockatiel")]);
+  const [etcd3, cockatiel] = await Promise.all([import("etcd3"), import("cockatiel")]);
+  const { Etcd3 } = etcd3;
+  castGrpcError = etcd3.castGrpcError;
+  isInvalidToken = (err) => err instanceof etcd3.EtcdInvalidAuthTokenError;
   const options: IOptions = {
     hosts: endpoints,
     dialTimeout: opts.dialTimeoutMs,
@@ -108,6 +111,195 @@ const toKeyValue = (kv: IKeyValue): KeyValue => ({
   lease: kv.lease ?? "0",
 });
 
+/** One page of a range: the kvs, the header's revision, whether more follow. */
+interface RangePage {
+  readonly revision: number;
+  readonly more: boolean;
+  readonly kvs: KeyValue[];
+  /** The last key's bytes, when the decoder kept them (the next page starts after it). */
+  readonly lastKey?: Buffer;
+}
+
+/** What rawRange uses of etcd3's ConnectionPool and of a grpc-js client. */
+interface RawPool {
+  globalPolicy?: { execute<T>(fn: () => Promise<T>): Promise<T> };
+  authenticator?: { invalidateMetadata(): void };
+  withConnection<T>(
+    service: string,
+    fn: (conn: { client: RawClient; metadata: unknown }) => Promise<T>,
+  ): Promise<T>;
+}
+interface RawClient {
+  range?: { path: string; requestSerialize: (req: unknown) => Buffer };
+  makeUnaryRequest(...args: unknown[]): unknown;
+}
+
+/** etcd3's own error casting and token-expiry test, set when it is loaded. */
+let castGrpcError: (err: Error) => Error = (err) => err;
+let isInvalidToken: (err: Error) => boolean = () => false;
+
+function fromRangeResponse(res: IRangeResponse): RangePage {
+  return { revision: Number(res.header.revision), more: res.more, kvs: res.kvs.map(toKeyValue) };
+}
+
+/**
+ * Decodes an etcdserverpb.RangeResponse (rpc.proto) straight into KeyValues: header (1) with
+ * revision (3), kvs (2: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6),
+ * more (3). Values are views into the message (a page's buffer is ~1 MB and lives only as long
+ * as its entries: copying 5,000 small values would cost more than it frees). Unknown fields are
+ * skipped by wire type, as protobuf requires.
+ */
+export function decodeRangeResponse(buf: Buffer): RangePage {
+  let pos = 0;
+  let revision = 0;
+  let more = false;
+  let lastKeyStart = -1;
+  let lastKeyEnd = -1;
+  const kvs: KeyValue[] = [];
+  const varint = (): number => {
+    // Exact below 2^53, which every revision, version and length is.
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = buf[pos++];
+      if (b === undefined) throw new Error("truncated range response");
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+  };
+  /** An int64 as a decimal string (etcd lease ids use all 63 bits). */
+  const varint64 = (): string => {
+    const start = pos;
+    const n = varint();
+    if (pos - start < 8) return String(n);
+    let big = 0n;
+    for (let i = pos - 1; i >= start; i--) big = (big << 7n) | BigInt((buf[i] as number) & 0x7f);
+    return BigInt.asIntN(64, big).toString();
+  };
+  const skip = (wire: number): void => {
+    if (wire === 0) varint();
+    else if (wire === 1) pos += 8;
+    else if (wire === 2) {
+      const len = varint();
+      pos += len;
+    } else if (wire === 5) pos += 4;
+    else throw new Error(`unexpected wire type ${wire} in a range response`);
+  };
+  const end = buf.length;
+  while (pos < end) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (field === 1 && wire === 2) {
+      const stop = varint() + pos;
+      while (pos < stop) {
+        const t = varint();
+        if (t === 3 * 8) revision = varint();
+        else skip(t & 7);
+      }
+    } else if (field === 2 && wire === 2) {
+      const stop = varint() + pos;
+      let key = "";
+      let keyStart = pos;
+      let keyEnd = pos;
+      let value: Buffer = EMPTY;
+      let createRevision = 0;
+      let modRevision = 0;
+      let version = 0;
+      let lease = "0";
+      while (pos < stop) {
+        const t = varint();
+        switch (t) {
+          case (1 << 3) | 2: {
+            const len = varint();
+            keyStart = pos;
+            keyEnd = pos + len;
+            key = buf.toString("utf8", keyStart, keyEnd);
+            pos = keyEnd;
+            break;
+          }
+          case 2 << 3:
+            createRevision = varint();
+            break;
+          case 3 << 3:
+            modRevision = varint();
+            break;
+          case 4 << 3:
+            version = varint();
+            break;
+          case (5 << 3) | 2: {
+            const len = varint();
+            value = buf.subarray(pos, pos + len);
+            pos += len;
+            break;
+          }
+          case 6 << 3:
+            lease = varint64();
+            break;
+          default:
+            skip(t & 7);
+        }
+      }
+      pos = stop;
+      kvs.push({ key, value, createRevision, modRevision, version, lease });
+      lastKeyStart = keyStart;
+      lastKeyEnd = keyEnd;
+    } else if (field === 3 && wire === 0) {
+      more = varint() !== 0;
+    } else {
+      skip(wire);
+    }
+  }
+  if (pos !== end) throw new Error("truncated range response");
+  return {
+    revision,
+    more,
+    kvs,
+    ...(lastKeyStart >= 0 && { lastKey: Buffer.from(buf.subarray(lastKeyStart, lastKeyEnd)) }),
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The TTL (field 3, int64) of an etcdserverpb.LeaseTimeToLiveResponse; 0 when absent, as protobuf's default. */
+function decodeTtl(buf: Buffer): number {
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = buf[pos++];
+      if (b === undefined) throw new Error("truncated lease response");
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+  };
+  let ttl = 0;
+  while (pos < buf.length) {
+    const tag = varint();
+    const wire = tag & 7;
+    if (tag === 3 << 3) {
+      // -1 (lease not found) is ten bytes of two's complement.
+      const start = pos;
+      ttl = varint();
+      if (pos - start >= 8) {
+        let big = 0n;
+        for (let i = pos - 1; i >= start; i--) big = (big << 7n) | BigInt((buf[i] as number) & 0x7f);
+        ttl = Number(BigInt.asIntN(64, big));
+      }
+    } else if (wire === 0) varint();
+    else if (wire === 2) {
+      const len = varint();
+      pos += len;
+    } else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`unexpected wire type ${wire} in a lease response`);
+  }
+  return ttl;
+}
+
 /** The end of the key range that holds every key starting with `prefix`. */
 export function prefixEnd(prefix: string): Buffer {
   const end = Buffer.from(prefix);
@@ -174,27 +366,75 @@ class EtcdStore implements Store {
   list(prefix: string, opts?: { revision?: number; keysOnly?: boolean }): Promise<ReadResult<KeyValue[]>> {
     return this.call(async () => {
       // Pages at one pinned revision: one consistent snapshot, but neither a reply over grpc's
-      // message limit nor one huge decode (65,000 leases are ~12 MB on the wire, ~160 MB decoded).
+      // message limit nor one huge decode (65,000 leases are ~12 MB on the wire).
       const end = prefixEnd(prefix);
       const out: KeyValue[] = [];
       let from = Buffer.from(prefix);
       let revision = opts?.revision;
       for (;;) {
-        const res = await this.client.kv.range({
+        const req = {
           key: from,
           range_end: end,
           limit: LIST_PAGE,
           ...(revision !== undefined ? { revision } : {}),
           ...(opts?.keysOnly ? { keys_only: true } : {}),
-        });
-        revision ??= Number(res.header.revision);
-        for (const kv of res.kvs) out.push(toKeyValue(kv));
-        const last = res.kvs[res.kvs.length - 1];
-        if (!res.more || last === undefined) break;
-        from = Buffer.concat([last.key, Buffer.from([0])]);
+        };
+        const page = (await this.rawRange(req)) ?? fromRangeResponse(await this.client.kv.range(req));
+        revision ??= page.revision;
+        for (const kv of page.kvs) out.push(kv);
+        const last = page.kvs[page.kvs.length - 1];
+        if (!page.more || last === undefined) break;
+        from = Buffer.concat([page.lastKey ?? Buffer.from(last.key), Buffer.from([0])]);
       }
       return { revision, value: out };
     }, prefix);
+  }
+
+  /**
+   * One Range through etcd3's own connection pool (its host fail-over, auth token and retry
+   * policy) but decoded by {@link decodeRangeResponse} instead of protobufjs: no Long-to-string
+   * conversions, no intermediate objects, about three times faster on 65,000 leases.
+   * Undefined when the etcd3 internals it relies on are not there (then the caller uses kv.range).
+   */
+  private rawRange(req: Record<string, unknown>, retried = false): Promise<RangePage> | undefined {
+    // biome-ignore lint/suspicious/noExplicitAny: etcd3's pool is internal; checked shape below.
+    const pool = (this.client as any).pool as RawPool | undefined;
+    if (
+      typeof pool?.withConnection !== "function" ||
+      typeof pool.globalPolicy?.execute !== "function" ||
+      process.env["PODNET_PROTOBUFJS_RANGE"] === "1"
+    ) {
+      return undefined;
+    }
+    const run = pool.globalPolicy.execute(() =>
+      pool.withConnection("KV", ({ client, metadata }) => {
+        const method = client.range;
+        if (typeof client.makeUnaryRequest !== "function" || method?.path === undefined) {
+          return this.client.kv.range(req as never).then(fromRangeResponse);
+        }
+        return new Promise<RangePage>((resolve, reject) => {
+          client.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            decodeRangeResponse,
+            req,
+            metadata,
+            { deadline: Date.now() + this.opts.commandTimeoutMs },
+            (err: Error | null, res?: RangePage) => {
+              if (err) reject(castGrpcError(err));
+              else if (res === undefined) reject(new Error("empty range response"));
+              else resolve(res);
+            },
+          );
+        });
+      }),
+    );
+    // An expired auth token: etcd3 drops it and asks for a new one, once; so do we.
+    return run.catch((err: unknown) => {
+      if (retried || !(err instanceof Error) || !isInvalidToken(err)) throw err;
+      pool.authenticator?.invalidateMetadata();
+      return this.rawRange(req, true) ?? Promise.reject(err);
+    });
   }
 
   txn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
@@ -275,6 +515,64 @@ class EtcdStore implements Store {
       const res = await this.client.leaseClient.leaseTimeToLive({ ID: lease });
       return Number(res.TTL);
     });
+  }
+
+  /**
+   * The TTLs of many leases through one connection: the calls are pipelined (64 in flight)
+   * past etcd3's per-call wrappers, with a hand decoder for the reply's TTL (field 3).
+   */
+  timeToLiveMany(leases: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const ids = [...new Set(leases)];
+    if (ids.length === 0) return Promise.resolve(out);
+    // biome-ignore lint/suspicious/noExplicitAny: etcd3's pool is internal; checked shape below.
+    const pool = (this.client as any).pool as RawPool | undefined;
+    const fallback = async (): Promise<Map<string, number>> => {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        for (let i = next++; i < ids.length; i = next++) {
+          const id = ids[i] as string;
+          out.set(id, await this.timeToLive(id));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(16, ids.length) }, worker));
+      return out;
+    };
+    if (typeof pool?.withConnection !== "function" || typeof pool.globalPolicy?.execute !== "function") {
+      return fallback();
+    }
+    return this.call(() =>
+      (pool.globalPolicy as NonNullable<RawPool["globalPolicy"]>).execute(() =>
+        pool.withConnection("Lease", async ({ client, metadata }) => {
+          const method = (client as unknown as Record<string, RawClient["range"]>)["leaseTimeToLive"];
+          if (typeof client.makeUnaryRequest !== "function" || method?.path === undefined) return fallback();
+          const one = (id: string) =>
+            new Promise<number>((resolve, reject) => {
+              client.makeUnaryRequest(
+                method.path,
+                method.requestSerialize,
+                decodeTtl,
+                { ID: id },
+                metadata,
+                { deadline: Date.now() + this.opts.commandTimeoutMs },
+                (err: Error | null, ttl?: number) => {
+                  if (err) reject(castGrpcError(err));
+                  else resolve(ttl ?? -1);
+                },
+              );
+            });
+          let next = 0;
+          const worker = async (): Promise<void> => {
+            for (let i = next++; i < ids.length; i = next++) {
+              const id = ids[i] as string;
+              out.set(id, await one(id));
+            }
+          };
+          await Promise.all(Array.from({ length: Math.min(64, ids.length) }, worker));
+          return out;
+        }),
+      ),
+    );
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {

@@ -90,6 +90,8 @@ export interface Store {
   keepAliveOnce(lease: string): Promise<number>;
   /** The remaining TTL of a lease in seconds; -1 when it does not exist (expired or revoked). */
   timeToLive(lease: string): Promise<number>;
+  /** The remaining TTLs of many leases (each once), in as few round trips as the transport allows. */
+  timeToLiveMany(leases: readonly string[]): Promise<Map<string, number>>;
   /** Watches every key under `prefix` from `fromRevision` on. */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch>;
   /** Compacts history up to `revision` (tests and maintenance). */

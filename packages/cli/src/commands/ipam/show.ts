@@ -25,32 +25,29 @@ import {
   usageRows,
 } from "../../print/ipam.js";
 import { formatMap, mapData, mapLegend, mapSvg } from "../../print/ipam-map.js";
+import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { type IpamState, readIpamState, requireNetwork } from "./check.js";
-
-/**
- * Up to this many distinct etcd leases, `ipam show` looks up every TTL to count leases
- * expiring soon; beyond it (one request per etcd lease) only with --expiring.
- */
-export const TTL_AUTO_LIMIT = 1000;
 
 interface ShowOptions {
   ip?: string;
   free?: boolean;
   map?: string | true;
   expiring?: boolean;
+  /** --ttl (true) / --no-ttl (false). */
+  ttl?: boolean;
 }
 
 /** `podnet ipam show`: utilisation; --ip, --free and --map for the other views. */
 export function showCommand(): Command {
-  return new Command("show")
-    .description("how the address space is used: subnets in range, leased, reserved, free, expiring soon")
+  return withTtlOptions(
+    new Command("show").description(
+      "how the address space is used: subnets in range, leased, reserved, free, expiring soon",
+    ),
+  )
     .option("--ip <address>", "which lease holds an address (or belongs to it), whose it is and for how long")
     .option("--free", "the free space compacted into CIDRs")
     .option("--map [file.svg]", "draw the address space; with FILE.svg, write it as an SVG picture")
-    .option(
-      "--expiring",
-      `look up every lease's TTL to count those expiring within an hour (done anyway up to ${TTL_AUTO_LIMIT} leases)`,
-    )
+    .option("--expiring", "the same as --ttl: look up every TTL to count the leases expiring within an hour")
     .action(
       withContext(async (ctx, opts: ShowOptions) => {
         const views = [opts.ip !== undefined, opts.free === true, opts.map !== undefined].filter(
@@ -66,32 +63,31 @@ export function showCommand(): Command {
         const state = await readIpamState(ctx);
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);
         if (opts.free) return showFree(ctx, state);
-        if (opts.map !== undefined) return showMap(ctx, state, opts.map, opts.expiring === true);
-        return showUsage(ctx, state, opts.expiring === true);
+        const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl);
+        if (opts.map !== undefined) return showMap(ctx, state, opts.map, mode);
+        return showUsage(ctx, state, mode);
       }),
     );
 }
 
 const emptyListing: LeaseListing = { revision: 0, leases: [], foreign: [], damaged: [] };
 
-/** TTLs of the listing's etcd leases when there are few of them or they were asked for; else why not. */
+/** TTLs of the listing's live leases as the TTL policy says (ttl-policy.ts); else why not. */
 async function ttlsFor(
+  ctx: Context,
   state: IpamState,
-  force: boolean,
+  mode: TtlMode,
 ): Promise<{ ttls?: Map<string, number>; note?: string }> {
-  const ids = new Set<string>();
-  for (const l of state.listing.leases) if (!isReservation(l)) ids.add(l.etcdLease);
-  if (!force && ids.size > TTL_AUTO_LIMIT) {
-    return {
-      note: `expiring soon not counted: ${ids.size} leases would take one TTL lookup each; pass --expiring to count them`,
-    };
-  }
-  return { ttls: await state.registry.ttls({ ...state.listing, damaged: [] }) };
+  const lookup = await lookupTtls(await ctx.store(), { leases: state.listing.leases, damaged: [] }, mode);
+  noteTtls(lookup);
+  if (lookup.ttls !== undefined) return { ttls: lookup.ttls };
+  const why = mode === "never" ? "--no-ttl" : `${lookup.skipped} etcd leases, one TTL lookup each`;
+  return { note: `expiring soon not counted (${why}); pass --ttl to count them` };
 }
 
-async function showUsage(ctx: Context, state: IpamState, force: boolean): Promise<number> {
+async function showUsage(ctx: Context, state: IpamState, mode: TtlMode): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
-  const { ttls, note } = await ttlsFor(state, force);
+  const { ttls, note } = await ttlsFor(ctx, state, mode);
   const util = utilisation(state.listing, network, ttls);
   const data = usageData(ctx.globals.prefix, state.listing, network, util, {
     checked: ttls !== undefined,
@@ -107,7 +103,9 @@ async function showIp(ctx: Context, state: IpamState, ip: string): Promise<numbe
   if (loc === null) throw new PodnetError("usage", `${ip} is not an IPv4 or IPv6 address`);
   // TTLs only for the leases that matter here: one lookup per lease shown.
   const shown: Lease[] = [...new Set([...loc.containing, ...loc.owned])];
-  const ttls = await state.registry.ttls({ ...emptyListing, leases: shown });
+  const ttls = await (await ctx.store()).timeToLiveMany(
+    shown.filter((l) => !isReservation(l)).map((l) => l.etcdLease),
+  );
   const data = locationData(loc, ttls, state.listing.revision);
   await ctx.print({ data, human: () => formatLocation(data), rows: () => locationRows(data) });
   return 0;
@@ -138,10 +136,10 @@ async function showMap(
   ctx: Context,
   state: IpamState,
   target: string | true,
-  force: boolean,
+  mode: TtlMode,
 ): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
-  const { ttls, note } = await ttlsFor(state, force);
+  const { ttls, note } = await ttlsFor(ctx, state, mode);
   const opts = ttls !== undefined ? { ttls } : {};
   const maps = [
     addressMap(state.listing, network, 4, opts),

@@ -16,6 +16,7 @@ import {
 import type { ResolvedConfig } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings } from "../../print/lease.js";
+import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
 import type { LeaseTarget } from "./flags.js";
 
 /** The registry of the context's prefix. */
@@ -86,6 +87,11 @@ export async function viewsOf(
     lease,
     ttlSeconds: lease.etcdLease === "0" ? null : (ttls.get(lease.etcdLease) ?? -1),
   }));
+}
+
+/** The leases with their TTLs as a lookup found them (undefined where it did not look). */
+export function viewsWith(leases: readonly Lease[], lookup: TtlLookup): LeaseView[] {
+  return leases.map((lease) => ({ lease, ttlSeconds: ttlOf(lookup, lease.etcdLease) }));
 }
 
 /** Writes one warning per damaged or foreign entry on stderr. */

@@ -8,30 +8,38 @@ import {
   leaseRow,
   sortedBySubnet,
 } from "../../print/lease.js";
-import { openRegistry, viewsOf, warnAboutListing } from "./lease-context.js";
+import { LazyArray } from "../../print/output.js";
+import { lookupTtls, noteTtls, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
+import { openRegistry, viewsWith, warnAboutListing } from "./lease-context.js";
 
 /** `podnet lease list`: every lease and reservation with its TTL; damaged and foreign entries as warnings. */
 export function listCommand(): Command {
-  return new Command("list")
+  const cmd = new Command("list")
     .alias("ls")
-    .description("list the leases and reservations under <prefix>/subnets/, with their remaining TTL")
-    .action(
-      withContext(async (ctx) => {
-        const registry = await openRegistry(ctx);
-        const listing = await registry.list();
-        const views = sortedBySubnet(await viewsOf(registry, listing.leases, listing));
-        warnAboutListing(listing);
-        await ctx.print({
-          data: {
-            revision: listing.revision,
-            leases: views.map(leaseData),
-            damaged: listing.damaged.map(damagedData),
-            foreign: listing.foreign.map(foreignData),
-          },
-          human: () => formatLeaseTable(views, listing),
-          rows: () => views.map(leaseRow),
-        });
-        return undefined;
-      }),
-    );
+    .description("list the leases and reservations under <prefix>/subnets/, with their remaining TTL");
+  return withTtlOptions(cmd).action(
+    withContext(async (ctx, flags: { ttl?: boolean }) => {
+      const registry = await openRegistry(ctx);
+      const listing = await registry.list();
+      const lookup = await lookupTtls(await ctx.store(), listing, ttlModeOf(flags.ttl));
+      const views = sortedBySubnet(viewsWith(listing.leases, lookup));
+      warnAboutListing(listing);
+      noteTtls(lookup);
+      await ctx.print({
+        data: {
+          revision: listing.revision,
+          leases: new LazyArray(views.length, () => mapIter(views, leaseData)),
+          damaged: listing.damaged.map(damagedData),
+          foreign: listing.foreign.map(foreignData),
+        },
+        human: () => formatLeaseTable(views, listing),
+        rows: () => mapIter(views, leaseRow),
+      });
+      return undefined;
+    }),
+  );
+}
+
+function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of items) yield fn(a);
 }

@@ -9,21 +9,34 @@ import {
 import type { KernelState } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
-import { subnetText } from "../../print/lease.js";
+import { sortedBySubnet, subnetText } from "../../print/lease.js";
+import { LazyArray } from "../../print/output.js";
 import {
+  eachRoute,
   formatKernelCheck,
   formatRouteTable,
+  routeCount,
   routeData,
   routeEntries,
   routeSimpleRow,
+  routeTableLines,
 } from "../../print/route.js";
+import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
-import { loadNetwork, openRegistry, sameSubnet, viewsOf, warnAboutListing } from "../lease/lease-context.js";
+import {
+  loadNetwork,
+  openRegistry,
+  sameSubnet,
+  viewsWith,
+  warnAboutListing,
+} from "../lease/lease-context.js";
 
 /** The flags of `podnet route` itself. */
 export interface ShowFlags extends KernelFlags {
   numeric?: boolean;
   kernel?: boolean;
+  /** --ttl (true) / --no-ttl (false). */
+  ttl?: boolean;
 }
 
 /**
@@ -32,8 +45,11 @@ export interface ShowFlags extends KernelFlags {
  * routes, neighbours and fdb entries.
  */
 export function showCommand(): Command {
-  return new Command("route")
-    .description("the overlay routing table from the leases, as 'route -n' shows a kernel's")
+  return withTtlOptions(
+    new Command("route").description(
+      "the overlay routing table from the leases, as 'route -n' shows a kernel's",
+    ),
+  )
     .option("-n, --numeric", "numeric addresses only, like 'route -n' (there is no DNS either way)")
     .option("--kernel", "compare with this host's routes, neighbours and fdb entries (ip, bridge)")
     .option("--iface <name>", "with --kernel: the VXLAN device (default: flannel.<VNI> of the config)")
@@ -50,25 +66,33 @@ export function showCommand(): Command {
             if (flags[flag] !== undefined)
               throw new PodnetError("usage", `--${kebab(flag)} goes with --kernel`);
           }
-          return showTable(ctx, flags.numeric === true);
+          return showTable(ctx, flags.numeric === true, ttlModeOf(flags.ttl));
         }
         return checkKernel(ctx, flags);
       }),
     );
 }
 
-async function showTable(ctx: Context, numeric: boolean): Promise<number | undefined> {
+async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<number | undefined> {
   const registry = await openRegistry(ctx);
   const [listing, vni] = await Promise.all([registry.list(), configVni(ctx)]);
-  const views = await viewsOf(registry, listing.leases, listing);
+  const lookup = await lookupTtls(await ctx.store(), listing, ttl);
   warnAboutListing(listing);
-  const routes = routeEntries(views, vni);
+  noteTtls(lookup);
+  // Only the sorted views are held; each route (and its json or row) is made as it is printed.
+  const sorted = sortedBySubnet(viewsWith(listing.leases, lookup));
   await ctx.print({
-    data: routes.map(routeData),
-    human: () => formatRouteTable(routes, listing, { numeric, prefix: ctx.globals.prefix }),
-    rows: () => routes.map(routeSimpleRow),
+    data: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+    human: () =>
+      formatRouteTable(routeEntries(sorted, vni), listing, { numeric, prefix: ctx.globals.prefix }),
+    humanLines: () => routeTableLines(sorted, vni, listing, { numeric, prefix: ctx.globals.prefix }),
+    rows: () => mapIter(eachRoute(sorted, vni), routeSimpleRow),
   });
   return undefined;
+}
+
+function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of items) yield fn(a);
 }
 
 /** The config's VNI, for vxlan leases whose BackendData has none; undefined when there is no valid config. */
