@@ -76,6 +76,18 @@ export function findLeases(listing: LeaseListing, target: LeaseTarget): Lease[] 
   return [...new Set([...containing, ...owned])];
 }
 
+/** Opens the registry, lists once and returns the leases a SUBNET or IP names; not-found when none. */
+export async function requireLeases(
+  ctx: Context,
+  target: LeaseTarget,
+): Promise<{ registry: LeaseRegistry; listing: LeaseListing; found: Lease[] }> {
+  const registry = await openRegistry(ctx);
+  const listing = await registry.list();
+  const found = findLeases(listing, target);
+  if (found.length === 0) throw noLeaseError(listing, target);
+  return { registry, listing, found };
+}
+
 /** The leases with their remaining TTLs, in one batch of TTL lookups. */
 export async function viewsOf(
   registry: LeaseRegistry,

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { etcdLeaseHex, leaseData, subnetText } from "../../print/lease.js";
 import { leaseTargetFrom } from "./flags.js";
-import { findLeases, noLeaseError, openRegistry, viewsOf } from "./lease-context.js";
+import { requireLeases, viewsOf } from "./lease-context.js";
 
 /** `podnet lease release SUBNET|--public-ip IP`: delete the lease, only if it is unchanged since read. */
 export function releaseCommand(): Command {
@@ -16,10 +16,7 @@ export function releaseCommand(): Command {
     .action(
       withContext(async (ctx, subnet: string | undefined, flags: { publicIp?: string }) => {
         const target = leaseTargetFrom(subnet, flags.publicIp);
-        const registry = await openRegistry(ctx);
-        const listing = await registry.list();
-        const found = findLeases(listing, target);
-        if (found.length === 0) throw noLeaseError(listing, target);
+        const { registry, listing, found } = await requireLeases(ctx, target);
         const views = await viewsOf(registry, found, listing);
         for (const lease of found) await registry.release(lease);
         const sentence = (v: (typeof views)[number]) => {

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
 import { leaseTargetFrom } from "./flags.js";
-import { findLeases, noLeaseError, openRegistry, viewsOf } from "./lease-context.js";
+import { requireLeases, viewsOf } from "./lease-context.js";
 
 /** `podnet lease renew SUBNET|--public-ip IP`: refresh the lease's TTL, only while it is still ours. */
 export function renewCommand(): Command {
@@ -13,10 +13,7 @@ export function renewCommand(): Command {
     .action(
       withContext(async (ctx, subnet: string | undefined, flags: { publicIp?: string }) => {
         const target = leaseTargetFrom(subnet, flags.publicIp);
-        const registry = await openRegistry(ctx);
-        const listing = await registry.list();
-        const found = findLeases(listing, target);
-        if (found.length === 0) throw noLeaseError(listing, target);
+        const { registry, found } = await requireLeases(ctx, target);
         const renewed = [];
         for (const lease of found) renewed.push(await registry.renew(lease));
         const views = await viewsOf(registry, renewed);

@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, leaseRow, subnetText } from "../../print/lease.js";
 import { targetArg } from "./flags.js";
-import { findLeases, noLeaseError, openRegistry, viewsOf } from "./lease-context.js";
+import { noLeaseError, requireLeases, viewsOf } from "./lease-context.js";
 
 /** `podnet lease show SUBNET|IP`: one lease in full; an address finds the lease containing it or owned by it. */
 export function showCommand(): Command {
@@ -14,10 +14,7 @@ export function showCommand(): Command {
     .action(
       withContext(async (ctx, text: string) => {
         const target = targetArg(text);
-        const registry = await openRegistry(ctx);
-        const listing = await registry.list();
-        const found = findLeases(listing, target);
-        if (found.length === 0) throw noLeaseError(listing, target);
+        const { registry, listing, found } = await requireLeases(ctx, target);
         const views = await viewsOf(registry, found);
         const [first, ...others] = views;
         if (first === undefined) throw noLeaseError(listing, target);
