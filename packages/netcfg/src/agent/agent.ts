@@ -5,6 +5,8 @@
  * watch for changes, a periodic full reconcile for drift, guarded renewals. A lost lease ends
  * the agent with exit status 1; during an etcd outage the data plane stays as it is.
  */
+
+import { setFlagsFromString } from "node:v8";
 import {
   configKey,
   formatIPv4Cidr,
@@ -27,17 +29,30 @@ import { leaseNetworkOf } from "../config/lease-network.js";
 import type { ResolvedConfig, VxlanBackend } from "../config/schema.js";
 import { validateConfigText } from "../config/validate.js";
 import { vxlanDeviceName } from "../config/vxlan.js";
-import { applyDataPlane, removeDataPlane } from "../host/apply.js";
+import { applyDevice, applyPeerChanges, reconcilePeers, removeDataPlane } from "../host/apply.js";
 import type { HostTarget } from "../host/iproute.js";
-import { readKernelState } from "../host/kernel-state.js";
+import { readKernelDevice } from "../host/kernel-state.js";
 import {
-  type DataPlanePlan,
   normaliseMac,
+  type PeerContext,
+  type PeerPlan,
+  type PlannedDevice,
   parseVxlanBackendData,
-  planDataPlane,
+  planDevice,
+  planPeer,
   vtepMacFor,
 } from "../host/plan.js";
-import { describeChange } from "../host/reconcile.js";
+import {
+  type DataPlaneChange,
+  describeChange,
+  describePeerChanges,
+  diffPeer,
+  noPeerChanges,
+  type PeerChanges,
+  type PeerTable,
+  peerChangeCount,
+  summarisePeerChanges,
+} from "../host/reconcile.js";
 import { readSubnetFile, VXLAN_OVERHEAD, writeSubnetFile } from "../host/subnet-file.js";
 import { configNotFoundMessage, readConfig } from "../store/config-store.js";
 import { type HealthServer, startHealthServer } from "./health.js";
@@ -88,8 +103,6 @@ export interface AgentResult {
   readonly reason: string;
 }
 
-/** Debounce of lease events: a burst of registrations becomes one batch. */
-const EVENT_DEBOUNCE_MS = 25;
 /** Capped backoff while etcd does not answer. */
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
@@ -98,7 +111,23 @@ const MAX_CHANGE_LINES = 12;
 
 /** Runs the agent until it is stopped (exit 0) or loses its lease (exit 1); throws only on a fatal setup error. */
 export async function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<AgentResult> {
+  keepYoungGenerationSmall();
   return new Agent(opts, env).run();
+}
+
+/**
+ * V8 doubles its young generation (up to 2 x 16 MB) whenever much of it survives, as 10,000
+ * decoded leases do; the agent's steady state needs none of that room, and its peak memory
+ * is what a host pays. A growth factor of 1 keeps the semi-spaces at their initial size; the
+ * factor is read at each growth, so setting it after start-up takes effect (unlike
+ * --max-semi-space-size). Only scavenges become more frequent.
+ */
+function keepYoungGenerationSmall(): void {
+  try {
+    setFlagsFromString("--semi-space-growth-factor=1");
+  } catch {
+    // An engine without the flag: the default sizing.
+  }
 }
 
 class Agent {
@@ -118,10 +147,22 @@ class Agent {
   private own: Lease | undefined;
   private keep: { readonly lease: Lease; stop(): void } | undefined;
   private watch: LeaseWatch | undefined;
-  private readonly leases = new Map<string, Lease>();
-  private readonly loggedSkips = new Map<string, string>();
+  /** One compact record per lease (this host's own included), never the lease itself. */
+  private readonly peers = new Map<string, Tracked>();
+  /** The programmed peers by network address and by VtepMAC. */
+  private readonly byNet = new Map<number, PeerPlan>();
+  private readonly byMac = new Map<string, PeerPlan>();
+  /** Leases held back only by a clash with another peer: retried when a peer goes. */
+  private blocked = 0;
+  /** The device and per-peer context, fixed once the own lease is known; or why it cannot be planned. */
+  private planned: { device: PlannedDevice; context: PeerContext; network: string } | undefined;
+  private planError: unknown;
+  private table: PeerTable | undefined;
+  /** Peers changed since they were last applied, with what was programmed for them then. */
+  private readonly dirty = new Map<string, PeerPlan | undefined>();
+  /** A full comparison with the kernel is due (the first one, the periodic one, or after a failure). */
+  private fullDue = true;
   private timer: NodeJS.Timeout | undefined;
-  private dirty = false;
   private running: Promise<void> | undefined;
   private subnetFileWritten = false;
   private programmed = false;
@@ -191,13 +232,14 @@ class Agent {
     this.subnetFileWritten = true;
     this.log(`wrote ${this.opts.subnetFile} (FLANNEL_MTU=${mtu}, FLANNEL_IPMASQ=${this.opts.ipMasq})`);
     this.phase = "programming peers";
+    this.preparePlan(own);
     const watch = await this.retrying("list the leases", () =>
       watchLeases(
         store,
         this.opts.prefix,
         {
           snapshot: (listing) => {
-            for (const lease of listing.leases) this.leases.set(lease.key, lease);
+            for (const lease of listing.leases) this.track(lease.key, lease);
             for (const d of listing.damaged) this.log(`skipping damaged lease ${d.key}: ${d.reason}`);
             for (const f of listing.foreign) this.log(`skipping foreign key ${f.key}: ${f.reason}`);
             this.updateLeaseMetrics();
@@ -210,14 +252,14 @@ class Agent {
     );
     if (watch === undefined) return;
     this.watch = watch;
-    this.log(`watching ${this.leases.size} lease(s) from revision ${watch.revision}`);
-    if (!this.leases.has(own.key)) {
+    this.log(`watching ${this.peers.size} lease(s) from revision ${watch.revision}`);
+    if (!this.peers.has(own.key)) {
       this.lost(`the lease on ${formatIPv4Cidr(own.subnet.ipv4)} disappeared right after it was acquired`);
       return;
     }
-    this.kick(0);
+    this.kick(true);
     await this.running;
-    this.timer = setInterval(() => this.kick(0), this.opts.reconcileIntervalMs);
+    this.timer = setInterval(() => this.kick(true), this.opts.reconcileIntervalMs);
     this.timer.unref();
   }
 
@@ -346,8 +388,8 @@ class Agent {
   /** The VTEP MAC: the existing device's, else the one in this host's lease, else one derived from the public IP. */
   private async stableMac(vni: number): Promise<string> {
     const underlay = this.underlay!;
-    const state = await readKernelState(vxlanDeviceName(vni), this.target);
-    const fromDevice = state.device?.kind === "vxlan" ? normaliseMac(state.device.mac) : null;
+    const device = await readKernelDevice(vxlanDeviceName(vni), this.target);
+    const fromDevice = device?.kind === "vxlan" ? normaliseMac(device.mac) : null;
     if (fromDevice !== null) return fromDevice;
     const listing = await this.registry!.list();
     for (const lease of listing.leases) {
@@ -398,23 +440,22 @@ class Agent {
       }
       switch (e.type) {
         case "added":
-          this.leases.set(e.lease.key, e.lease);
           this.log(`lease added: ${describeLease(e.lease)}`);
+          this.track(e.lease.key, e.lease);
           break;
         case "changed":
-          this.leases.set(e.lease.key, e.lease);
           if (e.previous?.value !== e.lease.value) this.log(`lease changed: ${describeLease(e.lease)}`);
+          this.track(e.lease.key, e.lease);
           break;
         case "removed":
-          this.leases.delete(e.key);
-          this.loggedSkips.delete(e.key);
           this.log(
             `lease ${e.expired ? "gone (released, revoked or expired)" : "deleted"}: ${e.previous === undefined ? e.key : describeLease(e.previous)}`,
           );
+          this.track(e.key, undefined);
           break;
         case "damaged":
-          this.leases.delete(e.key);
           this.log(`skipping damaged lease ${e.key}: ${e.reason}`);
+          this.track(e.key, undefined);
           break;
         case "foreign":
           this.log(`skipping foreign key ${e.key}: ${e.reason}`);
@@ -422,14 +463,14 @@ class Agent {
       }
     }
     this.updateLeaseMetrics();
-    this.kick(EVENT_DEBOUNCE_MS);
+    if (this.dirty.size > 0) this.kick(false);
   }
 
   /** Our own key changed under us: gone or taken means the lease is lost; anything else is checked. */
   private onOwnEvent(e: LeaseEvent, own: Lease): void {
     const name = formatIPv4Cidr(own.subnet.ipv4);
     if (e.type === "removed") {
-      this.leases.delete(e.key);
+      this.track(e.key, undefined);
       this.lost(`the lease on ${name} was ${e.expired ? "revoked or expired" : "deleted"} in etcd`);
       return;
     }
@@ -438,7 +479,7 @@ class Agent {
       return;
     }
     if (e.type !== "changed" && e.type !== "added") return;
-    this.leases.set(e.lease.key, e.lease);
+    this.track(e.lease.key, e.lease);
     if (e.lease.attrs.publicIP !== own.attrs.publicIP) {
       this.lost(`the lease on ${name} was taken by ${e.lease.attrs.publicIP}`);
       return;
@@ -468,19 +509,170 @@ class Agent {
     this.log(`watching leases failed (data plane kept as it is; retrying): ${err.message}`);
   }
 
-  /** Schedules a reconcile; calls during one coalesce into one more after it. */
-  private kick(delayMs: number): void {
-    this.dirty = true;
+  // ---- the desired state, one compact record per lease ----
+
+  /** Works out the device and the per-peer context once; a failure is reported by every reconcile. */
+  private preparePlan(own: Lease): void {
+    const config = this.config!;
+    const underlay = this.underlay!;
+    try {
+      const { device, context } = planDevice({
+        config,
+        own,
+        underlay: { dev: underlay.dev, ip: underlay.ip, mtu: underlay.mtu, directNets: underlay.networks },
+      });
+      const network = config.Network ?? "";
+      this.planned = { device, context, network };
+      const byNet = this.byNet;
+      const byMac = this.byMac;
+      this.table = {
+        context,
+        byNet: (net) => byNet.get(net),
+        byMac: (mac) => byMac.get(mac),
+        peers: () => byNet.values(),
+      };
+    } catch (err) {
+      this.planError = err;
+    }
+  }
+
+  /**
+   * Records a lease's new state (`lease` undefined: it is gone) as a compact record, and marks
+   * the peer for the next incremental apply with what was programmed for it before.
+   */
+  private track(key: string, lease: Lease | undefined): void {
+    const old = this.peers.get(key);
+    const before = old?.plan;
+    if (old?.blocked !== undefined) this.blocked--;
+    if (before !== undefined) this.unindex(before);
+    if (lease === undefined) {
+      this.peers.delete(key);
+    } else {
+      const range = this.network?.ipv4;
+      const inRange = range !== undefined && hasIPv4(lease.subnet) && rangeContains(range, lease.subnet.ipv4);
+      const next: Tracked = { plan: undefined, skip: undefined, blocked: undefined, inRange };
+      this.peers.set(key, next);
+      if (key !== this.own?.key) this.plan(key, lease, next, old?.skip);
+    }
+    const after = this.peers.get(key)?.plan;
+    if (before !== after && !this.dirty.has(key)) this.dirty.set(key, before);
+    if (before !== undefined && this.blocked > 0) this.unblock();
+  }
+
+  private plan(key: string, lease: Lease, t: Tracked, oldSkip: string | undefined): void {
+    const context = this.planned?.context;
+    if (context === undefined) return;
+    const p = planPeer(context, lease);
+    let skip: string | undefined;
+    if (typeof p === "string") {
+      skip = p;
+    } else if (p.mac === context.ownMac) {
+      skip = `its VtepMAC ${p.mac} is already used by ${this.own?.key ?? "this host"}`;
+    } else {
+      skip = this.clash(p);
+      if (skip !== undefined) {
+        t.blocked = p;
+        this.blocked++;
+      } else {
+        t.plan = p;
+        this.index(p);
+      }
+    }
+    t.skip = skip;
+    if (skip !== undefined && skip !== oldSkip) this.log(`skipping lease ${key}: ${skip}`);
+  }
+
+  /** Why `p` cannot be programmed beside the programmed peers, if it cannot. */
+  private clash(p: PeerPlan): string | undefined {
+    const macHolder = this.byMac.get(p.mac);
+    if (macHolder !== undefined) return `its VtepMAC ${p.mac} is already used by ${macHolder.key}`;
+    const netHolder = this.byNet.get(p.net);
+    if (netHolder !== undefined) return `its network address is already used by ${netHolder.key}`;
+    return undefined;
+  }
+
+  private index(p: PeerPlan): void {
+    this.byNet.set(p.net, p);
+    this.byMac.set(p.mac, p);
+  }
+
+  private unindex(p: PeerPlan): void {
+    if (this.byNet.get(p.net) === p) this.byNet.delete(p.net);
+    if (this.byMac.get(p.mac) === p) this.byMac.delete(p.mac);
+  }
+
+  /** A peer went: leases held back by a clash with it may be programmed now. */
+  private unblock(): void {
+    for (const [key, t] of this.peers) {
+      const p = t.blocked;
+      if (p === undefined || this.clash(p) !== undefined) continue;
+      t.blocked = undefined;
+      t.skip = undefined;
+      t.plan = p;
+      this.blocked--;
+      this.index(p);
+      if (!this.dirty.has(key)) this.dirty.set(key, undefined);
+    }
+  }
+
+  // ---- applying ----
+
+  /**
+   * Schedules work: a full reconcile when `full` (or when one is due), else the incremental
+   * apply of the peers changed since. Calls while one runs coalesce into one more pass after it.
+   */
+  private kick(full: boolean): void {
+    if (full) this.fullDue = true;
     if (this.running !== undefined) return;
     this.running = (async () => {
-      if (delayMs > 0) await pause(delayMs, this.signal);
-      while (this.dirty && !this.signal.aborted) {
-        this.dirty = false;
-        await this.reconcile();
+      // Let the rest of this tick's events join the batch.
+      await new Promise<void>((r) => setImmediate(r));
+      while (!this.signal.aborted && (this.fullDue || this.dirty.size > 0)) {
+        if (this.fullDue) {
+          this.fullDue = false;
+          this.dirty.clear();
+          await this.reconcile();
+        } else {
+          await this.applyDirty();
+        }
       }
     })().finally(() => {
       this.running = undefined;
     });
+  }
+
+  /** Applies exactly the changed peers' entries, without reading the kernel. */
+  private async applyDirty(): Promise<void> {
+    const planned = this.planned;
+    if (planned === undefined) {
+      this.dirty.clear();
+      return;
+    }
+    const changes = noPeerChanges();
+    for (const [key, before] of this.dirty) {
+      const after = this.peers.get(key)?.plan;
+      diffPeer(
+        planned.context,
+        before,
+        after,
+        before === undefined ? "lease added" : after === undefined ? "lease gone" : "lease changed",
+        changes,
+      );
+    }
+    this.dirty.clear();
+    if (peerChangeCount(changes) === 0) return;
+    try {
+      await applyPeerChanges(planned.context, changes, this.target);
+    } catch (err) {
+      // The kernel is not as we thought (an entry or the device removed by hand): compare it all.
+      const text = err instanceof Error ? err.message : String(err);
+      this.log(`applying lease changes failed (reconciling fully): ${text}`);
+      this.fullDue = true;
+      return;
+    }
+    this.logChanges([], planned.context, changes);
+    this.metrics.set("podnet_peers_programmed", this.byNet.size);
+    this.metrics.set("podnet_peers_skipped", this.skippedCount());
   }
 
   /** One full comparison of the kernel with the plan, applying the difference in batches. */
@@ -488,47 +680,46 @@ class Agent {
     const own = this.own;
     if (own === undefined || this.config === undefined || this.underlay === undefined) return;
     this.metrics.inc("podnet_reconciles_total");
-    let plan: DataPlanePlan;
+    const planned = this.planned;
+    const table = this.table;
+    if (planned === undefined || table === undefined) return this.reconcileFailed(this.planError);
     try {
-      plan = planDataPlane({
-        config: this.config,
-        own,
-        peers: [...this.leases.values()].filter((l) => l.key !== own.key),
-        underlay: {
-          dev: this.underlay.dev,
-          ip: this.underlay.ip,
-          mtu: this.underlay.mtu,
-          directNets: this.underlay.networks,
-        },
-      });
-    } catch (err) {
-      return this.reconcileFailed(err);
-    }
-    this.logSkips(plan);
-    try {
-      const { changes } = await applyDataPlane(plan, this.target);
-      this.metrics.inc("podnet_kernel_changes_total", changes.length);
-      if (changes.length > MAX_CHANGE_LINES) {
-        const counts = new Map<string, number>();
-        for (const c of changes)
-          counts.set(`${c.kind} ${c.action}`, (counts.get(`${c.kind} ${c.action}`) ?? 0) + 1);
-        const summary = [...counts].map(([what, n]) => `${n} ${what}`).join(", ");
-        this.log(`applied ${changes.length} kernel changes: ${summary}`);
-      } else {
-        for (const c of changes) this.log(describeChange(c));
-      }
+      const deviceChanges = await applyDevice(planned.device, planned.network, this.target);
+      const changes = await reconcilePeers(table, planned.network, this.target);
+      this.logChanges(deviceChanges, planned.context, changes);
     } catch (err) {
       return this.reconcileFailed(err);
     }
     if (this.lastReconcileError !== null) this.log("reconcile succeeded again");
     this.lastReconcileError = null;
-    this.metrics.set("podnet_peers_programmed", plan.routes.length);
-    this.metrics.set("podnet_peers_skipped", plan.skipped.length);
+    this.metrics.set("podnet_peers_programmed", this.byNet.size);
+    this.metrics.set("podnet_peers_skipped", this.skippedCount());
     if (!this.programmed) {
       this.programmed = true;
-      this.log(`ready: ${plan.routes.length} peer(s) programmed on ${plan.device.name}`);
+      this.log(`ready: ${this.byNet.size} peer(s) programmed on ${planned.device.name}`);
     }
     this.metrics.set("podnet_ready", this.notReadyReason() === null ? 1 : 0);
+  }
+
+  private logChanges(device: readonly DataPlaneChange[], context: PeerContext, peers: PeerChanges): void {
+    const total = device.length + peerChangeCount(peers);
+    if (total === 0) return;
+    this.metrics.inc("podnet_kernel_changes_total", total);
+    if (total > MAX_CHANGE_LINES) {
+      const summary = [...device.map((c) => `${c.kind} ${c.action}`), summarisePeerChanges(peers)]
+        .filter((x) => x !== "")
+        .join(", ");
+      this.log(`applied ${total} kernel changes: ${summary}`);
+    } else {
+      for (const c of device) this.log(describeChange(c));
+      for (const line of describePeerChanges(context, peers)) this.log(line);
+    }
+  }
+
+  private skippedCount(): number {
+    let n = 0;
+    for (const t of this.peers.values()) if (t.skip !== undefined) n++;
+    return n;
   }
 
   private reconcileFailed(err: unknown): void {
@@ -539,25 +730,13 @@ class Agent {
     this.lastReconcileError = text;
   }
 
-  /** One line per lease that is not programmed, when it first is skipped (or for a new reason). */
-  private logSkips(plan: DataPlanePlan): void {
-    const now = new Map(plan.skipped.map((s) => [s.key, s.reason]));
-    for (const [key, reason] of now) {
-      if (this.loggedSkips.get(key) !== reason) this.log(`skipping lease ${key}: ${reason}`);
-    }
-    this.loggedSkips.clear();
-    for (const [key, reason] of now) this.loggedSkips.set(key, reason);
-  }
-
   private updateLeaseMetrics(): void {
-    this.metrics.set("podnet_leases", this.leases.size);
+    this.metrics.set("podnet_leases", this.peers.size);
     const range = this.network?.ipv4;
     if (range === undefined) return;
     this.metrics.set("podnet_subnets_total", rangeSize(range));
     let used = 0;
-    for (const lease of this.leases.values()) {
-      if (hasIPv4(lease.subnet) && rangeContains(range, lease.subnet.ipv4)) used++;
-    }
+    for (const t of this.peers.values()) if (t.inRange) used++;
     this.metrics.set("podnet_subnets_used", used);
   }
 
@@ -647,6 +826,18 @@ class Agent {
   private log(line: string): void {
     this.env.log(line);
   }
+}
+
+/** What the agent keeps of one lease. */
+interface Tracked {
+  /** What is programmed for it; undefined when it is skipped (or this host's own). */
+  plan: PeerPlan | undefined;
+  /** Why it is not programmed. */
+  skip: string | undefined;
+  /** Its plan, held back by a clash with another peer's VtepMAC or address. */
+  blocked: PeerPlan | undefined;
+  /** Its subnet lies in the network's range (the subnets-used metric). */
+  inRange: boolean;
 }
 
 /** `10.5.7.0/24 at 192.0.2.12 (vxlan)` */

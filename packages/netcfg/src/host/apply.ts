@@ -3,10 +3,26 @@
  * one process per tool (plus one `ip` process first when the device itself is (re)created,
  * since fdb entries need the device and routes come last).
  */
+import { spawn } from "node:child_process";
+import { PodnetError } from "@podnet/ipam-core";
 import { bridgeBatch, type HostTarget, ip, ipBatch } from "./iproute.js";
-import { readKernelState, readKernelStateFor } from "./kernel-state.js";
-import type { DataPlanePlan } from "./plan.js";
-import { type DataPlaneChange, diffDataPlane, toBridgeBatch, toIpBatch } from "./reconcile.js";
+import {
+  readKernelDevice,
+  readKernelState,
+  readKernelStateFor,
+  streamKernelEntries,
+} from "./kernel-state.js";
+import type { DataPlanePlan, PeerContext, PlannedDevice } from "./plan.js";
+import {
+  type DataPlaneChange,
+  diffDataPlane,
+  type PeerChanges,
+  PeerDiff,
+  type PeerTable,
+  peerBatches,
+  toBridgeBatch,
+  toIpBatch,
+} from "./reconcile.js";
 
 /** What one apply changed (empty when the kernel already matched the plan). */
 export interface ApplyResult {
@@ -38,4 +54,132 @@ export async function removeDataPlane(deviceName: string, target: HostTarget = {
   if (state.device === undefined) return false;
   await ip(["link", "del", deviceName], target);
   return true;
+}
+
+/**
+ * Makes the device match `device` (created, re-created or set; its /32 address), looking at
+ * nothing but the device. Returns the changes made.
+ */
+export async function applyDevice(
+  device: PlannedDevice,
+  network: string,
+  target: HostTarget = {},
+): Promise<DataPlaneChange[]> {
+  const found = await readKernelDevice(device.name, target);
+  const plan: DataPlanePlan = { device, network, neighbours: [], fdb: [], routes: [], skipped: [] };
+  const changes = diffDataPlane(plan, {
+    ...(found !== undefined && { device: found }),
+    neighbours: [],
+    fdb: [],
+    routes: [],
+  });
+  await ipBatch(toIpBatch(changes), target);
+  return changes;
+}
+
+/**
+ * Compares the kernel's neighbours, fdb entries and routes of the device (and DirectRouting
+ * routes inside `network`) with `table`, streaming the kernel's answer, and applies the
+ * difference. Returns it.
+ */
+export async function reconcilePeers(
+  table: PeerTable,
+  network: string,
+  target: HostTarget = {},
+): Promise<PeerChanges> {
+  const diff = new PeerDiff(table);
+  const { context } = table;
+  await streamKernelEntries(context.device, diff, target, {
+    underlayDev: context.underlayDev,
+    network,
+  });
+  const changes = diff.finish();
+  await applyPeerChanges(context, changes, target);
+  return changes;
+}
+
+/**
+ * Applies peer changes without reading the kernel, in at most three processes (see
+ * peerBatches). A batch of deletions only that fails (an entry already gone) does not stop
+ * the rest; the error is still thrown at the end, so the caller can reconcile fully.
+ */
+export async function applyPeerChanges(
+  context: PeerContext,
+  changes: PeerChanges,
+  target: HostTarget = {},
+): Promise<void> {
+  let deferred: unknown;
+  for (const batch of peerBatches(context, changes)) {
+    try {
+      await runBatch(batch.tool, batch.lines(), target);
+    } catch (err) {
+      if (!batch.deletesOnly) throw err;
+      deferred ??= err;
+    }
+  }
+  if (deferred !== undefined) throw deferred;
+}
+
+/** Bytes handed to a batch process's stdin at a time. */
+const BATCH_CHUNK = 64 * 1024;
+
+/**
+ * One `TOOL -force -batch -` process fed `lines` in chunks as it reads them, so a batch of
+ * 30,000 lines is never one string. Throws a PodnetError ("host") when it fails.
+ */
+function runBatch(tool: "ip" | "bridge", lines: Iterable<string>, target: HostTarget): Promise<void> {
+  const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), "-force", "-batch", "-"];
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, argv, { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    let failure: unknown;
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk: string) => {
+      if (stderr.length < 4096) stderr += chunk;
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      failure ??=
+        err.code === "ENOENT"
+          ? new PodnetError(
+              "host",
+              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
+            )
+          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
+    });
+    // A tool that exits early (a failing neighbour line ends `ip`) closes its stdin: not our error.
+    child.stdin.on("error", () => undefined);
+    child.on("close", (code) => {
+      if (failure === undefined && code !== 0) {
+        const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
+        const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
+        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
+      }
+      if (failure !== undefined) reject(failure);
+      else resolve();
+    });
+    const it = lines[Symbol.iterator]();
+    const pump = (): void => {
+      for (;;) {
+        let chunk = "";
+        let done = false;
+        while (chunk.length < BATCH_CHUNK) {
+          const next = it.next();
+          if (next.done === true) {
+            done = true;
+            break;
+          }
+          chunk += `${next.value}\n`;
+        }
+        if (done) {
+          child.stdin.end(chunk);
+          return;
+        }
+        if (!child.stdin.write(chunk)) {
+          child.stdin.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
 }

@@ -4,7 +4,15 @@
  * device (and, when asked, gateway routes inside the overlay network on the underlay, which
  * DirectRouting creates). A missing device reads as no device and empty lists.
  */
-import { type IPv4Net, ipv4NetContains, isPodnetError, parseIPv4, parseIPv4Cidr } from "@podnet/ipam-core";
+import { spawn } from "node:child_process";
+import {
+  type IPv4Net,
+  ipv4NetContains,
+  isPodnetError,
+  PodnetError,
+  parseIPv4,
+  parseIPv4Cidr,
+} from "@podnet/ipam-core";
 import { bridgeJson, type HostTarget, ipJson } from "./iproute.js";
 import type { DataPlanePlan } from "./plan.js";
 
@@ -116,10 +124,8 @@ export async function readKernelState(
 ): Promise<KernelState> {
   try {
     const dev = ["dev", deviceName];
-    // One process for the link and its addresses: `ip -d addr` prints both.
-    const links = await ipJson<(LinkJson & AddrJson)[]>(["-d", "addr", "show", ...dev], target);
-    const link = links[0];
-    if (link === undefined) return EMPTY;
+    const device = await readKernelDeviceOrThrow(deviceName, target);
+    if (device === undefined) return EMPTY;
     const [neighs, fdbs, routes, directRoutes] = await Promise.all([
       ipJson<NeighJson[]>(["-4", "neigh", "show", ...dev], target),
       bridgeJson<FdbJson[]>(["fdb", "show", ...dev], target),
@@ -131,23 +137,199 @@ export async function readKernelState(
     // With a scope, only routes inside the overlay network are the data plane's (never a default route).
     const overlay = direct === undefined ? null : parseIPv4Cidr(direct.network);
     return {
-      device: toDevice(deviceName, link),
-      neighbours: neighs.flatMap((n) =>
-        n.dst !== undefined && parseIPv4(n.dst) !== null
-          ? [{ ip: n.dst, mac: n.lladdr ?? "", state: (n.state ?? []).join(",") }]
-          : [],
-      ),
-      fdb: fdbs.flatMap((f) =>
-        f.mac !== undefined && f.dst !== undefined ? [{ mac: f.mac, dst: f.dst }] : [],
-      ),
+      device,
+      neighbours: neighs.flatMap((n) => {
+        const k = toNeighbour(n);
+        return k === undefined ? [] : [k];
+      }),
+      fdb: fdbs.flatMap((f) => {
+        const k = toFdb(f);
+        return k === undefined ? [] : [k];
+      }),
       routes: [...toRoutes(routes, deviceName), ...toRoutes(directRoutes, direct?.underlayDev ?? "")].filter(
         (r) => overlay === null || insideNetwork(r.dst, overlay),
       ),
     };
   } catch (err) {
-    // The device vanished (or never was): that is a state, not an error; a missing `ip` still throws.
-    if (isPodnetError(err, "host") && /does not exist|Cannot find device/.test(err.message)) return EMPTY;
+    if (isMissingDevice(err)) return EMPTY;
     throw err;
+  }
+}
+
+/** The device vanished (or never was): that is a state, not an error; a missing `ip` still throws. */
+function isMissingDevice(err: unknown): boolean {
+  return isPodnetError(err, "host") && /does not exist|Cannot find device/.test(err.message);
+}
+
+async function readKernelDeviceOrThrow(
+  deviceName: string,
+  target: HostTarget,
+): Promise<KernelDevice | undefined> {
+  // One process for the link and its addresses: `ip -d addr` prints both.
+  const links = await ipJson<(LinkJson & AddrJson)[]>(["-d", "addr", "show", "dev", deviceName], target);
+  const link = links[0];
+  return link === undefined ? undefined : toDevice(deviceName, link);
+}
+
+/** Only the device (and its addresses); undefined when it does not exist. */
+export async function readKernelDevice(
+  deviceName: string,
+  target: HostTarget = {},
+): Promise<KernelDevice | undefined> {
+  try {
+    return await readKernelDeviceOrThrow(deviceName, target);
+  } catch (err) {
+    if (isMissingDevice(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Where the entries of a streamed read go, one at a time; nothing is kept. */
+export interface KernelEntrySink {
+  neighbour(n: KernelNeighbour): void;
+  fdb(f: KernelFdb): void;
+  route(r: KernelRoute): void;
+}
+
+/**
+ * Reads the neighbours, fdb remotes and routes of `deviceName` (plus DirectRouting routes
+ * when `direct` is given) like {@link readKernelState}, but hands each entry to `sink` as it is
+ * parsed from the tools' output instead of building lists: at 10,000 peers the JSON is a few
+ * MB, and neither it nor its parsed form is ever held whole. A missing device reads as empty.
+ */
+export async function streamKernelEntries(
+  deviceName: string,
+  sink: KernelEntrySink,
+  target: HostTarget = {},
+  direct?: DirectRouteScope,
+): Promise<void> {
+  const dev = ["dev", deviceName];
+  const overlay = direct === undefined ? null : parseIPv4Cidr(direct.network);
+  const onRoute = (devName: string) => (item: unknown) => {
+    const r = toRoute(item as RouteJson, devName);
+    if (r !== undefined && (overlay === null || insideNetwork(r.dst, overlay))) sink.route(r);
+  };
+  try {
+    await Promise.all([
+      streamJson("ip", ["-json", "-4", "neigh", "show", ...dev], target, (item) => {
+        const n = toNeighbour(item as NeighJson);
+        if (n !== undefined) sink.neighbour(n);
+      }),
+      streamJson("bridge", ["-json", "fdb", "show", ...dev], target, (item) => {
+        const f = toFdb(item as FdbJson);
+        if (f !== undefined) sink.fdb(f);
+      }),
+      streamJson("ip", ["-json", "-4", "route", "show", ...dev], target, onRoute(deviceName)),
+      direct === undefined || direct.underlayDev === deviceName
+        ? Promise.resolve()
+        : streamJson(
+            "ip",
+            ["-json", "-4", "route", "show", "dev", direct.underlayDev],
+            target,
+            onRoute(direct.underlayDev),
+          ),
+    ]);
+  } catch (err) {
+    if (!isMissingDevice(err)) throw err;
+  }
+}
+
+/**
+ * Runs `tool ARGS` and calls `onItem` for every element of the JSON array it prints, parsing
+ * one element at a time as the output arrives (iproute2 prints `[{...},{...}]`).
+ */
+function streamJson(
+  tool: "ip" | "bridge",
+  args: readonly string[],
+  target: HostTarget,
+  onItem: (item: unknown) => void,
+): Promise<void> {
+  const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    const splitter = new JsonArraySplitter(onItem);
+    let stderr = "";
+    let failure: unknown;
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
+      if (failure !== undefined) return;
+      try {
+        splitter.push(chunk);
+      } catch (err) {
+        failure = err;
+      }
+    });
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk: string) => {
+      if (stderr.length < 4096) stderr += chunk;
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      failure ??=
+        err.code === "ENOENT"
+          ? new PodnetError(
+              "host",
+              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
+            )
+          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
+    });
+    child.on("close", (code) => {
+      if (failure === undefined && code !== 0) {
+        const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
+        const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
+        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
+      }
+      if (failure !== undefined) return reject(failure);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Splits a JSON array arriving in pieces into its elements, each parsed on its own: keeps
+ * only the element being read. Elements must be objects or arrays (as iproute2's are).
+ */
+export class JsonArraySplitter {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** The unfinished element's text so far. */
+  private partial = "";
+
+  constructor(private readonly onItem: (item: unknown) => void) {}
+
+  push(chunk: string): void {
+    let start = this.depth >= 2 ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk.charCodeAt(i);
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 0x5c) this.escaped = true;
+        else if (c === 0x22) this.inString = false;
+        continue;
+      }
+      if (c === 0x22) {
+        this.inString = true;
+      } else if (c === 0x7b || c === 0x5b) {
+        this.depth++;
+        if (this.depth === 2) start = i;
+      } else if (c === 0x7d || c === 0x5d) {
+        this.depth--;
+        if (this.depth === 1 && start >= 0) {
+          const text = this.partial + chunk.slice(start, i + 1);
+          this.partial = "";
+          start = -1;
+          try {
+            this.onItem(JSON.parse(text));
+          } catch (err) {
+            if (err instanceof SyntaxError)
+              throw new PodnetError("host", "iproute2 printed something that is not JSON; is it too old?");
+            throw err;
+          }
+        }
+        if (this.depth < 0) this.depth = 0;
+      }
+    }
+    if (start >= 0) this.partial += chunk.slice(start);
   }
 }
 
@@ -178,12 +360,27 @@ function toDevice(name: string, link: LinkJson & AddrJson): KernelDevice {
 
 function toRoutes(routes: readonly RouteJson[], dev: string): KernelRoute[] {
   return routes.flatMap((r) => {
-    if (r.dst === undefined || r.gateway === undefined || r.protocol === "kernel") return [];
-    if (r.type !== undefined && r.type !== "unicast") return [];
-    // iproute2 prints a host route without its /32 and 0.0.0.0/0 as "default".
-    const dst = r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`;
-    return [{ dst, via: r.gateway, dev: r.dev ?? dev, onlink: (r.flags ?? []).includes("onlink") }];
+    const k = toRoute(r, dev);
+    return k === undefined ? [] : [k];
   });
+}
+
+function toRoute(r: RouteJson, dev: string): KernelRoute | undefined {
+  if (r.dst === undefined || r.gateway === undefined || r.protocol === "kernel") return undefined;
+  if (r.type !== undefined && r.type !== "unicast") return undefined;
+  // iproute2 prints a host route without its /32 and 0.0.0.0/0 as "default".
+  const dst = r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`;
+  return { dst, via: r.gateway, dev: r.dev ?? dev, onlink: (r.flags ?? []).includes("onlink") };
+}
+
+function toNeighbour(n: NeighJson): KernelNeighbour | undefined {
+  return n.dst !== undefined && parseIPv4(n.dst) !== null
+    ? { ip: n.dst, mac: n.lladdr ?? "", state: (n.state ?? []).join(",") }
+    : undefined;
+}
+
+function toFdb(f: FdbJson): KernelFdb | undefined {
+  return f.mac !== undefined && f.dst !== undefined ? { mac: f.mac, dst: f.dst } : undefined;
 }
 
 function insideNetwork(cidr: string, network: IPv4Net): boolean {

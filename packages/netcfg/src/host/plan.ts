@@ -9,6 +9,7 @@ import {
   formatIPv4,
   formatIPv4Cidr,
   hasIPv4,
+  type IPv4Net,
   ipv4NetContains,
   type Lease,
   PodnetError,
@@ -123,9 +124,14 @@ export function parseVxlanBackendData(raw: string | undefined): VxlanBackendData
   }
   if (typeof data !== "object" || data === null || Array.isArray(data))
     return "its BackendData is not an object";
-  const fields = new Map(Object.entries(data).map(([k, v]) => [k.toLowerCase(), v]));
-  const vni = fields.get("vni");
-  const mac = fields.get("vtepmac");
+  // Field names match case-insensitively (as Go decodes them); the last match wins.
+  let vni: unknown;
+  let mac: unknown;
+  for (const [k, v] of Object.entries(data)) {
+    const name = k.length === 3 || k.length === 7 ? k.toLowerCase() : "";
+    if (name === "vni") vni = v;
+    else if (name === "vtepmac") mac = v;
+  }
   if (typeof vni !== "number" || !Number.isInteger(vni) || vni < 0) return "its BackendData has no valid VNI";
   if (typeof mac !== "string") return "its BackendData has no VtepMAC";
   const vtepMac = normaliseMac(mac);
@@ -145,13 +151,43 @@ export function vtepMacFor(seed: string): string {
 }
 
 /**
- * The desired data plane (spec section 9): the flannel.<VNI> device with the own lease's /32 and
- * VtepMAC, then for every other host's vxlan lease its neighbour, fdb entry and route (or only a
- * route via its PublicIP with DirectRouting on the same segment). Throws a PodnetError
- * ("invalid") when the config is not vxlan or the own lease cannot carry a VTEP.
+ * One peer's share of the data plane, compact: what the agent keeps per peer instead of its
+ * whole lease. Tunnelled peers get a neighbour, an fdb entry and an onlink route via their
+ * network address; `direct` peers (DirectRouting, same segment) only a route via `publicIp`.
  */
-export function planDataPlane(input: PlanInput): DataPlanePlan {
-  const { config, own, peers, underlay } = input;
+export interface PeerPlan {
+  /** The lease key. */
+  readonly key: string;
+  /** The peer's subnet network address (also its VTEP address). */
+  readonly net: number;
+  readonly prefix: number;
+  /** Its VtepMAC, normalised. */
+  readonly mac: string;
+  /** Its PublicIP. */
+  readonly publicIp: number;
+  readonly direct: boolean;
+}
+
+/** What planning a single peer needs; fixed for the life of an agent. */
+export interface PeerContext {
+  readonly vni: number;
+  /** flannel.<VNI>. */
+  readonly device: string;
+  /** The underlay interface (DirectRouting routes leave by it). */
+  readonly underlayDev: string;
+  /** This host's public IP: a peer claiming it is a stale lease of ours. */
+  readonly ownIp: number;
+  /** This host's VtepMAC: a peer using it would steal our traffic. */
+  readonly ownMac: string;
+  readonly directNets: readonly IPv4Net[];
+}
+
+/**
+ * The device and the per-peer context for a config, own lease and underlay. Throws a
+ * PodnetError ("invalid") when the config is not vxlan or the own lease cannot carry a VTEP.
+ */
+export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDevice; context: PeerContext } {
+  const { config, own, underlay } = input;
   const backend = config.Backend;
   if (backend.Type !== "vxlan") {
     throw new PodnetError(
@@ -185,17 +221,69 @@ export function planDataPlane(input: PlanInput): DataPlanePlan {
     mac: ownData.vtepMac,
     address: `${formatIPv4(own.subnet.ipv4.ip)}/32`,
   };
+  const context: PeerContext = {
+    vni: backend.VNI,
+    device: name,
+    underlayDev: underlay.dev,
+    ownIp,
+    ownMac: ownData.vtepMac,
+    directNets: backend.DirectRouting ? parseDirectNets(underlay.directNets ?? []) : [],
+  };
+  return { device, context };
+}
 
-  const directNets = backend.DirectRouting ? parseDirectNets(underlay.directNets ?? []) : [];
+/**
+ * Plans one peer lease on its own: its compact plan, or why it is not programmed. Conflicts
+ * between peers (a VtepMAC used twice) are the caller's to resolve; our own MAC is checked here.
+ */
+export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
+  const type = peer.attrs.backendType ?? "";
+  if (type.toLowerCase() !== "vxlan")
+    return `its backend is ${type === "" ? "not set (udp or alloc)" : type}, not vxlan`;
+  if (!hasIPv4(peer.subnet)) return "it has no IPv4 subnet; IPv6 peers are not programmed yet";
+  const data = parseVxlanBackendData(peer.attrs.backendData);
+  if (typeof data === "string") return data;
+  if (data.vni !== context.vni) return `its VNI is ${data.vni}, not ${context.vni}`;
+  const publicIp = parseIPv4(peer.attrs.publicIP);
+  // A second lease with our own PublicIP is a stale lease of this host: tunnelling to ourselves loops.
+  if (publicIp === null) return "its PublicIP is not IPv4";
+  if (publicIp === context.ownIp) return "its PublicIP is this host's own";
+  return {
+    key: peer.key,
+    net: peer.subnet.ipv4.ip,
+    prefix: peer.subnet.ipv4.prefix,
+    mac: data.vtepMac,
+    publicIp,
+    direct: context.directNets.some((net) => ipv4NetContains(net, publicIp)),
+  };
+}
+
+/** A peer plan's route, as the plan lists it. */
+export function peerRoute(context: PeerContext, p: PeerPlan): PlannedRoute {
+  const dst = formatIPv4Cidr({ ip: p.net, prefix: p.prefix });
+  return p.direct
+    ? { dst, via: formatIPv4(p.publicIp), dev: context.underlayDev, onlink: false }
+    : { dst, via: formatIPv4(p.net), dev: context.device, onlink: true };
+}
+
+/**
+ * The desired data plane (spec section 9): the flannel.<VNI> device with the own lease's /32 and
+ * VtepMAC, then for every other host's vxlan lease its neighbour, fdb entry and route (or only a
+ * route via its PublicIP with DirectRouting on the same segment). Throws a PodnetError
+ * ("invalid") when the config is not vxlan or the own lease cannot carry a VTEP.
+ */
+export function planDataPlane(input: PlanInput): DataPlanePlan {
+  const { config, own, peers } = input;
+  const { device, context } = planDevice(input);
   const plan: DataPlanePlan = {
     device,
-    network: config.Network,
+    network: config.Network ?? "",
     neighbours: [],
     fdb: [],
     routes: [],
     skipped: [],
   };
-  const macOwner = new Map<string, string>([[ownData.vtepMac, own.key]]);
+  const macOwner = new Map<string, string>([[context.ownMac, own.key]]);
   const seen = new Set<string>([own.key]);
   for (const peer of peers) {
     if (seen.has(peer.key)) {
@@ -203,46 +291,23 @@ export function planDataPlane(input: PlanInput): DataPlanePlan {
       continue;
     }
     seen.add(peer.key);
-    const skip = (reason: string) => plan.skipped.push({ key: peer.key, reason });
-    const type = peer.attrs.backendType ?? "";
-    if (type.toLowerCase() !== "vxlan") {
-      skip(`its backend is ${type === "" ? "not set (udp or alloc)" : type}, not vxlan`);
+    const p = planPeer(context, peer);
+    if (typeof p === "string") {
+      plan.skipped.push({ key: peer.key, reason: p });
       continue;
     }
-    if (!hasIPv4(peer.subnet)) {
-      skip("it has no IPv4 subnet; IPv6 peers are not programmed yet");
-      continue;
-    }
-    const data = parseVxlanBackendData(peer.attrs.backendData);
-    if (typeof data === "string") {
-      skip(data);
-      continue;
-    }
-    if (data.vni !== backend.VNI) {
-      skip(`its VNI is ${data.vni}, not ${backend.VNI}`);
-      continue;
-    }
-    const publicIp = parseIPv4(peer.attrs.publicIP);
-    if (publicIp === null || publicIp === ownIp) {
-      // A second lease with our own PublicIP is a stale lease of this host: tunnelling to ourselves loops.
-      skip(publicIp === null ? "its PublicIP is not IPv4" : "its PublicIP is this host's own");
-      continue;
-    }
-    const macHolder = macOwner.get(data.vtepMac);
+    const macHolder = macOwner.get(p.mac);
     if (macHolder !== undefined) {
-      skip(`its VtepMAC ${data.vtepMac} is already used by ${macHolder}`);
+      plan.skipped.push({ key: peer.key, reason: `its VtepMAC ${p.mac} is already used by ${macHolder}` });
       continue;
     }
-    macOwner.set(data.vtepMac, peer.key);
-    const dst = formatIPv4Cidr(peer.subnet.ipv4);
-    if (directNets.some((net) => ipv4NetContains(net, publicIp))) {
-      plan.routes.push({ dst, via: peer.attrs.publicIP, dev: underlay.dev, onlink: false });
-      continue;
+    macOwner.set(p.mac, peer.key);
+    const route = peerRoute(context, p);
+    if (!p.direct) {
+      plan.neighbours.push({ ip: route.via, mac: p.mac });
+      plan.fdb.push({ mac: p.mac, dst: peer.attrs.publicIP });
     }
-    const vtep = formatIPv4(peer.subnet.ipv4.ip);
-    plan.neighbours.push({ ip: vtep, mac: data.vtepMac });
-    plan.fdb.push({ mac: data.vtepMac, dst: peer.attrs.publicIP });
-    plan.routes.push({ dst, via: vtep, dev: name, onlink: true });
+    plan.routes.push(route);
   }
   return plan;
 }

@@ -3,8 +3,19 @@
  * `ip -batch` / `bridge -batch` lines that make them; and the same comparison as a report for
  * `podnet route --kernel`. Pure: apply.ts does the reading and the running.
  */
+
+import { formatIPv4, parseIPv4, parseIPv4Cidr } from "@podnet/ipam-core";
 import type { KernelDevice, KernelFdb, KernelNeighbour, KernelRoute, KernelState } from "./kernel-state.js";
-import type { DataPlanePlan, PlannedDevice, PlannedFdb, PlannedNeighbour, PlannedRoute } from "./plan.js";
+import {
+  type DataPlanePlan,
+  type PeerContext,
+  type PeerPlan,
+  type PlannedDevice,
+  type PlannedFdb,
+  type PlannedNeighbour,
+  type PlannedRoute,
+  peerRoute,
+} from "./plan.js";
 
 /** The kernel's VXLAN port when a device is created without one. */
 const KERNEL_VXLAN_PORT = 8472;
@@ -415,4 +426,261 @@ function linkAdd(d: PlannedDevice): string {
     ...(d.gbp ? ["gbp"] : []),
   ];
   return parts.join(" ");
+}
+
+// ---- per-peer changes (the agent's compact path) ----
+
+/** The programmed peers as the agent keeps them, looked up the ways the kernel's entries need. */
+export interface PeerTable {
+  readonly context: PeerContext;
+  /** The programmed peer whose subnet's network address is `net`. */
+  byNet(net: number): PeerPlan | undefined;
+  /** The programmed peer with this VtepMAC. */
+  byMac(mac: string): PeerPlan | undefined;
+  peers(): Iterable<PeerPlan>;
+}
+
+/** A peer entry to (re)write, and why. */
+export interface PeerFix {
+  readonly peer: PeerPlan;
+  readonly reason: string;
+}
+
+/**
+ * Changes to peers' entries: deletions of what the kernel holds beyond the plan, then the
+ * entries to write. Run as {@link peerBatches} orders them: routes are deleted first and written last.
+ */
+export interface PeerChanges {
+  readonly routeDels: KernelRoute[];
+  readonly neighbourDels: { readonly ip: string; readonly mac: string }[];
+  readonly fdbDels: KernelFdb[];
+  readonly neighbourSets: PeerFix[];
+  readonly fdbSets: PeerFix[];
+  readonly routeSets: PeerFix[];
+}
+
+export function noPeerChanges(): PeerChanges {
+  return { routeDels: [], neighbourDels: [], fdbDels: [], neighbourSets: [], fdbSets: [], routeSets: [] };
+}
+
+export function peerChangeCount(c: PeerChanges): number {
+  return (
+    c.routeDels.length +
+    c.neighbourDels.length +
+    c.fdbDels.length +
+    c.neighbourSets.length +
+    c.fdbSets.length +
+    c.routeSets.length
+  );
+}
+
+function samePeer(a: PeerPlan, b: PeerPlan): boolean {
+  return (
+    a.net === b.net &&
+    a.prefix === b.prefix &&
+    a.mac === b.mac &&
+    a.publicIp === b.publicIp &&
+    a.direct === b.direct
+  );
+}
+
+/**
+ * Adds to `out` what turns one peer's entries from `before` (what was programmed, if anything)
+ * into `after` (what should be, if anything), without looking at the kernel.
+ */
+export function diffPeer(
+  context: PeerContext,
+  before: PeerPlan | undefined,
+  after: PeerPlan | undefined,
+  reason: string,
+  out: PeerChanges,
+): void {
+  if (before !== undefined && after !== undefined && samePeer(before, after)) return;
+  if (before !== undefined) {
+    const sameDst = after !== undefined && after.net === before.net && after.prefix === before.prefix;
+    if (!sameDst) out.routeDels.push(peerRoute(context, before));
+    if (!before.direct) {
+      const vtep = formatIPv4(before.net);
+      if (after === undefined || after.direct || after.net !== before.net)
+        out.neighbourDels.push({ ip: vtep, mac: before.mac });
+      if (
+        after === undefined ||
+        after.direct ||
+        after.mac !== before.mac ||
+        after.publicIp !== before.publicIp
+      )
+        out.fdbDels.push({ mac: before.mac, dst: formatIPv4(before.publicIp) });
+    }
+  }
+  if (after !== undefined) {
+    if (!after.direct) {
+      out.neighbourSets.push({ peer: after, reason });
+      out.fdbSets.push({ peer: after, reason });
+    }
+    out.routeSets.push({ peer: after, reason });
+  }
+}
+
+/**
+ * Compares the kernel's peer entries with the table as they stream past (see
+ * streamKernelEntries), keeping nothing of the kernel but the differences; {@link finish}
+ * adds the planned entries the kernel lacks. The same decisions as {@link diffDataPlane}.
+ */
+export class PeerDiff {
+  private readonly out = noPeerChanges();
+  private readonly neighbourOk = new Set<PeerPlan>();
+  private readonly fdbOk = new Set<PeerPlan>();
+  private readonly routeOk = new Set<PeerPlan>();
+  /** Planned routes the kernel has differently, with what it has. */
+  private readonly routeFix = new Map<PeerPlan, string>();
+  private readonly neighbourFix = new Map<PeerPlan, string>();
+  /** Other dsts the kernel has for a planned MAC. */
+  private readonly fdbOthers = new Map<PeerPlan, string[]>();
+
+  constructor(private readonly table: PeerTable) {}
+
+  neighbour(n: KernelNeighbour): void {
+    const ip = parseIPv4(n.ip);
+    const peer = ip === null ? undefined : this.table.byNet(ip);
+    if (peer === undefined || peer.direct) {
+      // Only permanent neighbours are made by hand or by an agent; the kernel manages the others.
+      if (n.state.split(",").includes("PERMANENT")) this.out.neighbourDels.push({ ip: n.ip, mac: n.mac });
+      return;
+    }
+    if (n.mac !== peer.mac) this.neighbourFix.set(peer, `has ${n.mac === "" ? "no MAC" : n.mac}`);
+    else if (!n.state.split(",").includes("PERMANENT"))
+      this.neighbourFix.set(peer, `${n.state}, not PERMANENT`);
+    else this.neighbourOk.add(peer);
+  }
+
+  fdb(f: KernelFdb): void {
+    const peer = this.table.byMac(f.mac);
+    if (peer !== undefined && !peer.direct) {
+      if (formatIPv4(peer.publicIp) === f.dst) {
+        this.fdbOk.add(peer);
+        return;
+      }
+      const others = this.fdbOthers.get(peer);
+      if (others === undefined) this.fdbOthers.set(peer, [f.dst]);
+      else others.push(f.dst);
+    }
+    this.out.fdbDels.push(f);
+  }
+
+  route(r: KernelRoute): void {
+    const net = parseIPv4Cidr(r.dst);
+    const peer = net === null ? undefined : this.table.byNet(net.ip);
+    if (peer === undefined || net === null || peer.prefix !== net.prefix) {
+      this.out.routeDels.push(r);
+      return;
+    }
+    const want = peerRoute(this.table.context, peer);
+    if (want.via === r.via && want.dev === r.dev && want.onlink === r.onlink) this.routeOk.add(peer);
+    else if (!this.routeOk.has(peer)) this.routeFix.set(peer, `is ${routeText(r)}`);
+  }
+
+  /** The changes: stale entries' deletions, then per peer what is missing or wrong. */
+  finish(): PeerChanges {
+    const out = this.out;
+    for (const peer of this.table.peers()) {
+      if (!peer.direct) {
+        if (!this.neighbourOk.has(peer))
+          out.neighbourSets.push({ peer, reason: this.neighbourFix.get(peer) ?? "missing" });
+        if (!this.fdbOk.has(peer)) {
+          const others = this.fdbOthers.get(peer);
+          out.fdbSets.push({
+            peer,
+            reason: others === undefined ? "missing" : `points to ${others.join(", ")}`,
+          });
+        }
+      }
+      if (!this.routeOk.has(peer)) out.routeSets.push({ peer, reason: this.routeFix.get(peer) ?? "missing" });
+    }
+    return out;
+  }
+}
+
+/**
+ * The batches that make `changes`, in order, as line generators (nothing is joined up front):
+ * `ip` deleting routes then neighbours; `bridge` deleting then writing fdb entries; `ip`
+ * writing neighbours then routes. So a route is deleted first and written last. Empty
+ * batches are left out.
+ */
+export function peerBatches(
+  context: PeerContext,
+  changes: PeerChanges,
+): { tool: "ip" | "bridge"; deletesOnly: boolean; lines: () => Iterable<string> }[] {
+  const dev = context.device;
+  const batches: { tool: "ip" | "bridge"; deletesOnly: boolean; lines: () => Iterable<string> }[] = [];
+  if (changes.routeDels.length + changes.neighbourDels.length > 0) {
+    batches.push({
+      tool: "ip",
+      deletesOnly: true,
+      *lines() {
+        for (const r of changes.routeDels) yield `route del ${r.dst} via ${r.via} dev ${r.dev}`;
+        for (const n of changes.neighbourDels) yield `neigh del ${n.ip} dev ${dev}`;
+      },
+    });
+  }
+  if (changes.fdbDels.length + changes.fdbSets.length > 0) {
+    batches.push({
+      tool: "bridge",
+      deletesOnly: changes.fdbSets.length === 0,
+      *lines() {
+        for (const f of changes.fdbDels) yield `fdb del ${f.mac} dev ${dev} dst ${f.dst} self`;
+        for (const { peer } of changes.fdbSets)
+          yield `fdb replace ${peer.mac} dev ${dev} dst ${formatIPv4(peer.publicIp)} self permanent`;
+      },
+    });
+  }
+  if (changes.neighbourSets.length + changes.routeSets.length > 0) {
+    batches.push({
+      tool: "ip",
+      deletesOnly: false,
+      *lines() {
+        for (const { peer } of changes.neighbourSets)
+          yield `neigh replace ${formatIPv4(peer.net)} lladdr ${peer.mac} dev ${dev} nud permanent`;
+        for (const { peer } of changes.routeSets) {
+          const r = peerRoute(context, peer);
+          yield `route replace ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? " onlink" : ""}`;
+        }
+      },
+    });
+  }
+  return batches;
+}
+
+/** Log lines for peer changes, in the words of {@link describeChange}. */
+export function describePeerChanges(context: PeerContext, c: PeerChanges): string[] {
+  const dev = context.device;
+  return [
+    ...c.routeDels.map((r) => `delete route ${routeText(r)} (stale)`),
+    ...c.neighbourDels.map((n) => `delete neighbour ${neighbourText(dev, n)} (stale)`),
+    ...c.fdbDels.map((f) => `delete fdb ${fdbText(dev, f)} (stale)`),
+    ...c.neighbourSets.map(
+      ({ peer, reason }) =>
+        `set neighbour ${neighbourText(dev, { ip: formatIPv4(peer.net), mac: peer.mac })} (${reason})`,
+    ),
+    ...c.fdbSets.map(
+      ({ peer, reason }) =>
+        `set fdb ${fdbText(dev, { mac: peer.mac, dst: formatIPv4(peer.publicIp) })} (${reason})`,
+    ),
+    ...c.routeSets.map(({ peer, reason }) => `set route ${routeText(peerRoute(context, peer))} (${reason})`),
+  ];
+}
+
+/** `3 route delete, 1,000 fdb replace`: counts per kind, for a big change. */
+export function summarisePeerChanges(c: PeerChanges): string {
+  const parts: [number, string][] = [
+    [c.routeDels.length, "route delete"],
+    [c.neighbourDels.length, "neighbour delete"],
+    [c.fdbDels.length, "fdb delete"],
+    [c.neighbourSets.length, "neighbour replace"],
+    [c.fdbSets.length, "fdb replace"],
+    [c.routeSets.length, "route replace"],
+  ];
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, what]) => `${n} ${what}`)
+    .join(", ");
 }
