@@ -3,9 +3,8 @@
  * one process per tool (plus one `ip` process first when the device itself is (re)created,
  * since fdb entries need the device and routes come last).
  */
-import { spawn } from "node:child_process";
-import { PodnetError } from "@podnet/ipam-core";
-import { bridgeBatch, type HostTarget, ip, ipBatch } from "./iproute.js";
+
+import { bridgeBatch, type HostTarget, ip, ipBatch, toolBatch } from "./iproute.js";
 import {
   readKernelDevice,
   readKernelState,
@@ -111,75 +110,11 @@ export async function applyPeerChanges(
   let deferred: unknown;
   for (const batch of peerBatches(context, changes)) {
     try {
-      await runBatch(batch.tool, batch.lines(), target);
+      await toolBatch(batch.tool, batch.lines(), target);
     } catch (err) {
       if (!batch.deletesOnly) throw err;
       deferred ??= err;
     }
   }
   if (deferred !== undefined) throw deferred;
-}
-
-/** Bytes handed to a batch process's stdin at a time. */
-const BATCH_CHUNK = 64 * 1024;
-
-/**
- * One `TOOL -force -batch -` process fed `lines` in chunks as it reads them, so a batch of
- * 30,000 lines is never one string. Throws a PodnetError ("host") when it fails.
- */
-function runBatch(tool: "ip" | "bridge", lines: Iterable<string>, target: HostTarget): Promise<void> {
-  const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), "-force", "-batch", "-"];
-  return new Promise((resolve, reject) => {
-    const child = spawn(tool, argv, { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    let failure: unknown;
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      if (stderr.length < 4096) stderr += chunk;
-    });
-    child.on("error", (err: NodeJS.ErrnoException) => {
-      failure ??=
-        err.code === "ENOENT"
-          ? new PodnetError(
-              "host",
-              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
-            )
-          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
-    });
-    // A tool that exits early (a failing neighbour line ends `ip`) closes its stdin: not our error.
-    child.stdin.on("error", () => undefined);
-    child.on("close", (code) => {
-      if (failure === undefined && code !== 0) {
-        const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
-        const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
-        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
-      }
-      if (failure !== undefined) reject(failure);
-      else resolve();
-    });
-    const it = lines[Symbol.iterator]();
-    const pump = (): void => {
-      for (;;) {
-        let chunk = "";
-        let done = false;
-        while (chunk.length < BATCH_CHUNK) {
-          const next = it.next();
-          if (next.done === true) {
-            done = true;
-            break;
-          }
-          chunk += `${next.value}\n`;
-        }
-        if (done) {
-          child.stdin.end(chunk);
-          return;
-        }
-        if (!child.stdin.write(chunk)) {
-          child.stdin.once("drain", pump);
-          return;
-        }
-      }
-    };
-    pump();
-  });
 }

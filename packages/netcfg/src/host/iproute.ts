@@ -2,7 +2,7 @@
  * The one place podnet runs iproute2 (`ip`, `bridge`). Every kernel read is `-json`; every
  * batch of changes is one `ip -batch -` process, not one process per entry.
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { PodnetError } from "@podnet/ipam-core";
 
 /** Where to run: the host's own network namespace, or a named one (`ip -n NAME`). */
@@ -10,29 +10,106 @@ export interface HostTarget {
   readonly netns?: string;
 }
 
-type Tool = "ip" | "bridge";
+/** The iproute2 tools podnet runs. */
+export type Tool = "ip" | "bridge";
 
-function run(tool: Tool, args: readonly string[], target: HostTarget, input?: string): Promise<string> {
+/** Bytes handed to a batch process's stdin at a time. */
+const STDIN_CHUNK = 64 * 1024;
+
+/** How to feed a tool and where its output goes. */
+interface RunOptions {
+  /** Lines written to stdin in chunks as the tool reads them (never joined into one string). */
+  readonly stdin?: Iterable<string>;
+  /** Receives stdout as it arrives; without it, stdout is collected and returned. */
+  readonly onStdout?: (chunk: string) => void;
+}
+
+/**
+ * Runs one iproute2 process. A missing binary, a non-zero exit or an error thrown by
+ * `onStdout` ends it as one PodnetError ("host") naming the command and its first lines of stderr.
+ */
+export function runTool(
+  tool: Tool,
+  args: readonly string[],
+  target: HostTarget,
+  opts: RunOptions = {},
+): Promise<string> {
   const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), ...args];
   return new Promise((resolve, reject) => {
-    const child = execFile(tool, argv, { maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") {
-        return reject(
-          new PodnetError(
-            "host",
-            `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
-          ),
-        );
+    const child = spawn(tool, argv, { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let failure: unknown;
+    child.stdout!.setEncoding("utf8"); // piped above
+    child.stdout!.on("data", (chunk: string) => {
+      if (failure !== undefined) return;
+      if (!opts.onStdout) {
+        stdout += chunk;
+        return;
       }
-      const detail = (stderr || err.message).trim().split("\n").slice(0, 3).join("; ");
-      const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
-      reject(new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`));
+      try {
+        opts.onStdout(chunk);
+      } catch (err) {
+        failure = err;
+      }
     });
-    if (input !== undefined) child.stdin?.end(input);
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      if (stderr.length < 4096) stderr += chunk;
+    });
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      failure ??=
+        err.code === "ENOENT"
+          ? new PodnetError(
+              "host",
+              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
+            )
+          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
+    });
+    child.on("close", (code) => {
+      if (failure === undefined && code !== 0) {
+        const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
+        const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
+        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
+      }
+      if (failure !== undefined) reject(failure);
+      else resolve(stdout);
+    });
+    if (opts.stdin && child.stdin) feed(child.stdin, opts.stdin);
   });
 }
+
+/** Writes lines to a child's stdin in chunks, waiting for it to drain. */
+function feed(stdin: NodeJS.WritableStream, lines: Iterable<string>): void {
+  // A tool that exits early (a failing neighbour line ends `ip`) closes its stdin: not our error.
+  stdin.on("error", () => undefined);
+  const it = lines[Symbol.iterator]();
+  const pump = (): void => {
+    for (;;) {
+      let chunk = "";
+      let done = false;
+      while (chunk.length < STDIN_CHUNK) {
+        const next = it.next();
+        if (next.done === true) {
+          done = true;
+          break;
+        }
+        chunk += `${next.value}\n`;
+      }
+      if (done) {
+        stdin.end(chunk);
+        return;
+      }
+      if (!stdin.write(chunk)) {
+        stdin.once("drain", pump);
+        return;
+      }
+    }
+  };
+  pump();
+}
+
+const run = (tool: Tool, args: readonly string[], target: HostTarget) => runTool(tool, args, target);
 
 /** Runs `ip ARGS` and returns its output. */
 export function ip(args: readonly string[], target: HostTarget = {}): Promise<string> {
@@ -50,18 +127,22 @@ export async function bridgeJson<T>(args: readonly string[], target: HostTarget 
 }
 
 /**
- * Applies many changes in one `ip -batch -` process. `-force` goes on past a failing line
- * so one stale entry cannot block the rest; the failures come back in the error.
+ * Applies many changes in one `ip -batch -` process, fed as it reads. `-force` goes on past
+ * a failing line so one stale entry cannot block the rest; the failures come back in the error.
  */
-export async function ipBatch(lines: readonly string[], target: HostTarget = {}): Promise<void> {
-  if (lines.length === 0) return;
-  await run("ip", ["-force", "-batch", "-"], target, `${lines.join("\n")}\n`);
+export async function ipBatch(lines: Iterable<string>, target: HostTarget = {}): Promise<void> {
+  await toolBatch("ip", lines, target);
 }
 
 /** Applies many fdb changes in one `bridge -force -batch -` process, like {@link ipBatch}. */
-export async function bridgeBatch(lines: readonly string[], target: HostTarget = {}): Promise<void> {
-  if (lines.length === 0) return;
-  await run("bridge", ["-force", "-batch", "-"], target, `${lines.join("\n")}\n`);
+export async function bridgeBatch(lines: Iterable<string>, target: HostTarget = {}): Promise<void> {
+  await toolBatch("bridge", lines, target);
+}
+
+/** Applies lines in one `TOOL -force -batch -` process, fed as it reads them. */
+export async function toolBatch(tool: Tool, lines: Iterable<string>, target: HostTarget = {}): Promise<void> {
+  if (Array.isArray(lines) && lines.length === 0) return;
+  await runTool(tool, ["-force", "-batch", "-"], target, { stdin: lines });
 }
 
 function parseJson<T>(text: string, tool: Tool): T {

@@ -4,7 +4,6 @@
  * device (and, when asked, gateway routes inside the overlay network on the underlay, which
  * DirectRouting creates). A missing device reads as no device and empty lists.
  */
-import { spawn } from "node:child_process";
 import {
   type IPv4Net,
   ipv4NetContains,
@@ -13,7 +12,7 @@ import {
   parseIPv4,
   parseIPv4Cidr,
 } from "@podnet/ipam-core";
-import { bridgeJson, type HostTarget, ipJson } from "./iproute.js";
+import { bridgeJson, type HostTarget, ipJson, runTool, type Tool } from "./iproute.js";
 import type { DataPlanePlan } from "./plan.js";
 
 /** The VXLAN device as the kernel has it. */
@@ -238,50 +237,14 @@ export async function streamKernelEntries(
  * Runs `tool ARGS` and calls `onItem` for every element of the JSON array it prints, parsing
  * one element at a time as the output arrives (iproute2 prints `[{...},{...}]`).
  */
-function streamJson(
-  tool: "ip" | "bridge",
+async function streamJson(
+  tool: Tool,
   args: readonly string[],
   target: HostTarget,
   onItem: (item: unknown) => void,
 ): Promise<void> {
-  const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(tool, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    const splitter = new JsonArraySplitter(onItem);
-    let stderr = "";
-    let failure: unknown;
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      if (failure !== undefined) return;
-      try {
-        splitter.push(chunk);
-      } catch (err) {
-        failure = err;
-      }
-    });
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      if (stderr.length < 4096) stderr += chunk;
-    });
-    child.on("error", (err: NodeJS.ErrnoException) => {
-      failure ??=
-        err.code === "ENOENT"
-          ? new PodnetError(
-              "host",
-              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
-            )
-          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
-    });
-    child.on("close", (code) => {
-      if (failure === undefined && code !== 0) {
-        const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
-        const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
-        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
-      }
-      if (failure !== undefined) return reject(failure);
-      resolve();
-    });
-  });
+  const splitter = new JsonArraySplitter(onItem);
+  await runTool(tool, args, target, { onStdout: (chunk) => splitter.push(chunk) });
 }
 
 /**
