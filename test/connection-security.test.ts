@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
 import { addLimitedUser } from "./harness/etcd.js";
 import { tempDir } from "./harness/tmp.js";
 import { useEtcd, useTempDirs } from "./harness/vitest.js";
@@ -180,6 +182,32 @@ describe("etcd auth", () => {
     const got = await etcd().etcdctl(["get", "/other/net/config"]);
     expect(got.stdout).toBe("");
   });
+
+  it.skipIf(!existsSync("/usr/bin/script"))(
+    "prompts for the password on a terminal and never echoes it",
+    async () => {
+      const password = etcd().auth!.rootPassword;
+      // `script` gives podnet a real terminal; the password is typed once the prompt shows.
+      const child = spawn(
+        "/usr/bin/script",
+        ["-qec", `${process.execPath} ${PODNET_BIN} --user root lease list -o json`, "/dev/null"],
+        { env: { PATH: process.env["PATH"] ?? "", PODNET_ENDPOINTS: ep(), TERM: "dumb" } },
+      );
+      let out = "";
+      child.stdout.on("data", (b: Buffer) => {
+        out += b.toString();
+        if (out.includes("Password for etcd user root:") && !out.includes("\u0000typed")) {
+          out += "\u0000typed";
+          child.stdin.write(`${password}\r`);
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      expect(code).toBe(0);
+      expect(out).toContain("Password for etcd user root:");
+      expect(out).toContain('"leases"');
+      expect(out).not.toContain(password);
+    },
+  );
 
   it("asks for a password it cannot prompt for as a usage error", async () => {
     const r = await runPodnet(["--user", "netadmin", "config", "get"], { env: { PODNET_ENDPOINTS: ep() } });
