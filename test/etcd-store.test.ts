@@ -22,7 +22,14 @@ describe("EtcdStore against a real etcd", () => {
     }
     const before = await store.get("/page/k000000");
     // A write after the listing starts must not show up in it.
-    const listed = await store.list("/page/");
+    const pages: [number, boolean][] = [];
+    const listed = await store.list("/page/", { onPage: (keys, last) => pages.push([keys, last]) });
+    // Progress: one call per page of 5,000, the keys so far, `last` only on the final page.
+    expect(pages).toEqual([
+      [5000, false],
+      [10000, false],
+      [total, true],
+    ]);
     await store.txn([], [{ put: "/page/zz-after", value: "x" }]);
     expect(listed.value).toHaveLength(total);
     expect(listed.value[0]?.key).toBe("/page/k000000");

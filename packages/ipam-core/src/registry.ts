@@ -36,8 +36,13 @@ export interface LeaseRegistryOptions {
    * Keep the leases in a watch-fed cache (started by the first `acquire`, or by
    * {@link LeaseRegistry.startCache}) instead of listing them for every acquisition: for
    * long-running callers that acquire many times. Stop it with {@link LeaseRegistry.stopCache}.
+   * The cache can lag etcd by the watch delay: a lease written for this host's PublicIP by
+   * another process inside that window is not seen (subnets stay unique: the
+   * create-if-absent transaction decides).
    */
   readonly cache?: boolean;
+  /** Told the keys read so far after each page of a listing; `last` on the final page. */
+  readonly onListProgress?: (keys: number, last: boolean) => void;
 }
 
 /** What `acquire` needs. */
@@ -98,6 +103,8 @@ export class LeaseRegistry {
   private cacheWanted: boolean;
   private cache: Promise<LeaseCache> | undefined;
 
+  private readonly onListProgress: ((keys: number, last: boolean) => void) | undefined;
+
   constructor(
     private readonly store: Store,
     opts: LeaseRegistryOptions,
@@ -105,6 +112,7 @@ export class LeaseRegistry {
     this.prefix = opts.prefix;
     this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     this.cacheWanted = opts.cache ?? false;
+    this.onListProgress = opts.onListProgress;
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
       throw new PodnetError(
         "usage",
@@ -380,7 +388,7 @@ export class LeaseRegistry {
 
   private startListing(): Promise<LeaseSnapshot> {
     const listing = this.store
-      .list(subnetsPrefix(this.prefix))
+      .list(subnetsPrefix(this.prefix), this.onListProgress ? { onPage: this.onListProgress } : undefined)
       .then((res) => new LeaseSnapshot(this.prefix, res.value, res.revision));
     this.inflight = listing;
     const done = (): void => {

@@ -363,7 +363,10 @@ class EtcdStore implements Store {
     }, key);
   }
 
-  list(prefix: string, opts?: { revision?: number; keysOnly?: boolean }): Promise<ReadResult<KeyValue[]>> {
+  list(
+    prefix: string,
+    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
+  ): Promise<ReadResult<KeyValue[]>> {
     return this.call(async () => {
       // Pages at one pinned revision: one consistent snapshot, but neither a reply over grpc's
       // message limit nor one huge decode (65,000 leases are ~12 MB on the wire).
@@ -383,7 +386,9 @@ class EtcdStore implements Store {
         revision ??= page.revision;
         for (const kv of page.kvs) out.push(kv);
         const last = page.kvs[page.kvs.length - 1];
-        if (!page.more || last === undefined) break;
+        const final = !page.more || last === undefined;
+        opts?.onPage?.(out.length, final);
+        if (final || last === undefined) break;
         from = Buffer.concat([page.lastKey ?? Buffer.from(last.key), Buffer.from([0])]);
       }
       return { revision, value: out };

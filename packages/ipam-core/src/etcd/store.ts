@@ -80,7 +80,15 @@ export interface Store {
   readonly endpoints: readonly string[];
   get(key: string, opts?: { revision?: number }): Promise<ReadResult<KeyValue | undefined>>;
   /** Every key under `prefix`, sorted by key, in one consistent snapshot. */
-  list(prefix: string, opts?: { revision?: number; keysOnly?: boolean }): Promise<ReadResult<KeyValue[]>>;
+  list(
+    prefix: string,
+    opts?: {
+      revision?: number;
+      keysOnly?: boolean;
+      /** Called after each page read with the keys so far; `last` on the final one (for progress lines). */
+      onPage?: (keys: number, last: boolean) => void;
+    },
+  ): Promise<ReadResult<KeyValue[]>>;
   txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
   /** Grants an etcd lease; returns its id. */
   grant(ttlSeconds: number): Promise<string>;

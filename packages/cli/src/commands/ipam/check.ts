@@ -6,7 +6,7 @@ import {
   configKey,
   type LeaseListing,
   type LeaseNetwork,
-  LeaseRegistry,
+  type LeaseRegistry,
   PodnetError,
   type Report,
 } from "@podnet/ipam-core";
@@ -14,6 +14,7 @@ import type { ResolvedConfig, StoredConfig, ValidationResult } from "@podnet/net
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
+import { openRegistry } from "../lease/lease-context.js";
 
 /** What the ipam commands read: the listing and the config at the listing's revision. */
 export interface IpamState {
@@ -30,7 +31,7 @@ export interface IpamState {
 export async function readIpamState(ctx: Context): Promise<IpamState> {
   const { readConfig, validateConfigText, leaseNetworkOf } = await import("@podnet/netcfg");
   const store = await ctx.store();
-  const registry = new LeaseRegistry(store, { prefix: ctx.globals.prefix });
+  const registry = await openRegistry(ctx);
   const listing = await registry.list();
   const { config } = await readConfig(store, ctx.globals.prefix, { revision: listing.revision });
   if (config === undefined) return { registry, listing };

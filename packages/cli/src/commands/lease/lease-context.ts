@@ -16,15 +16,19 @@ import {
 import type { ResolvedConfig } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings } from "../../print/lease.js";
+import { progress } from "../../print/progress.js";
 import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
 import type { LeaseTarget } from "./flags.js";
 
 /** The registry of the context's prefix. */
 export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<LeaseRegistry> {
   const store = await ctx.store();
+  const reading = progress("reading leases");
   return new LeaseRegistry(store, {
     prefix: ctx.globals.prefix,
     ...(ttlSeconds !== undefined && { ttlSeconds }),
+    // Long listings (tens of thousands of leases) show how far they got on a terminal.
+    onListProgress: (keys, last) => (last ? reading.done() : reading.update(keys)),
   });
 }
 
