@@ -198,6 +198,29 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     ]);
   });
 
+  it("with keepLeases false: no previous leases, yet changes, removals and expiries as before", async () => {
+    const prefix = "/t3k/coreos.com/network";
+    const dir = subnetsPrefix(prefix);
+    await put(`${dir}10.5.70.0-24`, VXLAN);
+    const rec = recorder();
+    const w = await watch(store, prefix, rec.handlers, { keepLeases: false });
+    expect(rec.snapshots[0]!.leases.map((l) => l.key)).toEqual([`${dir}10.5.70.0-24`]);
+    const out = await etcd().etcdctlOk(["lease", "grant", "2"]);
+    const id = /lease ([0-9a-f]+) granted/.exec(out)?.[1];
+    if (id === undefined) throw new Error(`unexpected etcdctl output: ${out}`);
+    await put(`${dir}10.5.70.0-24`, VXLAN2);
+    await put(`${dir}10.5.71.0-24`, PLAIN, `--lease=${id}`);
+    await del(`${dir}10.5.70.0-24`);
+    await until("the expiry", () => rec.events.length >= 4, 30_000);
+    expect(rec.events.map(describeEvent)).toEqual([
+      "changed 10.5.70.0-24 undefined->192.168.64.4",
+      "added 10.5.71.0-24 1.2.3.4",
+      "removed 10.5.70.0-24 -",
+      "removed 10.5.71.0-24 - expired",
+    ]);
+    expect(() => w.current()).toThrow(TypeError);
+  });
+
   it("resyncs after compaction with exactly the differences, then watches on", async () => {
     const prefix = "/t4/coreos.com/network";
     const dir = subnetsPrefix(prefix);

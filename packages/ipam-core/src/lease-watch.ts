@@ -73,6 +73,13 @@ export interface LeaseWatchOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Deletes made by the caller itself: never reported as expired. */
   ownDelete?(key: string, revision: number): boolean;
+  /**
+   * Keep the current leases (default true). False: the watcher keeps only each lease's etcd
+   * lease and revision, for a caller that keeps its own compact records of 10,000s of leases.
+   * Every event's `previous` is then undefined ("changed" still tells a lease seen before from
+   * a new one, and "removed" still reports `expired`), and `current()` throws.
+   */
+  keepLeases?: boolean;
 }
 
 /** A running lease watch. */
@@ -81,7 +88,7 @@ export interface LeaseWatch {
   stop(): Promise<void>;
   /** Every change up to this revision has been delivered. */
   readonly revision: number;
-  /** The leases as of {@link revision}, by key. */
+  /** The leases as of {@link revision}, by key; throws when watching with `keepLeases: false`. */
   current(): ReadonlyMap<string, Lease>;
 }
 
@@ -105,14 +112,18 @@ export async function watchLeases(
     get revision() {
       return watcher.revision;
     },
-    current: () => new Map(watcher.leases),
+    current: () => watcher.current(),
   };
 }
+
+/** What the watcher holds of a current lease: the lease, or with `keepLeases: false` only this. */
+type Held = Lease | { readonly etcdLease: string; readonly modRevision: number };
 
 class LeaseWatcher {
   /** Every change up to here has been delivered. */
   revision = 0;
-  readonly leases = new Map<string, Lease>();
+  private readonly leases = new Map<string, Held>();
+  private readonly keepLeases: boolean;
   private readonly damaged = new Map<string, DamagedEntry>();
   /** Foreign keys by the revision they were last reported at. */
   private readonly foreign = new Map<string, number>();
@@ -135,13 +146,28 @@ class LeaseWatcher {
   ) {
     this.dir = subnetsPrefix(prefix);
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.keepLeases = opts.keepLeases ?? true;
+  }
+
+  current(): Map<string, Lease> {
+    if (!this.keepLeases) throw new TypeError("watchLeases: current() needs `keepLeases`");
+    return new Map(this.leases as Map<string, Lease>);
+  }
+
+  private hold(lease: Lease): Held {
+    return this.keepLeases ? lease : { etcdLease: lease.etcdLease, modRevision: lease.modRevision };
+  }
+
+  /** A held lease as an event's `previous`. */
+  private shown(held: Held | undefined): Lease | undefined {
+    return this.keepLeases ? (held as Lease | undefined) : undefined;
   }
 
   async start(): Promise<void> {
     const from = this.opts.fromRevision;
     if (this.opts.known !== undefined) {
       if (from === undefined) throw new TypeError("watchLeases: `known` needs `fromRevision`");
-      for (const lease of this.opts.known) this.leases.set(lease.key, lease);
+      for (const lease of this.opts.known) this.leases.set(lease.key, this.hold(lease));
       this.revision = from - 1;
       // The resume point may be compacted already: probe first, as after any failure.
       this.enqueue(() => this.resume());
@@ -149,7 +175,7 @@ class LeaseWatcher {
     }
     const listing = await this.initialListing(from);
     this.revision = listing.revision;
-    for (const lease of listing.leases) this.leases.set(lease.key, lease);
+    for (const lease of listing.leases) this.leases.set(lease.key, this.hold(lease));
     for (const entry of listing.damaged) this.damaged.set(entry.key, entry);
     for (const entry of listing.foreign) this.foreign.set(entry.key, entry.modRevision);
     this.handlers.snapshot(listing);
@@ -317,15 +343,16 @@ class LeaseWatcher {
       this.foreign.set(kv.key, revision);
       return { type: "foreign", key: kv.key, reason: decoded.entry.reason, revision };
     }
-    const previous = this.leases.get(kv.key);
+    const held = this.leases.get(kv.key);
+    const previous = this.shown(held);
     if (decoded.kind === "damaged") {
       this.leases.delete(kv.key);
       this.damaged.set(kv.key, decoded.entry);
       return { type: "damaged", key: kv.key, reason: decoded.entry.reason, revision, previous };
     }
     this.damaged.delete(kv.key);
-    this.leases.set(kv.key, decoded.lease);
-    return previous
+    this.leases.set(kv.key, this.hold(decoded.lease));
+    return held
       ? { type: "changed", lease: decoded.lease, previous, revision }
       : { type: "added", lease: decoded.lease, revision };
   }
@@ -349,16 +376,16 @@ class LeaseWatcher {
    * revoke (etcd records both alike), unless the caller says the delete was its own. An
    * explicit delete leaves the etcd lease alive. Best effort: when etcd cannot tell, false.
    */
-  private async removal(key: string, previous: Lease | undefined, revision: number): Promise<LeaseEvent> {
+  private async removal(key: string, held: Held | undefined, revision: number): Promise<LeaseEvent> {
     let expired = false;
-    if (previous && previous.etcdLease !== "0" && !this.opts.ownDelete?.(key, revision)) {
+    if (held && held.etcdLease !== "0" && !this.opts.ownDelete?.(key, revision)) {
       try {
-        expired = (await this.store.timeToLive(previous.etcdLease)) === -1;
+        expired = (await this.store.timeToLive(held.etcdLease)) === -1;
       } catch (err) {
         this.report(err);
       }
     }
-    return { type: "removed", key, previous, revision, expired };
+    return { type: "removed", key, previous: this.shown(held), revision, expired };
   }
 
   /**
@@ -386,11 +413,12 @@ class LeaseWatcher {
       const lease = leases.get(key);
       const bad = damaged.get(key);
       const alien = foreign.get(key);
-      const previous = this.leases.get(key);
+      const held = this.leases.get(key);
+      const previous = this.shown(held);
       if (lease) {
-        if (previous?.modRevision === lease.modRevision) continue;
+        if (held?.modRevision === lease.modRevision) continue;
         events.push(
-          previous ? { type: "changed", lease, previous, revision } : { type: "added", lease, revision },
+          held ? { type: "changed", lease, previous, revision } : { type: "added", lease, revision },
         );
       } else if (bad) {
         if (this.damaged.get(key)?.modRevision === bad.modRevision) continue;
@@ -405,7 +433,7 @@ class LeaseWatcher {
     }
     const settled = await Promise.all(events);
     this.leases.clear();
-    for (const [key, lease] of leases) this.leases.set(key, lease);
+    for (const [key, lease] of leases) this.leases.set(key, this.hold(lease));
     this.damaged.clear();
     for (const [key, entry] of damaged) this.damaged.set(key, entry);
     this.foreign.clear();
