@@ -1,7 +1,8 @@
+import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
 import { startEtcd } from "./harness/etcd.js";
 import { tempDir } from "./harness/tmp.js";
 import { useEtcd, useTempDirs } from "./harness/vitest.js";
@@ -132,6 +133,19 @@ describe("podnet config validate (offline)", () => {
     const h = await runPodnet(["config", "--help"]);
     expect(h.code).toBe(0);
     expect(h.stdout).toMatch(/validate/);
+  });
+
+  it("stops quietly when its reader goes away (`podnet --help | head -1`)", async () => {
+    // The reader's end is closed before podnet writes: every write fails with EPIPE.
+    const child = spawn(process.execPath, [PODNET_BIN, "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((r) => child.on("close", r));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
   });
 });
 
