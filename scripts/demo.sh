@@ -185,7 +185,10 @@ else
   step "Start an agent on each host, all at once (each logs one line per event to stderr)"
   for i in 1 2 3; do
     extra=()
-    if [ "$i" = 1 ]; then extra=(--healthz-port 9100); fi
+    if [ "$i" = 1 ]; then
+      extra=(--healthz-port 9100)
+      if command -v iptables-restore >/dev/null 2>&1; then extra+=(--ip-masq); fi
+    fi
     printf '[h%s]$ podnet agent --iface eth0 --subnet-file %s --reconcile-interval 2s --release-on-exit %s\n' \
       "$i" "$work/h$i.env" "${extra[*]:-}"
     ip netns exec "$ag-h$i" node "$PODNET_JS" --endpoints "$ag_url" agent --iface eth0 --subnet-file "$work/h$i.env" \
@@ -220,6 +223,19 @@ else
       printf '[h1]$ connect %s:7777 -> ' "$ip_"
       in_ns "$ag-h1" node -e 'const s = require("node:net").connect(7777, process.argv[1]); s.setTimeout(3000, () => { console.log("no answer"); s.destroy(); }); s.pipe(process.stdout)' "$ip_"
     done
+  fi
+
+  h1_ip=$(overlay_ip 1)
+  step "h1 masquerades (--ip-masq): its pods reach beyond the overlay under h1's address"
+  if command -v iptables-restore >/dev/null 2>&1 && command -v ping >/dev/null 2>&1; then
+    printf '[h1]$ iptables -t nat -S PODNET-POSTRTG\n'
+    for _ in $(seq 1 40); do ip netns exec "$ag-h1" iptables -t nat -S PODNET-POSTRTG >/dev/null 2>&1 && break; sleep 0.25; done
+    ip netns exec "$ag-h1" iptables -t nat -S PODNET-POSTRTG
+    echo "(192.0.2.254 is outside the overlay and has no route to it; the answer comes back to h1's address)"
+    printf '[h1]$ ping -c 1 -I %s 192.0.2.254\n' "$h1_ip"
+    in_ns "$ag-h1" ping -c 1 -W 2 -I "$h1_ip" 192.0.2.254
+  else
+    echo "(iptables or ping is not installed here: skipped)"
   fi
 
   step "h1's routing table as podnet sees it, then compared with h1's kernel"

@@ -21,11 +21,12 @@ if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.mod
   pnpm install --frozen-lockfile --reporter=silent
 fi
 
-# The data-plane demo and tests drive iproute2 and ping across the overlay; both come from
-# Debian and are only worth installing where we are root (namespaces need it anyway).
+# The data-plane demo and tests drive iproute2 and ping across the overlay, and iptables for
+# the agent's --ip-masq; all come from Debian and are only worth installing where we are root (namespaces need it anyway).
 missing_debs=""
 command -v ip >/dev/null 2>&1 || missing_debs="$missing_debs iproute2"
 command -v ping >/dev/null 2>&1 || missing_debs="$missing_debs iputils-ping"
+command -v iptables-restore >/dev/null 2>&1 || missing_debs="$missing_debs iptables"
 if [ -n "$missing_debs" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing$missing_debs from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -294,7 +294,7 @@ describe.skipIf(skipReason !== null)(
     it("gives every host its own subnet and connects them all, agents started at the same moment", async () => {
       startAgent(1, ["--healthz-port", "9100"]);
       startAgent(2);
-      startAgent(3, ["--release-on-exit"]);
+      startAgent(3, ["--release-on-exit", "--ip-masq"]);
       const ips = await until("every host wrote its subnet file", async () =>
         Promise.all([1, 2, 3].map((i) => overlayIp(i))),
       );
@@ -304,6 +304,18 @@ describe.skipIf(skipReason !== null)(
           if (from !== to) await reachable(from, ips[to - 1] ?? "", host(to).ns);
         }
       }
+      // Host 3 masquerades (--ip-masq) in its own chain, for its own subnet; pod-to-pod traffic,
+      // as above, keeps its source. Host 1 (no --ip-masq) has no rules.
+      const nat3 = await until("host 3 has its masquerade rules", async () => {
+        const text = await okIn(host(3).ns, ["iptables-save", "-t", "nat"]);
+        return text.includes(`-A PODNET-POSTRTG -s ${ips[2]}/24 -d 10.5.0.0/16 `) && text;
+      });
+      expect(nat3).toContain(`-A POSTROUTING -m comment --comment "podnet masq" -j PODNET-POSTRTG`);
+      expect(nat3).toContain(`-A PODNET-POSTRTG -s 10.5.0.0/16 ! -d 224.0.0.0/4 `);
+      expect(await readFile(agents.get(host(3).ns)?.subnetFile ?? "", "utf8")).toContain(
+        "FLANNEL_IPMASQ=true\n",
+      );
+      expect(await okIn(host(1).ns, ["iptables-save", "-t", "nat"])).not.toContain("PODNET-POSTRTG");
       // The lease values are flanneld's bytes.
       const value = await etcdctl(["get", "--print-value-only", `${PREFIX}/subnets/${ips[0]}-24`]);
       expect(value.trim()).toMatch(
@@ -475,6 +487,8 @@ describe.skipIf(skipReason !== null)(
       }
       expect((await execIn(host(3).ns, ["ip", "link", "show", "flannel.1"])).code).not.toBe(0);
       expect(agent?.log()).toMatch(/released lease/);
+      expect(agent?.log()).toMatch(/deleted the masquerade rules/);
+      expect(await okIn(host(3).ns, ["iptables-save", "-t", "nat"])).not.toContain("PODNET-POSTRTG");
     }, 60_000);
 
     it("exits non-zero when its lease is revoked", async () => {

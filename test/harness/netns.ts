@@ -173,20 +173,21 @@ export function useNetnsLab(count: number, opts: { echo?: boolean } = {}): () =>
 
 /**
  * One long-lived node per host namespace: it answers TCP connections on ECHO_PORT with the
- * namespace's name, and on a stdin line `ID IP TIMEOUT` connects to IP and prints `ID ANSWER`
- * (`ID -` when nothing answered), so a probe costs no process start.
+ * namespace's name and the source address it saw, and on a stdin line `ID IP TIMEOUT [FROM]`
+ * connects to IP (from the local address FROM) and prints `ID NAME SEEN-FROM` (`ID -` when
+ * nothing answered), so a probe costs no process start.
  */
 const AGENT = `
 const net = require("node:net");
 const readline = require("node:readline");
 const name = process.argv[1];
-net.createServer((s) => s.end(name)).listen(${ECHO_PORT}, "0.0.0.0", () => console.log("ready"));
+net.createServer((s) => s.end(name + " " + s.remoteAddress)).listen(${ECHO_PORT}, "0.0.0.0", () => console.log("ready"));
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
-  const [id, host, timeout] = line.split(" ");
+  const [id, host, timeout, from] = line.split(" ");
   let got = "";
   let done = false;
   const finish = (answer) => { if (!done) { done = true; s.destroy(); console.log(id + " " + answer); } };
-  const s = net.connect({ host, port: ${ECHO_PORT} });
+  const s = net.connect({ host, port: ${ECHO_PORT}, ...(from ? { localAddress: from } : {}) });
   s.setTimeout(Number(timeout), () => finish("-"));
   s.on("data", (d) => { got += d; });
   s.on("end", () => finish(got || "-"));
@@ -246,12 +247,38 @@ function startEchoServer(ns: string): Promise<ChildProcess> {
  * `toIp` on the echo port and returns what the far end answered (its namespace name), or null
  * when nothing answered within `timeoutMs`.
  */
-export function reach(fromNs: string, toIp: string, timeoutMs = 2000): Promise<string | null> {
+export async function reach(fromNs: string, toIp: string, timeoutMs = 2000): Promise<string | null> {
+  return (await probe(fromNs, toIp, { timeoutMs }))?.host ?? null;
+}
+
+/** What the far end of a {@link probe} answered. */
+export interface ProbeAnswer {
+  /** The far end's namespace name. */
+  readonly host: string;
+  /** The source address the far end saw (after any NAT on the way). */
+  readonly seenFrom: string;
+}
+
+/**
+ * Like {@link reach}, optionally from the local address `source`, and says which source address
+ * the far end saw; null when nothing answered within `timeoutMs` (default 2 s).
+ */
+export function probe(
+  fromNs: string,
+  toIp: string,
+  opts: { source?: string; timeoutMs?: number } = {},
+): Promise<ProbeAnswer | null> {
   const agent = agents.get(fromNs);
   if (agent === undefined) return Promise.reject(new Error(`no echo server runs in ${fromNs}`));
   const id = String(++probeIds);
   return new Promise((resolve) => {
-    agent.pending.set(id, resolve);
-    agent.child.stdin?.write(`${id} ${toIp} ${timeoutMs}\n`);
+    agent.pending.set(id, (answer) => {
+      if (answer === null) return resolve(null);
+      const [host = "", seenFrom = ""] = answer.split(" ");
+      resolve({ host, seenFrom });
+    });
+    agent.child.stdin?.write(
+      `${id} ${toIp} ${opts.timeoutMs ?? 2000}${opts.source ? ` ${opts.source}` : ""}\n`,
+    );
   });
 }

@@ -22,6 +22,7 @@ export * from "./host/iproute.js";
 export * from "./host/kernel-state.js";
 /** One network device as the kernel sees it (ip -json link/addr show). */
 export * from "./host/link.js";
+export * from "./host/masquerade.js";
 export * from "./host/plan.js";
 export * from "./host/reconcile.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */

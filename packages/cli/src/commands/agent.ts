@@ -148,7 +148,10 @@ export function agentCommand(): Command {
     )
     .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
     .option("--subnet-file <path>", "where to write flannel's subnet file (default: /run/flannel/subnet.env)")
-    .option("--ip-masq", "write FLANNEL_IPMASQ=true (podnet installs no masquerade rules itself)")
+    .option(
+      "--ip-masq",
+      "masquerade pod traffic leaving the overlay (iptables nat chain PODNET-POSTRTG) and write FLANNEL_IPMASQ=true",
+    )
     .option("--healthz-ip <ip>", "address of /healthz, /readyz and /metrics (default: 127.0.0.1)")
     .option("--healthz-port <n>", "port of /healthz, /readyz and /metrics; 0 turns them off (default: 0)")
     .option(

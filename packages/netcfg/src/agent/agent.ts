@@ -33,6 +33,7 @@ import { vxlanDeviceName } from "../config/vxlan.js";
 import { applyDevice, applyPeerChanges, reconcilePeers, removeDataPlane } from "../host/apply.js";
 import type { HostTarget } from "../host/iproute.js";
 import { readKernelDevice } from "../host/kernel-state.js";
+import { ensureMasquerade, MASQ_CHAIN, removeMasquerade } from "../host/masquerade.js";
 import {
   normaliseMac,
   type PeerContext,
@@ -70,7 +71,10 @@ export interface AgentOptions {
   readonly publicIp?: string;
   /** Where to write flannel's subnet file. */
   readonly subnetFile: string;
-  /** Written as FLANNEL_IPMASQ (podnet installs no masquerade rules itself). */
+  /**
+   * Masquerade pod traffic leaving the overlay (iptables rules kept by each reconcile, as
+   * flanneld's `--ip-masq`); also written as FLANNEL_IPMASQ, which tells Docker not to.
+   */
   readonly ipMasq: boolean;
   /** Renew when this many seconds of the lease's TTL remain. */
   readonly renewMarginSeconds: number;
@@ -735,6 +739,7 @@ class Agent {
       const deviceChanges = await applyDevice(planned.device, planned.network, this.target);
       const changes = await reconcilePeers(table, planned.network, this.target);
       this.logChanges(deviceChanges, planned.context, changes);
+      if (this.opts.ipMasq) await this.masquerade(own);
     } catch (err) {
       return this.reconcileFailed(err);
     }
@@ -747,6 +752,15 @@ class Agent {
       this.log(`ready: ${this.byNet.size} peer(s) programmed on ${planned.device.name}`);
     }
     this.metrics.set("podnet_ready", this.notReadyReason() === null ? 1 : 0);
+  }
+
+  /** Keeps the masquerade rules for the pod network and this host's subnet. */
+  private async masquerade(own: Lease): Promise<void> {
+    const range = this.network?.ipv4;
+    if (range === undefined) return;
+    const network = formatIPv4Cidr(range.network);
+    const why = await ensureMasquerade(network, formatIPv4Cidr(own.subnet.ipv4), this.target);
+    if (why !== undefined) this.log(`set the masquerade rules for ${network} (chain ${MASQ_CHAIN}; ${why})`);
   }
 
   private logChanges(device: readonly DataPlaneChange[], context: PeerContext, peers: PeerChanges): void {
@@ -837,6 +851,16 @@ class Agent {
             this.log(`deleted ${name} and its neighbours, fdb entries and routes`);
         } catch (err) {
           this.log(`could not delete ${name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      if (this.opts.ipMasq) {
+        try {
+          if (await removeMasquerade(this.target))
+            this.log(`deleted the masquerade rules (chain ${MASQ_CHAIN})`);
+        } catch (err) {
+          this.log(
+            `could not delete the masquerade rules: ${err instanceof Error ? err.message : String(err)}`,
+          );
         }
       }
     } else if (own !== undefined && this.result.exitCode === 0) {

@@ -1,6 +1,7 @@
 /**
- * The one place podnet runs iproute2 (`ip`, `bridge`). Every kernel read is `-json`; every
- * batch of changes is one `ip -batch -` process, not one process per entry.
+ * The one place podnet runs host tools: iproute2 (`ip`, `bridge`) and, for `--ip-masq`,
+ * `iptables-save`/`iptables-restore`. Every iproute2 read is `-json`; every batch of changes
+ * is one `ip -batch -` (or `iptables-restore`) process, not one process per entry.
  */
 import { spawn } from "node:child_process";
 import { PodnetError } from "@podnet/ipam-core";
@@ -10,8 +11,21 @@ export interface HostTarget {
   readonly netns?: string;
 }
 
-/** The iproute2 tools podnet runs. */
-export type Tool = "ip" | "bridge";
+/** The host tools podnet runs. */
+export type Tool = "ip" | "bridge" | "iptables-save" | "iptables-restore";
+
+/** What to install for a missing tool. */
+function missingTool(tool: Tool): PodnetError {
+  return tool === "ip" || tool === "bridge"
+    ? new PodnetError(
+        "host",
+        `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
+      )
+    : new PodnetError(
+        "host",
+        `the '${tool}' command (iptables) is not installed or not on PATH; install iptables (Debian: apt-get install iptables)`,
+      );
+}
 
 /** Bytes handed to a batch process's stdin at a time. */
 const STDIN_CHUNK = 64 * 1024;
@@ -25,7 +39,7 @@ interface RunOptions {
 }
 
 /**
- * Runs one iproute2 process. A missing binary, a non-zero exit or an error thrown by
+ * Runs one host tool. A missing binary, a non-zero exit or an error thrown by
  * `onStdout` ends it as one PodnetError ("host") naming the command and its first lines of stderr.
  */
 export function runTool(
@@ -34,9 +48,17 @@ export function runTool(
   target: HostTarget,
   opts: RunOptions = {},
 ): Promise<string> {
-  const argv = [...(target.netns !== undefined ? ["-n", target.netns] : []), ...args];
+  // iproute2 enters a namespace itself (`ip -n NS`); other tools run under `ip netns exec NS`.
+  const iproute = tool === "ip" || tool === "bridge";
+  const inNetns = target.netns !== undefined && !iproute;
+  const argv = inNetns
+    ? ["netns", "exec", target.netns!, tool, ...args]
+    : [...(target.netns !== undefined ? ["-n", target.netns] : []), ...args];
+  const command = [tool, ...(inNetns ? args : argv)].join(" ");
   return new Promise((resolve, reject) => {
-    const child = spawn(tool, argv, { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn(inNetns ? "ip" : tool, argv, {
+      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     let failure: unknown;
@@ -60,17 +82,22 @@ export function runTool(
     child.on("error", (err: NodeJS.ErrnoException) => {
       failure ??=
         err.code === "ENOENT"
-          ? new PodnetError(
-              "host",
-              `the '${tool}' command (iproute2) is not installed or not on PATH; install iproute2 (Debian: apt-get install iproute2)`,
-            )
-          : new PodnetError("host", `'${tool} ${argv.join(" ")}' failed: ${err.message}`);
+          ? missingTool(inNetns ? "ip" : tool)
+          : new PodnetError("host", `'${command}' failed: ${err.message}`);
     });
     child.on("close", (code) => {
+      if (
+        failure === undefined &&
+        code !== 0 &&
+        inNetns &&
+        /^exec of ".*" failed: No such file/m.test(stderr)
+      ) {
+        failure = missingTool(tool);
+      }
       if (failure === undefined && code !== 0) {
         const detail = (stderr || `exit status ${code}`).trim().split("\n").slice(0, 3).join("; ");
         const where = target.netns !== undefined ? ` in network namespace ${target.netns}` : "";
-        failure = new PodnetError("host", `'${tool} ${argv.join(" ")}' failed${where}: ${detail}`);
+        failure = new PodnetError("host", `'${command}' failed${where}: ${detail}`);
       }
       if (failure !== undefined) reject(failure);
       else resolve(stdout);
