@@ -1,6 +1,6 @@
 import { isPodnetError } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
-import { resolveAgentSettings } from "./agent.js";
+import { agentCommand, resolveAgentSettings } from "./agent.js";
 
 const usage = (fn: () => unknown): string => {
   try {
@@ -16,6 +16,7 @@ describe("podnet agent settings", () => {
   it("has flanneld's defaults: default-route interface, /run/flannel/subnet.env, no health server, 60 min margin", () => {
     expect(resolveAgentSettings({}, {})).toEqual({
       ifaces: [],
+      ifaceRegexes: [],
       subnetFile: "/run/flannel/subnet.env",
       ipMasq: false,
       renewMarginMinutes: 60,
@@ -39,6 +40,7 @@ describe("podnet agent settings", () => {
     };
     expect(resolveAgentSettings({}, env)).toEqual({
       ifaces: ["eth1", "eth2"],
+      ifaceRegexes: [],
       publicIp: "192.0.2.7",
       subnetFile: "/tmp/podnet.env",
       ipMasq: true,
@@ -73,6 +75,37 @@ describe("podnet agent settings", () => {
       /--reconcile-interval/,
     );
     expect(usage(() => resolveAgentSettings({ leaseTtl: "1s" }, {}))).toMatch(/--lease-ttl/);
+  });
+
+  it("takes --iface-regex repeated on the command line, else as a comma list from PODNET_ or FLANNELD_IFACE_REGEX", () => {
+    const env = { FLANNELD_IFACE_REGEX: "^eth, ^198\\.51\\." };
+    expect(resolveAgentSettings({}, env).ifaceRegexes).toEqual(["^eth", "^198\\.51\\."]);
+    expect(resolveAgentSettings({}, { ...env, PODNET_IFACE_REGEX: "^ens" }).ifaceRegexes).toEqual(["^ens"]);
+    // The command line wins, and its patterns keep their commas.
+    expect(resolveAgentSettings({ ifaceRegex: ["^en.{1,3}$", "^bond"] }, env).ifaceRegexes).toEqual([
+      "^en.{1,3}$",
+      "^bond",
+    ]);
+    // --iface and --iface-regex are independent: both are kept, --iface is tried first by the agent.
+    expect(resolveAgentSettings({ iface: ["eth0"] }, env)).toMatchObject({
+      ifaces: ["eth0"],
+      ifaceRegexes: ["^eth", "^198\\.51\\."],
+    });
+  });
+
+  it("collects a repeated --iface-regex from the command line in order", () => {
+    const cmd = agentCommand();
+    cmd.parseOptions(["--iface-regex", "^eth", "--iface-regex", "^en.{1,3}$"]);
+    expect(cmd.opts().ifaceRegex).toEqual(["^eth", "^en.{1,3}$"]);
+  });
+
+  it("rejects a pattern that is no regular expression, naming it and where it came from, before any other check", () => {
+    expect(usage(() => resolveAgentSettings({ ifaceRegex: ["^eth", "eth(0"], publicIp: "bad" }, {}))).toMatch(
+      /^--iface-regex "eth\(0" is not a valid regular expression \(Unterminated group\)$/,
+    );
+    expect(usage(() => resolveAgentSettings({}, { FLANNELD_IFACE_REGEX: "^eth,[" }))).toMatch(
+      /^FLANNELD_IFACE_REGEX "\[" is not a valid regular expression/,
+    );
   });
 
   it("takes the hidden --lease-ttl in whole seconds", () => {

@@ -10,6 +10,7 @@ import { contextFor } from "../context.js";
 /** The agent's flags as commander hands them over. */
 interface AgentFlags {
   iface?: string[];
+  ifaceRegex?: string[];
   publicIp?: string;
   subnetFile?: string;
   ipMasq?: boolean;
@@ -26,6 +27,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Each flag's environment variables, podnet's first; flanneld's only where its flag means the same. */
 const ENV: Record<keyof AgentFlags, readonly string[]> = {
   iface: ["PODNET_IFACE", "FLANNELD_IFACE"],
+  ifaceRegex: ["PODNET_IFACE_REGEX", "FLANNELD_IFACE_REGEX"],
   publicIp: ["PODNET_PUBLIC_IP", "FLANNELD_PUBLIC_IP"],
   subnetFile: ["PODNET_SUBNET_FILE", "FLANNELD_SUBNET_FILE"],
   ipMasq: ["PODNET_IP_MASQ", "FLANNELD_IP_MASQ"],
@@ -40,6 +42,8 @@ const ENV: Record<keyof AgentFlags, readonly string[]> = {
 /** The resolved settings, before the agent's library options. */
 export interface AgentSettings {
   readonly ifaces: string[];
+  /** `--iface-regex` patterns, each a valid (unanchored) JavaScript regex. */
+  readonly ifaceRegexes: string[];
   readonly publicIp?: string;
   readonly subnetFile: string;
   readonly ipMasq: boolean;
@@ -79,13 +83,41 @@ function bool(flags: AgentFlags, env: Env, name: "ipMasq" | "releaseOnExit", fla
   throw new PodnetError("usage", `${e.source}="${e.value}" is not true or false (for ${flag})`);
 }
 
+/**
+ * A repeatable flag's values from the command line, else from the environment as a comma list
+ * (as flanneld reads it); `splitFlags` also splits each command-line value at commas.
+ */
+function list(
+  flags: AgentFlags,
+  env: Env,
+  name: "iface" | "ifaceRegex",
+  flag: string,
+  splitFlags: boolean,
+): { values: string[]; source: string } {
+  const given = flags[name] ?? [];
+  const e = given.length > 0 ? undefined : fromEnv(env, name);
+  const values =
+    e === undefined ? given.flatMap((v) => (splitFlags ? v.split(",") : [v])) : e.value.split(",");
+  return { values: values.map((v) => v.trim()).filter((v) => v !== ""), source: e?.source ?? flag };
+}
+
 /** Resolves the agent's flags against the environment; every bad value is a usage error naming its source. */
 export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env): AgentSettings {
-  const ifaceEnv = fromEnv(env, "iface");
-  const ifaces =
-    flags.iface !== undefined && flags.iface.length > 0
-      ? flags.iface.flatMap((i) => i.split(","))
-      : (ifaceEnv?.value.split(",") ?? []);
+  const ifaces = list(flags, env, "iface", "--iface", true).values;
+  // A pattern on the command line is never split: commas belong to regexes (`a{1,3}`).
+  const ifaceRegexes = list(flags, env, "ifaceRegex", "--iface-regex", false);
+  for (const pattern of ifaceRegexes.values) {
+    try {
+      new RegExp(pattern);
+    } catch (err) {
+      // Node says "Invalid regular expression: /PATTERN/: WHY"; the pattern is named already.
+      const why = err instanceof Error ? err.message.slice(err.message.lastIndexOf(": ") + 2) : String(err);
+      throw new PodnetError(
+        "usage",
+        `${ifaceRegexes.source} "${pattern}" is not a valid regular expression (${why})`,
+      );
+    }
+  }
   const publicIp = text(flags, env, "publicIp", "--public-ip");
   if (publicIp !== undefined && parseIPv4(publicIp.value) === null) {
     throw new PodnetError(
@@ -121,7 +153,8 @@ export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env):
     throw new PodnetError("usage", `${ttl.source} "${ttl.value}" is not a duration of at least 5s like 24h`);
   }
   return {
-    ifaces: ifaces.map((i) => i.trim()).filter((i) => i !== ""),
+    ifaces,
+    ifaceRegexes: ifaceRegexes.values,
     ...(publicIp !== undefined && { publicIp: publicIp.value }),
     subnetFile: text(flags, env, "subnetFile", "--subnet-file")?.value ?? "/run/flannel/subnet.env",
     ipMasq: bool(flags, env, "ipMasq", "--ip-masq"),
@@ -144,6 +177,11 @@ export function agentCommand(): Command {
     .option(
       "--iface <name|ip>",
       "underlay interface, by name or address; repeat (or comma-separate) for fallbacks (default: the default route's)",
+      collect,
+    )
+    .option(
+      "--iface-regex <regex>",
+      "when no --iface exists: the first interface whose IPv4 address, else name, matches this regex; repeat for fallbacks",
       collect,
     )
     .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
@@ -170,8 +208,8 @@ export function agentCommand(): Command {
     .addHelpText(
       "after",
       "\nEach flag also comes from the environment as PODNET_<FLAG> (PODNET_IFACE, ...) or as flanneld's\n" +
-        "FLANNELD_IFACE, FLANNELD_PUBLIC_IP, FLANNELD_SUBNET_FILE, FLANNELD_IP_MASQ, FLANNELD_HEALTHZ_IP,\n" +
-        "FLANNELD_HEALTHZ_PORT, FLANNELD_SUBNET_LEASE_RENEW_MARGIN; the command line wins.\n" +
+        "FLANNELD_IFACE, FLANNELD_IFACE_REGEX, FLANNELD_PUBLIC_IP, FLANNELD_SUBNET_FILE, FLANNELD_IP_MASQ,\n" +
+        "FLANNELD_HEALTHZ_IP, FLANNELD_HEALTHZ_PORT, FLANNELD_SUBNET_LEASE_RENEW_MARGIN; the command line wins.\n" +
         "Exit status: 0 after SIGTERM/SIGINT, 1 when the lease is lost (revoked, expired or taken) or setup fails.",
     )
     .action(async (flags: AgentFlags, cmd: Command) => {
@@ -197,6 +235,7 @@ export function agentCommand(): Command {
           {
             prefix: ctx.globals.prefix,
             ifaces: settings.ifaces,
+            ifaceRegexes: settings.ifaceRegexes,
             ...(settings.publicIp !== undefined && { publicIp: settings.publicIp }),
             subnetFile: settings.subnetFile,
             ipMasq: settings.ipMasq,

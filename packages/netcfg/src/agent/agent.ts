@@ -67,6 +67,8 @@ export interface AgentOptions {
   readonly prefix: string;
   /** Underlay interface candidates, names or IPv4 addresses, the first that exists wins; none: the default route's. */
   readonly ifaces?: readonly string[];
+  /** Tried when no `ifaces` candidate exists: patterns matched against interface addresses, then names. */
+  readonly ifaceRegexes?: readonly string[];
   /** The address to publish in the lease instead of the interface's. */
   readonly publicIp?: string;
   /** Where to write flannel's subnet file. */
@@ -278,11 +280,19 @@ class Agent {
     this.timer.unref();
   }
 
-  /** The first of the `--iface` candidates that exists (flanneld's order), else the default route's interface. */
+  /**
+   * The first of the `--iface` candidates that exists (flanneld's order), else the first
+   * `--iface-regex` match, else (neither given) the default route's interface.
+   */
   private async findUnderlay(): Promise<Underlay> {
     const publicIp = this.opts.publicIp;
     const candidates = this.opts.ifaces ?? [];
-    if (candidates.length === 0) return findUnderlay(publicIp !== undefined ? { publicIp } : {}, this.target);
+    const ifaceRegexes = this.opts.ifaceRegexes ?? [];
+    const byRegex = {
+      ...(publicIp !== undefined && { publicIp }),
+      ...(ifaceRegexes.length > 0 && { ifaceRegexes }),
+    };
+    if (candidates.length === 0) return findUnderlay(byRegex, this.target);
     let firstError: unknown;
     for (const iface of candidates) {
       try {
@@ -290,9 +300,11 @@ class Agent {
       } catch (err) {
         if (!isPodnetError(err, "usage")) throw err;
         firstError ??= err;
-        if (candidates.length > 1) this.log(`not using --iface ${iface}: ${err.message}`);
+        if (candidates.length > 1 || ifaceRegexes.length > 0)
+          this.log(`not using --iface ${iface}: ${err.message}`);
       }
     }
+    if (ifaceRegexes.length > 0) return findUnderlay(byRegex, this.target);
     throw firstError;
   }
 
