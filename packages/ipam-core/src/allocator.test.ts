@@ -196,6 +196,36 @@ describe("decideAllocation", () => {
     expect(last.kind === "new" && name(last.subnet)).toBe("10.5.255.0-24");
   });
 
+  it("on a large sparse range, draws until a free subnet: never a taken or excluded one, every free one reachable", () => {
+    // A /8 cut into /24s (65,535 subnets), as in the benchmarks: the draw path, not the count.
+    const wide: LeaseNetwork = { ipv4: range4("10.0.0.0/8", 24, "10.0.1.0", "10.255.255.0") };
+    const taken = listing([
+      lease("10.0.1.0-24", "1.1.1.1"),
+      lease("10.0.2.0-24", "1.1.1.2"),
+      lease("10.128.0.0-16", "1.1.1.3"), // a foreign length: all 256 /24s inside it are taken
+    ]);
+    const pick = (draws: number[], exclude: LeaseSubnet[] = []) => {
+      const it = draws[Symbol.iterator]();
+      const d = decideAllocation({
+        listing: taken,
+        network: wide,
+        attrs: ME,
+        exclude,
+        random: () => it.next().value ?? expect.fail("more draws than given"),
+      });
+      return d.kind === "new" ? name(d.subnet) : d.kind;
+    };
+    const at = (i: number) => (i + 0.5) / 65_535; // the draw that lands on subnet index i
+    // Taken (10.0.1.0, 10.0.2.0, inside 10.128.0.0/16) and excluded draws are passed over.
+    expect(pick([at(0), at(1), at(2)])).toBe("10.0.3.0-24");
+    expect(pick([at(32_767), at(32_768 + 255), at(32_768 + 256)])).toBe("10.129.0.0-24");
+    expect(pick([at(2), at(3)], [subnet("10.0.3.0-24")])).toBe("10.0.4.0-24");
+    // The first and the last subnet of the range can both be drawn.
+    expect(pick([at(0), at(65_534)])).toBe("10.255.255.0-24");
+    // Draws that all miss fall back to the exact count and rank (rank 0: the lowest free).
+    expect(pick([...Array(24).fill(at(0)), 0])).toBe("10.0.3.0-24");
+  });
+
   it("lets overlapping leases of any length occupy, and foreign keys nothing", () => {
     const wide = listing([lease("10.5.0.0-17", "1.1.1.1")], {
       foreign: [{ key: `${PREFIX}garbage`, reason: "not a subnet", modRevision: 1 }],

@@ -133,6 +133,37 @@ export class OccupiedSubnets {
   addIPv4(ip: number, prefix: number): void {
     this.ip4.push(ip);
     this.len4.push(prefix);
+    const index = this.index4;
+    if (index === undefined) return;
+    if (prefix === index.len) index.same.add(ip);
+    else index.other.push(ip, prefix);
+  }
+
+  /** The IPv4 networks by whether their length is `len` (a set) or not (ip, prefix pairs); kept as they are added. */
+  private index4: { len: number; same: Set<number>; other: number[] } | undefined;
+
+  /**
+   * Whether the IPv4 subnet `ip`/`len` is free of every occupied network: O(1) with a set of
+   * the networks of length `len` (nearly all of them: leases are SubnetLen long) plus a scan
+   * of the few others.
+   */
+  freeIPv4(ip: number, len: number): boolean {
+    let index = this.index4;
+    if (index?.len !== len) {
+      index = { len, same: new Set(), other: [] };
+      for (let i = 0; i < this.ip4.length; i++) {
+        if (this.len4[i] === len) index.same.add(this.ip4[i]!);
+        else index.other.push(this.ip4[i]!, this.len4[i]!);
+      }
+      this.index4 = index;
+    }
+    if (index.same.has(ip)) return false;
+    const { other } = index;
+    for (let i = 0; i < other.length; i += 2) {
+      const p = Math.min(len, other[i + 1]!);
+      if (maskIPv4(ip, p) === maskIPv4(other[i]!, p)) return false;
+    }
+    return true;
   }
 
   /** Whether any occupied subnet overlaps `subnet` (in either family, as {@link subnetsOverlap}). */
@@ -170,7 +201,8 @@ function pickFrom(
 ): LeaseSubnet {
   let ipv4: IPv4Net | undefined;
   let ipv6: IPv6Net | undefined;
-  if (network.ipv4 !== undefined) {
+  if (network.ipv4 !== undefined) ipv4 = sampleFreeIPv4(occupied, network.ipv4, random, exclude);
+  if (network.ipv4 !== undefined && ipv4 === undefined) {
     const free = freeIPv4(network.ipv4, (mark) => {
       const { ip4, len4 } = occupied;
       for (let i = 0; i < ip4.length; i++) mark(ip4[i]!, len4[i]!);
@@ -192,6 +224,37 @@ function pickFrom(
   }
   // flannel writes an IPv6-only lease with the zero IPv4 network in front (0.0.0.0-0&...).
   return { ipv4: ipv4 ?? { ip: 0, prefix: 0 }, ...(ipv6 !== undefined ? { ipv6 } : {}) };
+}
+
+/** Draws before {@link sampleFreeIPv4} gives up and counts. */
+const SAMPLE_TRIES = 24;
+/** Ranges smaller than this are counted exactly: cheap, and deterministic for a given `random`. */
+const SAMPLE_MIN_SIZE = 4096;
+
+/**
+ * A uniformly random free IPv4 subnet found by drawing subnets of the whole range until one is
+ * free, in a range of 4,096 subnets or more of which at most a quarter is taken (so 24 draws
+ * all miss with odds below 1e-14); undefined otherwise, or when every draw missed. Accepting the first free draw is
+ * uniform over the free subnets, as the exact count-and-rank below is; it just costs O(1)
+ * instead of a pass over every lease, which a long-running registry pays on each acquire.
+ */
+function sampleFreeIPv4(
+  occupied: OccupiedSubnets,
+  range: SubnetRange4,
+  random: () => number,
+  exclude: readonly LeaseSubnet[],
+): IPv4Net | undefined {
+  const size = rangeSize(range);
+  if (size < SAMPLE_MIN_SIZE || (occupied.ip4.length + exclude.length) * 4 > size) return undefined;
+  const step = 2 ** (32 - range.subnetLen);
+  for (let t = 0; t < SAMPLE_TRIES; t++) {
+    const i = Math.min(size - 1, Math.floor(random() * size));
+    const net = { ip: range.min + i * step, prefix: range.subnetLen };
+    if (!occupied.freeIPv4(net.ip, net.prefix)) continue;
+    if (exclude.some((s) => hasIPv4(s) && ipv4NetsOverlap(s.ipv4, net))) continue;
+    return net;
+  }
+  return undefined;
 }
 
 /** The out-of-subnets error for a range, naming it and how many subnets it holds. */
