@@ -32,6 +32,8 @@ describe("LeaseSnapshot", () => {
     kv("10.5.5.0-24", '{"PublicIP":"1.2.3.4",'), // damaged: occupies, is nobody's
     kv("10.5.6.0-23", '{"PublicIP":"5.6.7.8","PublicIPv6":null}', "8"),
     kv("10.5.8.0-24&fc00:0:0:1::-64", '{"PublicIP":"1.2.3.4","PublicIPv6":"fc00::1"}'),
+    // written by hand with spaces: not flannel's compact bytes, still valid JSON and this host's
+    kv("10.5.10.0-24", '{ "PublicIP" : "1.2.3.4", "PublicIPv6" : null }'),
     kv("garbage", '{"PublicIP":"1.2.3.4","PublicIPv6":null}'), // foreign: occupies nothing
     kv("010.5.9.0-24", '{"PublicIP":"1.2.3.4","PublicIPv6":null}'), // foreign too
   ];
@@ -47,6 +49,7 @@ describe("LeaseSnapshot", () => {
       "10.5.3.0-24",
       "10.5.4.0-24",
       "10.5.8.0-24&fc00:0:0:1::-64",
+      "10.5.10.0-24",
     ]);
     expect(snap.listing()).toEqual(full);
   });

@@ -31,6 +31,7 @@ export class LeaseSnapshot implements AcquireView {
   private readonly dir: string;
   private decoded: LeaseListing | undefined;
   private occupancy: OccupiedSubnets | undefined;
+  private owners: OwnerIndex | undefined;
 
   constructor(
     private readonly prefix: string,
@@ -60,12 +61,14 @@ export class LeaseSnapshot implements AcquireView {
 
   leasesOf(publicIP: string): Lease[] {
     if (this.decoded !== undefined) return this.decoded.leases.filter((l) => l.attrs.publicIP === publicIP);
-    // A value can only decode to this PublicIP if its bytes hold the address, or escapes spell it.
-    const needle = Buffer.from(publicIP, "utf8");
+    this.owners ??= indexOwners(this.kvs);
+    const { byIP, unsure } = this.owners;
+    const mine = byIP.get(publicIP);
+    const candidates = mine === undefined ? unsure : unsure.length === 0 ? mine : [...mine, ...unsure];
+    if (mine !== undefined && unsure.length > 0) candidates.sort((a, b) => a - b);
     const out: Lease[] = [];
-    for (const kv of this.kvs) {
-      if (!kv.value.includes(needle) && !kv.value.includes(BACKSLASH)) continue;
-      const entry = decodeEntryIn(this.dir, kv);
+    for (const i of candidates) {
+      const entry = decodeEntryIn(this.dir, this.kvs[i]!);
       if (entry.kind === "lease" && entry.lease.attrs.publicIP === publicIP) out.push(entry.lease);
     }
     return out;
@@ -78,6 +81,46 @@ export class LeaseSnapshot implements AcquireView {
     }
     return false;
   }
+}
+
+/**
+ * Which entries could belong to which PublicIP, from the bytes alone, built once per listing
+ * (concurrent acquires share a listing, and each asks for its own host's leases): values
+ * written compactly, as flannel and podnet write them, name their PublicIP right after
+ * `{"PublicIP":"`; any other value (escapes, spaces, a repeated key, damage) is `unsure` and
+ * always decoded.
+ * Indices into the listing, ascending.
+ */
+interface OwnerIndex {
+  readonly byIP: Map<string, number[]>;
+  readonly unsure: number[];
+}
+
+const OWNER_HEAD = Buffer.from('{"PublicIP":"');
+const QUOTE = 0x22;
+const PUBLIC_IP_KEY = Buffer.from('"PublicIP"');
+
+function indexOwners(kvs: readonly KeyValue[]): OwnerIndex {
+  const byIP = new Map<string, number[]>();
+  const unsure: number[] = [];
+  for (let i = 0; i < kvs.length; i++) {
+    const value = kvs[i]!.value;
+    const end = value.indexOf(QUOTE, OWNER_HEAD.length);
+    if (end < 0 || value.compare(OWNER_HEAD, 0, OWNER_HEAD.length, 0, OWNER_HEAD.length) !== 0) {
+      unsure.push(i);
+      continue;
+    }
+    // Escapes could spell another address, and a repeated key overrides the first (JSON.parse's rule).
+    if (value.indexOf(BACKSLASH) >= 0 || value.indexOf(PUBLIC_IP_KEY, end) >= 0) {
+      unsure.push(i);
+      continue;
+    }
+    const ip = value.toString("utf8", OWNER_HEAD.length, end);
+    const list = byIP.get(ip);
+    if (list === undefined) byIP.set(ip, [i]);
+    else list.push(i);
+  }
+  return { byIP, unsure };
 }
 
 /** Adds the subnet a key name occupies; foreign names occupy nothing. */
