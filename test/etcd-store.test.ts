@@ -6,7 +6,13 @@ describe("EtcdStore against a real etcd", () => {
   const etcd = useEtcd();
   let store: Store;
   beforeAll(async () => {
-    store = await connect({ endpoints: etcd().endpoints, dialTimeoutMs: 2000, commandTimeoutMs: 10_000 });
+    // Small pages, so a test-sized listing takes several.
+    store = await connect({
+      endpoints: etcd().endpoints,
+      dialTimeoutMs: 2000,
+      commandTimeoutMs: 10_000,
+      listPageSize: 5000,
+    });
   });
   afterAll(() => store?.close());
 

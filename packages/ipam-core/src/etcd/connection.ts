@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   readonly dialTimeoutMs: number;
   /** The deadline of each request. */
   readonly commandTimeoutMs: number;
+  /** Keys per range request of a listing; default 32,768. */
+  readonly listPageSize?: number;
 }
 
 /** etcdctl's default endpoint. */
