@@ -135,7 +135,7 @@ describe("podnet config validate (offline)", () => {
     expect(h.stdout).toMatch(/validate/);
   });
 
-  it("stops quietly when its reader goes away (`podnet --help | head -1`)", async () => {
+  it("stops quietly with status 141, as `ls` does, when its reader goes away (`podnet --help | head -1`)", async () => {
     // The reader's end is closed before podnet writes: every write fails with EPIPE.
     const child = spawn(process.execPath, [PODNET_BIN, "--help"], { stdio: ["ignore", "pipe", "pipe"] });
     child.stdout.destroy();
@@ -145,7 +145,8 @@ describe("podnet config validate (offline)", () => {
     });
     const code = await new Promise<number | null>((r) => child.on("close", r));
     expect(stderr).toBe("");
-    expect(code).toBe(0);
+    // 128 + SIGPIPE: never a success the command did not report.
+    expect(code).toBe(141);
   });
 });
 

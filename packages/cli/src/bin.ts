@@ -4,13 +4,17 @@ import { run } from "./program.js";
 // Deprecation notices from dependencies (grpc sets an IP as TLS server name) are not the admin's business.
 process.noDeprecation = true;
 
-// A reader that goes away (`podnet lease list | head`) ends the output as it would end `ls`'s:
-// quietly, not with a stack trace. A command with its own handler (watch) stops itself.
+// A reader that goes away (`podnet lease list | head`) ends podnet as it ends `ls`: quietly,
+// with status 141 (128 + SIGPIPE), never a stack trace and never a made-up success (the
+// command's own status is not known until its output is written). A command with its own
+// handler (watch) stops itself.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (process.stdout.listenerCount("error") > 1) return;
-  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  if (err.code === "EPIPE") process.exit(141);
   process.stderr.write(`podnet: cannot write the output: ${err.message}\n`);
   process.exit(1);
 });
+// Nowhere to report a failing stderr (`podnet agent 2>&1 | tee` after tee died): carry on.
+process.stderr.on("error", () => undefined);
 
 process.exitCode = await run(process.argv.slice(2));
