@@ -77,9 +77,10 @@ describe("podnet agent settings", () => {
     expect(usage(() => resolveAgentSettings({ leaseTtl: "1s" }, {}))).toMatch(/--lease-ttl/);
   });
 
-  it("takes --iface-regex repeated on the command line, else as a comma list from PODNET_ or FLANNELD_IFACE_REGEX", () => {
-    const env = { FLANNELD_IFACE_REGEX: "^eth, ^198\\.51\\." };
-    expect(resolveAgentSettings({}, env).ifaceRegexes).toEqual(["^eth", "^198\\.51\\."]);
+  it("takes --iface-regex repeated on the command line, else one pattern from PODNET_ or FLANNELD_IFACE_REGEX", () => {
+    // flanneld's own example pattern: its commas are the regex's, not a list's.
+    const env = { FLANNELD_IFACE_REGEX: "^10\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}$" };
+    expect(resolveAgentSettings({}, env).ifaceRegexes).toEqual(["^10\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}$"]);
     expect(resolveAgentSettings({}, { ...env, PODNET_IFACE_REGEX: "^ens" }).ifaceRegexes).toEqual(["^ens"]);
     // The command line wins, and its patterns keep their commas.
     expect(resolveAgentSettings({ ifaceRegex: ["^en.{1,3}$", "^bond"] }, env).ifaceRegexes).toEqual([
@@ -89,7 +90,7 @@ describe("podnet agent settings", () => {
     // --iface and --iface-regex are independent: both are kept, --iface is tried first by the agent.
     expect(resolveAgentSettings({ iface: ["eth0"] }, env)).toMatchObject({
       ifaces: ["eth0"],
-      ifaceRegexes: ["^eth", "^198\\.51\\."],
+      ifaceRegexes: ["^10\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}$"],
     });
   });
 

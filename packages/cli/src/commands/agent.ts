@@ -84,27 +84,27 @@ function bool(flags: AgentFlags, env: Env, name: "ipMasq" | "releaseOnExit", fla
 }
 
 /**
- * A repeatable flag's values from the command line, else from the environment as a comma list
- * (as flanneld reads it); `splitFlags` also splits each command-line value at commas.
+ * A repeatable flag's values from the command line, else from the environment; `split` splits
+ * every value at commas (interface names and addresses have none). Unsplit, an environment
+ * variable is one value, as flanneld reads it: commas belong to regexes (`\d{1,3}`).
  */
 function list(
   flags: AgentFlags,
   env: Env,
   name: "iface" | "ifaceRegex",
   flag: string,
-  splitFlags: boolean,
+  split: boolean,
 ): { values: string[]; source: string } {
   const given = flags[name] ?? [];
   const e = given.length > 0 ? undefined : fromEnv(env, name);
-  const values =
-    e === undefined ? given.flatMap((v) => (splitFlags ? v.split(",") : [v])) : e.value.split(",");
+  const values = (e === undefined ? given : [e.value]).flatMap((v) => (split ? v.split(",") : [v]));
   return { values: values.map((v) => v.trim()).filter((v) => v !== ""), source: e?.source ?? flag };
 }
 
 /** Resolves the agent's flags against the environment; every bad value is a usage error naming its source. */
 export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env): AgentSettings {
   const ifaces = list(flags, env, "iface", "--iface", true).values;
-  // A pattern on the command line is never split: commas belong to regexes (`a{1,3}`).
+  // A pattern is never split, on the command line or in the environment: commas belong to regexes.
   const ifaceRegexes = list(flags, env, "ifaceRegex", "--iface-regex", false);
   for (const pattern of ifaceRegexes.values) {
     try {
