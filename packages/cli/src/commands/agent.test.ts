@@ -104,8 +104,8 @@ describe("podnet agent settings", () => {
     expect(usage(() => resolveAgentSettings({ ifaceRegex: ["^eth", "eth(0"], publicIp: "bad" }, {}))).toMatch(
       /^--iface-regex "eth\(0" is not a valid regular expression \(Unterminated group\)$/,
     );
-    expect(usage(() => resolveAgentSettings({}, { FLANNELD_IFACE_REGEX: "^eth,[" }))).toMatch(
-      /^FLANNELD_IFACE_REGEX "\[" is not a valid regular expression/,
+    expect(usage(() => resolveAgentSettings({}, { FLANNELD_IFACE_REGEX: "^eth[" }))).toMatch(
+      /^FLANNELD_IFACE_REGEX "\^eth\[" is not a valid regular expression/,
     );
   });
 
