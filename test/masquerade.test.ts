@@ -8,7 +8,14 @@ import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isPodnetError } from "@podnet/ipam-core";
-import { ensureMasquerade, MASQ_CHAIN, planMasquerade, removeMasquerade, runTool } from "@podnet/netcfg";
+import {
+  ensureMasquerade,
+  hasRandomFully,
+  MASQ_CHAIN,
+  planMasquerade,
+  removeMasquerade,
+  runTool,
+} from "@podnet/netcfg";
 import { describe, expect, it } from "vitest";
 import { ipIn, netnsUnavailableReason, probe, useNetnsLab } from "./harness/netns.js";
 
@@ -27,6 +34,17 @@ const iptables = (ns: string, args: readonly string[]) =>
 
 const skipReason = netnsUnavailableReason();
 
+describe("hasRandomFully", () => {
+  it("is true from iptables 1.6.2 on, as flanneld checks, and for a spelling it cannot read", () => {
+    expect(hasRandomFully("iptables-save v1.8.9 (nf_tables)")).toBe(true);
+    expect(hasRandomFully("iptables-save v1.6.2")).toBe(true);
+    expect(hasRandomFully("iptables-save v1.6.1")).toBe(false);
+    expect(hasRandomFully("iptables-save v1.4.21")).toBe(false);
+    expect(hasRandomFully("iptables-save v2.0.0")).toBe(true);
+    expect(hasRandomFully("something else")).toBe(true);
+  });
+});
+
 describe("planMasquerade", () => {
   it("keeps pod-to-pod traffic, masquerades the rest but multicast, in flanneld's order", () => {
     const rules = planMasquerade(NETWORK, "10.5.1.0/24");
@@ -38,6 +56,10 @@ describe("planMasquerade", () => {
       `-A ${MASQ_CHAIN} ! -s 10.5.0.0/16 -d 10.5.1.0/24 -j RETURN`,
       `-A ${MASQ_CHAIN} ! -s 10.5.0.0/16 -d 10.5.0.0/16 -j MASQUERADE --random-fully`,
     ]);
+    // An iptables older than 1.6.2: plain MASQUERADE.
+    const old = planMasquerade(NETWORK, "10.5.1.0/24", { randomFully: false });
+    expect(old.filter((r) => r.includes("MASQUERADE"))).toHaveLength(2);
+    expect(old.join("\n")).not.toContain("--random-fully");
   });
 });
 
@@ -104,6 +126,15 @@ describe.skipIf(skipReason !== null)(
         MASQ_CHAIN,
       ]);
       expect(await ensureMasquerade(NETWORK, "10.5.1.0/24", { netns: ns })).toBe("jump missing");
+      // A second jump (two agents overlapping, or a hand): back to exactly one, first in POSTROUTING.
+      const jump = ["-m", "comment", "--comment", "podnet masq", "-j", MASQ_CHAIN];
+      await iptables(ns, ["-t", "nat", "-A", "POSTROUTING", ...jump]);
+      expect(await ensureMasquerade(NETWORK, "10.5.1.0/24", { netns: ns })).toBe("duplicate jumps");
+      const postrouting = (await natRules(ns)).split("\n").filter((l) => l.startsWith("-A POSTROUTING"));
+      expect(postrouting).toEqual([
+        `-A POSTROUTING -m comment --comment "podnet masq" -j ${MASQ_CHAIN}`,
+        "-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE",
+      ]);
       expect(await ensureMasquerade(NETWORK, "10.5.9.0/24", { netns: ns })).toBe("changed");
       const saved = await natRules(ns);
       expect(saved.split("\n").filter((l) => l.startsWith(`-A ${MASQ_CHAIN}`))).toEqual(
@@ -111,6 +142,8 @@ describe.skipIf(skipReason !== null)(
       );
       expect(saved.match(new RegExp(`-j ${MASQ_CHAIN}`, "g"))).toHaveLength(1);
 
+      // Removal takes every jump, duplicates included, so the chain can go.
+      await iptables(ns, ["-t", "nat", "-A", "POSTROUTING", ...jump]);
       expect(await removeMasquerade({ netns: ns })).toBe(true);
       expect(await removeMasquerade({ netns: ns })).toBe(false);
       const after = await natRules(ns);

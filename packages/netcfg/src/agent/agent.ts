@@ -747,14 +747,23 @@ class Agent {
     const planned = this.planned;
     const table = this.table;
     if (planned === undefined || table === undefined) return this.reconcileFailed(this.planError);
+    let failure: unknown;
     try {
       const deviceChanges = await applyDevice(planned.device, planned.network, this.target);
       const changes = await reconcilePeers(table, planned.network, this.target);
       this.logChanges(deviceChanges, planned.context, changes);
-      if (this.opts.ipMasq) await this.masquerade(own);
     } catch (err) {
-      return this.reconcileFailed(err);
+      failure = err;
     }
+    // The rules need no device or peer: pods keep their way out while a peer entry fails.
+    if (this.opts.ipMasq) {
+      try {
+        await this.masquerade(own);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) return this.reconcileFailed(failure);
     if (this.lastReconcileError !== null) this.log("reconcile succeeded again");
     this.lastReconcileError = null;
     this.metrics.set("podnet_peers_programmed", this.byNet.size);

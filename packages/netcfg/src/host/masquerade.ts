@@ -11,7 +11,8 @@ import { type HostTarget, runTool } from "./iproute.js";
 export const MASQ_CHAIN = "PODNET-POSTRTG";
 const COMMENT = `-m comment --comment "podnet masq"`;
 /** The jump from POSTROUTING, as `iptables-save` prints it. */
-const JUMP = `-A POSTROUTING ${COMMENT} -j ${MASQ_CHAIN}`;
+const JUMP_SPEC = `${COMMENT} -j ${MASQ_CHAIN}`;
+const JUMP = `-A POSTROUTING ${JUMP_SPEC}`;
 /** kube-proxy marks what it masquerades itself; NAT-ing it twice breaks it on some kernels. */
 const KUBE_PROXY_MARK = "0x4000/0x4000";
 
@@ -21,23 +22,52 @@ const KUBE_PROXY_MARK = "0x4000/0x4000";
  * pod-to-pod traffic keeps its source; pods to anywhere else but multicast are masqueraded;
  * traffic from outside the overlay to this host's pods keeps its source; the host itself
  * talking to other hosts' pods is masqueraded, so their replies come back over the overlay.
+ * `randomFully` (fully random source ports, as flanneld uses when iptables has it) defaults on.
  */
-export function planMasquerade(network: string, subnet: string): string[] {
+export function planMasquerade(
+  network: string,
+  subnet: string,
+  opts: { randomFully?: boolean } = {},
+): string[] {
   const c = MASQ_CHAIN;
+  const masq = opts.randomFully === false ? "MASQUERADE" : "MASQUERADE --random-fully";
   return [
     `-A ${c} -m mark --mark ${KUBE_PROXY_MARK} ${COMMENT} -j RETURN`,
     `-A ${c} -s ${subnet} -d ${network} ${COMMENT} -j RETURN`,
     `-A ${c} -s ${network} -d ${subnet} ${COMMENT} -j RETURN`,
-    `-A ${c} -s ${network} ! -d 224.0.0.0/4 ${COMMENT} -j MASQUERADE --random-fully`,
+    `-A ${c} -s ${network} ! -d 224.0.0.0/4 ${COMMENT} -j ${masq}`,
     `-A ${c} ! -s ${network} -d ${subnet} ${COMMENT} -j RETURN`,
-    `-A ${c} ! -s ${network} -d ${network} ${COMMENT} -j MASQUERADE --random-fully`,
+    `-A ${c} ! -s ${network} -d ${network} ${COMMENT} -j ${masq}`,
   ];
+}
+
+/** Whether an `iptables-save -V` answer (`iptables-save v1.8.9 (nf_tables)`) is 1.6.2 or later, which has --random-fully. */
+export function hasRandomFully(versionLine: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionLine);
+  if (m === null) return true; // an unknown spelling: a modern iptables
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return major !== 1 ? major > 1 : minor !== 6 ? minor > 6 : patch >= 2;
+}
+
+/** Per namespace: does its iptables have --random-fully (asked once). */
+const randomFullyIn = new Map<string, Promise<boolean>>();
+
+function randomFully(target: HostTarget): Promise<boolean> {
+  const key = target.netns ?? "";
+  let known = randomFullyIn.get(key);
+  if (known === undefined) {
+    known = runTool("iptables-save", ["-V"], target).then(hasRandomFully);
+    // A failure (iptables missing) is reported by the caller and asked again next time.
+    known.catch(() => randomFullyIn.delete(key));
+    randomFullyIn.set(key, known);
+  }
+  return known;
 }
 
 /** The nat table's state as far as podnet's rules go. */
 interface MasqState {
-  /** POSTROUTING jumps to the chain. */
-  readonly jump: boolean;
+  /** How many times POSTROUTING jumps to the chain (more than once only by accident or by hand). */
+  readonly jumps: number;
   /** The chain's rules, or undefined when there is no chain. */
   readonly rules: string[] | undefined;
 }
@@ -47,44 +77,50 @@ async function readMasquerade(target: HostTarget): Promise<MasqState> {
   const lines = saved.split("\n");
   const chain = lines.some((line) => line.startsWith(`:${MASQ_CHAIN} `));
   return {
-    jump: lines.includes(JUMP),
+    jumps: lines.filter((line) => line === JUMP).length,
     rules: chain ? lines.filter((line) => line.startsWith(`-A ${MASQ_CHAIN} `)) : undefined,
   };
 }
 
+/** `-D` lines for `n` jumps to the chain. */
+const deleteJumps = (n: number): string[] => Array.from({ length: n }, () => `-D POSTROUTING ${JUMP_SPEC}`);
+
 /**
  * Makes the kernel's masquerade rules those of {@link planMasquerade}; returns why it changed
- * them ("missing", "changed", "jump missing"), or undefined when they were already right.
+ * them ("missing", "changed", "jump missing", "duplicate jumps"), or undefined when they were
+ * already right.
  */
 export async function ensureMasquerade(
   network: string,
   subnet: string,
   target: HostTarget = {},
 ): Promise<string | undefined> {
-  const want = planMasquerade(network, subnet);
+  const want = planMasquerade(network, subnet, { randomFully: await randomFully(target) });
   const have = await readMasquerade(target);
   const same = have.rules !== undefined && have.rules.join("\n") === want.join("\n");
-  if (same && have.jump) return undefined;
+  if (same && have.jumps === 1) return undefined;
   await restore(
     [
       // With --noflush, declaring a chain creates it or flushes it; nothing else is touched.
       `:${MASQ_CHAIN} - [0:0]`,
       ...want,
-      // First in POSTROUTING, so other rules cannot masquerade pod-to-pod traffic before ours.
-      ...(have.jump ? [] : [`-I POSTROUTING 1 ${COMMENT} -j ${MASQ_CHAIN}`]),
+      // Exactly one jump, first in POSTROUTING, so no other rule masquerades pod-to-pod traffic first.
+      ...(have.jumps === 1 ? [] : [...deleteJumps(have.jumps), `-I POSTROUTING 1 ${JUMP_SPEC}`]),
     ],
     target,
   );
-  return have.rules === undefined ? "missing" : !same ? "changed" : "jump missing";
+  if (have.rules === undefined) return "missing";
+  if (!same) return "changed";
+  return have.jumps === 0 ? "jump missing" : "duplicate jumps";
 }
 
-/** Removes podnet's jump and chain; false when there was nothing to remove. */
+/** Removes podnet's jumps and chain; false when there was nothing to remove. */
 export async function removeMasquerade(target: HostTarget = {}): Promise<boolean> {
   const have = await readMasquerade(target);
-  if (have.rules === undefined && !have.jump) return false;
+  if (have.rules === undefined && have.jumps === 0) return false;
   await restore(
     [
-      ...(have.jump ? [`-D POSTROUTING ${COMMENT} -j ${MASQ_CHAIN}`] : []),
+      ...deleteJumps(have.jumps),
       ...(have.rules !== undefined ? [`-F ${MASQ_CHAIN}`, `-X ${MASQ_CHAIN}`] : []),
     ],
     target,
@@ -92,7 +128,12 @@ export async function removeMasquerade(target: HostTarget = {}): Promise<boolean
   return true;
 }
 
-/** One atomic transaction on the nat table; `-w` waits for another iptables user's lock. */
+/**
+ * One atomic transaction on the nat table. `-w 5` waits up to 5 s for another iptables user's
+ * lock, then fails like any other reconcile error instead of stalling the agent.
+ */
 async function restore(lines: readonly string[], target: HostTarget): Promise<void> {
-  await runTool("iptables-restore", ["--noflush", "-w"], target, { stdin: ["*nat", ...lines, "COMMIT"] });
+  await runTool("iptables-restore", ["--noflush", "-w", "5"], target, {
+    stdin: ["*nat", ...lines, "COMMIT"],
+  });
 }
