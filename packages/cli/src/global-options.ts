@@ -23,7 +23,26 @@ export interface RawGlobalFlags {
   commandTimeout?: string;
   output?: string;
   color?: boolean;
+  /** flanneld's spellings of the same flags, which `podnet agent` accepts (the podnet spelling wins). */
+  etcdEndpoints?: string;
+  etcdPrefix?: string;
+  etcdCafile?: string;
+  etcdCertfile?: string;
+  etcdKeyfile?: string;
+  etcdUsername?: string;
+  etcdPassword?: string;
 }
+
+/** flanneld's flag for each setting that has one. */
+const FLANNELD_FLAGS: Partial<Record<keyof typeof ENV_FALLBACKS, keyof RawGlobalFlags>> = {
+  endpoints: "etcdEndpoints",
+  prefix: "etcdPrefix",
+  cacert: "etcdCafile",
+  cert: "etcdCertfile",
+  key: "etcdKeyfile",
+  user: "etcdUsername",
+  password: "etcdPassword",
+};
 
 /** The settings every command shares, resolved from flags and environment. */
 export interface GlobalOptions {
@@ -41,7 +60,19 @@ type Env = Readonly<Record<string, string | undefined>>;
  * Each setting: its flag, then PODNET_<FLAG>, then etcdctl's and flanneld's variables where
  * they mean the same thing. The command line always wins.
  */
-const ENV_FALLBACKS: Record<keyof Omit<RawGlobalFlags, "color" | "output">, readonly string[]> = {
+const ENV_FALLBACKS: Record<
+  | "endpoints"
+  | "prefix"
+  | "cacert"
+  | "cert"
+  | "key"
+  | "user"
+  | "password"
+  | "passwordFile"
+  | "dialTimeout"
+  | "commandTimeout",
+  readonly string[]
+> = {
   endpoints: ["PODNET_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FLANNELD_ETCD_ENDPOINTS"],
   prefix: ["PODNET_PREFIX", "FLANNELD_ETCD_PREFIX"],
   cacert: ["PODNET_CACERT", "ETCDCTL_CACERT", "FLANNELD_ETCD_CAFILE"],
@@ -60,8 +91,9 @@ function pick(
   name: keyof typeof ENV_FALLBACKS,
   sources: Record<string, string>,
 ) {
-  const fromFlag = flags[name];
-  if (fromFlag !== undefined && fromFlag !== "") {
+  const alias = FLANNELD_FLAGS[name];
+  const fromFlag = flags[name] ?? (alias !== undefined ? flags[alias] : undefined);
+  if (typeof fromFlag === "string" && fromFlag !== "") {
     sources[name] = "flag";
     return fromFlag;
   }

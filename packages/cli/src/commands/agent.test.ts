@@ -1,5 +1,6 @@
 import { isPodnetError } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
+import { resolveGlobalOptions } from "../global-options.js";
 import { agentCommand, resolveAgentSettings } from "./agent.js";
 
 const usage = (fn: () => unknown): string => {
@@ -106,6 +107,46 @@ describe("podnet agent settings", () => {
     );
     expect(usage(() => resolveAgentSettings({}, { FLANNELD_IFACE_REGEX: "^eth[" }))).toMatch(
       /^FLANNELD_IFACE_REGEX "\^eth\[" is not a valid regular expression/,
+    );
+  });
+
+  it("accepts flanneld's command line as it is: --etcd-* flags and --subnet-lease-renew-margin", () => {
+    const cmd = agentCommand();
+    cmd.parseOptions([
+      "--etcd-endpoints=http://10.0.0.1:2379,http://10.0.0.2:2379",
+      "--etcd-prefix=/atomic.io/network",
+      "--etcd-cafile=/etc/ssl/ca.pem",
+      "--etcd-certfile=/etc/ssl/client.pem",
+      "--etcd-keyfile=/etc/ssl/client-key.pem",
+      "--etcd-username=flannel",
+      "--subnet-lease-renew-margin=30",
+      "--iface=eth0",
+      "--ip-masq",
+    ]);
+    const g = resolveGlobalOptions(cmd.opts(), {});
+    expect(g.connection).toMatchObject({
+      endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
+      caFile: "/etc/ssl/ca.pem",
+      certFile: "/etc/ssl/client.pem",
+      keyFile: "/etc/ssl/client-key.pem",
+      user: "flannel",
+    });
+    expect(g.prefix).toBe("/atomic.io/network");
+    expect(resolveAgentSettings(cmd.opts(), {})).toMatchObject({
+      ifaces: ["eth0"],
+      ipMasq: true,
+      renewMarginMinutes: 30,
+    });
+    // podnet's own spellings win over flanneld's, and the flag over the environment.
+    expect(resolveGlobalOptions({ endpoints: "a:1", etcdEndpoints: "b:1" }, {}).connection.endpoints).toEqual(
+      ["a:1"],
+    );
+    expect(resolveGlobalOptions({ etcdPrefix: "/p" }, { PODNET_PREFIX: "/q" }).prefix).toBe("/p");
+    expect(
+      resolveAgentSettings({ renewMargin: "20", subnetLeaseRenewMargin: "30" }, {}).renewMarginMinutes,
+    ).toBe(20);
+    expect(usage(() => resolveAgentSettings({ subnetLeaseRenewMargin: "0" }, {}))).toMatch(
+      /^--subnet-lease-renew-margin "0"/,
     );
   });
 

@@ -20,12 +20,14 @@ interface AgentFlags {
   releaseOnExit?: boolean;
   reconcileInterval?: string;
   leaseTtl?: string;
+  /** flanneld's spelling of --renew-margin. */
+  subnetLeaseRenewMargin?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Each flag's environment variables, podnet's first; flanneld's only where its flag means the same. */
-const ENV: Record<keyof AgentFlags, readonly string[]> = {
+const ENV: Record<Exclude<keyof AgentFlags, "subnetLeaseRenewMargin">, readonly string[]> = {
   iface: ["PODNET_IFACE", "FLANNELD_IFACE"],
   ifaceRegex: ["PODNET_IFACE_REGEX", "FLANNELD_IFACE_REGEX"],
   publicIp: ["PODNET_PUBLIC_IP", "FLANNELD_PUBLIC_IP"],
@@ -54,7 +56,7 @@ export interface AgentSettings {
   readonly leaseTtlSeconds?: number;
 }
 
-function fromEnv(env: Env, name: keyof AgentFlags): { value: string; source: string } | undefined {
+function fromEnv(env: Env, name: keyof typeof ENV): { value: string; source: string } | undefined {
   for (const variable of ENV[name]) {
     const value = env[variable];
     if (value !== undefined && value !== "") return { value, source: variable };
@@ -65,7 +67,7 @@ function fromEnv(env: Env, name: keyof AgentFlags): { value: string; source: str
 function text(
   flags: AgentFlags,
   env: Env,
-  name: keyof AgentFlags,
+  name: keyof typeof ENV,
   flag: string,
 ): { value: string; source: string } | undefined {
   const given = flags[name];
@@ -131,7 +133,10 @@ export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env):
     throw new PodnetError("usage", `${port.source} "${port.value}" is not a port from 0 (off) to 65535`);
   }
   const hostIp = text(flags, env, "healthzIp", "--healthz-ip");
-  const margin = text(flags, env, "renewMargin", "--renew-margin");
+  const margin =
+    flags.renewMargin === undefined && flags.subnetLeaseRenewMargin !== undefined
+      ? { value: flags.subnetLeaseRenewMargin, source: "--subnet-lease-renew-margin" }
+      : text(flags, env, "renewMargin", "--renew-margin");
   const marginMinutes = margin === undefined ? 60 : Number(margin.value);
   if (margin !== undefined && (!/^\d+$/.test(margin.value) || marginMinutes < 1 || marginMinutes > 1439)) {
     throw new PodnetError(
@@ -170,92 +175,108 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 /** `podnet agent`: runs until SIGTERM/SIGINT (exit 0) or until its lease is lost (exit 1). */
 export function agentCommand(): Command {
-  return new Command("agent")
-    .description(
-      "the host agent: lease a subnet, write the subnet file, and keep a VXLAN overlay (flannel.<VNI>) in step with every host's lease",
-    )
-    .option(
-      "--iface <name|ip>",
-      "underlay interface, by name or address; repeat (or comma-separate) for fallbacks (default: the default route's)",
-      collect,
-    )
-    .option(
-      "--iface-regex <regex>",
-      "when no --iface exists: the first interface whose IPv4 address, else name, matches this regex; repeat for fallbacks",
-      collect,
-    )
-    .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
-    .option("--subnet-file <path>", "where to write flannel's subnet file (default: /run/flannel/subnet.env)")
-    .option(
-      "--ip-masq",
-      "masquerade pod traffic leaving the overlay (iptables nat chain PODNET-POSTRTG) and write FLANNEL_IPMASQ=true",
-    )
-    .option("--healthz-ip <ip>", "address of /healthz, /readyz and /metrics (default: 127.0.0.1)")
-    .option("--healthz-port <n>", "port of /healthz, /readyz and /metrics; 0 turns them off (default: 0)")
-    .option(
-      "--renew-margin <minutes>",
-      "renew the lease when this many minutes remain, 1 to 1439 (default: 60)",
-    )
-    .option(
-      "--release-on-exit",
-      "on SIGTERM/SIGINT release the lease and delete flannel.<VNI>, so peers drop this host (default: keep both)",
-    )
-    .option(
-      "--reconcile-interval <duration>",
-      "how often to compare the kernel with the leases and repair drift (default: 10s)",
-    )
-    .addOption(new Option("--lease-ttl <duration>", "TTL of a new lease (testing; default 24h)").hideHelp())
-    .addHelpText(
-      "after",
-      "\nEach flag also comes from the environment as PODNET_<FLAG> (PODNET_IFACE, ...) or as flanneld's\n" +
-        "FLANNELD_IFACE, FLANNELD_IFACE_REGEX, FLANNELD_PUBLIC_IP, FLANNELD_SUBNET_FILE, FLANNELD_IP_MASQ,\n" +
-        "FLANNELD_HEALTHZ_IP, FLANNELD_HEALTHZ_PORT, FLANNELD_SUBNET_LEASE_RENEW_MARGIN; the command line wins.\n" +
-        "Exit status: 0 after SIGTERM/SIGINT, 1 when the lease is lost (revoked, expired or taken) or setup fails.",
-    )
-    .action(async (flags: AgentFlags, cmd: Command) => {
-      const settings = resolveAgentSettings(flags);
-      const ctx = contextFor(cmd);
-      const { connect } = await import("@podnet/ipam-core");
-      const { runAgent } = await import("@podnet/netcfg");
-      const stop = new AbortController();
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        signals++;
-        if (signals > 1) {
-          log(`second ${sig}: exiting at once`);
-          process.exit(1);
+  return (
+    new Command("agent")
+      .description(
+        "the host agent: lease a subnet, write the subnet file, and keep a VXLAN overlay (flannel.<VNI>) in step with every host's lease",
+      )
+      .option(
+        "--iface <name|ip>",
+        "underlay interface, by name or address; repeat (or comma-separate) for fallbacks (default: the default route's)",
+        collect,
+      )
+      .option(
+        "--iface-regex <regex>",
+        "when no --iface exists: the first interface whose IPv4 address, else name, matches this regex; repeat for fallbacks",
+        collect,
+      )
+      .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
+      .option(
+        "--subnet-file <path>",
+        "where to write flannel's subnet file (default: /run/flannel/subnet.env)",
+      )
+      .option(
+        "--ip-masq",
+        "masquerade pod traffic leaving the overlay (iptables nat chain PODNET-POSTRTG) and write FLANNEL_IPMASQ=true",
+      )
+      .option("--healthz-ip <ip>", "address of /healthz, /readyz and /metrics (default: 127.0.0.1)")
+      .option("--healthz-port <n>", "port of /healthz, /readyz and /metrics; 0 turns them off (default: 0)")
+      .option(
+        "--renew-margin <minutes>",
+        "renew the lease when this many minutes remain, 1 to 1439 (default: 60)",
+      )
+      .option(
+        "--release-on-exit",
+        "on SIGTERM/SIGINT release the lease and delete flannel.<VNI>, so peers drop this host (default: keep both)",
+      )
+      .option(
+        "--reconcile-interval <duration>",
+        "how often to compare the kernel with the leases and repair drift (default: 10s)",
+      )
+      .addOption(new Option("--lease-ttl <duration>", "TTL of a new lease (testing; default 24h)").hideHelp())
+      // flanneld's spellings, so its command lines work as they are (the global flags' own names win).
+      .addOption(new Option("--etcd-endpoints <list>").hideHelp())
+      .addOption(new Option("--etcd-prefix <path>").hideHelp())
+      .addOption(new Option("--etcd-cafile <file>").hideHelp())
+      .addOption(new Option("--etcd-certfile <file>").hideHelp())
+      .addOption(new Option("--etcd-keyfile <file>").hideHelp())
+      .addOption(new Option("--etcd-username <name>").hideHelp())
+      .addOption(new Option("--etcd-password <password>").hideHelp())
+      .addOption(new Option("--subnet-lease-renew-margin <minutes>").hideHelp())
+      .addHelpText(
+        "after",
+        "\nEach flag also comes from the environment as PODNET_<FLAG> (PODNET_IFACE, ...) or as flanneld's\n" +
+          "FLANNELD_IFACE, FLANNELD_IFACE_REGEX, FLANNELD_PUBLIC_IP, FLANNELD_SUBNET_FILE, FLANNELD_IP_MASQ,\n" +
+          "FLANNELD_HEALTHZ_IP, FLANNELD_HEALTHZ_PORT, FLANNELD_SUBNET_LEASE_RENEW_MARGIN; the command line wins.\n" +
+          "flanneld's flags are accepted as spelled: --etcd-endpoints, --etcd-prefix, --etcd-cafile, --etcd-certfile,\n" +
+          "--etcd-keyfile, --etcd-username, --etcd-password, --subnet-lease-renew-margin.\n" +
+          "Exit status: 0 after SIGTERM/SIGINT, 1 when the lease is lost (revoked, expired or taken) or setup fails.",
+      )
+      .action(async (flags: AgentFlags, cmd: Command) => {
+        const settings = resolveAgentSettings(flags);
+        const ctx = contextFor(cmd);
+        const { connect } = await import("@podnet/ipam-core");
+        const { runAgent } = await import("@podnet/netcfg");
+        const stop = new AbortController();
+        let signals = 0;
+        const onSignal = (sig: NodeJS.Signals) => {
+          signals++;
+          if (signals > 1) {
+            log(`second ${sig}: exiting at once`);
+            process.exit(1);
+          }
+          log(`received ${sig}`);
+          stop.abort();
+        };
+        process.on("SIGTERM", onSignal);
+        process.on("SIGINT", onSignal);
+        try {
+          const result = await runAgent(
+            {
+              prefix: ctx.globals.prefix,
+              ifaces: settings.ifaces,
+              ifaceRegexes: settings.ifaceRegexes,
+              ...(settings.publicIp !== undefined && { publicIp: settings.publicIp }),
+              subnetFile: settings.subnetFile,
+              ipMasq: settings.ipMasq,
+              renewMarginSeconds: settings.renewMarginMinutes * 60,
+              ...(settings.leaseTtlSeconds !== undefined && { leaseTtlSeconds: settings.leaseTtlSeconds }),
+              releaseOnExit: settings.releaseOnExit,
+              reconcileIntervalMs: settings.reconcileIntervalMs,
+              ...(settings.healthz !== undefined && { healthz: settings.healthz }),
+            },
+            { connect: () => connect(ctx.globals.connection), log, signal: stop.signal },
+          );
+          log(`exiting with status ${result.exitCode}: ${result.reason}`);
+          process.exitCode = result.exitCode;
+          // Nothing should linger after the store is closed; if something does, do not hang a supervisor.
+          setTimeout(() => process.exit(result.exitCode), 3000).unref();
+        } finally {
+          process.off("SIGTERM", onSignal);
+          process.off("SIGINT", onSignal);
         }
-        log(`received ${sig}`);
-        stop.abort();
-      };
-      process.on("SIGTERM", onSignal);
-      process.on("SIGINT", onSignal);
-      try {
-        const result = await runAgent(
-          {
-            prefix: ctx.globals.prefix,
-            ifaces: settings.ifaces,
-            ifaceRegexes: settings.ifaceRegexes,
-            ...(settings.publicIp !== undefined && { publicIp: settings.publicIp }),
-            subnetFile: settings.subnetFile,
-            ipMasq: settings.ipMasq,
-            renewMarginSeconds: settings.renewMarginMinutes * 60,
-            ...(settings.leaseTtlSeconds !== undefined && { leaseTtlSeconds: settings.leaseTtlSeconds }),
-            releaseOnExit: settings.releaseOnExit,
-            reconcileIntervalMs: settings.reconcileIntervalMs,
-            ...(settings.healthz !== undefined && { healthz: settings.healthz }),
-          },
-          { connect: () => connect(ctx.globals.connection), log, signal: stop.signal },
-        );
-        log(`exiting with status ${result.exitCode}: ${result.reason}`);
-        process.exitCode = result.exitCode;
-        // Nothing should linger after the store is closed; if something does, do not hang a supervisor.
-        setTimeout(() => process.exit(result.exitCode), 3000).unref();
-      } finally {
-        process.off("SIGTERM", onSignal);
-        process.off("SIGINT", onSignal);
-      }
-    });
+      })
+  );
 }
 
 /** One timestamped line on stderr. */
