@@ -2,9 +2,10 @@
 export function promptPassword(question: string): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
+    // Echo off before the prompt shows: whatever is typed once it is visible is never echoed.
+    stdin.setRawMode?.(true);
     process.stderr.write(question);
     let answer = "";
-    stdin.setRawMode?.(true);
     stdin.resume();
     stdin.setEncoding("utf8");
     const done = (err?: Error) => {
