@@ -4,6 +4,7 @@ import { parseIPv4Cidr, parseIPv6Cidr } from "./address.js";
 import { isPodnetError } from "./errors.js";
 import {
   classifyEntry,
+  decodeAnyLeaseValue,
   decodeLeaseValue,
   encodeLeaseValue,
   formatLeaseKey,
@@ -316,6 +317,44 @@ describe("parseLeaseKey's IPv4 fast path", () => {
     for (const name of ["10.5.52.0-24", "10.5.52.1-24", "0.0.0.0-0", "10.5.52.0-024", "255.255.255.255-32"]) {
       const want = reference(name);
       expect(parseLeaseKey(name), name).toEqual(want === null ? null : { ipv4: want });
+    }
+  });
+});
+
+describe("decodeLeaseValue's fast path for flannel's own bytes", () => {
+  const octet = fc.oneof(
+    fc.integer({ min: 0, max: 255 }).map(String),
+    fc.constantFrom("256", "01", "00", "999"),
+  );
+  const ip = fc.tuple(octet, octet, octet, octet).map((o) => o.join("."));
+  const hex2 = fc.integer({ min: 0, max: 255 }).map((n) => n.toString(16).padStart(2, "0"));
+  const mac = fc.array(hex2, { minLength: 6, maxLength: 6 }).map((h) => h.join(":"));
+  const vni = fc.oneof(fc.integer({ min: 0, max: 2 ** 32 }).map(String), fc.constantFrom("01", "-1", "1.5"));
+  const data = fc.oneof(
+    fc.constant(undefined),
+    fc.tuple(vni, mac).map(([v, m]) => `{"VNI":${v},"VtepMAC":"${m}"}`),
+    fc.tuple(vni, mac).map(([v, m]) => `{"VtepMAC":"${m}","VNI":${v}}`),
+    fc.constant('{"VNI":1,"VtepMAC":"C6:D2:32:6F:8F:44"}'),
+    fc.constant("null"),
+  );
+  const type = fc.constantFrom(undefined, "vxlan", "host-gw", "ipip", "", "VXLAN");
+  const values = fc.tuple(ip, type, data, fc.constantFrom("", " ", "\n")).map(([p, t, d, space]) => {
+    let v = `{"PublicIP":"${p}","PublicIPv6":null`;
+    if (t !== undefined) v += `,"BackendType":"${t}"`;
+    if (d !== undefined) v += `,"BackendData":${d}`;
+    return `${v}}${space}`;
+  });
+
+  it("decodes exactly what the general decoder does, damaged values included", () => {
+    fc.assert(
+      fc.property(values, (v) => {
+        expect(decodeLeaseValue(v)).toEqual(decodeAnyLeaseValue(v));
+        expect(decodeLeaseValue(Buffer.from(v))).toEqual(decodeAnyLeaseValue(v));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const v of [SIMPLE, VXLAN, DUAL, WIREGUARD, HOST_GW]) {
+      expect(decodeLeaseValue(v)).toEqual(decodeAnyLeaseValue(v));
     }
   });
 });
