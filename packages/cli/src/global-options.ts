@@ -61,16 +61,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * they mean the same thing. The command line always wins.
  */
 const ENV_FALLBACKS: Record<
-  | "endpoints"
-  | "prefix"
-  | "cacert"
-  | "cert"
-  | "key"
-  | "user"
-  | "password"
-  | "passwordFile"
-  | "dialTimeout"
-  | "commandTimeout",
+  Exclude<keyof RawGlobalFlags, "color" | "output" | `etcd${string}`>,
   readonly string[]
 > = {
   endpoints: ["PODNET_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FLANNELD_ETCD_ENDPOINTS"],

@@ -10,5 +10,6 @@ export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";
 export * from "./lease-watch.js";
+export * from "./pattern.js";
 export * from "./registry.js";
 export * from "./subnet-range.js";

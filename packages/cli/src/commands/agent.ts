@@ -3,7 +3,7 @@
  * as PODNET_<FLAG> or, where flanneld has the same flag, FLANNELD_<FLAG>; the command line wins.
  * Logs one timestamped line per event on stderr; exits 1 when its lease is lost.
  */
-import { PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
+import { compilePattern, PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
 import { Command, Option } from "commander";
 import { contextFor } from "../context.js";
 
@@ -108,18 +108,7 @@ export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env):
   const ifaces = list(flags, env, "iface", "--iface", true).values;
   // A pattern is never split, on the command line or in the environment: commas belong to regexes.
   const ifaceRegexes = list(flags, env, "ifaceRegex", "--iface-regex", false);
-  for (const pattern of ifaceRegexes.values) {
-    try {
-      new RegExp(pattern);
-    } catch (err) {
-      // Node says "Invalid regular expression: /PATTERN/: WHY"; the pattern is named already.
-      const why = err instanceof Error ? err.message.slice(err.message.lastIndexOf(": ") + 2) : String(err);
-      throw new PodnetError(
-        "usage",
-        `${ifaceRegexes.source} "${pattern}" is not a valid regular expression (${why})`,
-      );
-    }
-  }
+  for (const pattern of ifaceRegexes.values) compilePattern(pattern, ifaceRegexes.source);
   const publicIp = text(flags, env, "publicIp", "--public-ip");
   if (publicIp !== undefined && parseIPv4(publicIp.value) === null) {
     throw new PodnetError(

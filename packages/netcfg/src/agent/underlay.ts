@@ -4,7 +4,7 @@
  * default route's interface), with its IPv4 address (the public IP unless `--public-ip` says
  * otherwise) and its MTU.
  */
-import { formatIPv4Cidr, maskIPv4, PodnetError, parseIPv4 } from "@podnet/ipam-core";
+import { compilePattern, formatIPv4Cidr, maskIPv4, PodnetError, parseIPv4 } from "@podnet/ipam-core";
 import { type HostTarget, ipJson } from "../host/iproute.js";
 
 /** The interface the overlay is tunnelled over. */
@@ -58,23 +58,12 @@ interface Interfaces {
   readonly links: readonly AddrJson[];
 }
 
-/** Compiles one `--iface-regex` pattern (unanchored, as flanneld's RE2 patterns); a bad one is a `usage` error. */
-function compileIfaceRegex(pattern: string, source = "--iface-regex"): RegExp {
-  try {
-    return new RegExp(pattern);
-  } catch (err) {
-    // Node says "Invalid regular expression: /PATTERN/: WHY"; the pattern is named already.
-    const why = err instanceof Error ? err.message.slice(err.message.lastIndexOf(": ") + 2) : String(err);
-    throw new PodnetError("usage", `${source} "${pattern}" is not a valid regular expression (${why})`);
-  }
-}
-
 /** Finds the underlay interface; a `usage` error names what was not found and what exists. */
 export async function findUnderlay(req: UnderlayRequest, target: HostTarget = {}): Promise<Underlay> {
   if (req.publicIp !== undefined && parseIPv4(req.publicIp) === null) {
     throw new PodnetError("usage", `--public-ip "${req.publicIp}" is not an IPv4 address like 192.0.2.7`);
   }
-  const patterns = (req.ifaceRegexes ?? []).map((p) => compileIfaceRegex(p));
+  const patterns = (req.ifaceRegexes ?? []).map((p) => compilePattern(p, "--iface-regex"));
   const host: Interfaces = {
     addrs: await ipJson<AddrJson[]>(["-4", "addr", "show"], target),
     links: await ipJson<AddrJson[]>(["link", "show"], target),
