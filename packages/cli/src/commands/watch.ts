@@ -49,7 +49,7 @@ export function watchCommand(): Command {
       withContext(async (ctx, flags: WatchFlags) => {
         const fromRevision = flags.rev === undefined ? undefined : revFlag(flags.rev);
         const format = ctx.globals.output;
-        const yaml = format === "yaml" ? (await import("yaml")).stringify : undefined;
+        const yaml = format === "yaml" ? (await import("../print/yaml.js")).toYaml : undefined;
 
         let stopRequested!: () => void;
         const stopped = new Promise<void>((resolve) => {

@@ -74,8 +74,8 @@ async function emit(
       await write("\n");
       return;
     case "yaml": {
-      const { stringify } = await import("yaml");
-      await write(stringify(materialised(result.data)));
+      const { toYaml } = await import("./yaml.js");
+      await write(toYaml(materialised(result.data)));
       return;
     }
     case "simple": {

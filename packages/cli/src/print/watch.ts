@@ -147,7 +147,8 @@ export function renderWatchLine(
     case "json":
       return `${JSON.stringify(line)}\n`;
     case "yaml":
-      return `---\n${yaml ? yaml(line) : `${JSON.stringify(line)}\n`}`;
+      if (yaml === undefined) throw new Error("renderWatchLine: -o yaml needs the yaml serialiser");
+      return `---\n${yaml(line)}`;
     case "simple":
       return `${[
         line.time,
