@@ -166,6 +166,16 @@ export function renderWatchLine(
   }
 }
 
+/** Writes one watch line on stdout, in the chosen format (see renderWatchLine). */
+export function writeWatchLine(
+  line: WatchLine,
+  format: OutputFormat,
+  colours: Palette,
+  yaml?: (value: unknown) => string,
+): void {
+  process.stdout.write(renderWatchLine(line, format, colours, yaml));
+}
+
 /**
  * Lets one line through per `intervalMs` while failures repeat (etcd away for minutes must not
  * flood stderr); the next line that passes says how many were held back.

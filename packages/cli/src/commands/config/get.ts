@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { withContext } from "../../context.js";
+import { warn } from "../../print/warn.js";
 
 /** `podnet config get`: the document as etcd holds it; `-o json` adds the revision. */
 export function getCommand(): Command {
@@ -11,7 +12,7 @@ export function getCommand(): Command {
       try {
         parsed = JSON.parse(config.text);
       } catch {
-        process.stderr.write(`podnet: warning: ${config.key} does not hold valid JSON; shown as stored\n`);
+        warn(`${config.key} does not hold valid JSON; shown as stored`);
       }
       await ctx.print({
         data: {

@@ -32,6 +32,7 @@ import {
   type NetworkView,
 } from "../../print/ifconfig.js";
 import { vtepMacOf } from "../../print/lease.js";
+import { warn } from "../../print/warn.js";
 
 /** What the showing form was asked. */
 export interface ShowFlags {
@@ -93,8 +94,8 @@ export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<numb
   const listing = await registry.list();
   const skipped = listing.damaged.length + listing.foreign.length;
   if (skipped > 0) {
-    process.stderr.write(
-      `podnet: warning: ${skipped} ${skipped === 1 ? "entry" : "entries"} under subnets/ ${skipped === 1 ? "is" : "are"} damaged or foreign; 'podnet lease list' names them\n`,
+    warn(
+      `${skipped} ${skipped === 1 ? "entry" : "entries"} under subnets/ ${skipped === 1 ? "is" : "are"} damaged or foreign; 'podnet lease list' names them`,
     );
   }
 
@@ -180,9 +181,7 @@ async function findHostLease(
     const owned = listing.leases.filter((l) => l.attrs.publicIP === ip || l.attrs.publicIPv6 === ip);
     const [first, ...others] = owned;
     for (const other of others) {
-      process.stderr.write(
-        `podnet: warning: ${ip} also holds ${other.key}; 'podnet ipam check' reports duplicates\n`,
-      );
+      warn(`${ip} also holds ${other.key}; 'podnet ipam check' reports duplicates`);
     }
     return first
       ? { lease: first, foundBy: "public-ip", note: null }

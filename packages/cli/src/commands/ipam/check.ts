@@ -14,6 +14,7 @@ import type { ResolvedConfig, StoredConfig, ValidationResult } from "@podnet/net
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
+import { note } from "../../print/warn.js";
 import { openRegistry } from "../lease/lease-context.js";
 
 /** What the ipam commands read: the listing and the config at the listing's revision. */
@@ -118,8 +119,8 @@ export function checkCommand(): Command {
         const report = reportOf(state, ctx.globals.prefix, new Date());
         if (opts.report !== undefined) {
           await writeReport(opts.report, report);
-          process.stderr.write(
-            `podnet: wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}\n`,
+          note(
+            `wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}`,
           );
         }
         await ctx.print({

@@ -17,6 +17,7 @@ import type { ResolvedConfig } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
+import { warn } from "../../print/warn.js";
 import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
 import type { LeaseTarget } from "./flags.js";
 
@@ -101,7 +102,7 @@ export function viewsWith(leases: readonly Lease[], lookup: TtlLookup): LeaseVie
 
 /** Writes one warning per damaged or foreign entry on stderr. */
 export function warnAboutListing(listing: LeaseListing): void {
-  for (const line of listingWarnings(listing)) process.stderr.write(`podnet: warning: ${line}\n`);
+  for (const line of listingWarnings(listing)) warn(line);
 }
 
 /** A not-found error for a SUBNET or IP that names no lease, mentioning a damaged entry there. */

@@ -21,6 +21,7 @@ import {
   routeSimpleRow,
   routeTableLines,
 } from "../../print/route.js";
+import { warn } from "../../print/warn.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
 import {
@@ -150,7 +151,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       mtu: netcfg.underlayMtuFor(found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU),
     },
   });
-  for (const s of plan.skipped) process.stderr.write(`podnet: warning: ${s.key}: not routed: ${s.reason}\n`);
+  for (const s of plan.skipped) warn(`${s.key}: not routed: ${s.reason}`);
   // DirectRouting's routes sit on the underlay, so read those too when the underlay is known.
   const state =
     backend.DirectRouting && plan.device.dev !== "" ? await netcfg.readKernelStateFor(plan, target) : found;
