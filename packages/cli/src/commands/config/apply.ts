@@ -47,11 +47,14 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   const key = current?.key ?? `${ctx.globals.prefix}/config`;
   const currentRevision = current?.modRevision ?? 0;
   const expect = req.expectRevision ?? currentRevision;
+  const { redactConfigText, distinctSecretMarks } = await import("@podnet/netcfg");
+  const mark = distinctSecretMarks();
+  const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text, mark));
   const diff = unifiedDiff(
     current ? `${key}@${current.modRevision}` : `${key} (absent)`,
-    current?.text ?? "",
+    shown(current?.text ?? ""),
     req.source,
-    req.text,
+    shown(req.text),
     ctx.colours,
   );
   const unchanged = current !== undefined && current.text === req.text;
