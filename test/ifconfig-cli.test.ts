@@ -267,6 +267,11 @@ describe.skipIf(!etcdAvailable())("podnet ifconfig against a real etcd", () => {
     expect(wrongDevice.stderr).toMatch(
       /flannel\.2 is not this network's overlay device; .* makes flannel\.1/,
     );
+    const wrongSetter = await podnet("/usage", ["ifconfig", "flannel.2", "mtu", "1400"]);
+    expect(wrongSetter.code).toBe(2);
+    expect(wrongSetter.stderr).toMatch(
+      /^podnet: flannel\.2 is not this network's device: its VNI is 1, so flanneld makes flannel\.1/,
+    );
     expect(await revisionOf("/usage")).toBe(before);
   });
 
