@@ -123,7 +123,11 @@ function duration(text: string | undefined, flag: string, fallbackMs: number): n
 }
 
 /** Resolves the global flags against the environment. The password is read, never echoed. */
-export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.env): GlobalOptions {
+export function resolveGlobalOptions(
+  flags: RawGlobalFlags,
+  env: Env = process.env,
+  terminal: boolean = !!process.stdout.isTTY,
+): GlobalOptions {
   const sources: Record<string, string> = {};
   const endpoints = pick(flags, env, "endpoints", sources);
   const prefix = pick(flags, env, "prefix", sources) ?? DEFAULT_PREFIX;
@@ -172,7 +176,7 @@ export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.e
     flags.color !== false &&
     nonEmpty(env["NO_COLOR"]) === undefined &&
     nonEmpty(env["PODNET_NO_COLOR"]) === undefined &&
-    !!process.stdout.isTTY;
+    terminal;
   return {
     connection,
     prefix: normalisePrefix(prefix),
