@@ -3,7 +3,7 @@
 // lazily-loaded command cuts `podnet --version` and `config validate` to near bare Node.
 // etcd3 (grpc) stays external: it loads only when a command connects.
 import { execFileSync } from "node:child_process";
-import { rename, rm } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import { build } from "esbuild";
 
 // The commit `podnet version` reports: PODNET_COMMIT when set (release builds from a tarball),
@@ -40,7 +40,12 @@ await build({
   banner: {
     js: "import{createRequire as __podnetRequire}from'node:module';const require=__podnetRequire(import.meta.url);",
   },
-  define: { __PODNET_COMMIT__: JSON.stringify(gitCommit()) },
+  define: {
+    __PODNET_COMMIT__: JSON.stringify(gitCommit()),
+    __PODNET_VERSION__: JSON.stringify(
+      JSON.parse(await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version,
+    ),
+  },
   logLevel: "warning",
 });
 const old = `${target}.old-${process.pid}`;

@@ -3,12 +3,14 @@ import { Command } from "commander";
 import { withContext } from "../context.js";
 import { formatVersion, type VersionReport } from "../print/version.js";
 
-/** The git commit, replaced by scripts/bundle.mjs at build time (absent in the unbundled build). */
+/** The git commit and the version, replaced by scripts/bundle.mjs at build time (absent unbundled). */
 declare const __PODNET_COMMIT__: string | undefined;
+declare const __PODNET_VERSION__: string | undefined;
 
-/** podnet's version, from its package.json. */
+/** podnet's version: baked into the bundle, else from packages/cli/package.json. */
 export function podnetVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  if (typeof __PODNET_VERSION__ === "string") return __PODNET_VERSION__;
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;
   };
   return pkg.version;
