@@ -124,6 +124,17 @@ show_failing doctor
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
 
+step "For scripts, as etcdctl users expect: -w, raw values (TTLs in seconds), version, completion"
+show lease list -w simple
+show version
+printf '$ source <(podnet completion bash)\n'
+podnet completion bash | sed -n 1p
+
+step "Secrets stay secret: an ipsec PSK prints as <redacted> unless --show-secrets"
+printf '{"Network":"10.9.0.0/16","Backend":{"Type":"ipsec","PSK":"%s"}}\n' "$(head -c 90 /dev/urandom | base64 -w0)" >"$work/ipsec.json"
+podnet --prefix /demo-secret config set "$work/ipsec.json" -o simple
+show --prefix /demo-secret config get
+
 # ---------------------------------------------------------------------------------------
 # podnet agent: three hosts in network namespaces, an agent in each, traffic across the
 # overlay. Needs root and `ip netns`; skipped with one line otherwise. Its own etcd runs in
