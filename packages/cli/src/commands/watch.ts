@@ -45,7 +45,8 @@ export function watchCommand(): Command {
       "after",
       "\nHuman lines: TIME TYPE SUBNET PUBLIC-IP BACKEND VTEP-MAC [(expired)|(deleted)]; TYPE is snapshot,\n" +
         "added, changed, removed, foreign or damaged. -o json prints one object per line:\n" +
-        "{time, type, subnet, key, publicIP, backendType, vtepMAC, revision, expired?, reason?}.",
+        "{time, type, subnet, key, publicIP, backendType, vtepMAC, revision, expired?, reason?};\n" +
+        "-o yaml the same as one YAML document per event, each starting with ---; -o simple tab-separated fields.",
     )
     .action(
       withContext(async (ctx, flags: WatchFlags) => {
