@@ -276,7 +276,7 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
       prefix: string;
       revision: number;
     };
-    expect(doc).toMatchObject({ version: 1, prefix });
+    expect(doc).toMatchObject({ version: 2, prefix });
 
     const named = [
       `${prefix}/subnets/10.5.52.0-23`,
@@ -323,7 +323,7 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
     const report = join(dir, "other.json");
     await writeFile(
       report,
-      JSON.stringify({ version: 1, prefix: "/elsewhere", revision: 5, generatedAt: "", findings: [] }),
+      JSON.stringify({ version: 2, prefix: "/elsewhere", revision: 5, generatedAt: "", findings: [] }),
     );
     const other = await podnet("/release", ["ipam", "release", "--from-report", report]);
     expect(other.code).toBe(2);
