@@ -9,9 +9,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, cp, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, podnetBuilt } from "./harness/cli.js";
-import { ETCD_BIN, ETCDCTL_BIN, etcdAvailable } from "./harness/etcd.js";
+import { PODNET_BIN, podnetBuilt } from "@podnet/test-harness/cli";
+import { ETCD_BIN, ETCDCTL_BIN, etcdAvailable } from "@podnet/test-harness/etcd";
 import {
   createNetnsLab,
   ipIn,
@@ -19,9 +18,10 @@ import {
   type NetnsLab,
   netnsUnavailableReason,
   reach,
-} from "./harness/netns.js";
-import { tempDir } from "./harness/tmp.js";
-import { useTempDirs } from "./harness/vitest.js";
+} from "@podnet/test-harness/netns";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useTempDirs } from "@podnet/test-harness/vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const skipReason = !etcdAvailable()
   ? `etcd is not installed (${ETCD_BIN})`

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { startEtcd } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { startEtcd } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const PREFIX = "/coreos.com/network";
 const GOOD = `{

@@ -8,9 +8,9 @@ import {
   subnetsPrefix,
   watchLeases,
 } from "@podnet/ipam-core";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 // The spec's literal lease values (flannel-compat.md section 4).
 const VXLAN =

@@ -13,9 +13,9 @@ import {
   rangeContains,
   rangeSize,
 } from "@podnet/ipam-core";
+import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type EtcdCluster, etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/acquirer.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../packages/ipam-core/dist/registry.js", import.meta.url));

@@ -12,9 +12,9 @@ import {
   parseLeaseKey,
   type Store,
 } from "@podnet/ipam-core";
+import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EtcdCluster, etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 // The spec's literal flanneld lease (flannel-compat.md section 4).
 const FLANNEL_VALUE =

@@ -3,10 +3,10 @@
  * fed with keys written by etcdctl in flanneld's exact format; its stdout read line by line.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { PODNET_BIN, podnetBuilt, REPO_ROOT } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterEach, describe, expect, it } from "vitest";
-import { PODNET_BIN, podnetBuilt, REPO_ROOT } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const value = (publicIP: string, mac: string) =>
   `{"PublicIP":"${publicIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
