@@ -69,4 +69,11 @@ describe("waitFor", () => {
     expect((err as Error).message).toBe("gave up waiting for the ready line: the process exited with code 1");
     expect(calls).toBe(1);
   });
+
+  it("rethrows an Error it gave up with as it is", async () => {
+    class Fatal extends Error {}
+    const err = await waitFor(() => giveUp(new Fatal("ports taken"))).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Fatal);
+    expect((err as Error).message).toBe("ports taken");
+  });
 });

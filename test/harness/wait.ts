@@ -17,11 +17,19 @@ export interface WaitOptions {
 /** The values a condition returns that end the wait. */
 export type Truthy<T> = Exclude<T, false | 0 | 0n | "" | null | undefined>;
 
-const GIVE_UP = Symbol("podnet.waitFor.giveUp");
+const givenUp = new WeakSet<Error>();
 
-/** Thrown from a condition to end the wait at once: the awaited state can no longer come. */
-export function giveUp(reason: string): never {
-  throw Object.assign(new Error(reason), { [GIVE_UP]: true });
+/** A giveUp() sentence, to be prefixed with what was awaited. */
+class GaveUp extends Error {}
+
+/**
+ * Thrown from a condition to end the wait at once: the awaited state can no longer come. A
+ * sentence fails the wait naming what it waited for; an Error is rethrown as it is (its class kept).
+ */
+export function giveUp(reason: string | Error): never {
+  const err = reason instanceof Error ? reason : new GaveUp(reason);
+  givenUp.add(err);
+  throw err;
 }
 
 const TIMED_OUT = Symbol("podnet.waitFor.timedOut");
@@ -62,7 +70,9 @@ export async function waitFor<T>(
       if (v && v !== TIMED_OUT) return v as Truthy<Awaited<T>>;
       last = v;
     } catch (e) {
-      if (e instanceof Error && GIVE_UP in e) throw new Error(`gave up waiting for ${what}: ${e.message}`);
+      if (e instanceof Error && givenUp.has(e)) {
+        throw e instanceof GaveUp ? new Error(`gave up waiting for ${what}: ${e.message}`) : e;
+      }
       last = e;
     } finally {
       clearTimeout(timer);
