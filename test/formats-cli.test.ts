@@ -6,9 +6,9 @@
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
+import { PODNET_BIN, REPO_ROOT, runPodnet } from "@podnet/test-harness/cli";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, REPO_ROOT, runPodnet } from "./harness/cli.js";
-import { useEtcd } from "./harness/vitest.js";
 
 /** The yaml package podnet ships with: a real YAML parser, not a regex. */
 const YAML = createRequire(new URL("../packages/cli/package.json", import.meta.url))("yaml") as {

@@ -5,10 +5,10 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const IPSEC_PSK = `ipsec-${"s3cr3t".repeat(16)}`; // 102 characters, as flannel requires ≥ 96
 const IPSEC_PSK2 = `other-${"t0ps3cr3t".repeat(11)}`;
