@@ -8,6 +8,7 @@ import {
   formatIPv6,
   type LeaseAttrs,
   type LeaseSubnet,
+  type LeaseTarget,
   maskIPv4,
   maskIPv6,
   PodnetError,
@@ -124,11 +125,8 @@ function notSubnet(text: string): PodnetError {
   );
 }
 
-/** What `show`, `renew` and `release` look a lease up by. */
-export type LeaseTarget =
-  | { readonly kind: "subnet"; readonly subnet: LeaseSubnet; readonly text: string }
-  | { readonly kind: "ip"; readonly ipv4?: number; readonly ipv6?: bigint; readonly text: string }
-  | { readonly kind: "owner"; readonly publicIP: string; readonly text: string };
+/** What `show`, `renew` and `release` look a lease up by (ipam-core's). */
+export type { LeaseTarget };
 
 /** `SUBNET` or `--public-ip IP`, exactly one (renew, release). */
 export function leaseTargetFrom(subnet: string | undefined, publicIp: string | undefined): LeaseTarget {
