@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { PODNET_BIN, REPO_ROOT, runPodnet } from "@podnet/test-harness/cli";
+import { flannelVxlanValue, putFlannelLease } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
 
@@ -18,9 +19,7 @@ const YAML = createRequire(new URL("../packages/cli/package.json", import.meta.u
 
 const MAC = "c6:d2:32:6f:8f:44";
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1,"Port":4789}}';
-const LEASE = `{"PublicIP":"192.0.2.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"}}`;
 const MAC2 = "c6:d2:32:6f:8f:45";
-const RESERVED = `{"PublicIP":"192.0.2.9","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC2}"}}`;
 const FORMATS = ["table", "json", "yaml", "simple"] as const;
 
 /** The read commands; `revision` names the key of the etcd revision in their JSON, if any. */
@@ -65,12 +64,17 @@ let env: Record<string, string>;
 beforeAll(async () => {
   env = { PODNET_ENDPOINTS: etcd().endpoints.join(",") };
   await etcd().etcdctlOk(["put", "/coreos.com/network/config"], { input: CONFIG });
-  const grant = await etcd().etcdctlOk(["lease", "grant", "3600"]);
-  const id = /lease ([0-9a-f]+) granted/.exec(grant)?.[1] ?? "";
-  await etcd().etcdctlOk(["put", `--lease=${id}`, "/coreos.com/network/subnets/10.5.52.0-24"], {
-    input: LEASE,
-  });
-  await etcd().etcdctlOk(["put", "/coreos.com/network/subnets/10.5.7.0-24"], { input: RESERVED });
+  await putFlannelLease(
+    etcd(),
+    "/coreos.com/network/subnets/10.5.52.0-24",
+    flannelVxlanValue("192.0.2.7", MAC),
+  );
+  // A reservation: the same value on no etcd lease.
+  await etcd().etcdctlOk([
+    "put",
+    "/coreos.com/network/subnets/10.5.7.0-24",
+    flannelVxlanValue("192.0.2.9", MAC2),
+  ]);
 });
 
 describe.each(READS)(
