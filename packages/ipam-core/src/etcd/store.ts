@@ -106,5 +106,8 @@ export interface Store {
   compact(revision: number): Promise<void>;
   /** Status of each endpoint; an unreachable one is reported as an Error in its place. */
   status(): Promise<(EndpointStatus | { endpoint: string; error: Error })[]>;
+  /** Closes the connection. */
   close(): void;
+  /** Closes the connection, for `await using store = await connect(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
