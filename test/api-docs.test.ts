@@ -3,7 +3,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { promisify, stripVTControlCharacters } from "node:util";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./harness/cli.js";
 
@@ -22,8 +22,7 @@ describe.skipIf(!built)("the API reference (pnpm docs)", () => {
       (err: { stdout?: string; stderr?: string }) => ({
         failed: true,
         // Only the findings, without typedoc's colours.
-        output: `${err.stdout ?? ""}${err.stderr ?? ""}`
-          .replace(/\x1b\[[0-9;]*m/g, "")
+        output: stripVTControlCharacters(`${err.stdout ?? ""}${err.stderr ?? ""}`)
           .split("\n")
           .filter((l) => /^\[(warning|error)\]/.test(l))
           .join("\n"),

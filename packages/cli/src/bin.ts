@@ -1,11 +1,6 @@
 #!/usr/bin/env node
-import module from "node:module";
-
-// Node 22.1+ keeps compiled code between runs (faster start-up); Node 20 has no such call.
-// Before the program is imported, so that its modules are the ones cached.
-(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-
-const { run } = await import("./program.js");
+import "./compile-cache.js";
+import { run } from "./program.js";
 
 // Deprecation notices from dependencies (grpc sets an IP as TLS server name) are not the admin's business.
 process.noDeprecation = true;

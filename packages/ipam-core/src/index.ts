@@ -2,6 +2,7 @@ export * from "./address.js";
 export * from "./allocator.js";
 export * from "./analysis.js";
 export * from "./backend-data.js";
+export * from "./cidr-input.js";
 export * from "./cleanup.js";
 export * from "./connection-settings.js";
 export * from "./errors.js";
