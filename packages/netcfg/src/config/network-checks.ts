@@ -12,8 +12,6 @@ import {
   ipv6NetsOverlap,
   maskIPv4,
   maskIPv6,
-  parseIPv4Cidr,
-  parseIPv6Cidr,
 } from "@podnet/ipam-core";
 import { type Diagnostic, error } from "./diagnostic.js";
 import type { FieldPointer, IPv4Range, IPv6Range } from "./network.js";

@@ -13,9 +13,7 @@ import {
   maskIPv4,
   maskIPv6,
   parseIPv4,
-  parseIPv4Cidr,
   parseIPv6,
-  parseIPv6Cidr,
 } from "@podnet/ipam-core";
 import { type Diagnostic, error } from "./diagnostic.js";
 import type { NetworkDocument } from "./schema.js";
