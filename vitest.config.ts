@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       "@podnet/ipam-core": src("ipam-core"),
       "@podnet/netcfg": src("netcfg"),
+      "@podnet/test-harness": fileURLToPath(new URL("./test/harness", import.meta.url)),
     },
   },
   test: {

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify, stripVTControlCharacters } from "node:util";
 import { describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./harness/cli.js";
+import { REPO_ROOT } from "@podnet/test-harness/cli";
 
 const run = promisify(execFile);
 // netcfg's conversion reads @podnet/ipam-core's declarations from its build.

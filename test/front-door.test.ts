@@ -11,7 +11,7 @@ import {
   watchLeases,
 } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
-import { useEtcd } from "./harness/vitest.js";
+import { useEtcd } from "@podnet/test-harness/vitest";
 
 const NET: LeaseNetwork = {
   ipv4: {

@@ -8,9 +8,9 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./harness/cli.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
+import { REPO_ROOT } from "@podnet/test-harness/cli";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 
 const run = promisify(execFile);
 const LIBRARIES = ["ipam-core", "netcfg"] as const;
