@@ -4,8 +4,8 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify, stripVTControlCharacters } from "node:util";
-import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "@podnet/test-harness/cli";
+import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 // netcfg's conversion reads @podnet/ipam-core's declarations from its build.

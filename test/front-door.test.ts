@@ -10,8 +10,8 @@ import {
   parseIPv4Cidr,
   watchLeases,
 } from "@podnet/ipam-core";
-import { describe, expect, it } from "vitest";
 import { useEtcd } from "@podnet/test-harness/vitest";
+import { describe, expect, it } from "vitest";
 
 const NET: LeaseNetwork = {
   ipv4: {

@@ -7,10 +7,10 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "@podnet/test-harness/cli";
 import { tempDir } from "@podnet/test-harness/tmp";
 import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
 const LIBRARIES = ["ipam-core", "netcfg"] as const;
