@@ -2,6 +2,7 @@
 // address order, AbortSignal on acquire and the watch, and disposal of what holds a connection.
 import {
   connectFromEnv,
+  encodeVxlanData,
   type LeaseAttrs,
   type LeaseEvent,
   type LeaseNetwork,
@@ -21,7 +22,12 @@ const NET: LeaseNetwork = {
     max: parseIPv4("10.9.200.0")!,
   },
 };
-const host = (publicIP: string): LeaseAttrs => ({ publicIP, publicIPv6: null, backendType: "vxlan" });
+const host = (publicIP: string): LeaseAttrs => ({
+  publicIP,
+  publicIPv6: null,
+  backendType: "vxlan",
+  backendData: encodeVxlanData({ vni: 1, vtepMac: "02:00:00:00:00:01" }),
+});
 
 describe("the library's front door", () => {
   const etcd = useEtcd();
