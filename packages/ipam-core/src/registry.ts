@@ -99,6 +99,7 @@ export interface KeepAliveOptions {
 export interface KeepAliveHandle {
   /** The lease as last renewed. */
   readonly lease: Lease;
+  /** Stops renewing; the lease is kept (release it to give it back). */
   stop(): void;
 }
 

@@ -9,7 +9,7 @@ import { closestKey } from "./keys.js";
 import { BACKEND_TYPES, type BackendType } from "./schema.js";
 
 /** A backend option word and the backend field it sets, per backend type. */
-type OptionWord = "vni" | "port" | "mtu" | "gbp" | "learning" | "directrouting";
+export type OptionWord = "vni" | "port" | "mtu" | "gbp" | "learning" | "directrouting";
 
 const OPTION_FIELDS: Readonly<Record<OptionWord, Partial<Record<BackendType, string>>>> = {
   vni: { vxlan: "VNI" },
