@@ -11,7 +11,7 @@ const run = promisify(execFile);
 // netcfg's conversion reads @podnet/ipam-core's declarations from its build.
 const built = existsSync(join(REPO_ROOT, "packages", "ipam-core", "dist", "index.d.ts"));
 
-describe.skipIf(!built)("the API reference (pnpm docs)", () => {
+describe.skipIf(!built)("the API reference (pnpm run docs)", () => {
   it("documents every exported symbol of both libraries: typedoc --treatWarningsAsErrors passes", async () => {
     const typedoc = join(REPO_ROOT, "node_modules", "typedoc", "bin", "typedoc");
     const result = await run(process.execPath, [typedoc, "--treatWarningsAsErrors", "--emit", "none"], {
