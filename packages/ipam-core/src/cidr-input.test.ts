@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkCidr, checkNetmask, formatNetmask, parseCidrInput } from "./cidr-input.js";
+import { checkAddress, checkCidr, checkNetmask, formatNetmask, parseCidrInput } from "./cidr-input.js";
 
 describe("checkCidr", () => {
   it("reads IPv4 and IPv6 CIDRs into podnet's integers, host bits as typed", () => {
@@ -37,6 +37,19 @@ describe("checkCidr", () => {
         code: "usage",
         message: '--underlay: "nope" is not a CIDR such as 10.5.0.0/16',
       }),
+    );
+  });
+});
+
+describe("checkAddress", () => {
+  it("accepts one address of either family and says why anything else is not one", () => {
+    expect(checkAddress("10.5.77.9")).toBeUndefined();
+    expect(checkAddress("fc00::1")).toBeUndefined();
+    expect(checkAddress("10.5.300.1")).toBe(
+      '"10.5.300.1" is not an IPv4 or IPv6 address such as 10.5.77.9 or fc00::1',
+    );
+    expect(checkAddress("10.5.0.0/16")).toBe(
+      '"10.5.0.0/16" is a network; give one address in it, such as 10.5.0.0',
     );
   });
 });

@@ -59,6 +59,18 @@ export function checkCidr(text: string, family?: 4 | 6): TypedCidr | string {
     : { family: 4, net };
 }
 
+/**
+ * Checks one address a person typed (`10.5.77.9`, `fc00::1`): undefined when it is one, else
+ * one sentence (a CIDR or a malformed address said as such).
+ */
+export function checkAddress(text: string): string | undefined {
+  if (IPCIDR.isValidAddress(text) && !text.includes("/")) return undefined;
+  if (text.includes("/") && IPCIDR.isValidCIDR(text)) {
+    return `${JSON.stringify(text)} is a network; give one address in it, such as ${text.slice(0, text.indexOf("/"))}`;
+  }
+  return `${JSON.stringify(text)} is not an IPv4 or IPv6 address such as 10.5.77.9 or fc00::1`;
+}
+
 /** {@link checkCidr} that throws a `usage` PodnetError `<what>: <sentence>` instead. */
 export function parseCidrInput(text: string, what: string, family?: 4 | 6): TypedCidr {
   const verdict = checkCidr(text, family);
