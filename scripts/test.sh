@@ -29,7 +29,8 @@ if [ "$#" -eq 0 ] && [ "${PODNET_TEST_OTHER_NODES-24 26}" != "" ]; then
     "$bin" node_modules/vitest/vitest.mjs run --reporter=dot --reporter=json \
       --outputFile=".tmp/vitest-node$major.json" \
       packages/ test/registry.test.ts test/registry-reliability.test.ts test/lease-watch.test.ts \
-      test/etcd-store.test.ts test/connection-security.test.ts test/harness-etcd.test.ts || status=$?
+      test/etcd-store.test.ts test/connection-security.test.ts test/harness-etcd.test.ts \
+      test/front-door.test.ts || status=$?
     other_runs+=("$major")
   done
 fi
