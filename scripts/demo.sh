@@ -80,7 +80,7 @@ step "Acquiring again from the same host reuses its lease"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 -o simple
 
 step "A reservation never expires; a lease written by hand exactly as flanneld writes it is read like any other"
-show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50
+show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50 --vtep-mac 0e:00:00:00:00:50
 grant=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" lease grant 86400 | awk '{print $2}')
 ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put --lease="$grant" /coreos.com/network/subnets/10.5.77.0-24 \
   '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}' >/dev/null
@@ -97,6 +97,8 @@ show ifconfig --public-ip 192.0.2.11
 
 step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, nothing written)"
 show ifconfig flannel.1 port 8472 --dry-run
+# ifconfig's own ADDRESS netmask MASK; a mask with a hole gets netmask's verdict in one line
+show_failing ifconfig flannel.1 10.5.0.0 netmask 255.0.255.0 --dry-run
 
 step "The overlay routing table, from the leases, as route -n shows a routing table"
 show route -n
