@@ -5,6 +5,7 @@
  */
 import { compilePattern, PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
 import { Command, Option } from "commander";
+import { keepAgentHeapSmall } from "../agent-heap.js";
 import { contextFor } from "../context.js";
 
 /** The agent's flags as commander hands them over. */
@@ -224,6 +225,8 @@ export function agentCommand(): Command {
       .action(async (flags: AgentFlags, cmd: Command) => {
         const settings = resolveAgentSettings(flags);
         const ctx = contextFor(cmd);
+        // Before the agent's heap grows: the program, not the library, sizes it.
+        keepAgentHeapSmall();
         const { connect } = await import("@podnet/ipam-core");
         const { runAgent } = await import("@podnet/netcfg");
         const stop = new AbortController();

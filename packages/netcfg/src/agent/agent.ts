@@ -1,65 +1,40 @@
 /**
  * The host agent (`podnet agent`): flanneld's job for the VXLAN backend, done so that failures
- * show. It waits for a valid config, acquires (or reuses) this host's lease, writes the subnet
- * file, programs the device and every peer, then keeps the kernel in step with the leases: a
- * watch for changes, a periodic full reconcile for drift, guarded renewals. A lost lease ends
- * the agent with exit status 1; during an etcd outage the data plane stays as it is.
+ * show. It waits for a valid config (config-wait.ts), acquires (or reuses) this host's lease
+ * (own-lease.ts), writes the subnet file, programs the devices and every peer (family-plane.ts,
+ * peer-table.ts), then keeps the kernel in step with the leases: a watch for changes, a periodic
+ * full reconcile for drift (scheduler.ts), guarded renewals. A lost lease ends the agent with
+ * exit status 1; during an etcd outage the data plane stays as it is.
  */
-
-import { setFlagsFromString } from "node:v8";
 import {
-  configKey,
-  formatIPv4,
   formatIPv4Cidr,
   formatLeaseKey,
   hasIPv4,
-  isPodnetError,
+  isReservation,
+  type KeepAliveHandle,
   type Lease,
-  type LeaseAttrs,
   type LeaseEvent,
-  type LeaseNetwork,
   LeaseRegistry,
-  type LeaseSubnet,
   type LeaseWatch,
-  normaliseMac,
   rangeContains,
   rangeSize,
   type Store,
-  vtepMacOf,
   watchLeases,
 } from "@podnet/ipam-core";
-import { leaseNetworkOf } from "../config/lease-network.js";
-import { overlayMtu, vxlanDeviceName } from "../config/overlay.js";
-import type { ResolvedConfig, VxlanBackend } from "../config/schema.js";
-import { validateConfigText } from "../config/validate.js";
-import { applyDevice, applyPeerChanges, reconcilePeers, removeDataPlane } from "../host/apply.js";
+import { overlayMtu } from "../config/overlay.js";
+import { hostFamilies, planHostDevice } from "../host/host-plan.js";
 import type { HostTarget } from "../host/iproute.js";
-import { readKernelDevice } from "../host/kernel-state.js";
 import { ensureMasquerade, MASQ_CHAIN, removeMasquerade } from "../host/masquerade.js";
-import {
-  type PeerContext,
-  type PeerPlan,
-  type PlannedDevice,
-  planDevice,
-  planPeer,
-  vtepMacFor,
-} from "../host/plan.js";
-import {
-  type DataPlaneChange,
-  describeChange,
-  describePeerChanges,
-  diffPeer,
-  noPeerChanges,
-  type PeerChanges,
-  type PeerTable,
-  peerChangeCount,
-  summarisePeerChanges,
-} from "../host/reconcile.js";
-import { readSubnetFile, writeSubnetFile } from "../host/subnet-file.js";
-import { configNotFoundMessage, readConfig } from "../store/config-store.js";
+import { writeSubnetFile } from "../host/subnet-file.js";
+import { type AgentNetwork, waitForConfig } from "./config-wait.js";
+import { FamilyPlane } from "./family-plane.js";
 import { type HealthServer, startHealthServer } from "./health.js";
+import { describeLease, EventCounts, MAX_EVENT_LINES, valueHash } from "./lease-log.js";
 import { AgentMetrics } from "./metrics.js";
-import { findUnderlay, type Underlay } from "./underlay.js";
+import { acquireOwnLease, checkRewrittenLease, keepOwnLease } from "./own-lease.js";
+import { retrying } from "./retry.js";
+import { ReconcileScheduler } from "./scheduler.js";
+import { chooseUnderlay, type Underlay } from "./underlay.js";
 
 /** The agent's settings (the CLI's flags, resolved). */
 export interface AgentOptions {
@@ -71,6 +46,8 @@ export interface AgentOptions {
   readonly ifaceRegexes?: readonly string[];
   /** The address to publish in the lease instead of the interface's. */
   readonly publicIp?: string;
+  /** The IPv6 address to publish (PublicIPv6) instead of the interface's. */
+  readonly publicIpv6?: string;
   /** Where to write flannel's subnet file. */
   readonly subnetFile: string;
   /**
@@ -110,40 +87,17 @@ export interface AgentResult {
   readonly reason: string;
 }
 
-/** Capped backoff while etcd does not answer. */
-const BACKOFF_INITIAL_MS = 500;
-const BACKOFF_MAX_MS = 10_000;
-/** Above this many kernel changes in one reconcile, the log gets a summary instead of a line each. */
-const MAX_CHANGE_LINES = 12;
-
 /** Runs the agent until it is stopped (exit 0) or loses its lease (exit 1); throws only on a fatal setup error. */
-export async function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<AgentResult> {
-  keepHeapSmall();
+export function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<AgentResult> {
   return new Agent(opts, env).run();
 }
 
-/**
- * The agent's peak memory is what a host pays, so V8 is asked to favour size over speed:
- *
- * - V8 doubles its young generation (up to 2 x 16 MB) whenever much of it survives, as 10,000
- *   decoded leases do; the agent's steady state needs none of that room. A growth factor of 1
- *   keeps the semi-spaces at their initial size; the factor is read at each growth, so setting
- *   it after start-up takes effect (unlike --max-semi-space-size). Only scavenges become more
- *   frequent.
- * - A burst of thousands of lease events promotes short-lived objects to the old generation,
- *   and V8 by default lets it grow to up to 4x its live size after a full GC (~50 MB of
- *   garbage at 10,000 peers) before the next. A growing factor of 1.2 bounds that slack; it is
- *   read at each limit computation. The limit still follows the live size: no hard heap cap,
- *   no forced GCs, and (unlike --optimize-for-size) no change to the compiler.
- */
-function keepHeapSmall(): void {
-  for (const flag of ["--semi-space-growth-factor=1", "--heap-growing-percent=20"]) {
-    try {
-      setFlagsFromString(flag);
-    } catch {
-      // An engine without the flag: the default sizing.
-    }
-  }
+/** What the agent keeps of every lease (its own included): enough for the metrics and the log. */
+interface LeaseRecord {
+  /** A hash of its value, to tell a renewal (same value) from a change without keeping the value. */
+  readonly value: number;
+  /** Its subnet lies in the network's range (the subnets-used metric). */
+  readonly inRange: boolean;
 }
 
 class Agent {
@@ -151,35 +105,23 @@ class Agent {
   private readonly stop = new AbortController();
   private readonly signal: AbortSignal;
   private readonly target: HostTarget;
+  private readonly scheduler: ReconcileScheduler;
+  private readonly leases = new Map<string, LeaseRecord>();
+  /** What retrying() needs: the stop signal and the log. */
+  private readonly retry: { readonly signal: AbortSignal; log(line: string): void };
   private result: AgentResult | undefined;
   private phase = "starting";
   private store: Store | undefined;
   private health: HealthServer | undefined;
   private underlay: Underlay | undefined;
-  private config: ResolvedConfig | undefined;
-  private backend: VxlanBackend | undefined;
-  private network: LeaseNetwork | undefined;
+  private net: AgentNetwork | undefined;
   private registry: LeaseRegistry | undefined;
   private own: Lease | undefined;
-  private keep: { readonly lease: Lease; stop(): void } | undefined;
+  private keep: KeepAliveHandle | undefined;
   private watch: LeaseWatch | undefined;
-  /** One compact record per lease (this host's own included), never the lease itself. */
-  private readonly peers = new Map<string, Tracked>();
-  /** The programmed peers by network address and by VtepMAC. */
-  private readonly byNet = new Map<number, PeerPlan>();
-  private readonly byMac = new Map<string, PeerPlan>();
-  /** Leases held back only by a clash with another peer: retried when a peer goes. */
-  private blocked = 0;
-  /** The device and per-peer context, fixed once the own lease is known; or why it cannot be planned. */
-  private planned: { device: PlannedDevice; context: PeerContext; network: string } | undefined;
+  /** One per family of the network; empty while the plan cannot be made (`planError` says why). */
+  private planes: FamilyPlane[] = [];
   private planError: unknown;
-  private table: PeerTable | undefined;
-  /** Peers changed since they were last applied, with what was programmed for them then. */
-  private readonly dirty = new Map<string, PeerPlan | undefined>();
-  /** A full comparison with the kernel is due (the first one, the periodic one, or after a failure). */
-  private fullDue = true;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private subnetFileWritten = false;
   private programmed = false;
   private lastReconcileError: string | null = null;
@@ -191,6 +133,15 @@ class Agent {
   ) {
     this.signal = AbortSignal.any([env.signal, this.stop.signal]);
     this.target = opts.target ?? {};
+    this.retry = { signal: this.signal, log: (line) => this.log(line) };
+    this.scheduler = new ReconcileScheduler(
+      {
+        full: () => this.reconcile(),
+        incremental: () => this.applyChanged(),
+        pending: () => this.planes.some((p) => p.peers.pending),
+      },
+      this.signal,
+    );
   }
 
   async run(): Promise<AgentResult> {
@@ -205,7 +156,7 @@ class Agent {
         this.log(`serving /healthz, /readyz and /metrics on http://${this.health.address}`);
       }
       await this.setUp();
-      if (!this.signal.aborted) await this.untilStopped();
+      if (!this.signal.aborted) await untilAborted(this.signal);
     } finally {
       await this.tearDown();
     }
@@ -215,256 +166,189 @@ class Agent {
   // ---- start-up ----
 
   private async setUp(): Promise<void> {
-    const underlay = await this.findUnderlay();
+    const o = this.opts;
+    const underlay = await chooseUnderlay(
+      {
+        ...(o.ifaces !== undefined && { ifaces: o.ifaces }),
+        ...(o.ifaceRegexes !== undefined && { ifaceRegexes: o.ifaceRegexes }),
+        ...(o.publicIp !== undefined && { publicIp: o.publicIp }),
+        ...(o.publicIpv6 !== undefined && { publicIpv6: o.publicIpv6 }),
+      },
+      this.target,
+      (line) => this.log(line),
+    );
     this.underlay = underlay;
+    const v6 = underlay.publicIPv6 === undefined ? "" : `; public IPv6 ${underlay.publicIPv6}`;
     this.log(
-      `using interface ${underlay.dev} (${underlay.ip}, MTU ${underlay.mtu}); public IP ${underlay.publicIP}`,
+      `using interface ${underlay.dev} (${underlay.ip}, MTU ${underlay.mtu}); public IP ${underlay.publicIP}${v6}`,
     );
     this.phase = "connecting to etcd";
-    const store = await this.retrying("connect to etcd", () => this.env.connect());
+    const store = await retrying("connect to etcd", () => this.env.connect(), this.retry);
     if (store === undefined) return;
     this.store = store;
     this.phase = "waiting for the network config";
-    const found = await this.waitForConfig(store);
-    if (found === undefined) return;
-    const { backend, network } = found;
+    const net = await waitForConfig(store, o.prefix, {
+      signal: this.signal,
+      log: (line) => this.log(line),
+      retryMs: o.configRetryMs ?? 5000,
+    });
+    if (net === undefined) return;
+    this.net = net;
+    const { config, backend, network } = net;
+    if (network.ipv6 !== undefined && underlay.publicIPv6 === undefined) {
+      throw new Error(
+        `the network config enables IPv6, but ${underlay.dev} has no global IPv6 address; give --public-ipv6 or choose another --iface`,
+      );
+    }
+    const families = [config.Network, config.EnableIPv6 ? config.IPv6Network : undefined]
+      .filter((x) => x !== undefined)
+      .join(" and ");
+    this.log(
+      `network config (revision ${net.revision}): ${families}, vxlan VNI ${backend.VNI}${backend.DirectRouting ? ", DirectRouting" : ""}`,
+    );
     this.registry = new LeaseRegistry(store, {
-      prefix: this.opts.prefix,
-      ...(this.opts.leaseTtlSeconds !== undefined && { ttlSeconds: this.opts.leaseTtlSeconds }),
+      prefix: o.prefix,
+      ...(o.leaseTtlSeconds !== undefined && { ttlSeconds: o.leaseTtlSeconds }),
     });
     this.phase = "acquiring a lease";
-    const own = await this.acquire(backend, network);
+    const own = await acquireOwnLease({
+      registry: this.registry,
+      network,
+      vni: backend.VNI,
+      identity: {
+        publicIP: underlay.publicIP,
+        ...(underlay.publicIPv6 !== undefined && { publicIPv6: underlay.publicIPv6 }),
+      },
+      subnetFile: o.subnetFile,
+      target: this.target,
+      signal: this.signal,
+      log: (line) => this.log(line),
+    });
     if (own === undefined) return;
     this.own = own;
     this.startKeepAlive(own);
     this.phase = "writing the subnet file";
     const mtu = overlayMtu(backend, underlay.mtu).mtu;
-    await writeSubnetFile(this.opts.subnetFile, {
-      subnet: own.subnet.ipv4,
-      ...(network.ipv4 !== undefined && { network: network.ipv4.network }),
+    await writeSubnetFile(o.subnetFile, {
+      ...(network.ipv4 !== undefined &&
+        hasIPv4(own.subnet) && { subnet: own.subnet.ipv4, network: network.ipv4.network }),
+      ...(network.ipv6 !== undefined &&
+        own.subnet.ipv6 !== undefined && { ipv6Subnet: own.subnet.ipv6, ipv6Network: network.ipv6.network }),
       mtu,
-      ipMasq: this.opts.ipMasq,
+      ipMasq: o.ipMasq,
     });
     this.subnetFileWritten = true;
-    this.log(`wrote ${this.opts.subnetFile} (FLANNEL_MTU=${mtu}, FLANNEL_IPMASQ=${this.opts.ipMasq})`);
+    this.log(`wrote ${o.subnetFile} (FLANNEL_MTU=${mtu}, FLANNEL_IPMASQ=${o.ipMasq})`);
     this.phase = "programming peers";
-    this.preparePlan(own);
-    const watch = await this.retrying("list the leases", () =>
-      watchLeases(
-        store,
-        this.opts.prefix,
-        {
-          snapshot: (listing) => {
-            for (const lease of listing.leases) this.track(lease.key, lease);
-            for (const d of listing.damaged) this.log(`skipping damaged lease ${d.key}: ${d.reason}`);
-            for (const f of listing.foreign) this.log(`skipping foreign key ${f.key}: ${f.reason}`);
-            this.updateLeaseMetrics();
+    this.preparePlanes(own);
+    const watch = await retrying(
+      "list the leases",
+      () =>
+        watchLeases(
+          store,
+          o.prefix,
+          {
+            snapshot: (listing) => {
+              for (const lease of listing.leases) this.track(lease.key, lease);
+              for (const d of listing.damaged) this.log(`skipping damaged lease ${d.key}: ${d.reason}`);
+              for (const f of listing.foreign) this.log(`skipping foreign key ${f.key}: ${f.reason}`);
+              this.updateLeaseMetrics();
+            },
+            events: (events) => this.onEvents(events),
+            error: (err) => this.onWatchError(err),
           },
-          events: (events) => this.onEvents(events),
-          error: (err) => this.onWatchError(err),
-        },
-        // The agent keeps its own compact record per lease; the watcher need not keep the leases.
-        { backoff: { initialMs: 100, maxMs: 5000 }, keepLeases: false },
-      ),
+          // The agent keeps its own compact record per lease; the watcher need not keep the leases.
+          { backoff: { initialMs: 100, maxMs: 5000 }, keepLeases: false },
+        ),
+      this.retry,
     );
     if (watch === undefined) return;
     this.watch = watch;
-    this.log(`watching ${this.peers.size} lease(s) from revision ${watch.revision}`);
-    if (!this.peers.has(own.key)) {
-      this.lost(`the lease on ${formatIPv4Cidr(own.subnet.ipv4)} disappeared right after it was acquired`);
+    this.log(`watching ${this.leases.size} lease(s) from revision ${watch.revision}`);
+    if (!this.leases.has(own.key)) {
+      this.lost(`the lease on ${formatLeaseKey(own.subnet)} disappeared right after it was acquired`);
       return;
     }
-    this.kick(true);
-    await this.running;
-    this.timer = setInterval(() => this.kick(true), this.opts.reconcileIntervalMs);
-    this.timer.unref();
+    this.scheduler.kick(true);
+    await this.scheduler.idle();
+    this.scheduler.every(o.reconcileIntervalMs);
   }
 
-  /**
-   * The first of the `--iface` candidates that exists (flanneld's order), else the first
-   * `--iface-regex` match, else (neither given) the default route's interface.
-   */
-  private async findUnderlay(): Promise<Underlay> {
-    const publicIp = this.opts.publicIp;
-    const candidates = this.opts.ifaces ?? [];
-    const ifaceRegexes = this.opts.ifaceRegexes ?? [];
-    const byRegex = {
-      ...(publicIp !== undefined && { publicIp }),
-      ...(ifaceRegexes.length > 0 && { ifaceRegexes }),
-    };
-    if (candidates.length === 0) return findUnderlay(byRegex, this.target);
-    let firstError: unknown;
-    for (const iface of candidates) {
-      try {
-        return await findUnderlay({ iface, ...(publicIp !== undefined && { publicIp }) }, this.target);
-      } catch (err) {
-        if (!isPodnetError(err, "usage")) throw err;
-        firstError ??= err;
-        if (candidates.length > 1 || ifaceRegexes.length > 0)
-          this.log(`not using --iface ${iface}: ${err.message}`);
-      }
-    }
-    if (ifaceRegexes.length > 0) return findUnderlay(byRegex, this.target);
-    throw firstError;
-  }
-
-  /** Reads the config until it is there, valid and vxlan; undefined when stopped meanwhile. */
-  private async waitForConfig(
-    store: Store,
-  ): Promise<{ backend: VxlanBackend; network: LeaseNetwork } | undefined> {
-    const key = configKey(this.opts.prefix);
-    let said = "";
-    const say = (line: string) => {
-      if (line !== said) this.log(line);
-      said = line;
-    };
-    let backoff = BACKOFF_INITIAL_MS;
-    while (!this.signal.aborted) {
-      let wait = this.opts.configRetryMs ?? 5000;
-      try {
-        const { config } = await readConfig(store, this.opts.prefix);
-        backoff = BACKOFF_INITIAL_MS;
-        if (config === undefined) {
-          say(`waiting for the network config: ${configNotFoundMessage(key)}`);
-        } else {
-          const result = validateConfigText(config.text);
-          const resolved = result.resolved;
-          if (!result.valid || resolved === undefined) {
-            const first = result.errors[0];
-            const what =
-              first === undefined ? "" : `${first.path === "" ? "" : `${first.path}: `}${first.message}`;
-            say(`waiting for a valid network config at ${key} (revision ${config.modRevision}): ${what}`);
-          } else if (resolved.Backend.Type !== "vxlan") {
-            say(
-              `waiting for a vxlan network config at ${key}: its backend is ${resolved.Backend.Type}, and podnet agent programs only vxlan`,
-            );
-          } else if (!resolved.EnableIPv4 || resolved.Network === undefined) {
-            say(
-              `waiting for a network config with an IPv4 Network at ${key}: podnet agent programs IPv4 overlays only`,
-            );
-          } else {
-            const ipv4 = leaseNetworkOf(resolved).ipv4;
-            if (resolved.EnableIPv6)
-              this.log("the config enables IPv6 too; podnet agent leases and programs IPv4 only");
-            const found = { backend: resolved.Backend, network: { ...(ipv4 !== undefined && { ipv4 }) } };
-            this.config = resolved;
-            this.backend = found.backend;
-            this.network = found.network;
-            this.log(
-              `network config (revision ${config.modRevision}): ${resolved.Network}, /${resolved.SubnetLen} subnets, vxlan VNI ${resolved.Backend.VNI}`,
-            );
-            return found;
-          }
-        }
-      } catch (err) {
-        if (!isPodnetError(err, "unavailable")) throw err;
-        say(`cannot read the network config (retrying): ${err.message}`);
-        wait = backoff;
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-      }
-      await pause(wait, this.signal);
-    }
-    return undefined;
-  }
-
-  /** Acquires or reuses this host's lease, with a VtepMAC that stays the same across restarts. */
-  private async acquire(backend: VxlanBackend, network: LeaseNetwork): Promise<Lease | undefined> {
-    const registry = this.registry!;
+  /** Works out each family's device and per-peer context once; a failure is reported by every reconcile. */
+  private preparePlanes(own: Lease): void {
+    const net = this.net!;
     const underlay = this.underlay!;
-    const mac = await this.retrying("look up this host's VTEP MAC", () => this.stableMac(backend.VNI));
-    if (mac === undefined) return undefined;
-    let previous: LeaseSubnet | undefined;
     try {
-      previous = (await readSubnetFile(this.opts.subnetFile))?.previousSubnet();
+      this.planes = hostFamilies(net.config).map((family) => {
+        const { device, context } = planHostDevice(
+          {
+            config: net.config,
+            own,
+            underlay: {
+              dev: underlay.dev,
+              ip: underlay.ip,
+              mtu: underlay.mtu,
+              networks: underlay.networks,
+              ...(underlay.ip6 !== undefined && { ip6: underlay.ip6 }),
+              networks6: underlay.networks6,
+            },
+          },
+          family,
+        );
+        const network = (family === 6 ? net.config.IPv6Network : net.config.Network) ?? "";
+        return new FamilyPlane(
+          { device, context, network },
+          this.target,
+          (line) => this.log(line),
+          (n) => this.metrics.inc("podnet_kernel_changes_total", n),
+        );
+      });
     } catch (err) {
-      this.log(`ignoring the previous subnet: ${err instanceof Error ? err.message : String(err)}`);
+      this.planes = [];
+      this.planError = err;
     }
-    const attrs: LeaseAttrs = {
-      publicIP: underlay.publicIP,
-      publicIPv6: null,
-      backendType: "vxlan",
-      backendData: `{"VNI":${backend.VNI},"VtepMAC":"${mac}"}`,
-    };
-    const result = await this.retrying(
-      "acquire a lease",
-      () =>
-        registry.acquire({
-          network,
-          attrs,
-          ...(previous !== undefined && hasIPv4(previous) && { previous: { ipv4: previous.ipv4 } }),
-        }),
-      ["unavailable", "conflict", "exhausted"],
-    );
-    if (result === undefined) return undefined;
-    for (const gone of result.removed) {
-      this.log(
-        `deleted this host's old lease ${formatLeaseKey(gone.subnet)}: it no longer fits the network config`,
-      );
-    }
-    const how = {
-      reused: "reused this host's lease",
-      previous: "took the previous subnet again",
-      new: "leased a new subnet",
-    };
-    this.log(
-      `${how[result.outcome]} ${formatIPv4Cidr(result.lease.subnet.ipv4)} (VtepMAC ${mac}, etcd lease ${result.lease.etcdLease === "0" ? "none: a reservation" : hex(result.lease.etcdLease)})`,
-    );
-    return result.lease;
-  }
-
-  /** The VTEP MAC: the existing device's, else the one in this host's lease, else one derived from the public IP. */
-  private async stableMac(vni: number): Promise<string> {
-    const underlay = this.underlay!;
-    const device = await readKernelDevice(vxlanDeviceName(vni), this.target);
-    const fromDevice = device?.kind === "vxlan" ? normaliseMac(device.mac) : null;
-    if (fromDevice !== null) return fromDevice;
-    const listing = await this.registry!.list();
-    for (const lease of listing.leases) {
-      if (lease.attrs.publicIP !== underlay.publicIP) continue;
-      const mac = vtepMacOf(lease.attrs);
-      if (mac !== null) return mac;
-    }
-    return vtepMacFor(`podnet/${underlay.publicIP}/vni=${vni}`);
   }
 
   private startKeepAlive(own: Lease): void {
-    const ttl = this.registry!.ttlSeconds;
-    this.keep = this.registry!.keepAlive(own, {
-      // A margin as long as the TTL makes keepAlive renew at a third of it.
-      renewMarginSeconds: this.opts.renewMarginSeconds,
-      retryIntervalSeconds: Math.max(1, Math.min(60, Math.floor(ttl / 10))),
-      onRenewed: (lease, remaining) => {
+    const name = formatLeaseKey(own.subnet);
+    this.keep = keepOwnLease(this.registry!, own, this.opts.renewMarginSeconds, {
+      renewed: (lease, remaining) => {
         this.own = lease;
         this.metrics.inc("podnet_renewals_total");
-        this.log(
-          `renewed lease ${formatIPv4Cidr(lease.subnet.ipv4)}${remaining > 0 ? ` (${remaining}s left)` : " (a reservation)"}`,
-        );
+        this.log(`renewed lease ${name}${remaining > 0 ? ` (${remaining}s left)` : " (a reservation)"}`);
       },
-      onLost: (err) => this.lost(err.message),
-      onError: (err) => {
+      lost: (reason) => this.lost(reason),
+      failed: (err) => {
         this.metrics.inc("podnet_renew_failures_total");
-        this.log(`renewing lease ${formatIPv4Cidr(own.subnet.ipv4)} failed (will retry): ${err.message}`);
+        this.log(`renewing lease ${name} failed (will retry): ${err.message}`);
       },
     });
   }
 
-  // ---- running ----
+  // ---- the leases ----
 
-  private untilStopped(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.signal.aborted) return resolve();
-      this.signal.addEventListener("abort", () => resolve(), { once: true });
-    });
+  /** Records a lease's new state (undefined: gone) in the lease records and every family's peer table. */
+  private track(key: string, lease: Lease | undefined): void {
+    if (lease === undefined) {
+      this.leases.delete(key);
+    } else {
+      const range = this.net?.network;
+      const inRange =
+        range?.ipv4 !== undefined
+          ? hasIPv4(lease.subnet) && rangeContains(range.ipv4, lease.subnet.ipv4)
+          : range?.ipv6 !== undefined &&
+            lease.subnet.ipv6 !== undefined &&
+            rangeContains(range.ipv6, lease.subnet.ipv6);
+      this.leases.set(key, { value: valueHash(lease.value), inRange });
+    }
+    if (key === this.own?.key) return;
+    for (const plane of this.planes) plane.peers.set(key, lease);
   }
 
   private onEvents(events: readonly LeaseEvent[]): void {
     const own = this.own;
-    // A line per lease for a few changes; for many at once (thousands of hosts starting), counts.
-    const each = events.length <= MAX_CHANGE_LINES;
-    let added = 0;
-    let changed = 0;
-    let gone = 0;
-    let deleted = 0;
+    const each = events.length <= MAX_EVENT_LINES;
+    const counts = new EventCounts();
     for (const e of events) {
       const key = e.type === "added" || e.type === "changed" ? e.lease.key : e.key;
       if (own !== undefined && key === own.key) {
@@ -474,59 +358,42 @@ class Agent {
       switch (e.type) {
         case "added":
           if (each) this.log(`lease added: ${describeLease(e.lease)}`);
-          added++;
-          this.track(e.lease.key, e.lease);
+          counts.added++;
+          this.track(key, e.lease);
           break;
-        case "changed": {
+        case "changed":
           // A renewal rewrites the same value: not worth a line.
-          if (this.peers.get(key)?.value !== valueHash(e.lease.value)) {
+          if (this.leases.get(key)?.value !== valueHash(e.lease.value)) {
             if (each) this.log(`lease changed: ${describeLease(e.lease)}`);
-            changed++;
+            counts.changed++;
           }
-          this.track(e.lease.key, e.lease);
+          this.track(key, e.lease);
           break;
-        }
         case "removed":
-          if (each) {
-            const p = this.peers.get(key)?.plan;
-            this.log(
-              `lease ${e.expired ? "gone (released, revoked or expired)" : "deleted"}: ${p === undefined ? e.key : describePlan(p)}`,
-            );
-          }
-          if (e.expired) gone++;
-          else deleted++;
-          this.track(e.key, undefined);
+          if (each)
+            this.log(`lease ${e.expired ? "gone (released, revoked or expired)" : "deleted"}: ${e.key}`);
+          if (e.expired) counts.gone++;
+          else counts.deleted++;
+          this.track(key, undefined);
           break;
         case "damaged":
           this.log(`skipping damaged lease ${e.key}: ${e.reason}`);
-          this.track(e.key, undefined);
+          this.track(key, undefined);
           break;
         case "foreign":
           this.log(`skipping foreign key ${e.key}: ${e.reason}`);
           break;
       }
     }
-    if (!each && added + changed + gone + deleted > 0) {
-      const counts = [
-        [added, "added"],
-        [changed, "changed"],
-        [deleted, "deleted"],
-        [gone, "gone (released, revoked or expired)"],
-      ] as const;
-      this.log(
-        `leases ${counts
-          .filter(([n]) => n > 0)
-          .map(([n, what]) => `${what}: ${n}`)
-          .join(", ")}`,
-      );
-    }
+    const summary = counts.summary();
+    if (!each && summary !== "") this.log(summary);
     this.updateLeaseMetrics();
-    if (this.dirty.size > 0) this.kick(false);
+    if (this.planes.some((p) => p.peers.pending)) this.scheduler.kick(false);
   }
 
   /** Our own key changed under us: gone or taken means the lease is lost; anything else is checked. */
   private onOwnEvent(e: LeaseEvent, own: Lease): void {
-    const name = formatIPv4Cidr(own.subnet.ipv4);
+    const name = formatLeaseKey(own.subnet);
     if (e.type === "removed") {
       this.track(e.key, undefined);
       this.lost(`the lease on ${name} was ${e.expired ? "revoked or expired" : "deleted"} in etcd`);
@@ -544,19 +411,16 @@ class Agent {
     }
     if (e.lease.value === own.value && e.lease.etcdLease === own.etcdLease) return;
     // Someone rewrote our key with our address: still ours only if a guarded renewal agrees.
-    this.registry!.renew(own).then(
-      (lease) => {
-        this.own = lease;
-        this.log(`this host's lease was rewritten in etcd and is still ours: ${describeLease(lease)}`);
-      },
-      (err: unknown) => {
-        if (isPodnetError(err, "conflict") || isPodnetError(err, "not-found")) this.lost(err.message);
-        else
-          this.log(
-            `checking this host's rewritten lease failed (will check at the next renewal): ${String(err)}`,
-          );
-      },
-    );
+    void checkRewrittenLease(this.registry!, own).then((r) => {
+      if ("lease" in r) {
+        this.own = r.lease;
+        this.log(`this host's lease was rewritten in etcd and is still ours: ${describeLease(r.lease)}`);
+      } else if ("lost" in r) {
+        this.lost(r.lost);
+      } else {
+        this.log(`checking this host's rewritten lease failed (will check at the next renewal): ${r.error}`);
+      }
+    });
   }
 
   private onWatchError(err: Error): void {
@@ -567,193 +431,36 @@ class Agent {
     this.log(`watching leases failed (data plane kept as it is; retrying): ${err.message}`);
   }
 
-  // ---- the desired state, one compact record per lease ----
-
-  /** Works out the device and the per-peer context once; a failure is reported by every reconcile. */
-  private preparePlan(own: Lease): void {
-    const config = this.config!;
-    const underlay = this.underlay!;
-    try {
-      const { device, context } = planDevice({
-        config,
-        own,
-        underlay: { dev: underlay.dev, ip: underlay.ip, mtu: underlay.mtu, directNets: underlay.networks },
-      });
-      const network = config.Network ?? "";
-      this.planned = { device, context, network };
-      const byNet = this.byNet;
-      const byMac = this.byMac;
-      this.table = {
-        context,
-        byNet: (net) => byNet.get(net),
-        byMac: (mac) => byMac.get(mac),
-        peers: () => byNet.values(),
-      };
-    } catch (err) {
-      this.planError = err;
-    }
-  }
-
-  /**
-   * Records a lease's new state (`lease` undefined: it is gone) as a compact record, and marks
-   * the peer for the next incremental apply with what was programmed for it before.
-   */
-  private track(key: string, lease: Lease | undefined): void {
-    const old = this.peers.get(key);
-    const before = old?.plan;
-    if (old?.blocked !== undefined) this.blocked--;
-    if (before !== undefined) this.unindex(before);
-    if (lease === undefined) {
-      this.peers.delete(key);
-    } else {
-      const range = this.network?.ipv4;
-      const inRange = range !== undefined && hasIPv4(lease.subnet) && rangeContains(range, lease.subnet.ipv4);
-      const next: Tracked = {
-        plan: undefined,
-        skip: undefined,
-        blocked: undefined,
-        inRange,
-        value: valueHash(lease.value),
-      };
-      this.peers.set(key, next);
-      if (key !== this.own?.key) this.plan(key, lease, next, old?.skip);
-    }
-    const after = this.peers.get(key)?.plan;
-    if (before !== after && !this.dirty.has(key)) this.dirty.set(key, before);
-    if (before !== undefined && this.blocked > 0) this.unblock();
-  }
-
-  private plan(key: string, lease: Lease, t: Tracked, oldSkip: string | undefined): void {
-    const context = this.planned?.context;
-    if (context === undefined) return;
-    const p = planPeer(context, lease);
-    let skip: string | undefined;
-    if (typeof p === "string") {
-      skip = p;
-    } else if (p.mac === context.ownMac) {
-      skip = `its VtepMAC ${p.mac} is already used by ${this.own?.key ?? "this host"}`;
-    } else {
-      skip = this.clash(p);
-      if (skip !== undefined) {
-        t.blocked = p;
-        this.blocked++;
-      } else {
-        t.plan = p;
-        this.index(p);
-      }
-    }
-    t.skip = skip;
-    if (skip !== undefined && skip !== oldSkip) this.log(`skipping lease ${key}: ${skip}`);
-  }
-
-  /** Why `p` cannot be programmed beside the programmed peers, if it cannot. */
-  private clash(p: PeerPlan): string | undefined {
-    const macHolder = this.byMac.get(p.mac);
-    if (macHolder !== undefined) return `its VtepMAC ${p.mac} is already used by ${macHolder.key}`;
-    const netHolder = this.byNet.get(p.net);
-    if (netHolder !== undefined) return `its network address is already used by ${netHolder.key}`;
-    return undefined;
-  }
-
-  private index(p: PeerPlan): void {
-    this.byNet.set(p.net, p);
-    this.byMac.set(p.mac, p);
-  }
-
-  private unindex(p: PeerPlan): void {
-    if (this.byNet.get(p.net) === p) this.byNet.delete(p.net);
-    if (this.byMac.get(p.mac) === p) this.byMac.delete(p.mac);
-  }
-
-  /** A peer went: leases held back by a clash with it may be programmed now. */
-  private unblock(): void {
-    for (const [key, t] of this.peers) {
-      const p = t.blocked;
-      if (p === undefined || this.clash(p) !== undefined) continue;
-      t.blocked = undefined;
-      t.skip = undefined;
-      t.plan = p;
-      this.blocked--;
-      this.index(p);
-      if (!this.dirty.has(key)) this.dirty.set(key, undefined);
-    }
-  }
-
   // ---- applying ----
 
-  /**
-   * Schedules work: a full reconcile when `full` (or when one is due), else the incremental
-   * apply of the peers changed since. Calls while one runs coalesce into one more pass after it.
-   */
-  private kick(full: boolean): void {
-    if (full) this.fullDue = true;
-    if (this.running !== undefined) return;
-    this.running = (async () => {
-      // Let the rest of this tick's events join the batch.
-      await new Promise<void>((r) => setImmediate(r));
-      while (!this.signal.aborted && (this.fullDue || this.dirty.size > 0)) {
-        if (this.fullDue) {
-          this.fullDue = false;
-          this.dirty.clear();
-          await this.reconcile();
-        } else {
-          await this.applyDirty();
-        }
+  /** Applies exactly the changed peers' entries; a failure makes the next pass a full reconcile. */
+  private async applyChanged(): Promise<void> {
+    for (const plane of this.planes) {
+      try {
+        await plane.applyChanged();
+      } catch (err) {
+        // The kernel is not as we thought (an entry or the device removed by hand): compare it all.
+        const text = err instanceof Error ? err.message : String(err);
+        this.log(`applying lease changes failed (reconciling fully): ${text}`);
+        this.scheduler.fullNext();
       }
-    })().finally(() => {
-      this.running = undefined;
-    });
-  }
-
-  /** Applies exactly the changed peers' entries, without reading the kernel. */
-  private async applyDirty(): Promise<void> {
-    const planned = this.planned;
-    if (planned === undefined) {
-      this.dirty.clear();
-      return;
     }
-    const changes = noPeerChanges();
-    for (const [key, before] of this.dirty) {
-      const after = this.peers.get(key)?.plan;
-      diffPeer(
-        planned.context,
-        before,
-        after,
-        before === undefined ? "lease added" : after === undefined ? "lease gone" : "lease changed",
-        changes,
-      );
-    }
-    this.dirty.clear();
-    if (peerChangeCount(changes) === 0) return;
-    try {
-      await applyPeerChanges(planned.context, changes, this.target);
-    } catch (err) {
-      // The kernel is not as we thought (an entry or the device removed by hand): compare it all.
-      const text = err instanceof Error ? err.message : String(err);
-      this.log(`applying lease changes failed (reconciling fully): ${text}`);
-      this.fullDue = true;
-      return;
-    }
-    this.logChanges([], planned.context, changes);
-    this.metrics.set("podnet_peers_programmed", this.byNet.size);
-    this.metrics.set("podnet_peers_skipped", this.skippedCount());
+    this.updatePeerMetrics();
   }
 
   /** One full comparison of the kernel with the plan, applying the difference in batches. */
   private async reconcile(): Promise<void> {
     const own = this.own;
-    if (own === undefined || this.config === undefined || this.underlay === undefined) return;
+    if (own === undefined || this.net === undefined) return;
     this.metrics.inc("podnet_reconciles_total");
-    const planned = this.planned;
-    const table = this.table;
-    if (planned === undefined || table === undefined) return this.reconcileFailed(this.planError);
+    if (this.planes.length === 0) return this.reconcileFailed(this.planError);
     let failure: unknown;
-    try {
-      const deviceChanges = await applyDevice(planned.device, planned.network, this.target);
-      const changes = await reconcilePeers(table, planned.network, this.target);
-      this.logChanges(deviceChanges, planned.context, changes);
-    } catch (err) {
-      failure = err;
+    for (const plane of this.planes) {
+      try {
+        await plane.reconcile();
+      } catch (err) {
+        failure ??= err;
+      }
     }
     // The rules need no device or peer: pods keep their way out while a peer entry fails.
     if (this.opts.ipMasq) {
@@ -766,43 +473,22 @@ class Agent {
     if (failure !== undefined) return this.reconcileFailed(failure);
     if (this.lastReconcileError !== null) this.log("reconcile succeeded again");
     this.lastReconcileError = null;
-    this.metrics.set("podnet_peers_programmed", this.byNet.size);
-    this.metrics.set("podnet_peers_skipped", this.skippedCount());
+    this.updatePeerMetrics();
     if (!this.programmed) {
       this.programmed = true;
-      this.log(`ready: ${this.byNet.size} peer(s) programmed on ${planned.device.name}`);
+      const what = this.planes.map((p) => `${p.peers.programmed} peer(s) programmed on ${p.name}`);
+      this.log(`ready: ${what.join(", ")}`);
     }
     this.metrics.set("podnet_ready", this.notReadyReason() === null ? 1 : 0);
   }
 
   /** Keeps the masquerade rules for the pod network and this host's subnet. */
   private async masquerade(own: Lease): Promise<void> {
-    const range = this.network?.ipv4;
-    if (range === undefined) return;
+    const range = this.net?.network.ipv4;
+    if (range === undefined || !hasIPv4(own.subnet)) return;
     const network = formatIPv4Cidr(range.network);
     const why = await ensureMasquerade(network, formatIPv4Cidr(own.subnet.ipv4), this.target);
     if (why !== undefined) this.log(`set the masquerade rules for ${network} (chain ${MASQ_CHAIN}; ${why})`);
-  }
-
-  private logChanges(device: readonly DataPlaneChange[], context: PeerContext, peers: PeerChanges): void {
-    const total = device.length + peerChangeCount(peers);
-    if (total === 0) return;
-    this.metrics.inc("podnet_kernel_changes_total", total);
-    if (total > MAX_CHANGE_LINES) {
-      const summary = [...device.map((c) => `${c.kind} ${c.action}`), summarisePeerChanges(peers)]
-        .filter((x) => x !== "")
-        .join(", ");
-      this.log(`applied ${total} kernel changes: ${summary}`);
-    } else {
-      for (const c of device) this.log(describeChange(c));
-      for (const line of describePeerChanges(context, peers)) this.log(line);
-    }
-  }
-
-  private skippedCount(): number {
-    let n = 0;
-    for (const t of this.peers.values()) if (t.skip !== undefined) n++;
-    return n;
   }
 
   private reconcileFailed(err: unknown): void {
@@ -813,13 +499,24 @@ class Agent {
     this.lastReconcileError = text;
   }
 
+  private updatePeerMetrics(): void {
+    this.metrics.set("podnet_peers_programmed", this.planes[0]?.peers.programmed ?? 0);
+    this.metrics.set("podnet_peers_skipped", this.planes[0]?.peers.skipped ?? 0);
+  }
+
   private updateLeaseMetrics(): void {
-    this.metrics.set("podnet_leases", this.peers.size);
-    const range = this.network?.ipv4;
-    if (range === undefined) return;
-    this.metrics.set("podnet_subnets_total", rangeSize(range));
+    this.metrics.set("podnet_leases", this.leases.size);
+    const range = this.net?.network;
+    const size =
+      range?.ipv4 !== undefined
+        ? rangeSize(range.ipv4)
+        : range?.ipv6 !== undefined
+          ? rangeSize(range.ipv6)
+          : undefined;
+    if (size === undefined) return;
+    this.metrics.set("podnet_subnets_total", Number(size));
     let used = 0;
-    for (const t of this.peers.values()) if (t.inRange) used++;
+    for (const t of this.leases.values()) if (t.inRange) used++;
     this.metrics.set("podnet_subnets_used", used);
   }
 
@@ -846,74 +543,50 @@ class Agent {
       if (this.env.signal.aborted) this.log("stopping (signal received)");
     }
     this.stop.abort();
-    if (this.timer !== undefined) clearInterval(this.timer);
     this.keep?.stop();
     await this.watch?.stop().catch(() => undefined);
-    await this.running?.catch(() => undefined);
+    await this.scheduler.stop();
     const own = this.keep?.lease ?? this.own;
-    if (
-      this.opts.releaseOnExit &&
-      this.result.exitCode === 0 &&
-      own !== undefined &&
-      this.registry !== undefined
-    ) {
-      try {
-        await this.registry.release(own);
-        this.log(`released lease ${formatIPv4Cidr(own.subnet.ipv4)}`);
-      } catch (err) {
-        this.log(
-          `could not release lease ${formatIPv4Cidr(own.subnet.ipv4)}: ${err instanceof Error ? err.message : String(err)}`,
-        );
-      }
-      if (this.backend !== undefined) {
-        const name = vxlanDeviceName(this.backend.VNI);
-        try {
-          if (await removeDataPlane(name, this.target))
-            this.log(`deleted ${name} and its neighbours, fdb entries and routes`);
-        } catch (err) {
-          this.log(`could not delete ${name}: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
-      if (this.opts.ipMasq) {
-        try {
-          if (await removeMasquerade(this.target))
-            this.log(`deleted the masquerade rules (chain ${MASQ_CHAIN})`);
-        } catch (err) {
-          this.log(
-            `could not delete the masquerade rules: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        }
-      }
-    } else if (own !== undefined && this.result.exitCode === 0) {
-      this.log(`kept lease ${formatIPv4Cidr(own.subnet.ipv4)} and the data plane (no --release-on-exit)`);
+    if (own !== undefined && this.result.exitCode === 0) {
+      if (this.opts.releaseOnExit && this.registry !== undefined) await this.release(own, this.registry);
+      else this.log(`kept lease ${formatLeaseKey(own.subnet)} and the data plane (no --release-on-exit)`);
     }
     await this.health?.close().catch(() => undefined);
     this.store?.close();
   }
 
-  // ---- helpers ----
-
-  /**
-   * Runs `fn` until it succeeds, retrying errors of the given codes (default: etcd unavailable)
-   * with capped backoff and a log line each; undefined when stopped meanwhile.
-   */
-  private async retrying<T>(
-    what: string,
-    fn: () => Promise<T>,
-    codes: readonly string[] = ["unavailable"],
-  ): Promise<T | undefined> {
-    let backoff = BACKOFF_INITIAL_MS;
-    while (!this.signal.aborted) {
+  /** --release-on-exit: the lease (never a reservation), the devices and the masquerade rules. */
+  private async release(own: Lease, registry: LeaseRegistry): Promise<void> {
+    const name = formatLeaseKey(own.subnet);
+    const why = (err: unknown) => (err instanceof Error ? err.message : String(err));
+    try {
+      if (isReservation(own)) {
+        this.log(
+          `kept ${name}: it is a reservation, which --release-on-exit never deletes ('podnet lease unreserve' does)`,
+        );
+      } else {
+        await registry.release(own);
+        this.log(`released lease ${name}`);
+      }
+    } catch (err) {
+      this.log(`could not release lease ${name}: ${why(err)}`);
+    }
+    for (const plane of this.planes) {
       try {
-        return await fn();
+        if (await plane.remove())
+          this.log(`deleted ${plane.name} and its neighbours, fdb entries and routes`);
       } catch (err) {
-        if (!isPodnetError(err) || !codes.includes(err.code)) throw err;
-        this.log(`cannot ${what} (retrying in ${Math.round(backoff / 100) / 10}s): ${err.message}`);
-        await pause(backoff, this.signal);
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        this.log(`could not delete ${plane.name}: ${why(err)}`);
       }
     }
-    return undefined;
+    if (this.opts.ipMasq) {
+      try {
+        if (await removeMasquerade(this.target))
+          this.log(`deleted the masquerade rules (chain ${MASQ_CHAIN})`);
+      } catch (err) {
+        this.log(`could not delete the masquerade rules: ${why(err)}`);
+      }
+    }
   }
 
   private log(line: string): void {
@@ -921,57 +594,10 @@ class Agent {
   }
 }
 
-/** What the agent keeps of one lease. */
-interface Tracked {
-  /** What is programmed for it; undefined when it is skipped (or this host's own). */
-  plan: PeerPlan | undefined;
-  /** Why it is not programmed. */
-  skip: string | undefined;
-  /** Its plan, held back by a clash with another peer's VtepMAC or address. */
-  blocked: PeerPlan | undefined;
-  /** Its subnet lies in the network's range (the subnets-used metric). */
-  inRange: boolean;
-  /** A hash of its value, to tell a renewal (same value) from a change without keeping the value. */
-  value: number;
-}
-
-/** FNV-1a over the UTF-16 code units: cheap, allocation-free, and enough to tell values apart. */
-function valueHash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** A programmed peer as a log line: `10.5.7.0/24 at 192.0.2.12 (vxlan)`. */
-function describePlan(p: PeerPlan): string {
-  return `${formatIPv4Cidr({ ip: p.net, prefix: p.prefix })} at ${formatIPv4(p.publicIp)} (vxlan)`;
-}
-
-/** `10.5.7.0/24 at 192.0.2.12 (vxlan)` */
-function describeLease(lease: Lease): string {
-  const subnet = hasIPv4(lease.subnet) ? formatIPv4Cidr(lease.subnet.ipv4) : formatLeaseKey(lease.subnet);
-  return `${subnet} at ${lease.attrs.publicIP} (${lease.attrs.backendType ?? "no backend type"})`;
-}
-
-/** etcd prints lease ids in hex (`etcdctl lease list`); podnet keeps them decimal internally. */
-function hex(id: string): string {
-  try {
-    return BigInt(id).toString(16);
-  } catch {
-    return id;
-  }
-}
-
-/** Waits `ms`, or less when `signal` aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves when `signal` aborts. */
+function untilAborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
+    signal.addEventListener("abort", () => resolve(), { once: true });
   });
 }
