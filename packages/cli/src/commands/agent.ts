@@ -3,7 +3,7 @@
  * as PODNET_<FLAG> or, where flanneld has the same flag, FLANNELD_<FLAG>; the command line wins.
  * Logs one timestamped line per event on stderr; exits 1 when its lease is lost.
  */
-import { compilePattern, PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
+import { compilePattern, PodnetError, parseDuration, parseIPv4, parseIPv6 } from "@podnet/ipam-core";
 import { Command, Option } from "commander";
 import { keepAgentHeapSmall } from "../agent-heap.js";
 import { contextFor } from "../context.js";
@@ -13,6 +13,7 @@ interface AgentFlags {
   iface?: string[];
   ifaceRegex?: string[];
   publicIp?: string;
+  publicIpv6?: string;
   subnetFile?: string;
   ipMasq?: boolean;
   healthzIp?: string;
@@ -32,6 +33,7 @@ const ENV: Record<Exclude<keyof AgentFlags, "subnetLeaseRenewMargin">, readonly 
   iface: ["PODNET_IFACE", "FLANNELD_IFACE"],
   ifaceRegex: ["PODNET_IFACE_REGEX", "FLANNELD_IFACE_REGEX"],
   publicIp: ["PODNET_PUBLIC_IP", "FLANNELD_PUBLIC_IP"],
+  publicIpv6: ["PODNET_PUBLIC_IPV6", "FLANNELD_PUBLIC_IPV6"],
   subnetFile: ["PODNET_SUBNET_FILE", "FLANNELD_SUBNET_FILE"],
   ipMasq: ["PODNET_IP_MASQ", "FLANNELD_IP_MASQ"],
   healthzIp: ["PODNET_HEALTHZ_IP", "FLANNELD_HEALTHZ_IP"],
@@ -48,6 +50,7 @@ export interface AgentSettings {
   /** `--iface-regex` patterns, each a valid (unanchored) JavaScript regex. */
   readonly ifaceRegexes: string[];
   readonly publicIp?: string;
+  readonly publicIpv6?: string;
   readonly subnetFile: string;
   readonly ipMasq: boolean;
   readonly healthz?: { host: string; port: number };
@@ -117,6 +120,13 @@ export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env):
       `${publicIp.source} "${publicIp.value}" is not an IPv4 address like 192.0.2.7`,
     );
   }
+  const publicIpv6 = text(flags, env, "publicIpv6", "--public-ipv6");
+  if (publicIpv6 !== undefined && parseIPv6(publicIpv6.value) === null) {
+    throw new PodnetError(
+      "usage",
+      `${publicIpv6.source} "${publicIpv6.value}" is not an IPv6 address like 2001:db8::7`,
+    );
+  }
   const port = text(flags, env, "healthzPort", "--healthz-port");
   const portNumber = port === undefined ? 0 : Number(port.value);
   if (port !== undefined && (!/^\d{1,5}$/.test(port.value) || portNumber > 65_535)) {
@@ -151,6 +161,7 @@ export function resolveAgentSettings(flags: AgentFlags, env: Env = process.env):
     ifaces,
     ifaceRegexes: ifaceRegexes.values,
     ...(publicIp !== undefined && { publicIp: publicIp.value }),
+    ...(publicIpv6 !== undefined && { publicIpv6: publicIpv6.value }),
     subnetFile: text(flags, env, "subnetFile", "--subnet-file")?.value ?? "/run/flannel/subnet.env",
     ipMasq: bool(flags, env, "ipMasq", "--ip-masq"),
     ...(portNumber > 0 && { healthz: { host: hostIp?.value ?? "127.0.0.1", port: portNumber } }),
@@ -181,6 +192,10 @@ export function agentCommand(): Command {
         collect,
       )
       .option("--public-ip <ip>", "IPv4 address to publish in the lease (default: the interface's address)")
+      .option(
+        "--public-ipv6 <ip>",
+        "IPv6 address to publish in a dual-stack lease (default: the interface's global IPv6 address)",
+      )
       .option(
         "--subnet-file <path>",
         "where to write flannel's subnet file (default: /run/flannel/subnet.env)",
@@ -249,6 +264,7 @@ export function agentCommand(): Command {
               ifaces: settings.ifaces,
               ifaceRegexes: settings.ifaceRegexes,
               ...(settings.publicIp !== undefined && { publicIp: settings.publicIp }),
+              ...(settings.publicIpv6 !== undefined && { publicIpv6: settings.publicIpv6 }),
               subnetFile: settings.subnetFile,
               ipMasq: settings.ipMasq,
               renewMarginSeconds: settings.renewMarginMinutes * 60,

@@ -8,6 +8,7 @@
  */
 import {
   formatIPv4Cidr,
+  formatIPv6Cidr,
   formatLeaseKey,
   hasIPv4,
   isReservation,
@@ -482,13 +483,19 @@ class Agent {
     this.metrics.set("podnet_ready", this.notReadyReason() === null ? 1 : 0);
   }
 
-  /** Keeps the masquerade rules for the pod network and this host's subnet. */
+  /** Keeps the masquerade rules for the pod network and this host's subnet, per family (ip6tables for IPv6). */
   private async masquerade(own: Lease): Promise<void> {
-    const range = this.net?.network.ipv4;
-    if (range === undefined || !hasIPv4(own.subnet)) return;
-    const network = formatIPv4Cidr(range.network);
-    const why = await ensureMasquerade(network, formatIPv4Cidr(own.subnet.ipv4), this.target);
-    if (why !== undefined) this.log(`set the masquerade rules for ${network} (chain ${MASQ_CHAIN}; ${why})`);
+    const range = this.net?.network;
+    const pairs: [string, string, 4 | 6][] = [];
+    if (range?.ipv4 !== undefined && hasIPv4(own.subnet))
+      pairs.push([formatIPv4Cidr(range.ipv4.network), formatIPv4Cidr(own.subnet.ipv4), 4]);
+    if (range?.ipv6 !== undefined && own.subnet.ipv6 !== undefined)
+      pairs.push([formatIPv6Cidr(range.ipv6.network), formatIPv6Cidr(own.subnet.ipv6), 6]);
+    for (const [network, subnet, family] of pairs) {
+      const why = await ensureMasquerade(network, subnet, this.target, family);
+      if (why !== undefined)
+        this.log(`set the masquerade rules for ${network} (chain ${MASQ_CHAIN}; ${why})`);
+    }
   }
 
   private reconcileFailed(err: unknown): void {

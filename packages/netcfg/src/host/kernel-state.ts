@@ -77,6 +77,8 @@ interface LinkJson {
       id?: number;
       port?: number;
       local?: string;
+      /** iproute2's name for an IPv6 local address. */
+      local6?: string;
       link?: string;
       learning?: boolean;
       gbp?: boolean;
@@ -314,7 +316,7 @@ function toDevice(name: string, link: LinkJson & AddrJson, family: AddressFamily
     kind: link.linkinfo?.info_kind ?? "",
     ...(info.id !== undefined && { vni: info.id }),
     ...(info.port !== undefined && { port: info.port }),
-    ...(info.local !== undefined && { local: info.local }),
+    ...((info.local ?? info.local6) !== undefined && { local: info.local ?? info.local6 }),
     ...(info.link !== undefined && { dev: info.link }),
     learning: info.learning === true,
     gbp: info.gbp === true,
