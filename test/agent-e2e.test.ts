@@ -111,10 +111,12 @@ describe.skipIf(skipReason !== null)(
       expect(await fetchIn("/readyz")).toMatch(/^200 ready/);
       const metrics = await until("the metrics count two peers", async () => {
         const text = await fetchIn("/metrics");
-        return /^podnet_peers_programmed 2$/m.test(text) && text;
+        return /^podnet_peers_programmed\{family="4"\} 2$/m.test(text) && text;
       });
       expect(metrics).toMatch(/^podnet_leases 3$/m);
-      expect(metrics).toMatch(/^podnet_subnets_total 255$/m);
+      expect(metrics).toMatch(/^podnet_subnets_capacity 255$/m);
+      expect(metrics).toMatch(/^podnet_etcd_up 1$/m);
+      expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
       expect(metrics).toMatch(/^podnet_subnets_used 3$/m);
       expect(metrics).toMatch(/^podnet_reconcile_errors_total 0$/m);
       expect(metrics).toMatch(/^podnet_renew_failures_total 0$/m);
@@ -215,7 +217,7 @@ describe.skipIf(skipReason !== null)(
       await reachable(1, ip2, host(2).ns);
       await reachable(2, ip1, host(1).ns);
       await until("an agent notices the outage", async () =>
-        /watching leases failed/.test(agents.get(host(1).ns)?.log() ?? ""),
+        /etcd stopped answering \(data plane kept as it is/.test(agents.get(host(1).ns)?.log() ?? ""),
       );
       await startEtcd();
       // A lease written after the restart reaches every agent: their watches resumed by themselves.

@@ -205,6 +205,20 @@ export class AgentLab {
     );
   }
 
+  /** Freezes etcd (SIGSTOP: it keeps its connections and answers nothing) or thaws it (SIGCONT). */
+  freezeEtcd(frozen: boolean): void {
+    this.etcd?.kill(frozen ? "SIGSTOP" : "SIGCONT");
+  }
+
+  /** Fetches `path` of the health server on 127.0.0.1:`port` inside host i: `STATUS BODY`. */
+  async fetchHealth(i: number, port: number, path: string): Promise<string> {
+    return okIn(this.host(i).ns, [
+      process.execPath,
+      "-e",
+      `fetch("http://127.0.0.1:${port}${path}").then(async (r) => console.log(r.status + " " + (await r.text())))`,
+    ]);
+  }
+
   async stopEtcd(): Promise<void> {
     const child = this.etcd;
     this.etcd = undefined;

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { reportError } from "./exit.js";
+import { flanneldArgv } from "./flanneld-argv.js";
 import { run } from "./program.js";
 
 // Deprecation notices from dependencies (grpc sets an IP as TLS server name) are not the admin's business.
@@ -17,4 +19,11 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 // Nowhere to report a failing stderr (`podnet agent 2>&1 | tee` after tee died): carry on.
 process.stderr.on("error", () => undefined);
 
-process.exitCode = await run(process.argv.slice(2));
+// `podnet agent` takes a flanneld command line as it is (Go's flag syntax); other commands are untouched.
+let argv: string[] | undefined;
+try {
+  argv = flanneldArgv(process.argv.slice(2));
+} catch (err) {
+  process.exitCode = reportError(err);
+}
+if (argv !== undefined) process.exitCode = await run(argv);

@@ -1,7 +1,15 @@
 /** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
 
 /** The host agent (`podnet agent`): leases into a working VXLAN data plane, with health and metrics. */
-export { type AgentEnvironment, type AgentOptions, type AgentResult, runAgent } from "./agent/agent.js";
+export {
+  type AgentEnvironment,
+  type AgentOptions,
+  type AgentResult,
+  type LogLevel,
+  type LogMeta,
+  runAgent,
+  type StatusUpdate,
+} from "./agent/agent.js";
 export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
 export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
 /** The underlay interface: chosen as flanneld chooses it, or read by name for a view. */
