@@ -6,13 +6,13 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { podnetBuilt } from "@podnet/test-harness/cli";
+import { ETCD_BIN, etcdAvailable } from "@podnet/test-harness/etcd";
+import { ipIn, netnsUnavailableReason } from "@podnet/test-harness/netns";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useTempDirs } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentLab, agents, okIn, until } from "./agent-lab.js";
-import { podnetBuilt } from "./harness/cli.js";
-import { ETCD_BIN, etcdAvailable } from "./harness/etcd.js";
-import { ipIn, netnsUnavailableReason } from "./harness/netns.js";
-import { tempDir } from "./harness/tmp.js";
-import { useTempDirs } from "./harness/vitest.js";
 
 const skipReason = !etcdAvailable()
   ? `etcd is not installed (${ETCD_BIN})`

@@ -9,9 +9,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, cp, mkdir, readdir, readFile, symlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { PODNET_BIN } from "./harness/cli.js";
-import { ETCD_BIN, ETCDCTL_BIN } from "./harness/etcd.js";
-import { createNetnsLab, ipIn, type LabHost, type NetnsLab } from "./harness/netns.js";
+import { PODNET_BIN } from "@podnet/test-harness/cli";
+import { ETCD_BIN, ETCDCTL_BIN } from "@podnet/test-harness/etcd";
+import { createNetnsLab, ipIn, type LabHost, type NetnsLab } from "@podnet/test-harness/netns";
+import { type Truthy, waitFor } from "@podnet/test-harness/wait";
 
 export const ETCD_IP = "192.0.2.254";
 export const ETCD_URL = `http://${ETCD_IP}:2379`;
@@ -76,39 +77,33 @@ export interface RunningAgent {
 /** The agents of a test file, by namespace (their logs go into every timeout message). */
 export const agents = new Map<string, RunningAgent>();
 
-/** Polls `fn` until it returns something other than undefined/false; fails with `what` and the agents' logs. */
+/** Polls `fn` until it returns a truthy value; fails with `what`, the last value or error, and the agents' logs. */
 export async function until<T>(
   what: string,
-  fn: () => Promise<T | undefined | false>,
+  fn: () => Promise<T>,
   timeoutMs = POLL_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const logs = [...agents.values()]
-        .map((a) => `--- agent in ${a.host.ns}:\n${a.log().slice(-3000)}`)
-        .join("\n");
-      throw new Error(
-        `timed out waiting until ${what}${last ? ` (last error: ${String(last)})` : ""}\n${logs}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
+): Promise<Truthy<Awaited<T>>> {
+  try {
+    return await waitFor(fn, { what, timeoutMs, intervalMs: 250 });
+  } catch (err) {
+    const logs = [...agents.values()]
+      .map((a) => `--- agent in ${a.host.ns}:\n${a.log().slice(-3000)}`)
+      .join("\n");
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
   }
 }
 
-/** A copy of the built bundle (with package.json and node_modules beside it as in packages/cli). */
+/**
+ * A copy of the built bundle (with package.json and node_modules beside it as in packages/cli),
+ * so a concurrent `pnpm run build` cannot pull chunks from under running agents.
+ */
 export async function snapshotBundle(dir: string): Promise<string> {
   const cli = resolve(dirname(PODNET_BIN), "..");
-  for (let attempt = 1; ; attempt++) {
-    const snap = join(dir, `snap${attempt}`);
-    try {
+  let attempt = 0;
+  // A copy taken while a build rewrites the bundle is incomplete: copy again until one is whole.
+  return waitFor(
+    async () => {
+      const snap = join(dir, `snap${++attempt}`);
       await mkdir(snap, { recursive: true });
       await cp(join(cli, "bundle"), join(snap, "bundle"), { recursive: true });
       await copyFile(join(cli, "package.json"), join(snap, "package.json"));
@@ -124,11 +119,9 @@ export async function snapshotBundle(dir: string): Promise<string> {
         }
       }
       return join(snap, "bundle", "podnet.js");
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+    },
+    { what: "a complete copy of the bundle", intervalMs: 1000, timeoutMs: 30_000 },
+  );
 }
 
 /** The lab of one test file: hosts, etcd, the bundle and the agents. */

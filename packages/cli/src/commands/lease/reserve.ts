@@ -2,22 +2,21 @@ import { leaseFits, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
-import { type AttrFlags, leaseAttrsFrom, subnetArg } from "./flags.js";
+import {
+  type AttrFlags,
+  allowsNoVtepMac,
+  leaseAttrsFrom,
+  subnetArg,
+  VTEP_MAC_HINT,
+  withAttrOptions,
+} from "./flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
 
 /** `podnet lease reserve SUBNET --public-ip IP`: a lease with no TTL, for a host that must keep its subnet. */
 export function reserveCommand(): Command {
-  return new Command("reserve")
+  return withAttrOptions(new Command("reserve"))
     .description("reserve a subnet for a host: a lease with no etcd lease, so it never expires")
     .argument("<subnet>", "the subnet, like 10.5.52.0/24 or 10.5.52.0-24")
-    .requiredOption("--public-ip <ip>", "the host's IPv4 address")
-    .option("--public-ipv6 <ip>", "the host's IPv6 address")
-    .option(
-      "--backend-type <type>",
-      "the lease's BackendType (default: the config's, none for udp and alloc)",
-    )
-    .option("--backend-data <json>", "the lease's BackendData, a JSON object")
-    .option("--vtep-mac <mac>", 'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"}')
     .action(
       withContext(async (ctx, text: string, flags: AttrFlags) => {
         const subnet = subnetArg(text);
@@ -31,7 +30,10 @@ export function reserveCommand(): Command {
           );
         }
         const registry = await openRegistry(ctx);
-        const lease = await registry.reserve(subnet, attrs);
+        const lease = await registry.reserve(subnet, attrs, {
+          allowIncomplete: allowsNoVtepMac(flags),
+          incompleteHint: VTEP_MAC_HINT,
+        });
         const [view] = await viewsOf(registry, [lease]);
         if (view === undefined) return undefined;
         await ctx.print({
