@@ -9,32 +9,29 @@
  */
 import {
   formatLeaseKey,
-  hasIPv4,
   type KeepAliveHandle,
   type Lease,
   type LeaseEvent,
   LeaseRegistry,
   type LeaseWatch,
   type Store,
-  watchLeases,
 } from "@podnet/ipam-core";
 import { overlayMtu } from "../config/overlay.js";
-import { hostFamilies, planHostDevice } from "../host/host-plan.js";
 import type { HostTarget } from "../host/iproute.js";
-import { writeSubnetFile } from "../host/subnet-file.js";
+import { subnetFileFor, writeSubnetFile } from "../host/subnet-file.js";
 import { type AgentNetwork, waitForConfig } from "./config-wait.js";
-import { EtcdHealth, formatOutage } from "./etcd-health.js";
-import { FamilyPlane } from "./family-plane.js";
-import { type HealthServer, startHealthServer } from "./health.js";
-import { LeaseBook } from "./lease-book.js";
+import type { EtcdHealth } from "./etcd-health.js";
+import { type FamilyPlane, planesFor } from "./family-plane.js";
+import { LeaseBook, watchInto } from "./lease-book.js";
 import { describeLease } from "./lease-log.js";
 import { keepMasquerade, releaseHost } from "./leaving.js";
-import { AgentMetrics } from "./metrics.js";
+import type { AgentMetrics } from "./metrics.js";
+import { AgentMonitor } from "./monitor.js";
 import type { AgentEnvironment, AgentOptions, AgentResult, LogMeta } from "./options.js";
 import { acquireOwnLease, checkRewrittenLease, keepOwnLease } from "./own-lease.js";
 import { retrying } from "./retry.js";
 import { ReconcileScheduler } from "./scheduler.js";
-import { AgentStatus } from "./status.js";
+import type { AgentStatus } from "./status.js";
 import { chooseUnderlay, type Underlay } from "./underlay.js";
 
 export type {
@@ -52,6 +49,7 @@ export function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<Age
 }
 
 class Agent {
+  private readonly monitor: AgentMonitor;
   private readonly metrics: AgentMetrics;
   private readonly stop = new AbortController();
   private readonly signal: AbortSignal;
@@ -63,7 +61,6 @@ class Agent {
   private readonly retry: { readonly signal: AbortSignal; log(line: string): void };
   private result: AgentResult | undefined;
   private store: Store | undefined;
-  private health: HealthServer | undefined;
   private underlay: Underlay | undefined;
   private net: AgentNetwork | undefined;
   private book: LeaseBook | undefined;
@@ -82,30 +79,14 @@ class Agent {
     this.signal = AbortSignal.any([env.signal, this.stop.signal]);
     this.target = opts.target ?? {};
     this.retry = { signal: this.signal, log: (line) => this.log(line, { level: "warn" }) };
-    this.metrics = new AgentMetrics({ processMetrics: opts.processMetrics === true });
-    this.etcd = new EtcdHealth({
-      down: (reason, since) => {
-        this.metrics.set("podnet_etcd_up", 0);
-        this.metrics.inc("podnet_etcd_outages_total");
-        this.log(
-          `etcd stopped answering (data plane kept as it is; last answer ${new Date(since).toISOString()}): ${reason}`,
-          { level: "warn" },
-        );
-        this.status.changed();
-      },
-      up: (outageMs) => {
-        this.metrics.set("podnet_etcd_up", 1);
-        this.log(`etcd answers again after an outage of ${formatOutage(outageMs)}`, {
-          fields: { outage_ms: outageMs },
-        });
-        this.status.changed();
-      },
+    this.monitor = new AgentMonitor({
+      processMetrics: opts.processMetrics === true,
+      log: (line, meta) => this.log(line, meta),
+      ...(env.status !== undefined && { onStatus: env.status }),
     });
-    this.metrics.set("podnet_etcd_up", 1);
-    this.status = new AgentStatus(this.etcd, (update) => {
-      this.metrics.set("podnet_ready", update.ready ? 1 : 0);
-      env.status?.(update);
-    });
+    this.metrics = this.monitor.metrics;
+    this.etcd = this.monitor.etcd;
+    this.status = this.monitor.status;
     this.scheduler = new ReconcileScheduler(
       {
         full: () => this.reconcile(),
@@ -119,16 +100,8 @@ class Agent {
   async run(): Promise<AgentResult> {
     try {
       if (this.opts.healthz !== undefined) {
-        const { host, port } = this.opts.healthz;
-        this.health = await startHealthServer(host, port, {
-          health: () => this.status.health(),
-          readiness: () => this.status.notReady(),
-          metrics: () => {
-            this.metrics.set("podnet_last_sync_timestamp_seconds", this.etcd.lastSync / 1000);
-            return this.metrics.render();
-          },
-        });
-        this.log(`serving /healthz, /readyz and /metrics on http://${this.health.address}`);
+        const address = await this.monitor.serve(this.opts.healthz.host, this.opts.healthz.port);
+        this.log(`serving /healthz, /readyz and /metrics on http://${address}`);
       }
       await this.setUp();
       if (!this.signal.aborted) await untilAborted(this.signal);
@@ -206,15 +179,7 @@ class Agent {
     this.startKeepAlive(own);
     this.status.phase("writing the subnet file");
     const mtu = overlayMtu(backend, underlay.mtu).mtu;
-    const v4 = network.ipv4 !== undefined && hasIPv4(own.subnet);
-    const v6net = network.ipv6 !== undefined ? own.subnet.ipv6 : undefined;
-    await writeSubnetFile(o.subnetFile, {
-      ...(v4 && network.ipv4 !== undefined && { subnet: own.subnet.ipv4, network: network.ipv4.network }),
-      ...(v6net !== undefined &&
-        network.ipv6 !== undefined && { ipv6Subnet: v6net, ipv6Network: network.ipv6.network }),
-      mtu,
-      ipMasq: o.ipMasq,
-    });
+    await writeSubnetFile(o.subnetFile, subnetFileFor(network, own.subnet, mtu, o.ipMasq));
     this.status.wroteSubnetFile();
     this.log(`wrote ${o.subnetFile} (FLANNEL_MTU=${mtu}, FLANNEL_IPMASQ=${o.ipMasq})`);
     this.status.phase("programming peers");
@@ -225,25 +190,12 @@ class Agent {
     const watch = await retrying(
       "list the leases",
       () =>
-        watchLeases(
-          store,
-          o.prefix,
-          {
-            snapshot: (listing) => {
-              this.etcd.answered();
-              for (const lease of listing.leases) book.track(lease.key, lease);
-              for (const d of listing.damaged)
-                this.log(`skipping damaged lease ${d.key}: ${d.reason}`, { level: "warn" });
-              for (const f of listing.foreign)
-                this.log(`skipping foreign key ${f.key}: ${f.reason}`, { level: "warn" });
-              this.updateLeaseMetrics();
-            },
-            events: (events) => this.onEvents(events),
-            error: (err) => this.etcd.failed(err),
-          },
-          // The agent keeps its own compact record per lease; the watcher need not keep the leases.
-          { backoff: { initialMs: 100, maxMs: 5000 }, keepLeases: false },
-        ),
+        watchInto(book, store, o.prefix, {
+          answered: () => this.etcd.answered(),
+          failed: (err) => this.etcd.failed(err),
+          snapshot: () => this.updateLeaseMetrics(),
+          events: (events) => this.onEvents(events),
+        }),
       this.retry,
     );
     if (watch === undefined) return;
@@ -260,26 +212,10 @@ class Agent {
 
   /** Works out each family's device and per-peer context once; a failure is reported by every reconcile. */
   private preparePlanes(own: Lease, book: LeaseBook): void {
-    const { config } = this.net!;
-    const u = this.underlay!;
-    const underlay = {
-      dev: u.dev,
-      ip: u.ip,
-      mtu: u.mtu,
-      networks: u.networks,
-      networks6: u.networks6,
-      ...(u.ip6 !== undefined && { ip6: u.ip6 }),
-    };
     try {
-      this.planes = hostFamilies(config).map((family) => {
-        const { device, context } = planHostDevice({ config, own, underlay }, family);
-        const network = (family === 6 ? config.IPv6Network : config.Network) ?? "";
-        return new FamilyPlane(
-          { device, context, network },
-          this.target,
-          (line) => this.log(line),
-          (n) => this.metrics.inc("podnet_kernel_changes_total", n),
-        );
+      this.planes = planesFor(this.net!.config, own, this.underlay!, this.target, {
+        log: (line) => this.log(line),
+        changed: (n) => this.metrics.inc("podnet_kernel_changes_total", n),
       });
     } catch (err) {
       this.planes = [];
@@ -407,18 +343,11 @@ class Agent {
   }
 
   private updatePeerMetrics(): void {
-    for (const p of this.planes) {
-      this.metrics.set("podnet_peers_programmed", p.peers.programmed, p.plan.device.family);
-      this.metrics.set("podnet_peers_skipped", p.peers.skipped, p.plan.device.family);
-    }
+    this.monitor.peers(this.planes.map((p) => ({ peers: p.peers, family: p.plan.device.family })));
   }
 
   private updateLeaseMetrics(): void {
-    const book = this.book;
-    if (book === undefined) return;
-    this.metrics.set("podnet_leases", book.size);
-    this.metrics.set("podnet_subnets_capacity", book.capacity);
-    this.metrics.set("podnet_subnets_used", book.inRange);
+    if (this.book !== undefined) this.monitor.leases(this.book);
   }
 
   // ---- stopping ----
@@ -438,7 +367,6 @@ class Agent {
     }
     this.status.stop(this.result.reason);
     this.stop.abort();
-    this.etcd.stop();
     this.keep?.stop();
     await this.watch?.stop().catch(() => undefined);
     await this.scheduler.stop();
@@ -458,7 +386,7 @@ class Agent {
         this.log(`kept lease ${formatLeaseKey(own.subnet)} and the data plane (no --release-on-exit)`);
       }
     }
-    await this.health?.close().catch(() => undefined);
+    await this.monitor.close();
     this.store?.close();
   }
 

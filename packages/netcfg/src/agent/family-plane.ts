@@ -3,7 +3,11 @@
  * (`flannel.<VNI>` or `flannel-v6.<VNI>`), its peer table, and the two ways of bringing the
  * kernel in step (the full comparison and the incremental apply of changed peers).
  */
+
+import type { Lease } from "@podnet/ipam-core";
+import type { ResolvedConfig } from "../config/schema.js";
 import { applyDevice, applyPeerChanges, reconcilePeers, removeDataPlane } from "../host/apply.js";
+import { hostFamilies, planHostDevice, type UnderlayFacts } from "../host/host-plan.js";
 import type { HostTarget } from "../host/iproute.js";
 import type { PeerContext, PlannedDevice } from "../host/plan.js";
 import {
@@ -82,4 +86,22 @@ export class FamilyPlane {
       for (const line of describePeerChanges(this.plan.context, peers)) this.log(line);
     }
   }
+}
+
+/**
+ * One plane per family of the config (IPv4 first), planned with planHost's inputs: the same
+ * device and peer context `podnet route --kernel` compares. Throws as planDevice does.
+ */
+export function planesFor(
+  config: ResolvedConfig,
+  own: Lease,
+  underlay: UnderlayFacts,
+  target: HostTarget,
+  hooks: { log(line: string): void; changed(n: number): void },
+): FamilyPlane[] {
+  return hostFamilies(config).map((family) => {
+    const { device, context } = planHostDevice({ config, own, underlay }, family);
+    const network = (family === 6 ? config.IPv6Network : config.Network) ?? "";
+    return new FamilyPlane({ device, context, network }, target, hooks.log, hooks.changed);
+  });
 }

@@ -8,8 +8,11 @@ import {
   type Lease,
   type LeaseEvent,
   type LeaseNetwork,
+  type LeaseWatch,
   rangeContains,
   rangeSize,
+  type Store,
+  watchLeases,
 } from "@podnet/ipam-core";
 import { describeLease, EventCounts, MAX_EVENT_LINES, valueHash } from "./lease-log.js";
 import type { LogMeta } from "./options.js";
@@ -51,6 +54,11 @@ export class LeaseBook {
   get capacity(): number {
     const r = this.network;
     return Number(r.ipv4 !== undefined ? rangeSize(r.ipv4) : r.ipv6 !== undefined ? rangeSize(r.ipv6) : 0);
+  }
+
+  /** A warning line about an entry. */
+  warn(line: string): void {
+    this.log(line, { level: "warn" });
   }
 
   has(key: string): boolean {
@@ -124,4 +132,42 @@ export class LeaseBook {
     const summary = counts.summary();
     if (!each && summary !== "") this.log(summary);
   }
+}
+
+/** What the book's watch tells the agent beyond the leases themselves. */
+export interface WatchHooks {
+  /** etcd answered (the listing, a batch of events). */
+  answered(): void;
+  /** The watch failed and retries. */
+  failed(err: Error): void;
+  /** The first listing is in the book. */
+  snapshot(): void;
+  /** A batch of events arrived (the agent applies them with {@link LeaseBook.apply}). */
+  events(events: LeaseEvent[]): void;
+}
+
+/** Lists the leases into `book` (damaged and foreign entries logged), then watches from that revision. */
+export function watchInto(
+  book: LeaseBook,
+  store: Store,
+  prefix: string,
+  hooks: WatchHooks,
+): Promise<LeaseWatch> {
+  return watchLeases(
+    store,
+    prefix,
+    {
+      snapshot: (listing) => {
+        hooks.answered();
+        for (const lease of listing.leases) book.track(lease.key, lease);
+        for (const d of listing.damaged) book.warn(`skipping damaged lease ${d.key}: ${d.reason}`);
+        for (const f of listing.foreign) book.warn(`skipping foreign key ${f.key}: ${f.reason}`);
+        hooks.snapshot();
+      },
+      events: (events) => hooks.events(events),
+      error: (err) => hooks.failed(err),
+    },
+    // The book keeps its own compact record per lease; the watcher need not keep the leases.
+    { backoff: { initialMs: 100, maxMs: 5000 }, keepLeases: false },
+  );
 }
