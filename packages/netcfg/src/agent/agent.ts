@@ -28,7 +28,7 @@ import { keepMasquerade, releaseHost } from "./leaving.js";
 import type { AgentMetrics } from "./metrics.js";
 import { AgentMonitor } from "./monitor.js";
 import type { AgentEnvironment, AgentOptions, AgentResult, LogMeta } from "./options.js";
-import { acquireOwnLease, checkRewrittenLease, keepOwnLease } from "./own-lease.js";
+import { acquireOwnLease, checkRewrittenLease, judgeOwnEvent, keepOwnLease } from "./own-lease.js";
 import { retrying } from "./retry.js";
 import { ReconcileScheduler } from "./scheduler.js";
 import type { AgentStatus } from "./status.js";
@@ -258,23 +258,11 @@ class Agent {
   /** Our own key changed under us: gone or taken means the lease is lost; anything else is checked. */
   private onOwnEvent(e: LeaseEvent): void {
     const own = this.own!;
-    const name = formatLeaseKey(own.subnet);
-    if (e.type === "removed") {
-      this.book?.track(e.key, undefined);
-      this.lost(`the lease on ${name} was ${e.expired ? "revoked or expired" : "deleted"} in etcd`);
-      return;
-    }
-    if (e.type === "damaged") {
-      this.lost(`the lease on ${name} was overwritten with a damaged value`);
-      return;
-    }
-    if (e.type !== "changed" && e.type !== "added") return;
-    this.book?.track(e.lease.key, e.lease);
-    if (e.lease.attrs.publicIP !== own.attrs.publicIP) {
-      this.lost(`the lease on ${name} was taken by ${e.lease.attrs.publicIP}`);
-      return;
-    }
-    if (e.lease.value === own.value && e.lease.etcdLease === own.etcdLease) return;
+    if (e.type === "added" || e.type === "changed") this.book?.track(e.lease.key, e.lease);
+    else if (e.type === "removed") this.book?.track(e.key, undefined);
+    const verdict = judgeOwnEvent(e, own);
+    if (verdict.kind === "lost") this.lost(verdict.reason);
+    if (verdict.kind !== "check") return;
     // Someone rewrote our key with our address: still ours only if a guarded renewal agrees.
     void checkRewrittenLease(this.registry!, own).then((r) => {
       if ("lease" in r) {
@@ -283,9 +271,8 @@ class Agent {
       } else if ("lost" in r) {
         this.lost(r.lost);
       } else {
-        this.log(`checking this host's rewritten lease failed (will check at the next renewal): ${r.error}`, {
-          level: "warn",
-        });
+        const line = `checking this host's rewritten lease failed (will check at the next renewal): ${r.error}`;
+        this.log(line, { level: "warn" });
       }
     });
   }

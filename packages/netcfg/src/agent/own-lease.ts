@@ -10,6 +10,7 @@ import {
   type KeepAliveHandle,
   type Lease,
   type LeaseAttrs,
+  type LeaseEvent,
   type LeaseNetwork,
   type LeaseRegistry,
   type LeaseSubnet,
@@ -150,6 +151,32 @@ export function keepOwnLease(
     onLost: (err) => events.lost(err.message),
     onError: (err) => events.failed(err),
   });
+}
+
+/** What an event on this host's own key means: lost, unchanged (ours), or rewritten (check it). */
+export type OwnEventVerdict =
+  | { readonly kind: "lost"; readonly reason: string }
+  | { readonly kind: "ours" }
+  | { readonly kind: "check" };
+
+/** Judges an event on this host's own key: gone, damaged or taken is lost; our own bytes are ours; anything else is checked. */
+export function judgeOwnEvent(e: LeaseEvent, own: Lease): OwnEventVerdict {
+  const name = formatLeaseKey(own.subnet);
+  if (e.type === "removed") {
+    return {
+      kind: "lost",
+      reason: `the lease on ${name} was ${e.expired ? "revoked or expired" : "deleted"} in etcd`,
+    };
+  }
+  if (e.type === "damaged")
+    return { kind: "lost", reason: `the lease on ${name} was overwritten with a damaged value` };
+  if (e.type !== "changed" && e.type !== "added") return { kind: "ours" };
+  if (e.lease.attrs.publicIP !== own.attrs.publicIP) {
+    return { kind: "lost", reason: `the lease on ${name} was taken by ${e.lease.attrs.publicIP}` };
+  }
+  return e.lease.value === own.value && e.lease.etcdLease === own.etcdLease
+    ? { kind: "ours" }
+    : { kind: "check" };
 }
 
 /** Whether a rewrite of our key is still ours: the renewed lease, or why it is lost (or a transient failure). */
