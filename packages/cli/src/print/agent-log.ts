@@ -4,6 +4,7 @@
  * filtered by level.
  */
 import type { LogLevel, LogMeta } from "@podnet/netcfg";
+import { logLine, stderrText } from "./stderr.js";
 
 /** `--log-format`. */
 export const LOG_FORMATS = ["text", "json"] as const;
@@ -18,12 +19,12 @@ export function agentLogger(format: LogFormat, level: LogLevel): (line: string, 
   return (line, meta) => {
     const lvl = meta?.level ?? "info";
     if (LOG_LEVELS.indexOf(lvl) < min) return;
-    const time = new Date().toISOString();
     if (format === "json") {
-      process.stderr.write(`${JSON.stringify({ time, level: lvl, msg: line, ...meta?.fields })}\n`);
+      const time = new Date().toISOString();
+      stderrText(`${JSON.stringify({ time, level: lvl, msg: line, ...meta?.fields })}\n`);
     } else {
       const tag = lvl === "warn" ? "warning: " : lvl === "error" ? "error: " : "";
-      process.stderr.write(`${time} podnet agent: ${tag}${line}\n`);
+      logLine("agent", `${tag}${line}`);
     }
   };
 }

@@ -70,7 +70,10 @@ async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<
   // Only the sorted views are held; each route (and its json or row) is made as it is printed.
   const sorted = sortedBySubnet(viewsWith(listing.leases, lookup));
   await ctx.print({
-    data: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+    data: {
+      revision: listing.revision,
+      routes: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+    },
     human: () =>
       formatRouteTable(routeEntries(sorted, vni), listing, { numeric, prefix: ctx.globals.prefix }),
     humanLines: () => routeTableLines(sorted, vni, listing, { numeric, prefix: ctx.globals.prefix }),
