@@ -126,6 +126,9 @@ show_failing doctor
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
 
+step "podnet agent takes flanneld's command line as it is; flanneld flags it does not implement are named (exit 2)"
+show_failing agent -etcd-endpoints=http://127.0.0.1:1 -iface=eth0 --ip-masq=true -v=2 -kube-subnet-mgr -iptables-resync=5
+
 step "For scripts, as etcdctl users expect: -w, raw values (TTLs in seconds), version, completion"
 show lease list -w simple
 show version
@@ -264,7 +267,8 @@ else
   ip -n "$ag-h1" -4 route show dev flannel.1
   tail -n 1 "$work/agent1.log"
 
-  step "Readiness and metrics of h1's agent"
+  step "Health, readiness and metrics of h1's agent"
+  in_ns "$ag-h1" node -e 'fetch("http://127.0.0.1:9100/healthz").then(async (r) => console.log("/healthz", r.status, (await r.text()).trim()))'
   in_ns "$ag-h1" node -e 'fetch("http://127.0.0.1:9100/readyz").then(async (r) => console.log("/readyz", r.status, (await r.text()).trim()))'
   in_ns "$ag-h1" node -e 'fetch("http://127.0.0.1:9100/metrics").then(async (r) => process.stdout.write((await r.text()).split("\n").filter((l) => l.startsWith("podnet_")).join("\n") + "\n"))'
 

@@ -5,24 +5,15 @@
  * a lease written with etcdctl in flanneld's exact bytes and a namespace programmed by hand.
  * Reachability is a TCP echo over the overlay (the lab's echo servers), not ping.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { copyFile, cp, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { PODNET_BIN, podnetBuilt } from "@podnet/test-harness/cli";
-import { ETCD_BIN, ETCDCTL_BIN, etcdAvailable } from "@podnet/test-harness/etcd";
-import {
-  createNetnsLab,
-  ipIn,
-  type LabHost,
-  type NetnsLab,
-  netnsUnavailableReason,
-  reach,
-} from "@podnet/test-harness/netns";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { podnetBuilt } from "@podnet/test-harness/cli";
+import { ETCD_BIN, etcdAvailable } from "@podnet/test-harness/etcd";
+import { ipIn, type LabHost, netnsUnavailableReason, reach } from "@podnet/test-harness/netns";
 import { tempDir } from "@podnet/test-harness/tmp";
 import { useTempDirs } from "@podnet/test-harness/vitest";
-import { type Truthy, waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentLab, agents, execIn, okIn, PREFIX, until } from "./agent-lab.js";
 
 const skipReason = !etcdAvailable()
   ? `etcd is not installed (${ETCD_BIN})`
@@ -30,221 +21,24 @@ const skipReason = !etcdAvailable()
     ? "podnet is not built; run `pnpm run build`"
     : netnsUnavailableReason();
 
-const ETCD_IP = "192.0.2.254";
-const ETCD_URL = `http://${ETCD_IP}:2379`;
-const PREFIX = "/coreos.com/network";
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 /** The flanneld host's lease: a subnet far from the first 100 free ones the agents pick from. */
 const FLANNELD_SUBNET = "10.5.250.0";
 const FLANNELD_MAC = "c6:d2:32:6f:8f:44";
-const POLL_MS = 60_000;
-
-const children = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-
-interface Exec {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command in a namespace (`ip netns exec NS ...`) with a clean environment. */
-function execIn(ns: string, argv: readonly string[], timeoutMs = 30_000): Promise<Exec> {
-  return new Promise((done, fail) => {
-    const child = spawn("ip", ["netns", "exec", ns, ...argv], {
-      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", ETCDCTL_API: "3" },
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", fail);
-    child.on("close", (code) => done({ code, stdout, stderr }));
-  });
-}
-
-async function okIn(ns: string, argv: readonly string[]): Promise<string> {
-  const r = await execIn(ns, argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")} in ${ns} failed (${r.code}): ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** Polls `fn` until it returns a truthy value; fails with `what`, the last value or error, and the agents' logs. */
-async function until<T>(
-  what: string,
-  fn: () => Promise<T>,
-  timeoutMs = POLL_MS,
-): Promise<Truthy<Awaited<T>>> {
-  try {
-    return await waitFor(fn, { what, timeoutMs, intervalMs: 250 });
-  } catch (err) {
-    const logs = [...agents.values()]
-      .map((a) => `--- agent in ${a.host.ns}:\n${a.log().slice(-3000)}`)
-      .join("\n");
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
-  }
-}
-
-/**
- * A copy of the built bundle (with package.json and node_modules beside it as in packages/cli),
- * so a concurrent `pnpm run build` cannot pull chunks from under running agents.
- */
-async function snapshotBundle(dir: string): Promise<string> {
-  const cli = resolve(dirname(PODNET_BIN), "..");
-  let attempt = 0;
-  // A copy taken while a build rewrites the bundle is incomplete: copy again until one is whole.
-  return waitFor(
-    async () => {
-      const snap = join(dir, `snap${++attempt}`);
-      await mkdir(snap, { recursive: true });
-      await cp(join(cli, "bundle"), join(snap, "bundle"), { recursive: true });
-      await copyFile(join(cli, "package.json"), join(snap, "package.json"));
-      await symlink(join(cli, "node_modules"), join(snap, "node_modules"));
-      const files = [
-        join(snap, "bundle", "podnet.js"),
-        ...(await readdir(join(snap, "bundle", "chunks"))).map((f) => join(snap, "bundle", "chunks", f)),
-      ];
-      for (const file of files.filter((f) => f.endsWith(".js"))) {
-        const text = await readFile(file, "utf8");
-        for (const m of text.matchAll(/["'](\.\.?\/[^"']+\.js)["']/g)) {
-          if (!existsSync(resolve(dirname(file), m[1] ?? ""))) throw new Error(`bundle incomplete: ${m[1]}`);
-        }
-      }
-      return join(snap, "bundle", "podnet.js");
-    },
-    { what: "a complete copy of the bundle", intervalMs: 1000, timeoutMs: 30_000 },
-  );
-}
-
-interface RunningAgent {
-  readonly host: LabHost;
-  readonly child: ChildProcess;
-  readonly subnetFile: string;
-  /** Resolves with the exit code (null when killed by a signal). */
-  readonly exit: Promise<number | null>;
-  log(): string;
-}
-
-const agents = new Map<string, RunningAgent>();
 
 describe.skipIf(skipReason !== null)(
   `podnet agent end to end${skipReason ? ` (skipped: ${skipReason})` : ""}`,
   () => {
     useTempDirs();
-    let lab: NetnsLab;
-    let dir: string;
-    let bin: string;
-    let etcd: ChildProcess | undefined;
+    let lab: AgentLab;
 
-    const sw = () => lab.switchNs;
-    const host = (i: number): LabHost => {
-      const h = lab.hosts[i - 1];
-      if (h === undefined) throw new Error(`no host ${i}`);
-      return h;
-    };
-    const etcdctl = (args: readonly string[]) =>
-      okIn(sw(), [ETCDCTL_BIN, `--endpoints=${ETCD_URL}`, ...args]);
-    const podnet = (args: readonly string[]) =>
-      execIn(sw(), [process.execPath, bin, "--endpoints", ETCD_URL, ...args]);
-
-    async function startEtcd(): Promise<void> {
-      const child = spawn(
-        "ip",
-        [
-          "netns",
-          "exec",
-          sw(),
-          ETCD_BIN,
-          "--name=e2e",
-          `--data-dir=${join(dir, "etcd")}`,
-          `--listen-client-urls=${ETCD_URL}`,
-          `--advertise-client-urls=${ETCD_URL}`,
-          "--listen-peer-urls=http://127.0.0.1:2380",
-          "--initial-advertise-peer-urls=http://127.0.0.1:2380",
-          "--initial-cluster=e2e=http://127.0.0.1:2380",
-        ],
-        { stdio: "ignore", env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } },
-      );
-      children.add(child);
-      child.on("exit", () => children.delete(child));
-      etcd = child;
-      await until(
-        "etcd answers",
-        async () =>
-          (await execIn(sw(), [ETCDCTL_BIN, `--endpoints=${ETCD_URL}`, "endpoint", "health"])).code === 0,
-      );
-    }
-
-    async function stopEtcd(): Promise<void> {
-      const child = etcd;
-      etcd = undefined;
-      if (child === undefined || child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await exited;
-    }
-
-    function startAgent(i: number, extra: readonly string[] = []): RunningAgent {
-      const h = host(i);
-      const subnetFile = join(dir, `${h.ns}.env`);
-      const child = spawn(
-        "ip",
-        [
-          "netns",
-          "exec",
-          h.ns,
-          process.execPath,
-          bin,
-          "--endpoints",
-          ETCD_URL,
-          "agent",
-          "--iface",
-          h.dev,
-          "--subnet-file",
-          subnetFile,
-          "--reconcile-interval",
-          "1s",
-          ...extra,
-        ],
-        {
-          stdio: ["ignore", "ignore", "pipe"],
-          env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
-        },
-      );
-      children.add(child);
-      let log = "";
-      child.stderr?.on("data", (d: Buffer) => {
-        log += d.toString();
-      });
-      const exit = new Promise<number | null>((r) =>
-        child.on("exit", (code) => {
-          children.delete(child);
-          r(code);
-        }),
-      );
-      const agent: RunningAgent = { host: h, child, subnetFile, exit, log: () => log };
-      agents.set(h.ns, agent);
-      return agent;
-    }
-
-    /** The host's overlay address (its lease's network address, the /32 on flannel.1), from its subnet file. */
-    async function overlayIp(i: number): Promise<string> {
-      const agent = agents.get(host(i).ns);
-      if (agent === undefined) throw new Error(`no agent on host ${i}`);
-      const text = await readFile(agent.subnetFile, "utf8");
-      const m = /^FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.1\/24$/m.exec(text);
-      if (m === null) throw new Error(`no FLANNEL_SUBNET in ${agent.subnetFile}: ${text}`);
-      return `${m[1]}.0`;
-    }
+    const host = (i: number): LabHost => lab.host(i);
+    const etcdctl = (args: readonly string[]) => lab.etcdctl(args);
+    const podnet = (args: readonly string[]) => lab.podnet(args);
+    const startEtcd = () => lab.startEtcd();
+    const stopEtcd = () => lab.stopEtcd();
+    const startAgent = (i: number, extra: readonly string[] = []) => lab.startAgent(i, extra);
+    const overlayIp = (i: number) => lab.overlayIp(i);
 
     const reachable = (from: number, toIp: string, toNs: string) =>
       until(
@@ -255,29 +49,14 @@ describe.skipIf(skipReason !== null)(
     const routes = async (i: number) => ipIn(host(i).ns, ["-4", "route", "show"]);
 
     beforeAll(async () => {
-      dir = await tempDir("podnet-agent-e2e-");
-      bin = await snapshotBundle(dir);
-      lab = await createNetnsLab(4);
-      await lab.startEchoServers();
-      await ipIn(lab.switchNs, ["addr", "add", `${ETCD_IP}/24`, "dev", "br0"]);
-      await startEtcd();
-      await writeFile(join(dir, "network.json"), CONFIG);
-      const set = await podnet(["config", "set", join(dir, "network.json")]);
+      lab = await AgentLab.create(4, await tempDir("podnet-agent-e2e-"));
+      await lab.lab.startEchoServers();
+      await writeFile(join(lab.dir, "network.json"), CONFIG);
+      const set = await podnet(["config", "set", join(lab.dir, "network.json")]);
       expect(set.code, set.stderr).toBe(0);
     }, 120_000);
 
     afterAll(async () => {
-      await Promise.all(
-        [...agents.values()].map(async (a) => {
-          if (a.child.exitCode !== null || a.child.signalCode !== null) return;
-          a.child.kill("SIGTERM");
-          const timer = setTimeout(() => a.child.kill("SIGKILL"), 5000);
-          await a.exit;
-          clearTimeout(timer);
-        }),
-      );
-      agents.clear();
-      await stopEtcd();
       await lab?.destroy();
     }, 60_000);
 
@@ -332,10 +111,12 @@ describe.skipIf(skipReason !== null)(
       expect(await fetchIn("/readyz")).toMatch(/^200 ready/);
       const metrics = await until("the metrics count two peers", async () => {
         const text = await fetchIn("/metrics");
-        return /^podnet_peers_programmed 2$/m.test(text) && text;
+        return /^podnet_peers_programmed\{family="4"\} 2$/m.test(text) && text;
       });
       expect(metrics).toMatch(/^podnet_leases 3$/m);
-      expect(metrics).toMatch(/^podnet_subnets_total 255$/m);
+      expect(metrics).toMatch(/^podnet_subnets_capacity 255$/m);
+      expect(metrics).toMatch(/^podnet_etcd_up 1$/m);
+      expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
       expect(metrics).toMatch(/^podnet_subnets_used 3$/m);
       expect(metrics).toMatch(/^podnet_reconcile_errors_total 0$/m);
       expect(metrics).toMatch(/^podnet_renew_failures_total 0$/m);
@@ -436,7 +217,7 @@ describe.skipIf(skipReason !== null)(
       await reachable(1, ip2, host(2).ns);
       await reachable(2, ip1, host(1).ns);
       await until("an agent notices the outage", async () =>
-        /watching leases failed/.test(agents.get(host(1).ns)?.log() ?? ""),
+        /etcd stopped answering \(data plane kept as it is/.test(agents.get(host(1).ns)?.log() ?? ""),
       );
       await startEtcd();
       // A lease written after the restart reaches every agent: their watches resumed by themselves.

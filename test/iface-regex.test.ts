@@ -42,6 +42,7 @@ describe.skipIf(skipReason !== null)(
         publicIP: "198.51.100.7",
         mtu: 1400,
         networks: ["198.51.100.0/24", "203.0.113.0/24"],
+        networks6: [],
       });
     });
 

@@ -6,8 +6,26 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { leaseKey, type Op, type SubnetRange4 } from "@podnet/ipam-core";
-import { attrsOf, fill, freshEtcd, now, PREFIX, shuffled, slash8, storeOf, subnetOf } from "./etcd-common.js";
+import {
+  encodeLeaseValue,
+  encodeVxlanData,
+  leaseKey,
+  type Op,
+  type Store,
+  type SubnetRange4,
+} from "@podnet/ipam-core";
+import {
+  attrsOf,
+  fill,
+  freshEtcd,
+  now,
+  PREFIX,
+  publicIPOf,
+  shuffled,
+  slash8,
+  storeOf,
+  subnetOf,
+} from "./etcd-common.js";
 import { type Figure, figure, median } from "./measure.js";
 
 const [bundle, nsB, dir] = process.argv.slice(2);
@@ -38,11 +56,12 @@ function exec(cmd: string, args: readonly string[], input?: string): Promise<str
   });
 }
 
-/** Routes on flannel.1 in this namespace (-1 while the device is missing). */
-async function routeCount(): Promise<number> {
+/** Gateway routes on a device in this namespace (-1 while the device is missing). */
+async function routeCount(device = "flannel.1", family: "-4" | "-6" = "-4"): Promise<number> {
   try {
-    const text = await exec("ip", ["-json", "route", "show", "dev", "flannel.1"]);
-    return text.trim() === "" ? 0 : (JSON.parse(text) as unknown[]).length;
+    const text = await exec("ip", ["-json", family, "route", "show", "dev", device]);
+    if (text.trim() === "") return 0;
+    return (JSON.parse(text) as { gateway?: string }[]).filter((r) => r.gateway !== undefined).length;
   } catch {
     return -1;
   }
@@ -72,20 +91,22 @@ interface Agent {
   exited: Promise<unknown>;
 }
 
-function startAgent(endpoint: string): Agent {
+function startAgent(endpoint: string, prefix = PREFIX, subnetFile = "subnet.env"): Agent {
   const child = spawn(
     process.execPath,
     [
       bundle ?? "",
       "--endpoints",
       endpoint,
+      "--prefix",
+      prefix,
       "--command-timeout",
       "30s",
       "agent",
       "--iface",
       "eth0",
       "--subnet-file",
-      join(dir ?? "", "subnet.env"),
+      join(dir ?? "", subnetFile),
       "--healthz-port",
       String(HEALTH_PORT),
     ],
@@ -130,6 +151,94 @@ async function stopAgent(agent: Agent): Promise<void> {
   const t = setTimeout(() => agent.child.kill("SIGKILL"), 5000);
   await agent.exited;
   clearTimeout(t);
+}
+
+/** The dual-stack case's network: 10.0.0.0/8 and fd00::/48, its own VNI. */
+const DUAL_PREFIX = "/podnet-bench-dual";
+const DUAL_CONFIG =
+  '{"Network":"10.0.0.0/8","EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan","VNI":2}}';
+
+/** Host `i`'s dual-stack lease: subnet 10.x.y.0/24 and fd00:0:0:i::/64, two VtepMACs. */
+function dualLease(i: number): { key: string; value: string } {
+  const v4 = `10.${((i + 1) >>> 8) & 255}.${(i + 1) & 255}.0`;
+  const v6 = `fd00:0:0:${(i + 1).toString(16)}::`;
+  const mac = (tag: number) =>
+    [0xc6, tag, (i >>> 16) & 255, (i >>> 8) & 255, i & 255, 0x44]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join(":");
+  const value = encodeLeaseValue({
+    publicIP: publicIPOf(i),
+    publicIPv6: `2001:db8:1::${(i + 1).toString(16)}`,
+    backendType: "vxlan",
+    backendData: encodeVxlanData({ vni: 2, vtepMac: mac(4) }),
+    backendV6Data: encodeVxlanData({ vni: 2, vtepMac: mac(6) }),
+  });
+  return { key: `${DUAL_PREFIX}/subnets/${v4}-24&${v6}-64`, value };
+}
+
+/** Starts a dual-stack agent and times 1,000 dual-stack peers appearing at once, a few rounds. */
+async function dualStackConvergence(
+  endpoint: string,
+  store: Store,
+  etcdLeases: readonly string[],
+): Promise<{ total: number[]; written: number[] }> {
+  await writeFile(join(dir ?? "", "dual.json"), DUAL_CONFIG);
+  const set = spawnSync(
+    process.execPath,
+    [
+      bundle ?? "",
+      "--endpoints",
+      endpoint,
+      "--prefix",
+      DUAL_PREFIX,
+      "config",
+      "set",
+      join(dir ?? "", "dual.json"),
+    ],
+    { encoding: "utf8" },
+  );
+  if (set.status !== 0) throw new Error(`podnet config set (dual stack) failed: ${set.stderr}`);
+  const a = startAgent(endpoint, DUAL_PREFIX, "dual.env");
+  const out = { total: [] as number[], written: [] as number[] };
+  try {
+    await untilReady(a, 60_000);
+    for (let r = 0; r < K_ROUNDS; r++) {
+      // Host numbers far above the agent's own lease (it takes one of the first free subnets).
+      const leases = Array.from({ length: 1000 }, (_, k) => dualLease(30_000 + r * 1000 + k));
+      const t = now();
+      const txns: Promise<unknown>[] = [];
+      for (let i = 0; i < leases.length; i += 128) {
+        txns.push(
+          store.txn(
+            [],
+            leases.slice(i, i + 128).map((l, k): Op => {
+              const lease = etcdLeases[k % etcdLeases.length];
+              return { put: l.key, value: l.value, ...(lease !== undefined && { lease }) };
+            }),
+          ),
+        );
+      }
+      await Promise.all(txns);
+      out.written.push(now() - t);
+      const deadline = now() + 30_000;
+      while (
+        (await routeCount("flannel.2", "-4")) !== 1000 ||
+        (await routeCount("flannel-v6.2", "-6")) !== 1000
+      ) {
+        if (now() > deadline)
+          throw new Error(`dual stack: routes did not reach 1,000 on both devices\n${a.log()}`);
+        await sleep(20);
+      }
+      out.total.push(now() - t);
+      const ops: Op[] = leases.map((l) => ({ delete: l.key }));
+      for (let i = 0; i < ops.length; i += 128) await store.txn([], ops.slice(i, i + 128));
+      while ((await routeCount("flannel.2", "-4")) !== 0 || (await routeCount("flannel-v6.2", "-6")) !== 0)
+        await sleep(20);
+    }
+  } finally {
+    await stopAgent(a);
+  }
+  return out;
 }
 
 /** Peak memory of a bare node process that lives one second. */
@@ -321,6 +430,11 @@ try {
   const hwm2 = await vmKb(b.child.pid ?? 0, "VmHWM");
   say(`restarted agent ready in ${restartReady.toFixed(0)} ms, VmHWM ${(hwm2 / 1024).toFixed(1)} MB`);
   await stopAgent(b);
+
+  // Dual stack: 1,000 peers with an IPv4 and an IPv6 subnet appearing at once, on a prefix of
+  // their own (VNI 2: flannel.2 and flannel-v6.2), until both devices carry every route.
+  const dual = await dualStackConvergence(endpoint, store, etcdLeases);
+  say(`dual stack, 1,000 peers: ${dual.total.map((x) => x.toFixed(0)).join(", ")} ms`);
   const bare = await bareNodeHwmKb();
   store.close();
 
@@ -355,6 +469,16 @@ try {
       unit: "ms",
       aim: "-",
       note: `etcd writes alone ${big.written.toFixed(0)} ms; one run`,
+    }),
+    figure({
+      bench: "agent",
+      what: "agent, dual stack: 1,000 peer leases at once -> IPv4 and IPv6 routes in the kernel",
+      podnet: ms(dual.total),
+      baseline: ms(dual.written),
+      baselineName: "the etcd writes alone",
+      unit: "ms",
+      aim: "<= 2000 ms",
+      note: `6,000 kernel entries on flannel.2 and flannel-v6.2; median of ${dual.total.length}`,
     }),
     figure({
       bench: "agent",

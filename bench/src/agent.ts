@@ -38,7 +38,10 @@ function dropNamespaces(): void {
 }
 process.on("exit", dropNamespaces);
 
-/** Two namespaces joined by a veth pair: eth0 192.0.2.1/24 in the first, eth0 192.0.2.2/24 in the second. */
+/**
+ * Two namespaces joined by a veth pair: eth0 192.0.2.1/24 and 2001:db8::1/64 in the first,
+ * 192.0.2.2/24 and 2001:db8::2/64 in the second (the IPv6 addresses for the dual-stack case).
+ */
 function makeNamespaces(nsA: string, nsB: string): void {
   for (const ns of [nsA, nsB]) {
     ip(["netns", "add", ns]);
@@ -51,6 +54,16 @@ function makeNamespaces(nsA: string, nsB: string): void {
     [nsB, "192.0.2.2/24"],
   ] as const) {
     ip(["-n", ns, "addr", "add", addr, "dev", "eth0"]);
+    ip([
+      "-n",
+      ns,
+      "addr",
+      "add",
+      addr.replace(/^192\.0\.2\.(\d+)\/24$/, "2001:db8::$1/64"),
+      "dev",
+      "eth0",
+      "nodad",
+    ]);
     ip(["-n", ns, "link", "set", "eth0", "up"]);
   }
 }

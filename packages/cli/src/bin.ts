@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import "./compile-cache.js";
+import { reportError } from "./exit.js";
+import { flanneldArgv } from "./flanneld-argv.js";
 import { errorLine } from "./print/stderr.js";
 import { run } from "./program.js";
 
@@ -19,4 +21,11 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 // Nowhere to report a failing stderr (`podnet agent 2>&1 | tee` after tee died): carry on.
 process.stderr.on("error", () => undefined);
 
-process.exitCode = await run(process.argv.slice(2));
+// `podnet agent` takes a flanneld command line as it is (Go's flag syntax); other commands are untouched.
+let argv: string[] | undefined;
+try {
+  argv = flanneldArgv(process.argv.slice(2));
+} catch (err) {
+  process.exitCode = reportError(err);
+}
+if (argv !== undefined) process.exitCode = await run(argv);

@@ -76,6 +76,16 @@ describe("vxlan backend data", () => {
       missingBackendData({ publicIP: "192.0.2.7", publicIPv6: null, backendType: "host-gw" }),
     ).toBeNull();
   });
+  it("takes an IPv6-only host's VtepMAC from BackendV6Data when there is no BackendData", () => {
+    const v6only = (backendV6Data: string): LeaseAttrs => ({
+      publicIP: "0.0.0.0",
+      publicIPv6: "2001:db8::7",
+      backendType: "vxlan",
+      backendV6Data,
+    });
+    expect(missingBackendData(v6only(`{"VNI":1,"VtepMAC":"${MAC}"}`))).toBeNull();
+    expect(missingBackendData(v6only(`{"VNI":1}`))).toBe("its BackendV6Data has no VtepMAC");
+  });
 });
 
 describe("keepBackendData", () => {

@@ -170,11 +170,15 @@ export function vtepMacOf(attrs: LeaseAttrs): string | null {
 
 /**
  * Why a lease value could not carry traffic for its backend, or null when it can: a vxlan
- * lease needs a valid VtepMAC in its BackendData (peers route to that MAC).
+ * lease needs a valid VtepMAC in its BackendData (peers route to that MAC), or, written by an
+ * IPv6-only host (no BackendData at all, as flanneld writes it), in its BackendV6Data.
  */
 export function missingBackendData(attrs: LeaseAttrs): string | null {
   if (!isVxlanLease(attrs)) return null;
-  const data = parseVxlanData(attrs.backendData);
+  const data =
+    attrs.backendData === undefined && attrs.backendV6Data !== undefined
+      ? parseVxlanData(attrs.backendV6Data, "BackendV6Data")
+      : parseVxlanData(attrs.backendData);
   return typeof data === "string" ? data : null;
 }
 

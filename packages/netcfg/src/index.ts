@@ -1,10 +1,25 @@
 /** The network config validator: diagnostics, options, and the config as flanneld resolves it. */
 
 /** The host agent (`podnet agent`): leases into a working VXLAN data plane, with health and metrics. */
-export { type AgentEnvironment, type AgentOptions, type AgentResult, runAgent } from "./agent/agent.js";
+export {
+  type AgentEnvironment,
+  type AgentOptions,
+  type AgentResult,
+  type LogLevel,
+  type LogMeta,
+  runAgent,
+  type StatusUpdate,
+} from "./agent/agent.js";
 export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
 export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
-export { findUnderlay, type Underlay, type UnderlayRequest } from "./agent/underlay.js";
+/** The underlay interface: chosen as flanneld chooses it, or read by name for a view. */
+export {
+  chooseUnderlay,
+  findUnderlay,
+  type Underlay,
+  type UnderlayRequest,
+  underlayByName,
+} from "./agent/underlay.js";
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
 /** `podnet ifconfig`'s setting grammar: ifconfig-style words to a config document. */
 export * from "./config/ifconfig-grammar.js";
@@ -22,6 +37,10 @@ export { validateConfig, validateConfigText } from "./config/validate.js";
 export * from "./doctor/index.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
+/** The two address families of the data plane (addresses as numbers and bigints). */
+export * from "./host/family.js";
+/** This host's plan from the same inputs for the agent and every view: planHost(input, family). */
+export * from "./host/host-plan.js";
 export * from "./host/iproute.js";
 export * from "./host/kernel-state.js";
 /** One network device as the kernel sees it (ip -json link/addr show). */

@@ -16,6 +16,8 @@ const usage = (fn: () => unknown): string => {
 describe("podnet agent settings", () => {
   it("has flanneld's defaults: default-route interface, /run/flannel/subnet.env, no health server, 60 min margin", () => {
     expect(resolveAgentSettings({}, {})).toEqual({
+      logFormat: "text",
+      logLevel: "info",
       ifaces: [],
       ifaceRegexes: [],
       subnetFile: "/run/flannel/subnet.env",
@@ -40,6 +42,8 @@ describe("podnet agent settings", () => {
       PODNET_RECONCILE_INTERVAL: "2s",
     };
     expect(resolveAgentSettings({}, env)).toEqual({
+      logFormat: "text",
+      logLevel: "info",
       ifaces: ["eth1", "eth2"],
       ifaceRegexes: [],
       publicIp: "192.0.2.7",
@@ -152,5 +156,23 @@ describe("podnet agent settings", () => {
 
   it("takes the hidden --lease-ttl in whole seconds", () => {
     expect(resolveAgentSettings({ leaseTtl: "90s" }, {}).leaseTtlSeconds).toBe(90);
+  });
+
+  it("reads --log-format and --log-level, and flanneld's -v above 0 as debug", () => {
+    expect(resolveAgentSettings({ logFormat: "json" }, {})).toMatchObject({
+      logFormat: "json",
+      logLevel: "info",
+    });
+    expect(resolveAgentSettings({ logVerbosity: "2" }, {})).toMatchObject({ logLevel: "debug" });
+    expect(resolveAgentSettings({ logVerbosity: "2", logLevel: "warn" }, {})).toMatchObject({
+      logLevel: "warn",
+    });
+    expect(() => resolveAgentSettings({}, { PODNET_LOG_LEVEL: "loud" })).toThrow(
+      'PODNET_LOG_LEVEL "loud" is not one of debug, info, warn, error',
+    );
+  });
+
+  it("lets -ip-masq=false on the command line win over FLANNELD_IP_MASQ=true", () => {
+    expect(resolveAgentSettings({ ipMasq: false }, { FLANNELD_IP_MASQ: "true" }).ipMasq).toBe(false);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The agent's HTTP endpoints: `/healthz` (200 while the loop runs), `/readyz` (200 only once
- * the subnet file is written and the peers are programmed, 503 with the reason otherwise) and
- * `/metrics` (Prometheus text). Unlike flanneld's, the answers say something.
+ * The agent's HTTP endpoints: `/healthz` (200 while the loop runs and the data plane is kept,
+ * even through an etcd outage, which its body then names), `/readyz` (200 only once the subnet
+ * file is written and the peers are programmed, 503 with the reason otherwise) and `/metrics`
+ * (Prometheus text). Unlike flanneld's, the answers say something.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,12 +10,12 @@ import { PodnetError } from "@podnet/ipam-core";
 
 /** What the endpoints report, asked at each request. */
 export interface HealthSource {
-  /** Null while healthy, else why not. */
-  health(): string | null;
+  /** Whether the agent is healthy (200) or not (503), and the body's one line. */
+  health(): { readonly ok: boolean; readonly body: string };
   /** Null once ready, else why not yet. */
   readiness(): string | null;
   /** The Prometheus text for /metrics. */
-  metrics(): string;
+  metrics(): Promise<string> | string;
 }
 
 /** A listening health server. */
@@ -35,14 +36,20 @@ export function startHealthServer(host: string, port: number, source: HealthSour
     };
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "only GET and HEAD\n");
     if (path === "/healthz") {
-      const why = source.health();
-      return why === null ? reply(200, "ok\n") : reply(503, `${why}\n`);
+      const { ok, body } = source.health();
+      return reply(ok ? 200 : 503, `${body}\n`);
     }
     if (path === "/readyz") {
       const why = source.readiness();
       return why === null ? reply(200, "ready\n") : reply(503, `not ready: ${why}\n`);
     }
-    if (path === "/metrics") return reply(200, source.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    if (path === "/metrics") {
+      Promise.resolve(source.metrics()).then(
+        (text) => reply(200, text, "text/plain; version=0.0.4; charset=utf-8"),
+        (err: unknown) => reply(500, `cannot render the metrics: ${String(err)}\n`),
+      );
+      return;
+    }
     return reply(404, "not found; try /healthz, /readyz or /metrics\n");
   });
   return new Promise((resolve, reject) => {

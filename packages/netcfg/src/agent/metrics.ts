@@ -1,15 +1,19 @@
 /**
- * The agent's numbers in Prometheus text format (version 0.0.4): gauges it sets and counters
- * it bumps. Pure: no clock, no I/O; the health server renders it on request.
+ * The agent's metrics, through prom-client on a registry of the agent's own (never the global
+ * one of the program that imports netcfg). Names follow Prometheus' conventions: `_total`
+ * only on counters, units in the name (`_seconds`), a `family` label for per-device gauges.
+ * Process metrics (CPU, memory, file descriptors, event loop) only when the program asks.
  */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 
-/** A metric's name, kind and help line. */
+/** A metric's kind and help line. */
 interface MetricSpec {
   readonly help: string;
   readonly type: "gauge" | "counter";
+  readonly labels?: readonly string[];
 }
 
-/** Every metric the agent exports, in the order they are printed. */
+/** Every metric the agent exports. */
 export const AGENT_METRICS = {
   podnet_leases: {
     type: "gauge",
@@ -17,18 +21,28 @@ export const AGENT_METRICS = {
   },
   podnet_peers_programmed: {
     type: "gauge",
-    help: "Other hosts' leases whose entries are in the kernel after the last successful reconcile.",
+    help: "Other hosts' leases whose entries are in the kernel, per address family (4: flannel.<VNI>, 6: flannel-v6.<VNI>).",
+    labels: ["family"],
   },
   podnet_peers_skipped: {
     type: "gauge",
-    help: "Leases not programmed (another backend, another VNI, damaged backend data).",
+    help: "Leases not programmed (another backend, another VNI, damaged backend data), per address family.",
+    labels: ["family"],
   },
-  podnet_subnets_total: {
+  podnet_subnets_capacity: {
     type: "gauge",
     help: "Subnets the network config's range (SubnetMin..SubnetMax) holds.",
   },
   podnet_subnets_used: { type: "gauge", help: "Subnets of that range held by a lease or reservation." },
-  podnet_ready: { type: "gauge", help: "1 once the subnet file is written and the peers are programmed." },
+  podnet_ready: { type: "gauge", help: "1 while /readyz says ready: subnet file written, peers programmed." },
+  podnet_etcd_up: {
+    type: "gauge",
+    help: "1 while etcd answers the agent, 0 during an outage (data plane kept).",
+  },
+  podnet_last_sync_timestamp_seconds: {
+    type: "gauge",
+    help: "Unix time of the last answer from etcd (a watch event, progress or a renewal).",
+  },
   podnet_reconciles_total: {
     type: "counter",
     help: "Comparisons of the kernel with the plan, event-driven or periodic.",
@@ -46,36 +60,64 @@ export const AGENT_METRICS = {
     type: "counter",
     help: "Renewals of this host's lease that failed and were retried.",
   },
+  podnet_etcd_outages_total: { type: "counter", help: "Times etcd stopped answering the agent." },
 } as const satisfies Record<string, MetricSpec>;
 
 /** A metric name the agent exports. */
 export type AgentMetricName = keyof typeof AGENT_METRICS;
 
+type GaugeName = {
+  [K in AgentMetricName]: (typeof AGENT_METRICS)[K]["type"] extends "gauge" ? K : never;
+}[AgentMetricName];
+type CounterName = Exclude<AgentMetricName, GaugeName>;
+
 /** The agent's current values; all start at 0. */
 export class AgentMetrics {
-  private readonly values = new Map<AgentMetricName, number>();
+  private readonly registry = new Registry();
+  private readonly gauges = new Map<string, Gauge>();
+  private readonly counters = new Map<string, Counter>();
 
-  /** Sets a gauge. */
-  set(name: AgentMetricName, value: number): void {
-    this.values.set(name, value);
+  /** With `processMetrics`, prom-client's standard process_* and nodejs_* metrics are added. */
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    for (const [name, spec] of Object.entries(AGENT_METRICS) as [AgentMetricName, MetricSpec][]) {
+      const config = {
+        name,
+        help: spec.help,
+        registers: [this.registry],
+        labelNames: [...(spec.labels ?? [])],
+      };
+      if (spec.type === "gauge") this.gauges.set(name, new Gauge(config));
+      else this.counters.set(name, new Counter(config));
+    }
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets a gauge (of one family when it has that label). */
+  set(name: GaugeName, value: number, family?: 4 | 6): void {
+    const g = this.gauges.get(name);
+    if (family === undefined) g?.set(value);
+    else g?.set({ family: String(family) }, value);
   }
 
   /** Adds to a counter (by 1 unless told). */
-  inc(name: AgentMetricName, by = 1): void {
-    this.values.set(name, this.get(name) + by);
+  inc(name: CounterName, by = 1): void {
+    this.counters.get(name)?.inc(by);
   }
 
-  /** The current value of one metric. */
-  get(name: AgentMetricName): number {
-    return this.values.get(name) ?? 0;
+  /** The value of an unlabelled metric. */
+  async get(name: AgentMetricName): Promise<number> {
+    const m = this.gauges.get(name) ?? this.counters.get(name);
+    const v = await m?.get();
+    return v?.values[0]?.value ?? 0;
   }
 
-  /** The exposition text: HELP, TYPE and value of every metric. */
-  render(): string {
-    let out = "";
-    for (const [name, spec] of Object.entries(AGENT_METRICS) as [AgentMetricName, MetricSpec][]) {
-      out += `# HELP ${name} ${spec.help}\n# TYPE ${name} ${spec.type}\n${name} ${this.get(name)}\n`;
-    }
-    return out;
+  /** The exposition text (Prometheus 0.0.4). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The exposition's content type. */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -4,7 +4,17 @@
  * default route's interface), with its IPv4 address (the public IP unless `--public-ip` says
  * otherwise) and its MTU.
  */
-import { compilePattern, formatIPv4Cidr, maskIPv4, PodnetError, parseIPv4 } from "@podnet/ipam-core";
+import {
+  compilePattern,
+  formatIPv4Cidr,
+  formatIPv6Cidr,
+  isPodnetError,
+  maskIPv4,
+  maskIPv6,
+  PodnetError,
+  parseIPv4,
+  parseIPv6,
+} from "@podnet/ipam-core";
 import { type HostTarget, ipJson } from "../host/iproute.js";
 
 /** The interface the overlay is tunnelled over. */
@@ -18,6 +28,12 @@ export interface Underlay {
   readonly mtu: number;
   /** The interface's connected IPv4 networks (`192.0.2.0/24`): the peers DirectRouting reaches directly. */
   readonly networks: string[];
+  /** The interface's first global IPv6 address: the IPv6 tunnel's local end. */
+  readonly ip6?: string;
+  /** The address published as PublicIPv6 (`--public-ipv6`, else `ip6`). */
+  readonly publicIPv6?: string;
+  /** The interface's connected global IPv6 networks (`2001:db8::/64`), for DirectRouting over IPv6. */
+  readonly networks6: string[];
 }
 
 /** What the underlay is chosen by. */
@@ -31,6 +47,8 @@ export interface UnderlayRequest {
   readonly ifaceRegexes?: readonly string[];
   /** Publish this address instead of the interface's (a host behind NAT). */
   readonly publicIp?: string;
+  /** Publish this IPv6 address instead of the interface's. */
+  readonly publicIpv6?: string;
 }
 
 interface AddrJson {
@@ -56,6 +74,8 @@ interface Interfaces {
   readonly addrs: readonly AddrJson[];
   /** `ip link show`: every interface. */
   readonly links: readonly AddrJson[];
+  /** `ip -6 addr show`: the interfaces with IPv6 addresses. */
+  readonly addrs6: readonly AddrJson[];
 }
 
 /** Finds the underlay interface; a `usage` error names what was not found and what exists. */
@@ -64,21 +84,24 @@ export async function findUnderlay(req: UnderlayRequest, target: HostTarget = {}
     throw new PodnetError("usage", `--public-ip "${req.publicIp}" is not an IPv4 address like 192.0.2.7`);
   }
   const patterns = (req.ifaceRegexes ?? []).map((p) => compilePattern(p, "--iface-regex"));
-  const host: Interfaces = {
-    addrs: await ipJson<AddrJson[]>(["-4", "addr", "show"], target),
-    links: await ipJson<AddrJson[]>(["link", "show"], target),
-  };
+  if (req.publicIpv6 !== undefined && parseIPv6(req.publicIpv6) === null) {
+    throw new PodnetError(
+      "usage",
+      `--public-ipv6 "${req.publicIpv6}" is not an IPv6 address like 2001:db8::7`,
+    );
+  }
+  const host = await readInterfaces(target);
   let ifaceProblem: string | undefined;
   if (req.iface !== undefined) {
     const choice = chooseByIface(req.iface, host);
-    if (typeof choice !== "string") return underlayOn(choice, host, req.publicIp);
+    if (typeof choice !== "string") return underlayOn(choice, host, req);
     ifaceProblem = `--iface ${req.iface}: ${choice}`;
     if (patterns.length === 0)
       throw new PodnetError("usage", `${ifaceProblem} (there are: ${existing(host)})`);
   }
   if (patterns.length > 0) {
     const choice = chooseByRegex(patterns, host);
-    if (choice !== undefined) return underlayOn(choice, host, req.publicIp);
+    if (choice !== undefined) return underlayOn(choice, host, req);
     const quoted = (req.ifaceRegexes ?? []).map((p) => `"${p}"`).join(", ");
     throw new PodnetError(
       "usage",
@@ -95,7 +118,7 @@ export async function findUnderlay(req: UnderlayRequest, target: HostTarget = {}
   if (typeof choice === "string") {
     throw new PodnetError("usage", `the default route's interface ${name}: ${choice}; give --iface NAME`);
   }
-  return underlayOn(choice, host, req.publicIp);
+  return underlayOn(choice, host, req);
 }
 
 /** The interface `--iface` names, by name or by one of its IPv4 addresses, or why it cannot be used. */
@@ -150,8 +173,60 @@ function existing(host: Interfaces): string {
   return described.join(", ") || "none";
 }
 
+async function readInterfaces(target: HostTarget): Promise<Interfaces> {
+  const [addrs, links, addrs6] = await Promise.all([
+    ipJson<AddrJson[]>(["-4", "addr", "show"], target),
+    ipJson<AddrJson[]>(["link", "show"], target),
+    ipJson<AddrJson[]>(["-6", "addr", "show", "scope", "global"], target),
+  ]);
+  return { addrs, links, addrs6 };
+}
+
+/**
+ * The underlay as the agent's flags choose it: the first of the `--iface` candidates that
+ * exists (flanneld's order), else the first `--iface-regex` match, else (neither given) the
+ * default route's interface. Candidates passed over are logged when there are fallbacks.
+ */
+export async function chooseUnderlay(
+  req: Omit<UnderlayRequest, "iface"> & { readonly ifaces?: readonly string[] },
+  target: HostTarget,
+  log: (line: string) => void,
+): Promise<Underlay> {
+  const { ifaces = [], ...rest } = req;
+  const regexes = req.ifaceRegexes ?? [];
+  if (ifaces.length === 0) return findUnderlay(rest, target);
+  let firstError: unknown;
+  for (const iface of ifaces) {
+    try {
+      return await findUnderlay({ ...rest, iface, ifaceRegexes: [] }, target);
+    } catch (err) {
+      if (!isPodnetError(err, "usage")) throw err;
+      firstError ??= err;
+      if (ifaces.length > 1 || regexes.length > 0) log(`not using --iface ${iface}: ${err.message}`);
+    }
+  }
+  if (regexes.length > 0) return findUnderlay(rest, target);
+  throw firstError;
+}
+
+/**
+ * The underlay facts of a known interface (a view's: the VXLAN device names its underlay), with
+ * `ip` as its tunnel address when given; undefined when the interface has no IPv4 address.
+ */
+export async function underlayByName(
+  dev: string,
+  target: HostTarget = {},
+  ip?: string,
+): Promise<Underlay | undefined> {
+  const host = await readInterfaces(target);
+  const choice = chooseByIface(dev, host);
+  if (typeof choice === "string") return undefined;
+  return underlayOn(ip === undefined ? choice : { name: choice.name, ip }, host, {});
+}
+
 /** The one place an Underlay is built: the chosen interface, its address (the chosen one, else its first), MTU and networks. */
-function underlayOn(choice: Choice, host: Interfaces, publicIp: string | undefined): Underlay {
+function underlayOn(choice: Choice, host: Interfaces, req: UnderlayRequest): Underlay {
+  const publicIp = req.publicIp;
   const link = host.addrs.find((l) => l.ifname === choice.name);
   const addrs = tunnelAddrs(link);
   const ip = choice.ip ?? addrs[0]?.local;
@@ -163,5 +238,25 @@ function underlayOn(choice: Choice, host: Interfaces, publicIp: string | undefin
     const addr = parseIPv4(a.local);
     return addr === null ? [] : [formatIPv4Cidr({ ip: maskIPv4(addr, a.prefix), prefix: a.prefix })];
   });
-  return { dev: choice.name, ip, publicIP: publicIp ?? ip, mtu: link.mtu ?? 1500, networks };
+  const addrs6 = (host.addrs6.find((l) => l.ifname === choice.name)?.addr_info ?? []).flatMap((a) =>
+    a.family === "inet6" && a.local !== undefined && a.scope === "global"
+      ? [{ local: a.local, prefix: a.prefixlen ?? 128 }]
+      : [],
+  );
+  const ip6 = addrs6[0]?.local;
+  const publicIPv6 = req.publicIpv6 ?? ip6;
+  const networks6 = addrs6.flatMap((a) => {
+    const addr = parseIPv6(a.local);
+    return addr === null ? [] : [formatIPv6Cidr({ ip: maskIPv6(addr, a.prefix), prefix: a.prefix })];
+  });
+  return {
+    dev: choice.name,
+    ip,
+    publicIP: publicIp ?? ip,
+    mtu: link.mtu ?? 1500,
+    networks,
+    ...(ip6 !== undefined && { ip6 }),
+    ...(publicIPv6 !== undefined && { publicIPv6 }),
+    networks6,
+  };
 }

@@ -43,13 +43,12 @@ describe("podnet's stricter network checks", () => {
     ]);
   });
 
-  it("rejects IPv6-only, which flannel's etcd lease code cannot store", () => {
+  it("accepts IPv6-only with a warning: flannel's etcd lease code cannot store it, podnet agent can", () => {
     const r = check({ EnableIPv4: false, EnableIPv6: true, IPv6Network: "fc00::/48" });
-    expect(r.errors.map((e) => [e.path, e.message])).toEqual([
-      [
-        "/EnableIPv4",
-        "IPv6-only networks do not work with etcd: flannel's etcd lease code always needs an IPv4 part; set EnableIPv4 to true and give a Network",
-      ],
+    expect(r.valid).toBe(true);
+    expect(r.warnings.map((e) => [e.path, e.message])).toContainEqual([
+      "/EnableIPv4",
+      "IPv6-only: flanneld cannot lease this network from etcd (its etcd lease code always needs an IPv4 part); only podnet agent can run it",
     ]);
   });
 

@@ -13,19 +13,19 @@ import {
   maskIPv4,
   maskIPv6,
 } from "@podnet/ipam-core";
-import { type Diagnostic, error } from "./diagnostic.js";
+import { type Diagnostic, error, warning } from "./diagnostic.js";
 import type { FieldPointer, IPv4Range, IPv6Range } from "./network.js";
 
-/** Errors for an unusable choice of address families. */
+/** Errors for an unusable choice of address families; a warning for IPv6-only, which only podnet agent can lease. */
 export function checkFamilies(enableIPv4: boolean, enableIPv6: boolean, at: FieldPointer): Diagnostic[] {
   if (!enableIPv4 && !enableIPv6) {
     return [error("", "EnableIPv4 and EnableIPv6 are both false; enable at least one address family")];
   }
   if (!enableIPv4) {
     return [
-      error(
+      warning(
         at("EnableIPv4"),
-        "IPv6-only networks do not work with etcd: flannel's etcd lease code always needs an IPv4 part; set EnableIPv4 to true and give a Network",
+        "IPv6-only: flanneld cannot lease this network from etcd (its etcd lease code always needs an IPv4 part); only podnet agent can run it",
       ),
     ];
   }

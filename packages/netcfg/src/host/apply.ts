@@ -64,7 +64,7 @@ export async function applyDevice(
   network: string,
   target: HostTarget = {},
 ): Promise<DataPlaneChange[]> {
-  const found = await readKernelDevice(device.name, target);
+  const found = await readKernelDevice(device.name, target, device.family);
   const plan: DataPlanePlan = { device, network, neighbours: [], fdb: [], routes: [], skipped: [] };
   const changes = diffDataPlane(plan, {
     ...(found !== undefined && { device: found }),
@@ -88,10 +88,13 @@ export async function reconcilePeers(
 ): Promise<PeerChanges> {
   const diff = new PeerDiff(table);
   const { context } = table;
-  await streamKernelEntries(context.device, diff, target, {
-    underlayDev: context.underlayDev,
-    network,
-  });
+  await streamKernelEntries(
+    context.device,
+    diff,
+    target,
+    { underlayDev: context.underlayDev, network },
+    context.family,
+  );
   const changes = diff.finish();
   await applyPeerChanges(context, changes, target);
   return changes;

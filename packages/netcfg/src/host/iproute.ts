@@ -12,7 +12,13 @@ export interface HostTarget {
 }
 
 /** The host tools podnet runs. */
-export type Tool = "ip" | "bridge" | "iptables-save" | "iptables-restore";
+export type Tool =
+  | "ip"
+  | "bridge"
+  | "iptables-save"
+  | "iptables-restore"
+  | "ip6tables-save"
+  | "ip6tables-restore";
 
 /** What to install for a missing tool. */
 function missingTool(tool: Tool): PodnetError {

@@ -4,14 +4,8 @@
  * device (and, when asked, gateway routes inside the overlay network on the underlay, which
  * DirectRouting creates). A missing device reads as no device and empty lists.
  */
-import {
-  type IPv4Net,
-  ipv4NetContains,
-  isPodnetError,
-  PodnetError,
-  parseIPv4,
-  parseIPv4Cidr,
-} from "@podnet/ipam-core";
+import { type IPv4Net, type IPv6Net, isPodnetError, PodnetError } from "@podnet/ipam-core";
+import { type AddressFamily, familyFlag, familyOf, netContains, parseAddress, parseCidr } from "./family.js";
 import { bridgeJson, type HostTarget, ipJson, runTool, type Tool } from "./iproute.js";
 import type { DataPlanePlan } from "./plan.js";
 
@@ -32,7 +26,7 @@ export interface KernelDevice {
   readonly mac: string;
   /** Administratively up. */
   readonly up: boolean;
-  /** IPv4 addresses as `a.b.c.d/len`. */
+  /** Its addresses of the device's family as `a.b.c.d/len` (IPv6: global ones, not the link-local). */
   readonly addresses: string[];
 }
 
@@ -83,6 +77,8 @@ interface LinkJson {
       id?: number;
       port?: number;
       local?: string;
+      /** iproute2's name for an IPv6 local address. */
+      local6?: string;
       link?: string;
       learning?: boolean;
       gbp?: boolean;
@@ -90,7 +86,7 @@ interface LinkJson {
   };
 }
 interface AddrJson {
-  addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
 }
 interface NeighJson {
   dst?: string;
@@ -120,34 +116,37 @@ export async function readKernelState(
   deviceName: string,
   target: HostTarget = {},
   direct?: DirectRouteScope,
+  family: AddressFamily = direct === undefined ? 4 : familyOf(direct.network),
 ): Promise<KernelState> {
   try {
     const dev = ["dev", deviceName];
-    const device = await readKernelDeviceOrThrow(deviceName, target);
+    const flag = familyFlag(family);
+    const device = await readKernelDeviceOrThrow(deviceName, target, family);
     if (device === undefined) return EMPTY;
     const [neighs, fdbs, routes, directRoutes] = await Promise.all([
-      ipJson<NeighJson[]>(["-4", "neigh", "show", ...dev], target),
+      ipJson<NeighJson[]>([flag, "neigh", "show", ...dev], target),
       bridgeJson<FdbJson[]>(["fdb", "show", ...dev], target),
-      ipJson<RouteJson[]>(["-4", "route", "show", ...dev], target),
+      ipJson<RouteJson[]>([flag, "route", "show", ...dev], target),
       direct === undefined || direct.underlayDev === deviceName
         ? Promise.resolve([])
-        : ipJson<RouteJson[]>(["-4", "route", "show", "dev", direct.underlayDev], target),
+        : ipJson<RouteJson[]>([flag, "route", "show", "dev", direct.underlayDev], target),
     ]);
     // With a scope, only routes inside the overlay network are the data plane's (never a default route).
-    const overlay = direct === undefined ? null : parseIPv4Cidr(direct.network);
+    const overlay = direct === undefined ? null : parseCidr(family, direct.network);
     return {
       device,
       neighbours: neighs.flatMap((n) => {
-        const k = toNeighbour(n);
+        const k = toNeighbour(n, family);
         return k === undefined ? [] : [k];
       }),
       fdb: fdbs.flatMap((f) => {
         const k = toFdb(f);
         return k === undefined ? [] : [k];
       }),
-      routes: [...toRoutes(routes, deviceName), ...toRoutes(directRoutes, direct?.underlayDev ?? "")].filter(
-        (r) => overlay === null || insideNetwork(r.dst, overlay),
-      ),
+      routes: [
+        ...toRoutes(routes, deviceName, family),
+        ...toRoutes(directRoutes, direct?.underlayDev ?? "", family),
+      ].filter((r) => overlay === null || insideNetwork(r.dst, overlay)),
     };
   } catch (err) {
     if (isMissingDevice(err)) return EMPTY;
@@ -163,20 +162,22 @@ function isMissingDevice(err: unknown): boolean {
 async function readKernelDeviceOrThrow(
   deviceName: string,
   target: HostTarget,
+  family: AddressFamily,
 ): Promise<KernelDevice | undefined> {
   // One process for the link and its addresses: `ip -d addr` prints both.
   const links = await ipJson<(LinkJson & AddrJson)[]>(["-d", "addr", "show", "dev", deviceName], target);
   const link = links[0];
-  return link === undefined ? undefined : toDevice(deviceName, link);
+  return link === undefined ? undefined : toDevice(deviceName, link, family);
 }
 
-/** Only the device (and its addresses); undefined when it does not exist. */
+/** Only the device (and its addresses of `family`); undefined when it does not exist. */
 export async function readKernelDevice(
   deviceName: string,
   target: HostTarget = {},
+  family: AddressFamily = 4,
 ): Promise<KernelDevice | undefined> {
   try {
-    return await readKernelDeviceOrThrow(deviceName, target);
+    return await readKernelDeviceOrThrow(deviceName, target, family);
   } catch (err) {
     if (isMissingDevice(err)) return undefined;
     throw err;
@@ -204,29 +205,31 @@ export async function streamKernelEntries(
   sink: KernelEntrySink,
   target: HostTarget = {},
   direct?: DirectRouteScope,
+  family: AddressFamily = direct === undefined ? 4 : familyOf(direct.network),
 ): Promise<void> {
   const dev = ["dev", deviceName];
-  const overlay = direct === undefined ? null : parseIPv4Cidr(direct.network);
+  const flag = familyFlag(family);
+  const overlay = direct === undefined ? null : parseCidr(family, direct.network);
   const onRoute = (devName: string) => (item: unknown) => {
-    const r = toRoute(item as RouteJson, devName);
+    const r = toRoute(item as RouteJson, devName, family);
     if (r !== undefined && (overlay === null || insideNetwork(r.dst, overlay))) sink.route(r);
   };
   try {
     await Promise.all([
-      streamJson("ip", ["-json", "-4", "neigh", "show", ...dev], target, (item) => {
-        const n = toNeighbour(item as NeighJson);
+      streamJson("ip", ["-json", flag, "neigh", "show", ...dev], target, (item) => {
+        const n = toNeighbour(item as NeighJson, family);
         if (n !== undefined) sink.neighbour(n);
       }),
       streamJson("bridge", ["-json", "fdb", "show", ...dev], target, (item) => {
         const f = toFdb(item as FdbJson);
         if (f !== undefined) sink.fdb(f);
       }),
-      streamJson("ip", ["-json", "-4", "route", "show", ...dev], target, onRoute(deviceName)),
+      streamJson("ip", ["-json", flag, "route", "show", ...dev], target, onRoute(deviceName)),
       direct === undefined || direct.underlayDev === deviceName
         ? Promise.resolve()
         : streamJson(
             "ip",
-            ["-json", "-4", "route", "show", "dev", direct.underlayDev],
+            ["-json", flag, "route", "show", "dev", direct.underlayDev],
             target,
             onRoute(direct.underlayDev),
           ),
@@ -302,17 +305,22 @@ export class JsonArraySplitter {
 
 /** Reads the kernel state a plan is compared with: its device, plus its DirectRouting routes. */
 export function readKernelStateFor(plan: DataPlanePlan, target: HostTarget = {}): Promise<KernelState> {
-  return readKernelState(plan.device.name, target, { underlayDev: plan.device.dev, network: plan.network });
+  return readKernelState(
+    plan.device.name,
+    target,
+    { underlayDev: plan.device.dev, network: plan.network },
+    plan.device.family,
+  );
 }
 
-function toDevice(name: string, link: LinkJson & AddrJson): KernelDevice {
+function toDevice(name: string, link: LinkJson & AddrJson, family: AddressFamily): KernelDevice {
   const info = link.linkinfo?.info_data ?? {};
   return {
     name: link.ifname ?? name,
     kind: link.linkinfo?.info_kind ?? "",
     ...(info.id !== undefined && { vni: info.id }),
     ...(info.port !== undefined && { port: info.port }),
-    ...(info.local !== undefined && { local: info.local }),
+    ...((info.local ?? info.local6) !== undefined && { local: info.local ?? info.local6 }),
     ...(info.link !== undefined && { dev: info.link }),
     learning: info.learning === true,
     gbp: info.gbp === true,
@@ -320,28 +328,31 @@ function toDevice(name: string, link: LinkJson & AddrJson): KernelDevice {
     mac: (link.address ?? "").toLowerCase(),
     up: (link.flags ?? []).includes("UP"),
     addresses: (link.addr_info ?? []).flatMap((a) =>
-      a.family === "inet" && a.local !== undefined ? [`${a.local}/${a.prefixlen ?? 32}`] : [],
+      a.family === (family === 6 ? "inet6" : "inet") && a.local !== undefined && a.scope !== "link"
+        ? [`${a.local}/${a.prefixlen ?? (family === 6 ? 128 : 32)}`]
+        : [],
     ),
   };
 }
 
-function toRoutes(routes: readonly RouteJson[], dev: string): KernelRoute[] {
+function toRoutes(routes: readonly RouteJson[], dev: string, family: AddressFamily): KernelRoute[] {
   return routes.flatMap((r) => {
-    const k = toRoute(r, dev);
+    const k = toRoute(r, dev, family);
     return k === undefined ? [] : [k];
   });
 }
 
-function toRoute(r: RouteJson, dev: string): KernelRoute | undefined {
+function toRoute(r: RouteJson, dev: string, family: AddressFamily): KernelRoute | undefined {
   if (r.dst === undefined || r.gateway === undefined || r.protocol === "kernel") return undefined;
   if (r.type !== undefined && r.type !== "unicast") return undefined;
-  // iproute2 prints a host route without its /32 and 0.0.0.0/0 as "default".
-  const dst = r.dst === "default" ? "0.0.0.0/0" : r.dst.includes("/") ? r.dst : `${r.dst}/32`;
+  // iproute2 prints a host route without its /32 (/128) and 0.0.0.0/0 (::/0) as "default".
+  const [any, host] = family === 6 ? ["::/0", 128] : ["0.0.0.0/0", 32];
+  const dst = r.dst === "default" ? any : r.dst.includes("/") ? r.dst : `${r.dst}/${host}`;
   return { dst, via: r.gateway, dev: r.dev ?? dev, onlink: (r.flags ?? []).includes("onlink") };
 }
 
-function toNeighbour(n: NeighJson): KernelNeighbour | undefined {
-  return n.dst !== undefined && parseIPv4(n.dst) !== null
+function toNeighbour(n: NeighJson, family: AddressFamily): KernelNeighbour | undefined {
+  return n.dst !== undefined && parseAddress(family, n.dst) !== null
     ? { ip: n.dst, mac: n.lladdr ?? "", state: (n.state ?? []).join(",") }
     : undefined;
 }
@@ -350,7 +361,7 @@ function toFdb(f: FdbJson): KernelFdb | undefined {
   return f.mac !== undefined && f.dst !== undefined ? { mac: f.mac, dst: f.dst } : undefined;
 }
 
-function insideNetwork(cidr: string, network: IPv4Net): boolean {
-  const net = parseIPv4Cidr(cidr);
-  return net !== null && net.prefix >= network.prefix && ipv4NetContains(network, net.ip);
+function insideNetwork(cidr: string, network: IPv4Net | IPv6Net): boolean {
+  const net = parseCidr(typeof network.ip === "bigint" ? 6 : 4, cidr);
+  return net !== null && net.prefix >= network.prefix && netContains(network, net.ip);
 }

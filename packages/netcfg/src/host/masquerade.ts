@@ -3,8 +3,9 @@
  * under their host's address while pod-to-pod traffic keeps its source. They live in podnet's
  * own chain, jumped to from the nat table's POSTROUTING, and are applied in one
  * `iptables-restore --noflush` transaction, replacing only podnet's chain; an unchanged rule
- * set is left alone (its counters keep counting).
+ * set is left alone (its counters keep counting). IPv6 gets the same rules from ip6tables.
  */
+import type { AddressFamily } from "./family.js";
 import { type HostTarget, runTool } from "./iproute.js";
 
 /** podnet's chain in the nat table. */
@@ -27,15 +28,16 @@ const KUBE_PROXY_MARK = "0x4000/0x4000";
 export function planMasquerade(
   network: string,
   subnet: string,
-  opts: { randomFully?: boolean } = {},
+  opts: { randomFully?: boolean; family?: AddressFamily } = {},
 ): string[] {
   const c = MASQ_CHAIN;
+  const multicast = opts.family === 6 ? "ff00::/8" : "224.0.0.0/4";
   const masq = opts.randomFully === false ? "MASQUERADE" : "MASQUERADE --random-fully";
   return [
     `-A ${c} -m mark --mark ${KUBE_PROXY_MARK} ${COMMENT} -j RETURN`,
     `-A ${c} -s ${subnet} -d ${network} ${COMMENT} -j RETURN`,
     `-A ${c} -s ${network} -d ${subnet} ${COMMENT} -j RETURN`,
-    `-A ${c} -s ${network} ! -d 224.0.0.0/4 ${COMMENT} -j ${masq}`,
+    `-A ${c} -s ${network} ! -d ${multicast} ${COMMENT} -j ${masq}`,
     `-A ${c} ! -s ${network} -d ${subnet} ${COMMENT} -j RETURN`,
     `-A ${c} ! -s ${network} -d ${network} ${COMMENT} -j ${masq}`,
   ];
@@ -49,14 +51,24 @@ export function hasRandomFully(versionLine: string): boolean {
   return major !== 1 ? major > 1 : minor !== 6 ? minor > 6 : patch >= 2;
 }
 
-/** Per namespace: does its iptables have --random-fully (asked once). */
+/** The save and restore tools of a family. */
+function tools(family: AddressFamily): {
+  save: "iptables-save" | "ip6tables-save";
+  restore: "iptables-restore" | "ip6tables-restore";
+} {
+  return family === 6
+    ? { save: "ip6tables-save", restore: "ip6tables-restore" }
+    : { save: "iptables-save", restore: "iptables-restore" };
+}
+
+/** Per namespace and family: does its iptables have --random-fully (asked once). */
 const randomFullyIn = new Map<string, Promise<boolean>>();
 
-function randomFully(target: HostTarget): Promise<boolean> {
-  const key = target.netns ?? "";
+function randomFully(target: HostTarget, family: AddressFamily): Promise<boolean> {
+  const key = `${target.netns ?? ""}/${family}`;
   let known = randomFullyIn.get(key);
   if (known === undefined) {
-    known = runTool("iptables-save", ["-V"], target).then(hasRandomFully);
+    known = runTool(tools(family).save, ["-V"], target).then(hasRandomFully);
     // A failure (iptables missing) is reported by the caller and asked again next time.
     known.catch(() => randomFullyIn.delete(key));
     randomFullyIn.set(key, known);
@@ -72,8 +84,8 @@ interface MasqState {
   readonly rules: string[] | undefined;
 }
 
-async function readMasquerade(target: HostTarget): Promise<MasqState> {
-  const saved = await runTool("iptables-save", ["-t", "nat"], target);
+async function readMasquerade(target: HostTarget, family: AddressFamily): Promise<MasqState> {
+  const saved = await runTool(tools(family).save, ["-t", "nat"], target);
   const lines = saved.split("\n");
   const chain = lines.some((line) => line.startsWith(`:${MASQ_CHAIN} `));
   return {
@@ -94,9 +106,10 @@ export async function ensureMasquerade(
   network: string,
   subnet: string,
   target: HostTarget = {},
+  family: AddressFamily = 4,
 ): Promise<string | undefined> {
-  const want = planMasquerade(network, subnet, { randomFully: await randomFully(target) });
-  const have = await readMasquerade(target);
+  const want = planMasquerade(network, subnet, { randomFully: await randomFully(target, family), family });
+  const have = await readMasquerade(target, family);
   const same = have.rules !== undefined && have.rules.join("\n") === want.join("\n");
   if (same && have.jumps === 1) return undefined;
   await restore(
@@ -108,15 +121,16 @@ export async function ensureMasquerade(
       ...(have.jumps === 1 ? [] : [...deleteJumps(have.jumps), `-I POSTROUTING 1 ${JUMP_SPEC}`]),
     ],
     target,
+    family,
   );
   if (have.rules === undefined) return "missing";
   if (!same) return "changed";
   return have.jumps === 0 ? "jump missing" : "duplicate jumps";
 }
 
-/** Removes podnet's jumps and chain; false when there was nothing to remove. */
-export async function removeMasquerade(target: HostTarget = {}): Promise<boolean> {
-  const have = await readMasquerade(target);
+/** Removes podnet's jumps and chain (of one family); false when there was nothing to remove. */
+export async function removeMasquerade(target: HostTarget = {}, family: AddressFamily = 4): Promise<boolean> {
+  const have = await readMasquerade(target, family);
   if (have.rules === undefined && have.jumps === 0) return false;
   await restore(
     [
@@ -124,6 +138,7 @@ export async function removeMasquerade(target: HostTarget = {}): Promise<boolean
       ...(have.rules !== undefined ? [`-F ${MASQ_CHAIN}`, `-X ${MASQ_CHAIN}`] : []),
     ],
     target,
+    family,
   );
   return true;
 }
@@ -132,8 +147,8 @@ export async function removeMasquerade(target: HostTarget = {}): Promise<boolean
  * One atomic transaction on the nat table. `-w 5` waits up to 5 s for another iptables user's
  * lock, then fails like any other reconcile error instead of stalling the agent.
  */
-async function restore(lines: readonly string[], target: HostTarget): Promise<void> {
-  await runTool("iptables-restore", ["--noflush", "-w", "5"], target, {
+async function restore(lines: readonly string[], target: HostTarget, family: AddressFamily): Promise<void> {
+  await runTool(tools(family).restore, ["--noflush", "-w", "5"], target, {
     stdin: ["*nat", ...lines, "COMMIT"],
   });
 }

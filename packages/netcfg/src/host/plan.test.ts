@@ -49,6 +49,7 @@ describe("planDataPlane", () => {
       mtu: 1450,
       mac: "0e:00:00:00:00:01",
       address: "10.5.1.0/32",
+      family: 4,
     });
     expect(plan.network).toBe("10.5.0.0/16");
     expect(plan).toMatchObject({ neighbours: [], fdb: [], routes: [], skipped: [] });

@@ -2,25 +2,31 @@
  * The VXLAN data plane a host should have (flannel-compat.md section 9), as a pure function
  * of the config, the host's own lease and the other hosts' leases. No kernel access here:
  * reading the kernel is kernel-state.ts, the diff is reconcile.ts, applying it is apply.ts.
- * IPv4 only for now: IPv6-only leases are skipped and no `flannel-v6.<VNI>` is planned.
+ * One plan per address family: `flannel.<VNI>` for IPv4, `flannel-v6.<VNI>` for IPv6 (each
+ * with its own VtepMAC, from BackendData and BackendV6Data).
  */
 import { createHash } from "node:crypto";
 import {
-  formatIPv4,
-  formatIPv4Cidr,
   hasIPv4,
   type IPv4Net,
-  ipv4NetContains,
+  type IPv6Net,
   type Lease,
   PodnetError,
   parseIPv4,
   parseIPv4Cidr,
+  parseIPv6,
+  parseIPv6Cidr,
   parseVxlanData,
   type VxlanData,
   vxlanDataOf,
+  vxlanV6DataOf,
 } from "@podnet/ipam-core";
 import { overlayMtu, vxlanDeviceName } from "../config/overlay.js";
 import type { ResolvedConfig } from "../config/schema.js";
+import { type AddressFamily, formatAddress, formatCidr, netContains, type PeerAddress } from "./family.js";
+
+/** What the kernel reserves on an IPv6 VXLAN device (IPv6, UDP and VXLAN headers, inner Ethernet). */
+const VXLAN6_KERNEL_HEADROOM = 70;
 
 /** The flannel.<VNI> device as it should be. */
 export interface PlannedDevice {
@@ -38,8 +44,9 @@ export interface PlannedDevice {
   readonly mtu: number;
   /** This host's VtepMAC, as published in its lease. */
   readonly mac: string;
-  /** The lease's network address as a /32, e.g. `10.5.52.0/32`. */
+  /** The lease's network address as a /32 (`10.5.52.0/32`), or a /128 for IPv6. */
   readonly address: string;
+  readonly family: AddressFamily;
 }
 
 /** A permanent neighbour: a peer's network address resolves to its VtepMAC. */
@@ -81,10 +88,10 @@ export interface DataPlanePlan {
   readonly skipped: SkippedLease[];
 }
 
-/** The host facts the plan needs: the underlay interface, its address and MTU. */
+/** The host facts one family's plan needs: the underlay interface, its address and MTU. */
 export interface UnderlayInfo {
   readonly dev: string;
-  /** This host's public IP (the lease's PublicIP). */
+  /** This host's tunnel address of the family (IPv4, or IPv6 for the IPv6 plan). */
   readonly ip: string;
   readonly mtu: number;
   /** CIDRs on the same L2 segment as this host; with DirectRouting, peers inside get a plain route. */
@@ -97,6 +104,8 @@ export interface PlanInput {
   readonly own: Lease;
   readonly peers: readonly Lease[];
   readonly underlay: UnderlayInfo;
+  /** The family to plan; default 4. */
+  readonly family?: AddressFamily;
 }
 
 /** vxlan's BackendData: `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}` (ipam-core's codec). */
@@ -121,36 +130,42 @@ export function vtepMacFor(seed: string): string {
 export interface PeerPlan {
   /** The lease key. */
   readonly key: string;
-  /** The peer's subnet network address (also its VTEP address). */
-  readonly net: number;
+  /** The peer's subnet network address (also its VTEP address) in the context's family. */
+  readonly net: PeerAddress;
   readonly prefix: number;
-  /** Its VtepMAC, normalised. */
+  /** Its VtepMAC (of the family's device), normalised. */
   readonly mac: string;
-  /** Its PublicIP. */
-  readonly publicIp: number;
+  /** Its PublicIP (PublicIPv6 for IPv6). */
+  readonly publicIp: PeerAddress;
   readonly direct: boolean;
 }
 
+export type { AddressFamily, PeerAddress } from "./family.js";
+
 /** What planning a single peer needs; fixed for the life of an agent. */
 export interface PeerContext {
+  readonly family: AddressFamily;
   readonly vni: number;
-  /** flannel.<VNI>. */
+  /** flannel.<VNI> or flannel-v6.<VNI>. */
   readonly device: string;
   /** The underlay interface (DirectRouting routes leave by it). */
   readonly underlayDev: string;
-  /** This host's public IP: a peer claiming it is a stale lease of ours. */
-  readonly ownIp: number;
-  /** This host's VtepMAC: a peer using it would steal our traffic. */
+  /** This host's public address of the family: a peer claiming it is a stale lease of ours. */
+  readonly ownIp: PeerAddress;
+  /** This host's VtepMAC of the family: a peer using it would steal our traffic. */
   readonly ownMac: string;
-  readonly directNets: readonly IPv4Net[];
+  readonly directNets: readonly (IPv4Net | IPv6Net)[];
 }
 
 /**
- * The device and the per-peer context for a config, own lease and underlay. Throws a
- * PodnetError ("invalid") when the config is not vxlan or the own lease cannot carry a VTEP.
+ * The device and the per-peer context of one family for a config, own lease and underlay.
+ * Throws a PodnetError ("invalid") when the config is not vxlan, does not enable the family,
+ * or the own lease cannot carry a VTEP of it.
  */
 export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDevice; context: PeerContext } {
   const { config, own, underlay } = input;
+  const family = input.family ?? 4;
+  const v6 = family === 6;
   const backend = config.Backend;
   if (backend.Type !== "vxlan") {
     throw new PodnetError(
@@ -158,49 +173,85 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
       `the network config's backend is ${backend.Type}, not vxlan; podnet programs only vxlan.`,
     );
   }
-  if (config.Network === undefined || !hasIPv4(own.subnet)) {
+  const subnet = v6 ? own.subnet.ipv6 : hasIPv4(own.subnet) ? own.subnet.ipv4 : undefined;
+  if (
+    (v6 ? !config.EnableIPv6 || config.IPv6Network === undefined : config.Network === undefined) ||
+    subnet === undefined
+  ) {
     throw new PodnetError(
       "invalid",
-      "the network has no IPv4 range; podnet programs only IPv4 overlays for now.",
+      v6
+        ? `this host's lease ${own.key} or the network has no IPv6 range.`
+        : `this host's lease ${own.key} or the network has no IPv4 range.`,
     );
   }
-  const ownData = parseVxlanData(own.attrs.backendData);
+  const ownData = v6
+    ? parseVxlanData(own.attrs.backendV6Data, "BackendV6Data")
+    : parseVxlanData(own.attrs.backendData);
   if (typeof ownData === "string") {
     throw new PodnetError("invalid", `this host's lease ${own.key} cannot be programmed: ${ownData}.`);
   }
-  const ownIp = parseIPv4(underlay.ip);
-  if (ownIp === null)
-    throw new PodnetError("usage", `the underlay address "${underlay.ip}" is not an IPv4 address.`);
-  const name = vxlanDeviceName(backend.VNI);
+  const ownIp = v6 ? parseIPv6(underlay.ip) : parseIPv4(underlay.ip);
+  if (ownIp === null) {
+    throw new PodnetError(
+      "usage",
+      `the underlay address "${underlay.ip}" is not an ${v6 ? "IPv6" : "IPv4"} address.`,
+    );
+  }
+  const name = vxlanDeviceName(backend.VNI, v6);
   const device: PlannedDevice = {
     name,
     vni: backend.VNI,
     ...(backend.Port !== 0 && { port: backend.Port }),
-    local: underlay.ip,
+    local: formatAddress(ownIp),
     dev: underlay.dev,
     learning: backend.Learning,
     gbp: backend.GBP,
-    mtu: overlayMtu(backend, underlay.mtu).mtu,
+    // flannel plans 50 for both families; the kernel caps an IPv6 VXLAN device at its underlay's MTU minus 70.
+    mtu: v6
+      ? Math.min(overlayMtu(backend, underlay.mtu).mtu, underlay.mtu - VXLAN6_KERNEL_HEADROOM)
+      : overlayMtu(backend, underlay.mtu).mtu,
     mac: ownData.vtepMac,
-    address: `${formatIPv4(own.subnet.ipv4.ip)}/32`,
+    address: `${formatAddress(subnet.ip)}/${v6 ? 128 : 32}`,
+    family,
   };
   const context: PeerContext = {
+    family,
     vni: backend.VNI,
     device: name,
     underlayDev: underlay.dev,
     ownIp,
     ownMac: ownData.vtepMac,
-    directNets: backend.DirectRouting ? parseDirectNets(underlay.directNets ?? []) : [],
+    directNets: backend.DirectRouting ? parseDirectNets(underlay.directNets ?? [], family) : [],
   };
   return { device, context };
 }
 
 /**
- * Plans one peer lease on its own: its compact plan, or why it is not programmed. Conflicts
- * between peers (a VtepMAC used twice) are the caller's to resolve; our own MAC is checked here.
+ * Plans one peer lease on its own for the context's family: its compact plan, or why it is
+ * not programmed. Conflicts between peers (a VtepMAC used twice) are the caller's to resolve.
  */
 export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
-  if (!hasIPv4(peer.subnet)) return "it has no IPv4 subnet; IPv6 peers are not programmed yet";
+  if (context.family === 6) {
+    const subnet = peer.subnet.ipv6;
+    if (subnet === undefined) return "it has no IPv6 subnet";
+    const data = vxlanV6DataOf(peer.attrs);
+    if (typeof data === "string") return data;
+    if (data.vni !== context.vni) return `its VNI is ${data.vni}, not ${context.vni}`;
+    const text = peer.attrs.publicIPv6;
+    const publicIp = text === null ? null : parseIPv6(text);
+    if (publicIp === null) return "it has no PublicIPv6";
+    if (publicIp === context.ownIp) return "its PublicIPv6 is this host's own";
+    return {
+      key: peer.key,
+      net: subnet.ip,
+      prefix: subnet.prefix,
+      mac: data.vtepMac,
+      publicIp,
+      direct: context.directNets.some((net) => netContains(net, publicIp)),
+    };
+  }
+  if (!hasIPv4(peer.subnet)) return "it has no IPv4 subnet";
   const data = vxlanDataOf(peer.attrs);
   if (typeof data === "string") return data;
   if (data.vni !== context.vni) return `its VNI is ${data.vni}, not ${context.vni}`;
@@ -214,16 +265,16 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
     prefix: peer.subnet.ipv4.prefix,
     mac: data.vtepMac,
     publicIp,
-    direct: context.directNets.some((net) => ipv4NetContains(net, publicIp)),
+    direct: context.directNets.some((net) => netContains(net, publicIp)),
   };
 }
 
 /** A peer plan's route, as the plan lists it. */
 export function peerRoute(context: PeerContext, p: PeerPlan): PlannedRoute {
-  const dst = formatIPv4Cidr({ ip: p.net, prefix: p.prefix });
+  const dst = formatCidr(p.net, p.prefix);
   return p.direct
-    ? { dst, via: formatIPv4(p.publicIp), dev: context.underlayDev, onlink: false }
-    : { dst, via: formatIPv4(p.net), dev: context.device, onlink: true };
+    ? { dst, via: formatAddress(p.publicIp), dev: context.underlayDev, onlink: false }
+    : { dst, via: formatAddress(p.net), dev: context.device, onlink: true };
 }
 
 /**
@@ -237,7 +288,7 @@ export function planDataPlane(input: PlanInput): DataPlanePlan {
   const { device, context } = planDevice(input);
   const plan: DataPlanePlan = {
     device,
-    network: config.Network ?? "",
+    network: (device.family === 6 ? config.IPv6Network : config.Network) ?? "",
     neighbours: [],
     fdb: [],
     routes: [],
@@ -265,18 +316,22 @@ export function planDataPlane(input: PlanInput): DataPlanePlan {
     const route = peerRoute(context, p);
     if (!p.direct) {
       plan.neighbours.push({ ip: route.via, mac: p.mac });
-      plan.fdb.push({ mac: p.mac, dst: peer.attrs.publicIP });
+      plan.fdb.push({ mac: p.mac, dst: formatAddress(p.publicIp) });
     }
     plan.routes.push(route);
   }
   return plan;
 }
 
-function parseDirectNets(texts: readonly string[]) {
+function parseDirectNets(texts: readonly string[], family: AddressFamily): (IPv4Net | IPv6Net)[] {
   return texts.map((text) => {
-    const net = parseIPv4Cidr(text);
-    if (net === null)
-      throw new PodnetError("usage", `the direct-routing network "${text}" is not an IPv4 CIDR.`);
+    const net = family === 6 ? parseIPv6Cidr(text) : parseIPv4Cidr(text);
+    if (net === null) {
+      throw new PodnetError(
+        "usage",
+        `the direct-routing network "${text}" is not an ${family === 6 ? "IPv6" : "IPv4"} CIDR.`,
+      );
+    }
     return net;
   });
 }

@@ -14,6 +14,7 @@ const PLAN: DataPlanePlan = {
     mtu: 1450,
     mac: "0e:00:00:00:00:01",
     address: "10.5.1.0/32",
+    family: 4,
   },
   network: "10.5.0.0/16",
   neighbours: [

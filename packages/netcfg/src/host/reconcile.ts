@@ -4,7 +4,7 @@
  * `podnet route --kernel`. Pure: apply.ts does the reading and the running.
  */
 
-import { formatIPv4, parseIPv4, parseIPv4Cidr } from "@podnet/ipam-core";
+import { formatAddress, type PeerAddress, parseAddress, parseCidr } from "./family.js";
 import type { KernelDevice, KernelFdb, KernelNeighbour, KernelRoute, KernelState } from "./kernel-state.js";
 import {
   type DataPlanePlan,
@@ -434,7 +434,7 @@ function linkAdd(d: PlannedDevice): string {
 export interface PeerTable {
   readonly context: PeerContext;
   /** The programmed peer whose subnet's network address is `net`. */
-  byNet(net: number): PeerPlan | undefined;
+  byNet(net: PeerAddress): PeerPlan | undefined;
   /** The programmed peer with this VtepMAC. */
   byMac(mac: string): PeerPlan | undefined;
   /** Every planned peer. */
@@ -503,7 +503,7 @@ export function diffPeer(
     const sameDst = after !== undefined && after.net === before.net && after.prefix === before.prefix;
     if (!sameDst) out.routeDels.push(peerRoute(context, before));
     if (!before.direct) {
-      const vtep = formatIPv4(before.net);
+      const vtep = formatAddress(before.net);
       if (after === undefined || after.direct || after.net !== before.net)
         out.neighbourDels.push({ ip: vtep, mac: before.mac });
       if (
@@ -512,7 +512,7 @@ export function diffPeer(
         after.mac !== before.mac ||
         after.publicIp !== before.publicIp
       )
-        out.fdbDels.push({ mac: before.mac, dst: formatIPv4(before.publicIp) });
+        out.fdbDels.push({ mac: before.mac, dst: formatAddress(before.publicIp) });
     }
   }
   if (after !== undefined) {
@@ -544,7 +544,7 @@ export class PeerDiff {
 
   /** Compares one kernel neighbour entry with the plan. */
   neighbour(n: KernelNeighbour): void {
-    const ip = parseIPv4(n.ip);
+    const ip = parseAddress(this.table.context.family, n.ip);
     const peer = ip === null ? undefined : this.table.byNet(ip);
     if (peer === undefined || peer.direct) {
       // Only permanent neighbours are made by hand or by an agent; the kernel manages the others.
@@ -561,7 +561,7 @@ export class PeerDiff {
   fdb(f: KernelFdb): void {
     const peer = this.table.byMac(f.mac);
     if (peer !== undefined && !peer.direct) {
-      if (formatIPv4(peer.publicIp) === f.dst) {
+      if (formatAddress(peer.publicIp) === f.dst) {
         this.fdbOk.add(peer);
         return;
       }
@@ -574,7 +574,7 @@ export class PeerDiff {
 
   /** Compares one kernel route with the plan. */
   route(r: KernelRoute): void {
-    const net = parseIPv4Cidr(r.dst);
+    const net = parseCidr(this.table.context.family, r.dst);
     const peer = net === null ? undefined : this.table.byNet(net.ip);
     if (peer === undefined || net === null || peer.prefix !== net.prefix) {
       this.out.routeDels.push(r);
@@ -642,7 +642,7 @@ export function peerBatches(
       *lines() {
         for (const f of changes.fdbDels) yield `fdb del ${f.mac} dev ${dev} dst ${f.dst} self`;
         for (const { peer } of changes.fdbSets)
-          yield `fdb replace ${peer.mac} dev ${dev} dst ${formatIPv4(peer.publicIp)} self permanent`;
+          yield `fdb replace ${peer.mac} dev ${dev} dst ${formatAddress(peer.publicIp)} self permanent`;
       },
     });
   }
@@ -652,7 +652,7 @@ export function peerBatches(
       deletesOnly: false,
       *lines() {
         for (const { peer } of changes.neighbourSets)
-          yield `neigh replace ${formatIPv4(peer.net)} lladdr ${peer.mac} dev ${dev} nud permanent`;
+          yield `neigh replace ${formatAddress(peer.net)} lladdr ${peer.mac} dev ${dev} nud permanent`;
         for (const { peer } of changes.routeSets) {
           const r = peerRoute(context, peer);
           yield `route replace ${r.dst} via ${r.via} dev ${r.dev}${r.onlink ? " onlink" : ""}`;
@@ -672,11 +672,11 @@ export function describePeerChanges(context: PeerContext, c: PeerChanges): strin
     ...c.fdbDels.map((f) => `delete fdb ${fdbText(dev, f)} (stale)`),
     ...c.neighbourSets.map(
       ({ peer, reason }) =>
-        `set neighbour ${neighbourText(dev, { ip: formatIPv4(peer.net), mac: peer.mac })} (${reason})`,
+        `set neighbour ${neighbourText(dev, { ip: formatAddress(peer.net), mac: peer.mac })} (${reason})`,
     ),
     ...c.fdbSets.map(
       ({ peer, reason }) =>
-        `set fdb ${fdbText(dev, { mac: peer.mac, dst: formatIPv4(peer.publicIp) })} (${reason})`,
+        `set fdb ${fdbText(dev, { mac: peer.mac, dst: formatAddress(peer.publicIp) })} (${reason})`,
     ),
     ...c.routeSets.map(({ peer, reason }) => `set route ${routeText(peerRoute(context, peer))} (${reason})`),
   ];

@@ -11,8 +11,10 @@ import {
   formatIPv4Cidr,
   formatIPv6,
   formatIPv6Cidr,
+  hasIPv4,
   type IPv4Net,
   type IPv6Net,
+  type LeaseNetwork,
   type LeaseSubnet,
   maskIPv4,
   maskIPv6,
@@ -52,6 +54,23 @@ export interface SubnetFileContents {
   readonly ipMasq?: boolean;
   /** The lease the file was written for (FLANNEL_SUBNET 10.5.52.1/24 → 10.5.52.0/24): acquire's hint. */
   previousSubnet(): LeaseSubnet | undefined;
+}
+
+/** The subnet file's content for a network and this host's lease: the lines of each family the network has. */
+export function subnetFileFor(
+  network: LeaseNetwork,
+  subnet: LeaseSubnet,
+  mtu: number,
+  ipMasq: boolean,
+): SubnetFileInput {
+  return {
+    ...(network.ipv4 !== undefined &&
+      hasIPv4(subnet) && { subnet: subnet.ipv4, network: network.ipv4.network }),
+    ...(network.ipv6 !== undefined &&
+      subnet.ipv6 !== undefined && { ipv6Subnet: subnet.ipv6, ipv6Network: network.ipv6.network }),
+    mtu,
+    ipMasq,
+  };
 }
 
 /** The file's text exactly as flanneld writes it: its lines in its order, no quotes, no export. */

@@ -1,13 +1,5 @@
-import {
-  hasIPv4,
-  isReservation,
-  type Lease,
-  type LeaseListing,
-  PodnetError,
-  parseIPv4,
-  sameSubnet,
-} from "@podnet/ipam-core";
-import type { KernelState } from "@podnet/netcfg";
+import { findHostLease, type Lease, type LeaseListing, PodnetError, parseIPv6 } from "@podnet/ipam-core";
+import type { KernelComparison } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { sortedBySubnet, subnetText } from "../../print/lease.js";
@@ -118,11 +110,12 @@ export interface KernelFlags {
 }
 
 /**
- * Plans this host's data plane from the leases (its own lease found by --public-ip, the subnet
- * file, or the device's /32) and compares it entry by entry with the kernel. Exit 1 unless all match.
+ * Plans this host's data plane from the leases with netcfg's planHost (the agent's plan, its
+ * own lease found by ipam-core's findHostLease) and compares it entry by entry with the
+ * kernel, one device per family of the network. Exit 1 unless all match.
  */
 async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
-  const publicIp = flags.publicIp === undefined ? undefined : ipv4Flag(flags.publicIp, "--public-ip");
+  const publicIp = flags.publicIp === undefined ? undefined : publicIpFlag(flags.publicIp);
   const netcfg = await import("@podnet/netcfg");
   const { resolved } = await loadNetwork(ctx);
   const backend = resolved.Backend;
@@ -132,28 +125,59 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       `--kernel compares a vxlan data plane; this network's backend is ${backend.Type}`,
     );
   }
-  const device = flags.iface ?? netcfg.vxlanDeviceName(backend.VNI);
+  const families = netcfg.hostFamilies(resolved);
   const target = flags.netns === undefined ? {} : { netns: flags.netns };
+  const deviceOf = (family: 4 | 6) =>
+    families.length === 1 && flags.iface !== undefined
+      ? flags.iface
+      : netcfg.vxlanDeviceName(backend.VNI, family === 6);
   const registry = await openRegistry(ctx);
-  const [listing, found] = await Promise.all([registry.list(), netcfg.readKernelState(device, target)]);
+  const [listing, found] = await Promise.all([
+    registry.list(),
+    Promise.all(families.map((f) => netcfg.readKernelState(deviceOf(f), target, undefined, f))),
+  ]);
   warnAboutListing(listing);
-  const own = await ownLease(listing, found, { publicIp, subnetFile: flags.subnetFile, device });
-  const plan = netcfg.planDataPlane({
-    config: resolved,
-    own,
-    peers: listing.leases,
-    underlay: {
-      dev: found.device?.dev ?? "",
-      ip: own.attrs.publicIP,
-      // The device's MTU is taken as found: this view is about routes, neighbours and fdb entries.
-      mtu: netcfg.underlayMtuFor(found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU),
+  const first = found.find((s) => s.device !== undefined);
+  const own = await ownLease(
+    listing,
+    found.flatMap((s) => s.device?.addresses ?? []),
+    {
+      publicIp,
+      subnetFile: flags.subnetFile,
+      device: families.map(deviceOf).join(" or "),
     },
-  });
-  for (const s of plan.skipped) warn(`${s.key}: not routed: ${s.reason}`);
-  // DirectRouting's routes sit on the underlay, so read those too when the underlay is known.
-  const state =
-    backend.DirectRouting && plan.device.dev !== "" ? await netcfg.readKernelStateFor(plan, target) : found;
-  const rows = netcfg.compareKernel(plan, state);
+  );
+  // The underlay as the agent saw it: the interface the device runs over, its addresses and networks.
+  const underlayDev = first?.device?.dev ?? "";
+  const underlay = underlayDev === "" ? undefined : await netcfg.underlayByName(underlayDev, target);
+  const mtu = netcfg.underlayMtuFor(first?.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU);
+  const facts = {
+    dev: underlayDev,
+    ip: found[families.indexOf(4)]?.device?.local ?? own.attrs.publicIP,
+    // The device's MTU is taken as found: this view is about routes, neighbours and fdb entries.
+    mtu,
+    networks: underlay?.networks ?? [],
+    ...((found[families.indexOf(6)]?.device?.local ?? own.attrs.publicIPv6) != null && {
+      ip6: found[families.indexOf(6)]?.device?.local ?? own.attrs.publicIPv6 ?? "",
+    }),
+    networks6: underlay?.networks6 ?? [],
+  };
+  const rows: KernelComparison[] = [];
+  for (const [i, family] of families.entries()) {
+    const plan = netcfg.planHost({ config: resolved, leases: listing.leases, own, underlay: facts }, family);
+    const device = deviceOf(family);
+    const planned =
+      device === plan.device.name ? plan : { ...plan, device: { ...plan.device, name: device } };
+    for (const s of planned.skipped)
+      warn(`${s.key}: not routed${family === 6 ? " over IPv6" : ""}: ${s.reason}`);
+    // DirectRouting's routes sit on the underlay, so read those too when the underlay is known.
+    const state =
+      backend.DirectRouting && planned.device.dev !== ""
+        ? await netcfg.readKernelStateFor(planned, target)
+        : (found[i] ?? { neighbours: [], fdb: [], routes: [] });
+    rows.push(...netcfg.compareKernel(planned, state));
+  }
+  const devices = families.map(deviceOf).join(", ");
   const bad = rows.filter((r) => r.status !== "ok").length;
   const { green, red, yellow } = ctx.colours;
   const mark = (status: string, text: string) =>
@@ -161,7 +185,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
   const where = flags.netns === undefined ? "" : ` in network namespace ${flags.netns}`;
   await ctx.print({
     data: {
-      device,
+      device: devices,
       ownLease: own.key,
       ok: bad === 0,
       entries: rows.map((r) => ({
@@ -174,7 +198,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
     human: () =>
       formatKernelCheck(
         rows,
-        `Kernel check of ${device}${where} against the leases (this host: ${subnetText(own.subnet)}, ${own.attrs.publicIP})`,
+        `Kernel check of ${devices}${where} against the leases (this host: ${subnetText(own.subnet)}, ${own.attrs.publicIP})`,
         mark,
       ),
     rows: () => rows.map((r) => [r.status, r.kind, r.entry, r.detail ?? ""]),
@@ -182,47 +206,34 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
   return bad === 0 ? 0 : 1;
 }
 
-/** This host's lease: by --public-ip, else the subnet file's subnet, else the device's /32 address. */
+/** `--public-ip`: an IPv4 address, or an IPv6 one for a host known by its PublicIPv6. */
+function publicIpFlag(text: string): string {
+  if (parseIPv6(text) !== null && text.includes(":")) return text;
+  return ipv4Flag(text, "--public-ip");
+}
+
+/** This host's lease (ipam-core's findHostLease): by --public-ip, else the subnet file's subnet, else the device's address. */
 async function ownLease(
   listing: LeaseListing,
-  state: KernelState,
+  deviceAddresses: readonly string[],
   how: { publicIp: string | undefined; subnetFile: string | undefined; device: string },
 ): Promise<Lease> {
-  if (how.publicIp !== undefined) {
-    const mine = listing.leases.filter((l) => l.attrs.publicIP === how.publicIp);
-    // A reservation the admin made for the host wins, as when it acquires.
-    const lease = mine.find(isReservation) ?? mine[0];
-    if (lease === undefined) {
-      throw new PodnetError("not-found", `${how.publicIp} holds no lease; 'podnet route' lists the leases`);
-    }
-    return lease;
-  }
   const { readSubnetFile, DEFAULT_SUBNET_FILE } = await import("@podnet/netcfg");
   const path = how.subnetFile ?? DEFAULT_SUBNET_FILE;
-  const file = await readSubnetFile(path);
-  if (file === undefined && how.subnetFile !== undefined) {
+  const file = how.publicIp === undefined ? await readSubnetFile(path) : undefined;
+  if (how.publicIp === undefined && file === undefined && how.subnetFile !== undefined) {
     throw new PodnetError("not-found", `the subnet file ${path} does not exist`);
   }
-  const previous = file?.previousSubnet();
-  if (previous !== undefined) {
-    const lease = listing.leases.find((l) => sameSubnet(l.subnet, previous));
-    if (lease === undefined) {
-      throw new PodnetError(
-        "not-found",
-        `${path} names ${subnetText(previous)}, but no lease holds it; this host has lost its lease`,
-      );
-    }
-    return lease;
+  const subnetFileSubnet = file?.previousSubnet();
+  const match = findHostLease(listing, {
+    ...(how.publicIp !== undefined && { publicIp: how.publicIp }),
+    ...(subnetFileSubnet !== undefined && { subnetFileSubnet }),
+    ...(file !== undefined && { subnetFile: path }),
+    ...(deviceAddresses.length > 0 && { deviceAddresses }),
+    device: how.device,
+  });
+  if (match.lease === undefined) {
+    throw new PodnetError("not-found", `cannot tell which lease is this host's: ${match.why}`);
   }
-  for (const address of state.device?.addresses ?? []) {
-    const [ip, prefix] = address.split("/");
-    if (prefix !== "32" || ip === undefined) continue;
-    const value = parseIPv4(ip);
-    const lease = listing.leases.find((l) => hasIPv4(l.subnet) && l.subnet.ipv4.ip === value);
-    if (lease !== undefined) return lease;
-  }
-  throw new PodnetError(
-    "not-found",
-    `cannot tell which lease is this host's: no subnet file at ${path} and ${how.device} has no lease's /32; pass --public-ip IP`,
-  );
+  return match.lease;
 }
