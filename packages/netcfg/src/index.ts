@@ -8,6 +8,8 @@ export { findUnderlay, type Underlay, type UnderlayRequest } from "./agent/under
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
 /** `podnet ifconfig`'s setting grammar: ifconfig-style words to a config document. */
 export * from "./config/ifconfig-grammar.js";
+/** What a config change does to the hosts holding leases (orphaned leases, data-plane changes). */
+export * from "./config/impact.js";
 /** The subnet ranges a resolved config hands out, for the lease registry. */
 export { leaseNetworkOf } from "./config/lease-network.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
@@ -27,4 +29,5 @@ export * from "./host/plan.js";
 export * from "./host/reconcile.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
 export * from "./host/subnet-file.js";
+export * from "./store/change-impact.js";
 export * from "./store/config-store.js";
