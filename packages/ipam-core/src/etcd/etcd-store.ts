@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
 import { PodnetError } from "../errors.js";
 import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+import { readPem, userCredentials } from "./credentials.js";
 import { translateEtcdError } from "./etcd-errors.js";
 import type {
   Compare,
@@ -62,17 +62,9 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
       ...(certFile !== undefined ? { certChain: certFile } : {}),
     };
   }
-  if (opts.user !== undefined) {
-    const colon = opts.user.indexOf(":");
-    const username = colon >= 0 && opts.password === undefined ? opts.user.slice(0, colon) : opts.user;
-    const password = colon >= 0 && opts.password === undefined ? opts.user.slice(colon + 1) : opts.password;
-    if (password === undefined) {
-      throw new PodnetError(
-        "usage",
-        `no password for etcd user "${username}"; set PODNET_PASSWORD or --password-file`,
-      );
-    }
-    options.auth = { username, password, callOptions: { deadline: Date.now() + opts.dialTimeoutMs } };
+  const user = userCredentials(opts);
+  if (user !== undefined) {
+    options.auth = { ...user, callOptions: { deadline: Date.now() + opts.dialTimeoutMs } };
   }
   const client = new Etcd3(options);
   const store = new EtcdStore(client, endpoints, opts);
@@ -83,16 +75,6 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     throw err;
   }
   return store;
-}
-
-async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new PodnetError("usage", `cannot read ${flag} file ${path} (${code})`);
-  }
 }
 
 function isUnavailable(err: Error): boolean {

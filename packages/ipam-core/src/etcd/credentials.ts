@@ -1,0 +1,32 @@
+/** The user, password and PEM files of a connection, read the same way by the v3 and v2 clients. */
+import { readFile } from "node:fs/promises";
+import { PodnetError } from "../errors.js";
+import type { ConnectionOptions } from "./connection.js";
+
+/** The user and password to send: `--user name:secret` splits unless `--password` is given; none without a user. */
+export function userCredentials(
+  opts: Pick<ConnectionOptions, "user" | "password">,
+): { username: string; password: string } | undefined {
+  if (opts.user === undefined) return undefined;
+  const colon = opts.user.indexOf(":");
+  const username = colon >= 0 && opts.password === undefined ? opts.user.slice(0, colon) : opts.user;
+  const password = colon >= 0 && opts.password === undefined ? opts.user.slice(colon + 1) : opts.password;
+  if (password === undefined) {
+    throw new PodnetError(
+      "usage",
+      `no password for etcd user "${username}"; set PODNET_PASSWORD or --password-file`,
+    );
+  }
+  return { username, password };
+}
+
+/** A PEM file's bytes; a usage error naming the flag when it cannot be read. */
+export async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new PodnetError("usage", `cannot read ${flag} file ${path} (${code})`);
+  }
+}
