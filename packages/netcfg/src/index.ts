@@ -29,5 +29,8 @@ export * from "./host/plan.js";
 export * from "./host/reconcile.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
 export * from "./host/subnet-file.js";
+/** `podnet migrate v2`: the plan of a v2-keyspace migration (pure) and its guarded writes. */
+export * from "./migrate/v2-apply.js";
+export * from "./migrate/v2-plan.js";
 export * from "./store/change-impact.js";
 export * from "./store/config-store.js";
