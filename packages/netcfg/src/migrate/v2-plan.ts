@@ -133,7 +133,9 @@ function leaseSteps(input: V2PlanInput): { leases: LeaseStep[]; skipped: Skipped
   const dir = `${v2.prefix}/subnets/`;
   const leases: LeaseStep[] = [];
   const skipped: SkippedNode[] = [];
-  for (const node of v2.subnets) {
+  // v2 lists a directory in no particular order; a report in key order reads the same every run
+  const nodes = [...v2.subnets].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const node of nodes) {
     const name = node.key.startsWith(dir) ? node.key.slice(dir.length) : node.key;
     if (node.dir === true || node.value === undefined) {
       skipped.push({ v2Key: node.key, kind: "foreign", reason: `"${name}" is a directory, not a lease` });
