@@ -331,7 +331,7 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     const invalid = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.1"]);
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toBe(
-      "podnet: the network config at /errors/config is invalid: /SubnetLen: SubnetLen must be less than /31; fix it with 'podnet config set FILE' before leasing\n",
+      "podnet: the network config at /errors/config is invalid: /SubnetLen: SubnetLen must be less than /31; 'podnet config validate' explains and 'podnet config set FILE' replaces it\n",
     );
     expect(await etcd().etcdctlOk(["get", "--prefix", `${prefix}/subnets/`])).toBe("");
 

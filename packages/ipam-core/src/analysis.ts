@@ -25,7 +25,7 @@ import {
   type LeaseListing,
   type LeaseNetwork,
 } from "./lease.js";
-import { hasIPv4, type LeaseSubnet } from "./lease-codec.js";
+import { hasIPv4, type LeaseSubnet, subnetName } from "./lease-codec.js";
 import {
   countFree,
   rangeContains,
@@ -845,14 +845,6 @@ function nets6(entries: readonly { subnet: LeaseSubnet }[]): IPv6Net[] {
   const out: IPv6Net[] = [];
   for (const e of entries) if (e.subnet.ipv6 !== undefined) out.push(e.subnet.ipv6);
   return out;
-}
-
-/** `10.5.52.0/24`, `fc00:0:0:1::/64`, or both joined by ` + `. */
-export function subnetName(subnet: LeaseSubnet): string {
-  const v6 = subnet.ipv6 && formatIPv6Cidr(subnet.ipv6);
-  if (!hasIPv4(subnet)) return v6 ?? "";
-  const v4 = formatIPv4Cidr(subnet.ipv4);
-  return v6 === undefined ? v4 : `${v4} + ${v6}`;
 }
 
 function describe(lease: Lease): string {

@@ -1,12 +1,14 @@
 export * from "./address.js";
 export * from "./allocator.js";
 export * from "./analysis.js";
+export * from "./backend-data.js";
 export * from "./cleanup.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
 export type * from "./etcd/store.js";
 export * from "./etcdv2/v2-keyspace.js";
+export * from "./host-lease.js";
 export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";

@@ -12,12 +12,12 @@ export * from "./config/ifconfig-grammar.js";
 export * from "./config/impact.js";
 /** The subnet ranges a resolved config hands out, for the lease registry. */
 export { leaseNetworkOf } from "./config/lease-network.js";
+/** The overlay device names and MTUs flanneld uses (flannel.<VNI>, MTU minus 50). */
+export * from "./config/overlay.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
 export { BACKEND_TYPES } from "./config/schema.js";
 export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
-/** The VXLAN device name flanneld uses: flannel.<VNI> / flannel-v6.<VNI>. */
-export { vxlanDeviceName } from "./config/vxlan.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
 export * from "./host/iproute.js";
@@ -34,3 +34,5 @@ export * from "./migrate/v2-apply.js";
 export * from "./migrate/v2-plan.js";
 export * from "./store/change-impact.js";
 export * from "./store/config-store.js";
+/** The stored config, read and validated into a network in one call. */
+export * from "./store/network-loader.js";

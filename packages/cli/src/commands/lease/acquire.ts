@@ -56,7 +56,7 @@ export function acquireCommand(): Command {
           ...(ttlSeconds !== undefined && { ttlSeconds }),
         });
         const { lease } = result;
-        const mtu = mtuGiven ?? netcfg.configuredOverlayMtu(resolved.Backend);
+        const mtu = mtuGiven ?? netcfg.overlayMtu(resolved.Backend).mtu;
         if (flags.subnetFile !== undefined) {
           await netcfg.writeSubnetFile(flags.subnetFile, {
             ...(hasIPv4(lease.subnet) && { subnet: lease.subnet.ipv4, network: network.ipv4?.network }),

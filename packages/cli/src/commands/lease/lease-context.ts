@@ -36,19 +36,8 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
 export async function loadNetwork(
   ctx: Context,
 ): Promise<{ resolved: ResolvedConfig; network: LeaseNetwork }> {
-  const { getConfig, validateConfigText, leaseNetworkOf } = await import("@podnet/netcfg");
-  const config = await getConfig(await ctx.store(), ctx.globals.prefix);
-  const result = validateConfigText(config.text);
-  const first = result.errors[0];
-  if (!result.valid || result.resolved === undefined) {
-    const where = first === undefined ? "" : `${first.path === "" ? "" : `${first.path}: `}${first.message}`;
-    const more = result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : "";
-    throw new PodnetError(
-      "failed",
-      `the network config at ${config.key} is invalid: ${where}${more}; fix it with 'podnet config set FILE' before leasing`,
-    );
-  }
-  return { resolved: result.resolved, network: leaseNetworkOf(result.resolved) };
+  const { loadNetwork } = await import("@podnet/netcfg");
+  return loadNetwork(await ctx.store(), ctx.globals.prefix);
 }
 
 /** Whether a lease is the one a SUBNET names (an IPv4 part alone matches a dual-stack lease). */

@@ -147,7 +147,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       dev: found.device?.dev ?? "",
       ip: own.attrs.publicIP,
       // The device's MTU is taken as found: this view is about routes, neighbours and fdb entries.
-      mtu: (found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU) + netcfg.VXLAN_OVERHEAD,
+      mtu: netcfg.underlayMtuFor(found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU),
     },
   });
   for (const s of plan.skipped) process.stderr.write(`podnet: warning: ${s.key}: not routed: ${s.reason}\n`);
