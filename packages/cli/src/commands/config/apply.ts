@@ -60,7 +60,7 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   const impact =
     unchanged || result.resolved === undefined
       ? undefined
-      : await readConfigImpact(store, ctx.globals.prefix, current?.text, result.resolved);
+      : await readConfigImpact(store, ctx.globals.prefix, result.resolved);
   const refused = impact?.disruptive === true && req.allowDisruption !== true;
   let revision: number | undefined;
   if (!unchanged && !req.dryRun && !refused) {

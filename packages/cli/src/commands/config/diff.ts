@@ -20,9 +20,7 @@ export function diffCommand(): Command {
         // an invalid document has no impact to compute; 'config set' would refuse it anyway
         const resolved = diff === "" ? undefined : validateConfigText(input.text).resolved;
         const impact =
-          resolved === undefined
-            ? undefined
-            : await readConfigImpact(store, ctx.globals.prefix, config?.text, resolved);
+          resolved === undefined ? undefined : await readConfigImpact(store, ctx.globals.prefix, resolved);
         await ctx.print({
           data: {
             key,
