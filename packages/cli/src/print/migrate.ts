@@ -36,10 +36,7 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
     leases.some((l) => l.status === "migrated");
   return {
     data: {
-      dryRun: src.dryRun,
-      from: src.endpoint,
-      v2Prefix: src.v2Prefix,
-      prefix: src.prefix,
+      ...header(src),
       written: wrote,
       counts,
       config: {
@@ -131,10 +128,7 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
 export function invalidV2Result(invalid: InvalidV2Config, src: MigrationSource, colours: Palette): Result {
   return {
     data: {
-      dryRun: src.dryRun,
-      from: src.endpoint,
-      v2Prefix: src.v2Prefix,
-      prefix: src.prefix,
+      ...header(src),
       written: false,
       valid: false,
       errors: diagnosticsData(invalid.errors),
@@ -146,6 +140,10 @@ export function invalidV2Result(invalid: InvalidV2Config, src: MigrationSource, 
         `the v2 config at ${src.v2Prefix}/config on ${src.endpoint} is not valid; nothing was written (fix it in v2, or write a valid one with 'podnet config set', then migrate again)`,
       ].join("\n"),
   };
+}
+
+function header(src: MigrationSource) {
+  return { dryRun: src.dryRun, from: src.endpoint, v2Prefix: src.v2Prefix, prefix: src.prefix };
 }
 
 function verdict(plan: V2MigrationPlan, dryRun: boolean, wrote: boolean, conflicts: number): string {

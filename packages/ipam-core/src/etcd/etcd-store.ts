@@ -1,7 +1,6 @@
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
-import { PodnetError } from "../errors.js";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
-import { readPem, userCredentials } from "./credentials.js";
+import type { ConnectionOptions } from "./connection.js";
+import { resolveTransport, userCredentials } from "./credentials.js";
 import { translateEtcdError } from "./etcd-errors.js";
 import type {
   Compare,
@@ -21,16 +20,7 @@ import type {
  * credentials), so that every later failure is a real one and not a slow start.
  */
 export async function connect(opts: ConnectionOptions): Promise<Store> {
-  const tls = wantsTls(opts);
-  const endpoints = normaliseEndpoints(opts.endpoints, tls);
-  if ((opts.certFile === undefined) !== (opts.keyFile === undefined)) {
-    throw new PodnetError("usage", "--cert and --key go together; give both or neither");
-  }
-  const [caFile, certFile, keyFile] = await Promise.all([
-    readPem(opts.caFile, "--cacert"),
-    readPem(opts.certFile, "--cert"),
-    readPem(opts.keyFile, "--key"),
-  ]);
+  const { endpoints, tls, caFile, certFile, keyFile } = await resolveTransport(opts);
   // Loaded here, not at module load: commands that never touch etcd start without grpc.
   const [etcd3, cockatiel] = await Promise.all([import("etcd3"), import("cockatiel")]);
   const { Etcd3 } = etcd3;

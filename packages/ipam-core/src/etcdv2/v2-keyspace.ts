@@ -6,8 +6,8 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { PodnetError } from "../errors.js";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "../etcd/connection.js";
-import { readPem, userCredentials } from "../etcd/credentials.js";
+import type { ConnectionOptions } from "../etcd/connection.js";
+import { resolveTransport, userCredentials } from "../etcd/credentials.js";
 import { normalisePrefix } from "../keys.js";
 
 /** One node of the v2 keyspace as `GET /v2/keys/...` returns it. */
@@ -47,16 +47,7 @@ export function v2Prefix(prefix: string): string {
  * answers, with the connection's TLS files and credentials (v2 auth is HTTP basic auth).
  */
 export async function readV2Keyspace(opts: ConnectionOptions, prefix: string): Promise<V2Keyspace> {
-  const tls = wantsTls(opts);
-  const endpoints = normaliseEndpoints(opts.endpoints, tls);
-  if ((opts.certFile === undefined) !== (opts.keyFile === undefined)) {
-    throw new PodnetError("usage", "--cert and --key go together; give both or neither");
-  }
-  const [ca, cert, key] = await Promise.all([
-    readPem(opts.caFile, "--cacert"),
-    readPem(opts.certFile, "--cert"),
-    readPem(opts.keyFile, "--key"),
-  ]);
+  const { endpoints, caFile: ca, certFile: cert, keyFile: key } = await resolveTransport(opts);
   const auth = basicAuth(opts);
   const dir = v2Prefix(prefix);
   let lastError: PodnetError | undefined;
