@@ -38,6 +38,8 @@ export function isReservation(lease: Lease): boolean {
 export interface ForeignEntry {
   readonly key: string;
   readonly reason: string;
+  /** The etcd lease the key is attached to; "0" for none. */
+  readonly etcdLease: string;
   readonly modRevision: number;
 }
 
@@ -89,7 +91,7 @@ export function decodeEntryIn(
   if (subnet === null) {
     return {
       kind: "foreign",
-      entry: { key: kv.key, reason: foreignReason(name), modRevision: kv.modRevision },
+      entry: { key: kv.key, reason: foreignReason(name), etcdLease: kv.lease, modRevision: kv.modRevision },
     };
   }
   // The bytes are decoded once, for both the attributes and the value kept for compares.

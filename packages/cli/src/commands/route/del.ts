@@ -42,7 +42,9 @@ export function delCommand(): Command {
             `${subnetText(lease.subnet)} is a live lease of ${lease.attrs.publicIP} (${formatTtl(ttl)} left); its host still uses it; nothing was deleted; pass --force to delete it anyway`,
           );
         }
-        await registry.release(lease);
+        // A reservation is what route add made: route del is its unreserve.
+        if (isReservation(lease)) await registry.unreserve(lease.subnet, { expect: lease });
+        else await registry.release(lease);
         const routes = routeEntries(view === undefined ? [] : [view], undefined);
         const revoked = isReservation(lease) ? "" : `; etcd lease ${etcdLeaseHex(lease.etcdLease)} revoked`;
         await ctx.print({
