@@ -211,3 +211,41 @@ describe("podnet migrate v2: bad input", () => {
     expect(away.stderr).toMatch(/did not answer the v2 API/);
   });
 });
+
+describe("podnet migrate v2 over mutual TLS", () => {
+  const tlsEtcd = useEtcd({ enableV2: true, tls: "mutual" });
+
+  it("reads the v2 keyspace over https with the global --cacert/--cert/--key", async () => {
+    const prefix = "/coreos.com/network";
+    const tls = tlsEtcd().tls;
+    if (tls?.certFile === undefined || tls.keyFile === undefined) throw new Error("no client certificate");
+    // etcdctl v2 speaks the same v2 HTTP API as curl, with the cluster's client certificate
+    await tlsEtcd().etcdctlOk(["set", `${prefix}/config`, CONFIG], { api: 2 });
+    await tlsEtcd().etcdctlOk(["set", `${prefix}/subnets/10.5.7.0-24`, flannelValue(7), "--ttl", "900"], {
+      api: 2,
+    });
+    const base = ["--endpoints", tlsEtcd().endpoints.join(","), "--cacert", tls.caFile];
+    const withCert = [...base, "--cert", tls.certFile, "--key", tls.keyFile];
+
+    const r = await runPodnet([...withCert, "migrate", "v2", "-o", "json"]);
+    expectNoStack(r);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as Report).counts).toMatchObject({ migrated: 2, conflicts: 0 });
+
+    const tlsStore = await connect({
+      endpoints: tlsEtcd().endpoints,
+      caFile: tls.caFile,
+      certFile: tls.certFile,
+      keyFile: tls.keyFile,
+      dialTimeoutMs: 5000,
+      commandTimeoutMs: 5000,
+    });
+    try {
+      const kv = (await tlsStore.get(`${prefix}/subnets/10.5.7.0-24`)).value;
+      expect(kv?.value.toString("utf8")).toBe(flannelValue(7));
+      expect(await tlsStore.timeToLive(kv?.lease ?? "0")).toBeGreaterThan(880);
+    } finally {
+      tlsStore.close();
+    }
+  });
+});

@@ -50,7 +50,7 @@ run writes nothing. Exit 0 when done, 1 with conflicts, 3 when the v2 config is 
             }
             const store = await ctx.store(); // first: a missing password is asked for once, here
             const v2 = await readV2Keyspace(
-              { ...ctx.globals.connection, endpoints },
+              { ...(await ctx.connection()), endpoints },
               flags.v2Prefix ?? ctx.globals.prefix,
             );
             const prefix = ctx.globals.prefix;
