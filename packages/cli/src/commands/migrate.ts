@@ -9,6 +9,7 @@ interface V2Flags {
   v2Prefix?: string;
   dryRun?: boolean;
   prefer: "v2" | "v3";
+  allowDisruption?: boolean;
 }
 
 /** `podnet migrate v2`: bring flannel's v2-API keyspace (config and leases) into v3. */
@@ -30,6 +31,10 @@ export function migrateCommand(): Command {
           )
             .choices(["v2", "v3"])
             .default("v3"),
+        )
+        .option(
+          "--allow-disruption",
+          "with --prefer v2: replace the v3 config even when that orphans v3 leases or changes their data plane",
         )
         .addHelpText(
           "after",
@@ -62,6 +67,7 @@ run writes nothing. Exit 0 when done, 1 with conflicts, 3 when the v2 config is 
               v3Config,
               v3Subnets,
               preferV2: flags.prefer === "v2",
+              allowDisruption: flags.allowDisruption === true,
             });
             const src = { endpoint: v2.endpoint, v2Prefix: v2.prefix, prefix, dryRun: flags.dryRun === true };
             if (!plan.valid) {

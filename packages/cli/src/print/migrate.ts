@@ -3,6 +3,7 @@ import { migrationCounts } from "@podnet/netcfg";
 import type { Palette } from "./colour.js";
 import { withoutSecrets } from "./config.js";
 import { diagnosticsData, formatDiagnostics } from "./diagnostics.js";
+import { formatImpact } from "./impact.js";
 import type { Result } from "./output.js";
 import { table } from "./table.js";
 import { unifiedDiff } from "./text-diff.js";
@@ -44,6 +45,7 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
         status: config.status,
         revision: config.revision ?? config.v3Revision ?? null,
         ...(diff !== "" && { diff }),
+        ...(config.impact !== undefined && { impact: config.impact }),
       },
       leases,
       skipped: plan.skipped,
@@ -92,7 +94,7 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
               "config",
               configCell(["migrate", "migrated", "replace", "replaced"]),
               configCell(["present"]),
-              configCell(["conflict"]),
+              configCell(["conflict", "refused"]),
               "-",
               "-",
             ],

@@ -107,3 +107,33 @@ describe("planV2Migration", () => {
     ).toThrow(/no flannel config/);
   });
 });
+
+describe("planV2Migration with --prefer v2", () => {
+  const v3Config = { key: `${P}/config`, text: CONFIG, modRevision: 5, createRevision: 2, version: 2 };
+  const v2Config = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","VNI":2}}';
+  const input = (preferV2: boolean, allowDisruption: boolean) => ({
+    prefix: P,
+    v2: {
+      endpoint: "e",
+      prefix: P,
+      config: { key: `${P}/config`, value: v2Config, modifiedIndex: 2 },
+      subnets: [],
+      readAtMs: 0,
+    },
+    v3Config,
+    v3Subnets: [kv("10.5.1.0-24", vx("192.0.2.1"))],
+    preferV2,
+    allowDisruption,
+  });
+
+  it("refuses a replace that changes the data plane of hosts on v3 unless disruption is allowed", () => {
+    const kept = planV2Migration(input(false, false));
+    const refused = planV2Migration(input(true, false));
+    const replaced = planV2Migration(input(true, true));
+    if (!kept.valid || !refused.valid || !replaced.valid) throw new Error("invalid");
+    expect(kept.config.status).toBe("conflict");
+    expect(refused.config.status).toBe("refused");
+    expect(refused.config.impact?.dataPlane).toEqual([{ setting: "Backend.VNI", from: 1, to: 2 }]);
+    expect(replaced.config).toMatchObject({ status: "replace", v3Revision: 5 });
+  });
+});

@@ -11,6 +11,8 @@ import {
   decodeListing,
   encodeLeaseValue,
   type KeyValue,
+  type Lease,
+  type LeaseListing,
   leaseKey,
   OccupiedSubnets,
   PodnetError,
@@ -19,12 +21,15 @@ import {
   type V2Keyspace,
 } from "@podnet/ipam-core";
 import type { Diagnostic } from "../config/diagnostic.js";
+import { type ConfigImpact, configImpact } from "../config/impact.js";
+import type { ResolvedConfig } from "../config/schema.js";
 import { validateConfigText } from "../config/validate.js";
 import type { StoredConfig } from "../store/config-store.js";
 
 /** What happens to the config: planned (`migrate`, `replace`) or found (`present`, `conflict`). */
 export interface ConfigStep {
-  readonly status: "migrate" | "replace" | "present" | "conflict" | "migrated" | "replaced";
+  /** `refused`: `preferV2` asked for a replace that would disrupt hosts, without `allowDisruption`. */
+  readonly status: "migrate" | "replace" | "present" | "conflict" | "refused" | "migrated" | "replaced";
   /** The v3 key, `<prefix>/config`. */
   readonly key: string;
   /** The v2 document, exactly as stored (written byte for byte). */
@@ -35,6 +40,8 @@ export interface ConfigStep {
   readonly v3Revision?: number;
   /** The revision of the write, once written. */
   readonly revision?: number;
+  /** What replacing the v3 config by v2's does to the hosts holding v3 leases (when they differ). */
+  readonly impact?: ConfigImpact;
 }
 
 /** What happens to one v2 lease. */
@@ -90,6 +97,8 @@ export interface V2PlanInput {
   readonly v3Subnets: readonly KeyValue[];
   /** Replace a differing v3 config by v2's (`--prefer v2`). */
   readonly preferV2: boolean;
+  /** Replace it even when that orphans v3 leases or changes their data plane. */
+  readonly allowDisruption?: boolean;
 }
 
 /**
@@ -107,26 +116,42 @@ export function planV2Migration(input: V2PlanInput): V2MigrationPlan | InvalidV2
   }
   const key = configKey(prefix);
   const validation = validateConfigText(text);
-  if (!validation.valid)
+  if (!validation.valid) {
     return { valid: false, key, errors: validation.errors, warnings: validation.warnings };
+  }
+  const listing = decodeListing(prefix, input.v3Subnets, 0);
   return {
     valid: true,
-    config: configStep(key, text, input.v3Config, input.preferV2),
-    ...leaseSteps(input),
+    config: configStep(key, text, validation.resolved, input, listing.leases),
+    ...leaseSteps(input, listing),
     warnings: validation.warnings,
   };
 }
 
-function configStep(key: string, text: string, v3: StoredConfig | undefined, preferV2: boolean): ConfigStep {
+function configStep(
+  key: string,
+  text: string,
+  resolved: ResolvedConfig | undefined,
+  input: V2PlanInput,
+  v3Leases: readonly Lease[],
+): ConfigStep {
+  const v3 = input.v3Config;
   if (v3 === undefined) return { status: "migrate", key, text };
   const found = { key, text, v3Text: v3.text, v3Revision: v3.modRevision };
   if (v3.text === text) return { status: "present", ...found };
-  return { status: preferV2 ? "replace" : "conflict", ...found };
+  if (resolved === undefined) return { status: "conflict", ...found };
+  const before = validateConfigText(v3.text).resolved;
+  const impact = configImpact(before, resolved, v3Leases);
+  if (!input.preferV2) return { status: "conflict", ...found, impact };
+  const refused = impact.disruptive && input.allowDisruption !== true;
+  return { status: refused ? "refused" : "replace", ...found, impact };
 }
 
-function leaseSteps(input: V2PlanInput): { leases: LeaseStep[]; skipped: SkippedNode[] } {
+function leaseSteps(
+  input: V2PlanInput,
+  listing: LeaseListing,
+): { leases: LeaseStep[]; skipped: SkippedNode[] } {
   const { v2, prefix } = input;
-  const listing = decodeListing(prefix, input.v3Subnets, 0);
   const byKey = new Map<string, KeyValue>(input.v3Subnets.map((kv) => [kv.key, kv]));
   const byOwner = new Map(listing.leases.map((l) => [l.attrs.publicIP, l]));
   const occupied = OccupiedSubnets.of(listing);
@@ -202,7 +227,7 @@ export function migrationCounts(plan: V2MigrationPlan): MigrationCounts {
   const counts = { migrated: 0, present: 0, conflicts: 0, skipped: plan.skipped.length, expired: 0 };
   for (const { status } of [plan.config, ...plan.leases]) {
     if (status === "present") counts.present++;
-    else if (status === "conflict") counts.conflicts++;
+    else if (status === "conflict" || status === "refused") counts.conflicts++;
     else if (status === "expired") counts.expired++;
     else counts.migrated++;
   }
