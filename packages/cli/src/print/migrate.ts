@@ -63,6 +63,13 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
           ),
           diff,
         );
+      } else if (config.status === "refused") {
+        lines.push(
+          colours.red(
+            `refused: replacing ${config.key} by v2's config disrupts hosts on v3 (see the impact below); kept v3's; --allow-disruption replaces it anyway:`,
+          ),
+          diff,
+        );
       } else if (diff !== "") {
         const verb = config.status === "replaced" ? "replaced" : "would replace";
         lines.push(
@@ -70,6 +77,7 @@ export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, col
           diff,
         );
       }
+      if (config.impact !== undefined) lines.push(formatImpact(config.impact, colours));
       for (const l of plan.leases) {
         if (l.status === "conflict")
           lines.push(
