@@ -4,11 +4,11 @@
  */
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const VXLAN_CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const MAC = "c6:d2:32:6f:8f:44";

@@ -8,11 +8,11 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { connect, isPodnetError, LeaseRegistry } from "@podnet/ipam-core";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { netnsUnavailableReason } from "@podnet/test-harness/netns";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { netnsUnavailableReason } from "./harness/netns.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const VXLAN_CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const flannelVxlan = (ip: string, mac: string) =>

@@ -259,7 +259,7 @@ describe("checkLeases", () => {
     expect(fs[0]?.message).toContain("/Network: bad");
   });
 
-  it("handles 65,000 leases quickly (no pairwise comparison)", () => {
+  it("finds the one duplicate PublicIP among 65,000 leases and nothing else", () => {
     const big: Lease[] = [];
     for (let i = 0; i < 65_000; i++) {
       const ip = (10 << 24) + i * 256;
@@ -274,10 +274,12 @@ describe("checkLeases", () => {
         max: (10 << 24) + 65_535 * 256,
       },
     };
-    const t = performance.now();
-    const fs = checkLeases({ listing: listing(big), network: net, config: VXLAN });
-    expect(fs).toEqual([]);
-    expect(performance.now() - t).toBeLessThan(3000);
+    expect(checkLeases({ listing: listing(big), network: net, config: VXLAN })).toEqual([]);
+    // Its speed is the benchmark's to show; here, that nothing is missed at this size.
+    const twin = lease("10.253.232.0-24", "172.16.0.0");
+    const fs = checkLeases({ listing: listing([...big, twin]), network: net, config: VXLAN });
+    expect(fs.map((f) => f.kind)).toEqual(["duplicate-public-ip"]);
+    expect(fs[0]?.keys).toContain(twin.key);
   });
 });
 

@@ -50,8 +50,11 @@ export interface CleanupOutcome<T extends CleanupTarget = CleanupTarget> {
 
 /** How many keys are handled at once. */
 const CONCURRENCY = 16;
-/** etcd reports TTLs in whole seconds, and the report's clock read came a moment after the TTL lookup. */
-const EXPIRY_SLACK_MS = 2000;
+/**
+ * etcd reports remaining TTLs in whole seconds (rounded down), so an expiry worked out from
+ * one is up to a second early; two such readings of an unrenewed lease differ by less than this.
+ */
+const EXPIRY_SLACK_MS = 1500;
 
 /** SHA-256 (hex) of a stored value, as a report records it. */
 export function valueDigest(value: string | Uint8Array): string {

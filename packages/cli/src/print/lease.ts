@@ -12,6 +12,7 @@ import {
   type Lease,
   type LeaseListing,
   type LeaseSubnet,
+  vtepMacOf as vtepMacOfAttrs,
 } from "@podnet/ipam-core";
 import { fields, table } from "./table.js";
 
@@ -101,16 +102,7 @@ export function formatTtl(ttlSeconds: number | null | undefined): string {
 
 /** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
 export function vtepMacOf(lease: Lease): string {
-  const raw = lease.attrs.backendData;
-  // flanneld writes {"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}: no JSON parse for that (65,000 add up).
-  const fast = raw === undefined ? null : FLANNEL_VXLAN_DATA.exec(raw);
-  if (fast?.[2] !== undefined) return fast[2];
-  const data = parseRaw(raw);
-  if (typeof data === "object" && data !== null && !Array.isArray(data)) {
-    const mac = (data as Record<string, unknown>)["VtepMAC"];
-    if (typeof mac === "string") return mac;
-  }
-  return "-";
+  return vtepMacOfAttrs(lease.attrs) ?? "-";
 }
 
 /** The row of one lease in `lease list`: SUBNET, PUBLIC-IP, BACKEND, VTEP-MAC, TTL. */
