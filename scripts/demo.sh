@@ -100,7 +100,7 @@ step "Acquiring again from the same host reuses its lease"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 -o simple
 
 step "A reservation never expires; a lease written by hand exactly as flanneld writes it is read like any other"
-show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50
+show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50 --vtep-mac 0e:00:00:00:00:50
 grant=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" lease grant 86400 | awk '{print $2}')
 ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put --lease="$grant" /coreos.com/network/subnets/10.5.77.0-24 \
   '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}' >/dev/null
