@@ -20,10 +20,11 @@ export function formatImpact(impact: ConfigImpact, colours: Palette): string {
     lines.push(colours.red(`  orphaned ${what} ${o.subnet} (PublicIP ${o.publicIP}): ${REASONS[o.reason]}`));
   }
   for (const c of dataPlane) {
+    const change = `  data plane: ${c.setting} ${show(c.from)} -> ${show(c.to)}`;
     lines.push(
-      colours.red(
-        `  data plane: ${c.setting} ${show(c.from)} -> ${show(c.to)}: running hosts disagree until each restarts`,
-      ),
+      hosts === 0
+        ? `${change} (no host runs the old one)`
+        : colours.red(`${change}: running hosts disagree until each restarts`),
     );
   }
   if (!impact.disruptive) lines.push(colours.green("  no running host is disrupted"));
