@@ -12,6 +12,7 @@ export * from "./host-lease.js";
 export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";
+export * from "./lease-lookup.js";
 export * from "./lease-watch.js";
 export * from "./pattern.js";
 export * from "./registry.js";

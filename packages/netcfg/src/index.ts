@@ -18,6 +18,8 @@ export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/sche
 export { BACKEND_TYPES } from "./config/schema.js";
 export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
+/** `podnet doctor`'s checks as pure functions returning verdicts. */
+export * from "./doctor/index.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
 export * from "./host/iproute.js";

@@ -7,6 +7,7 @@ import {
   type ForeignEntry,
   formatIPv4,
   formatIPv6,
+  formatTtl,
   hasIPv4,
   isReservation,
   type Lease,
@@ -84,21 +85,8 @@ export function foreignData(f: ForeignEntry) {
   return { key: f.key, reason: f.reason, modRevision: f.modRevision };
 }
 
-/**
- * `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is
- * gone, `-` when not looked up.
- */
-export function formatTtl(ttlSeconds: number | null | undefined): string {
-  if (ttlSeconds === undefined) return "-";
-  if (ttlSeconds === null) return "reserved";
-  if (ttlSeconds < 0) return "expired";
-  const h = Math.floor(ttlSeconds / 3600);
-  const m = Math.floor((ttlSeconds % 3600) / 60);
-  const s = ttlSeconds % 60;
-  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
-  if (m > 0) return `${m}m${String(s).padStart(2, "0")}s`;
-  return `${s}s`;
-}
+/** `23h59m`, `59m30s`, `45s` (the lease TTL rule lives in ipam-core). */
+export { formatTtl };
 
 /** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
 export function vtepMacOf(lease: Lease): string {

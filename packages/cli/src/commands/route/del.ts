@@ -1,10 +1,10 @@
-import { isReservation, PodnetError } from "@podnet/ipam-core";
+import { findLeases, isReservation, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { etcdLeaseHex, formatTtl, subnetText } from "../../print/lease.js";
 import { removedText, routeData, routeEntries, routeSimpleRow } from "../../print/route.js";
 import { subnetArg } from "../lease/flags.js";
-import { findLeases, noLeaseError, openRegistry, viewsOf } from "../lease/lease-context.js";
+import { noLeaseError, openRegistry, viewsOf } from "../lease/lease-context.js";
 
 /**
  * `podnet route del SUBNET [--force]`: deletes a reservation, or a lease whose etcd lease has

@@ -5,6 +5,7 @@ import {
   type LeaseListing,
   PodnetError,
   parseIPv4,
+  sameSubnet,
 } from "@podnet/ipam-core";
 import type { KernelState } from "@podnet/netcfg";
 import { Command } from "commander";
@@ -23,13 +24,7 @@ import {
 } from "../../print/route.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
-import {
-  loadNetwork,
-  openRegistry,
-  sameSubnet,
-  viewsWith,
-  warnAboutListing,
-} from "../lease/lease-context.js";
+import { loadNetwork, openRegistry, viewsWith, warnAboutListing } from "../lease/lease-context.js";
 
 /** The flags of `podnet route` itself. */
 export interface ShowFlags extends KernelFlags {
