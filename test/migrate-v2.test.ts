@@ -249,3 +249,16 @@ describe("podnet migrate v2 over mutual TLS", () => {
     }
   });
 });
+
+describe("podnet migrate v2 against an etcd without the v2 API", () => {
+  const plain = useEtcd();
+
+  it("says the v2 API is not served, in one line, exit 1, nothing written", async () => {
+    const r = await runPodnet(["--endpoints", plain().endpoints.join(","), "migrate", "v2"]);
+    expectNoStack(r);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/does not serve the v2 API .*--enable-v2/);
+    expect(r.stdout).toBe("");
+  });
+});
