@@ -6,10 +6,11 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type Store } from "@podnet/ipam-core";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { flannelVxlanValue } from "@podnet/test-harness/flannel";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const etcd = useEtcd();
 useTempDirs();
@@ -45,7 +46,7 @@ async function network(prefix: string): Promise<void> {
   await store.txn([], [{ put: `${prefix}/config`, value: BASE }]);
   for (const i of [...LOW, ...HIGH]) {
     const lease = await store.grant(3600);
-    const value = `{"PublicIP":"192.0.2.${i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:00:00:00:${i.toString(16).padStart(2, "0")}"}}`;
+    const value = flannelVxlanValue(`192.0.2.${i}`, `0e:2a:00:00:00:${i.toString(16).padStart(2, "0")}`);
     await store.txn([], [{ put: `${prefix}/subnets/10.5.${i}.0-24`, value, lease }]);
   }
 }

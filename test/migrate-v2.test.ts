@@ -4,9 +4,10 @@
  * built podnet migrating it into v3.
  */
 import { connect, type Store } from "@podnet/ipam-core";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { flannelVxlanValue } from "@podnet/test-harness/flannel";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const etcd = useEtcd({ enableV2: true });
 let store: Store;
@@ -44,7 +45,7 @@ function mac(i: number): string {
 
 /** What flanneld (v0.13+, v3) writes for host i: LeaseAttrs marshalled by Go, in its field order. */
 function flannelValue(i: number): string {
-  return `{"PublicIP":"192.0.2.${i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac(i)}"}}`;
+  return flannelVxlanValue(`192.0.2.${i}`, mac(i));
 }
 
 /** What an older flanneld (before dual stack) wrote in v2: no PublicIPv6 field. */
