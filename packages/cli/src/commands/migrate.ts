@@ -69,7 +69,13 @@ run writes nothing. Exit 0 when done, 1 with conflicts, 3 when the v2 config is 
               preferV2: flags.prefer === "v2",
               allowDisruption: flags.allowDisruption === true,
             });
-            const src = { endpoint: v2.endpoint, v2Prefix: v2.prefix, prefix, dryRun: flags.dryRun === true };
+            const src = {
+              endpoint: v2.endpoint,
+              v2Prefix: v2.prefix,
+              prefix,
+              dryRun: flags.dryRun === true,
+              showSecrets: ctx.globals.showSecrets,
+            };
             if (!plan.valid) {
               await ctx.print(invalidV2Result(plan, src, ctx.colours));
               return EXIT.invalid;

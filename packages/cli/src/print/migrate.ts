@@ -1,7 +1,6 @@
 import type { InvalidV2Config, LeaseStep, V2MigrationPlan } from "@podnet/netcfg";
-import { migrationCounts } from "@podnet/netcfg";
+import { distinctSecretMarks, migrationCounts, redactConfigText } from "@podnet/netcfg";
 import type { Palette } from "./colour.js";
-import { withoutSecrets } from "./config.js";
 import { diagnosticsData, formatDiagnostics } from "./diagnostics.js";
 import { formatImpact } from "./impact.js";
 import type { Result } from "./output.js";
@@ -14,19 +13,24 @@ export interface MigrationSource {
   readonly v2Prefix: string;
   readonly prefix: string;
   readonly dryRun: boolean;
+  /** `--show-secrets`: the config diff shows secrets in clear. */
+  readonly showSecrets: boolean;
 }
 
 /** The report of `podnet migrate v2`: summary table, the lines worth reading, `-o json` for scripts. */
 export function migrationResult(plan: V2MigrationPlan, src: MigrationSource, colours: Palette): Result {
   const counts = migrationCounts(plan);
   const { config } = plan;
+  // the same secret gets the same mark in both texts, so a changed one shows as a changed line
+  const marks = distinctSecretMarks();
+  const shown = (text: string) => (src.showSecrets ? text : redactConfigText(text, marks));
   const diff =
     config.v3Text !== undefined && config.v3Text !== config.text
       ? unifiedDiff(
           `v3 ${config.key}@${config.v3Revision}`,
-          redactedText(config.v3Text),
+          shown(config.v3Text),
           `v2 ${src.v2Prefix}/config`,
-          redactedText(config.text),
+          shown(config.text),
           colours,
         )
       : "";
@@ -184,13 +188,4 @@ function leaseData(l: LeaseStep) {
     reencoded: l.reencoded,
     ...(l.reason !== undefined && { reason: l.reason }),
   };
-}
-
-/** A config document with its secrets replaced, for a diff; text that is not JSON is not shown. */
-function redactedText(text: string): string {
-  try {
-    return `${JSON.stringify(withoutSecrets(JSON.parse(text)), null, 2)}\n`;
-  } catch {
-    return `(not JSON: ${text.length} bytes not shown)\n`;
-  }
 }

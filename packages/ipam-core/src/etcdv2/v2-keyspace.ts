@@ -53,7 +53,16 @@ export async function readV2Keyspace(opts: ConnectionOptions, prefix: string): P
   let lastError: PodnetError | undefined;
   for (const endpoint of endpoints) {
     const get = (path: string) =>
-      v2Get({ endpoint, path, ca, cert, key, auth, timeoutMs: opts.dialTimeoutMs + opts.commandTimeoutMs });
+      v2Get({
+        endpoint,
+        path,
+        ca,
+        cert,
+        key,
+        auth,
+        timeoutMs: opts.dialTimeoutMs + opts.commandTimeoutMs,
+        insecure: opts.insecureSkipTlsVerify === true,
+      });
     try {
       const config = await get(`${dir}/config`);
       const readAtMs = Date.now();
@@ -85,6 +94,8 @@ interface GetRequest {
   readonly key: Buffer | undefined;
   readonly auth: string | undefined;
   readonly timeoutMs: number;
+  /** `--insecure-skip-tls-verify`: accept any server certificate. */
+  readonly insecure: boolean;
 }
 
 /** One quorum GET of a v2 key; undefined when the key does not exist. */
@@ -124,7 +135,7 @@ function send(url: URL, req: GetRequest): Promise<{ status: number; body: string
     method: "GET",
     headers: { accept: "application/json", ...(req.auth ? { authorization: req.auth } : {}) },
     timeout: req.timeoutMs,
-    ...(secure ? { ca: req.ca, cert: req.cert, key: req.key } : {}),
+    ...(secure ? { ca: req.ca, cert: req.cert, key: req.key, rejectUnauthorized: !req.insecure } : {}),
   };
   return new Promise((resolve, reject) => {
     const onResponse = (res: IncomingMessage) => {

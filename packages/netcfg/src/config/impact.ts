@@ -7,6 +7,7 @@
 import { hasIPv4, type Lease, type LeaseNetwork, leaseFits, subnetName } from "@podnet/ipam-core";
 import { leaseNetworkOf } from "./lease-network.js";
 import { type ResolvedBackend, type ResolvedConfig, VXLAN_KERNEL_PORT } from "./schema.js";
+import { isSecretField, REDACTED } from "./secrets.js";
 
 /** Why a lease no longer fits the new config. */
 export type OrphanReason = "outside-range" | "wrong-length" | "wrong-family";
@@ -98,9 +99,6 @@ const DATA_PLANE: { readonly [T in ResolvedBackend["Type"]]: readonly string[] }
   "tencent-vpc": [],
 };
 
-/** Fields whose values are secrets: a change is named, its values never shown. */
-const SECRET = new Set(["PSK"]);
-
 /** The data-plane settings that differ between two resolved configs. */
 export function settingChanges(before: ResolvedConfig, after: ResolvedConfig): SettingChange[] {
   const a = before.Backend;
@@ -112,11 +110,12 @@ export function settingChanges(before: ResolvedConfig, after: ResolvedConfig): S
       const from = effective(a, field);
       const to = effective(b, field);
       if (from === to) continue;
-      const secret = SECRET.has(field);
+      // a secret's change is named, its values never shown
+      const secret = isSecretField(field);
       out.push({
         setting: `Backend.${field}`,
-        from: secret && from !== null ? "<redacted>" : from,
-        to: secret && to !== null ? "<redacted>" : to,
+        from: secret && from !== null ? REDACTED : from,
+        to: secret && to !== null ? REDACTED : to,
       });
     }
   }

@@ -95,7 +95,7 @@ export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<numb
     configKey: config.key,
     configRevision: config.modRevision,
     device,
-    backend,
+    backend: ctx.globals.showSecrets ? backend : netcfg.redactConfig(backend),
     flags: [...(localDevice?.up ? ["UP"] : []), backend.Type.toUpperCase()],
     mtu,
     mtuSource,
@@ -185,7 +185,7 @@ function hostLeaseView(
   return {
     subnet: hasIPv4(subnet) ? `${formatIPv4(subnet.ipv4.ip)}/${subnet.ipv4.prefix}` : null,
     ipv6Subnet: subnet.ipv6 ? `${formatIPv6(subnet.ipv6.ip)}/${subnet.ipv6.prefix}` : null,
-    vtepMac: vtepMacOf(attrs),
+    vtepMAC: vtepMacOf(attrs),
     publicIP: attrs.publicIP,
     publicIPv6: attrs.publicIPv6,
     ttlSeconds: isReservation(lease) ? null : (ttls.get(lease.etcdLease) ?? -1),
