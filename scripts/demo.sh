@@ -118,6 +118,8 @@ show ifconfig --public-ip 192.0.2.11
 step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, its impact shown, nothing written)"
 echo "(a new VXLAN port under running hosts splits the overlay: without --allow-disruption it is refused)"
 show_failing ifconfig flannel.1 port 8472 --dry-run
+# ifconfig's own ADDRESS netmask MASK; a mask with a hole gets netmask's verdict in one line
+show_failing ifconfig flannel.1 10.5.0.0 netmask 255.0.255.0 --dry-run
 
 step "Changing a network safely: narrowing it would orphan live leases and is refused; widening is not"
 sed 's|"10.5.0.0/16"|"10.5.0.0/17"|' examples/network.json >"$work/network-narrow.json"
