@@ -29,7 +29,7 @@ step "Start a throwaway etcd on 127.0.0.1:$client_port"
 etcd --name demo --data-dir "$work/etcd" \
   --listen-client-urls "http://127.0.0.1:$client_port" --advertise-client-urls "http://127.0.0.1:$client_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-  --initial-cluster "demo=http://127.0.0.1:$peer_port" >"$work/etcd.log" 2>&1 &
+  --initial-cluster "demo=http://127.0.0.1:$peer_port" --enable-v2=true >"$work/etcd.log" 2>&1 &
 etcd_pid=$!
 for _ in $(seq 1 100); do
   ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" endpoint health >/dev/null 2>&1 && break
@@ -70,6 +70,26 @@ first=$(podnet config history -o json | node -e 'let s="";process.stdin.on("data
 show config rollback "$first"
 show config get
 
+step "Coming from flannel on etcd v2: a keyspace written the old way (curl -XPUT .../v2/keys/...), migrated into v3"
+node -e '
+  const [base, prefix] = process.argv.slice(1);
+  const put = (key, value, ttl) => fetch(`${base}/v2/keys${prefix}/${key}`, { method: "PUT",
+    body: new URLSearchParams({ value, ...(ttl ? { ttl: String(ttl) } : {}) }) }).then((r) => { if (!r.ok) throw new Error(key); });
+  const lease = (ip, mac) => `{"PublicIP":"${ip}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+  (async () => {
+    await put("config", "{\"Network\": \"10.9.0.0/16\", \"Backend\": {\"Type\": \"vxlan\"}}\n");
+    await put("subnets/10.9.1.0-24", lease("192.0.2.21", "0e:00:00:00:00:21"), 86000);
+    await put("subnets/10.9.2.0-24", lease("192.0.2.22", "0e:00:00:00:00:22"), 43000);
+    await put("subnets/10.9.9.0-24", lease("192.0.2.29", "0e:00:00:00:00:29"));
+    await put("subnets/old-notes", "written by hand");
+  })();' "http://127.0.0.1:$client_port" /legacy/network
+echo "(v2: a config, two leases with TTLs, a reservation without one, and a foreign key, under /legacy/network)"
+show --prefix /legacy/network migrate v2 --dry-run
+show --prefix /legacy/network migrate v2
+echo "(a second run writes nothing)"
+show --prefix /legacy/network migrate v2
+show --prefix /legacy/network lease list
+
 step "Lease subnets: three hosts acquire, each gets its own /24 (the subnet file is flannel's subnet.env)"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 --subnet-file "$work/host1/subnet.env"
 cat "$work/host1/subnet.env"
@@ -95,10 +115,17 @@ show lease release --public-ip 192.0.2.13
 step "The overlay as ifconfig would show it, and this host's lease"
 show ifconfig --public-ip 192.0.2.11
 
-step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, nothing written)"
-show ifconfig flannel.1 port 8472 --dry-run
+step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, its impact shown, nothing written)"
+echo "(a new VXLAN port under running hosts splits the overlay: without --allow-disruption it is refused)"
+show_failing ifconfig flannel.1 port 8472 --dry-run
 # ifconfig's own ADDRESS netmask MASK; a mask with a hole gets netmask's verdict in one line
 show_failing ifconfig flannel.1 10.5.0.0 netmask 255.0.255.0 --dry-run
+
+step "Changing a network safely: narrowing it would orphan live leases and is refused; widening is not"
+sed 's|"10.5.0.0/16"|"10.5.0.0/17"|' examples/network.json >"$work/network-narrow.json"
+sed 's|"10.5.0.0/16"|"10.4.0.0/14"|' examples/network.json >"$work/network-wide.json"
+show_failing config set "$work/network-narrow.json"
+show config set "$work/network-wide.json" --dry-run
 
 step "The overlay routing table, from the leases, as route -n shows a routing table"
 show route -n

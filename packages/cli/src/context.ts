@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { PodnetError, type Store } from "@podnet/ipam-core";
+import { type ConnectionOptions, PodnetError, type Store } from "@podnet/ipam-core";
 import type { Command } from "commander";
 import { type GlobalOptions, type RawGlobalFlags, resolveGlobalOptions } from "./global-options.js";
 import { promptPassword } from "./password.js";
@@ -12,6 +12,8 @@ export interface Context {
   readonly colours: Palette;
   /** Connects once (prompting for a password on a terminal when a user has none). */
   store(): Promise<Store>;
+  /** The connection options {@link store} used, a prompted password included (for a second client, such as v2's). */
+  connection(): Promise<ConnectionOptions>;
   /** Prints a result in the chosen output format. */
   print(result: Result): Promise<void>;
   /** Closes the connection, if one was made. */
@@ -22,9 +24,14 @@ export interface Context {
 export function contextFor(cmd: Command): Context {
   const globals = resolveGlobalOptions(cmd.optsWithGlobals<RawGlobalFlags>());
   let connecting: Promise<Store> | undefined;
-  return {
+  let resolved: ConnectionOptions = globals.connection;
+  const context: Context = {
     globals,
     colours: palette(globals.color),
+    async connection() {
+      await context.store();
+      return resolved;
+    },
     store() {
       connecting ??= (async () => {
         let connection = globals.connection;
@@ -38,6 +45,7 @@ export function contextFor(cmd: Command): Context {
           }
           connection = { ...connection, password: await promptPassword(`Password for etcd user ${user}: `) };
         }
+        resolved = connection;
         const { connect } = await import("@podnet/ipam-core");
         return connect(connection);
       })();
@@ -48,6 +56,7 @@ export function contextFor(cmd: Command): Context {
       connecting?.then((s) => s.close()).catch(() => undefined);
     },
   };
+  return context;
 }
 
 /** Reads a document from FILE, or from stdin for `-` or no FILE when stdin is not a terminal. */

@@ -6,6 +6,7 @@ import { doctorCommand } from "./commands/doctor.js";
 import { ifconfigCommand } from "./commands/ifconfig/index.js";
 import { ipamCommand } from "./commands/ipam/index.js";
 import { leaseCommand } from "./commands/lease/index.js";
+import { migrateCommand } from "./commands/migrate.js";
 import { routeCommand } from "./commands/route/index.js";
 import { podnetVersion, versionCommand } from "./commands/version.js";
 import { watchCommand } from "./commands/watch.js";
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   program.addCommand(ipamCommand());
   program.addCommand(watchCommand());
   program.addCommand(agentCommand());
+  program.addCommand(migrateCommand());
   program.addCommand(doctorCommand());
   program.addCommand(versionCommand());
   program.addCommand(completionCommand(program));

@@ -10,6 +10,7 @@ export * from "./etcd/connection.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
 export * from "./etcd/server-version.js";
 export type * from "./etcd/store.js";
+export * from "./etcdv2/v2-keyspace.js";
 export * from "./host-lease.js";
 export * from "./keys.js";
 export * from "./lease.js";

@@ -23,6 +23,8 @@ export {
 export type { Diagnostic, Severity } from "./config/diagnostic.js";
 /** `podnet ifconfig`'s setting grammar: ifconfig-style words to a config document. */
 export * from "./config/ifconfig-grammar.js";
+/** What a config change does to the hosts holding leases (orphaned leases, data-plane changes). */
+export * from "./config/impact.js";
 /** The subnet ranges a resolved config hands out, for the lease registry. */
 export { leaseNetworkOf } from "./config/lease-network.js";
 /** The overlay device names and MTUs flanneld uses (flannel.<VNI>, MTU minus 50). */
@@ -50,6 +52,10 @@ export * from "./host/plan.js";
 export * from "./host/reconcile.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
 export * from "./host/subnet-file.js";
+/** `podnet migrate v2`: the plan of a v2-keyspace migration (pure) and its guarded writes. */
+export * from "./migrate/v2-apply.js";
+export * from "./migrate/v2-plan.js";
+export * from "./store/change-impact.js";
 export * from "./store/config-store.js";
 /** The stored config, read and validated into a network in one call. */
 export * from "./store/network-loader.js";

@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
-import { PodnetError } from "../errors.js";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+import type { ConnectionOptions } from "./connection.js";
+import { resolveTransport, userCredentials } from "./credentials.js";
 import { translateEtcdError } from "./etcd-errors.js";
 import type {
   Compare,
@@ -22,16 +21,7 @@ import type {
  * credentials), so that every later failure is a real one and not a slow start.
  */
 export async function connect(opts: ConnectionOptions): Promise<Store> {
-  const tls = wantsTls(opts);
-  const endpoints = normaliseEndpoints(opts.endpoints, tls);
-  if ((opts.certFile === undefined) !== (opts.keyFile === undefined)) {
-    throw new PodnetError("usage", "--cert and --key go together; give both or neither");
-  }
-  const [caFile, certFile, keyFile] = await Promise.all([
-    readPem(opts.caFile, "--cacert"),
-    readPem(opts.certFile, "--cert"),
-    readPem(opts.keyFile, "--key"),
-  ]);
+  const { endpoints, tls, caFile, certFile, keyFile } = await resolveTransport(opts);
   // Loaded here, not at module load: commands that never touch etcd start without grpc.
   const [etcd3, cockatiel] = await Promise.all([import("etcd3"), import("cockatiel")]);
   const { Etcd3 } = etcd3;
@@ -63,17 +53,9 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
       ...(certFile !== undefined ? { certChain: certFile } : {}),
     };
   }
-  if (opts.user !== undefined) {
-    const colon = opts.user.indexOf(":");
-    const username = colon >= 0 && opts.password === undefined ? opts.user.slice(0, colon) : opts.user;
-    const password = colon >= 0 && opts.password === undefined ? opts.user.slice(colon + 1) : opts.password;
-    if (password === undefined) {
-      throw new PodnetError(
-        "usage",
-        `no password for etcd user "${username}"; set PODNET_PASSWORD or --password-file`,
-      );
-    }
-    options.auth = { username, password, callOptions: { deadline: Date.now() + opts.dialTimeoutMs } };
+  const user = userCredentials(opts);
+  if (user !== undefined) {
+    options.auth = { ...user, callOptions: { deadline: Date.now() + opts.dialTimeoutMs } };
   }
   const client =
     tls && opts.insecureSkipTlsVerify === true
@@ -105,16 +87,6 @@ function withoutTlsVerify<T>(build: () => T): T {
     return build();
   } finally {
     grpc.credentials.createSsl = createSsl;
-  }
-}
-
-async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new PodnetError("usage", `cannot read ${flag} file ${path} (${code})`);
   }
 }
 

@@ -15,7 +15,7 @@ export function configNotFoundMessage(key: string): string {
   return (
     `flannel config not found in etcd store at ${key}. Did you create your config using etcdv3 API? ` +
     "A config written with the v2 API (etcdctl without ETCDCTL_API=3, or curl to /v2/keys) lives in a separate keyspace; " +
-    "write it again with 'podnet config set FILE'"
+    "bring it (and its leases) over with 'podnet migrate v2', or write it again with 'podnet config set FILE'"
   );
 }
 

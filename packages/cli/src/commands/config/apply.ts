@@ -3,6 +3,7 @@ import type { ValidateOptions } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { EXIT } from "../../exit.js";
 import { diagnosticsData, formatDiagnostics } from "../../print/diagnostics.js";
+import { formatImpact, refusalLine } from "../../print/impact.js";
 import { errorLine, stderrText } from "../../print/stderr.js";
 import { unifiedDiff } from "../../print/text-diff.js";
 
@@ -16,6 +17,8 @@ export interface ApplyRequest {
   readonly expectRevision?: number;
   readonly strict?: boolean;
   readonly validate?: ValidateOptions;
+  /** Write even when the change orphans live leases or changes the running data plane. */
+  readonly allowDisruption?: boolean;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   const key = current?.key ?? `${ctx.globals.prefix}/config`;
   const currentRevision = current?.modRevision ?? 0;
   const expect = req.expectRevision ?? currentRevision;
-  const { redactConfigText, distinctSecretMarks } = await import("@podnet/netcfg");
+  const { redactConfigText, distinctSecretMarks, readConfigImpact } = await import("@podnet/netcfg");
   const mark = distinctSecretMarks();
   const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text, mark));
   const diff = unifiedDiff(
@@ -58,8 +61,13 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
     ctx.colours,
   );
   const unchanged = current !== undefined && current.text === req.text;
+  const impact =
+    unchanged || result.resolved === undefined
+      ? undefined
+      : await readConfigImpact(store, ctx.globals.prefix, result.resolved);
+  const refused = impact?.disruptive === true && req.allowDisruption !== true;
   let revision: number | undefined;
-  if (!unchanged && !req.dryRun) {
+  if (!unchanged && !req.dryRun && !refused) {
     const { writeConfig } = await import("@podnet/netcfg");
     revision = await writeConfig(store, ctx.globals.prefix, req.text, expect);
   }
@@ -73,22 +81,28 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
       revision: revision ?? current?.modRevision ?? null,
       warnings: diagnosticsData(result.warnings),
       diff,
+      impact: impact ?? null,
+      refused,
     },
     human: () => {
       if (unchanged)
         return `${key} already holds this document (revision ${currentRevision}); nothing to write`;
-      const verdict = req.dryRun
-        ? `dry run: ${key} would change as above; nothing was written`
-        : `wrote ${key} at revision ${revision}`;
-      return `${diff}\n${verdict}`;
+      const verdict = refused
+        ? refusalLine(req.dryRun)
+        : req.dryRun
+          ? `dry run: ${key} would change as above; nothing was written`
+          : `wrote ${key} at revision ${revision}`;
+      const impactText = impact ? `\n${formatImpact(impact, ctx.colours)}` : "";
+      return `${diff}${impactText}\n${verdict}`;
     },
     rows: () => [
       [
         key,
         String(revision ?? current?.modRevision ?? ""),
-        unchanged ? "unchanged" : req.dryRun ? "dry-run" : "written",
+        unchanged ? "unchanged" : refused ? "refused" : req.dryRun ? "dry-run" : "written",
       ],
     ],
   });
-  return EXIT.ok;
+  // a dry run answers like the real run would: 1 when the change would be refused
+  return refused ? EXIT.failed : EXIT.ok;
 }

@@ -9,8 +9,12 @@ export function rollbackCommand(): Command {
     .description("restore the config document as it stood at an earlier revision (see 'config history')")
     .argument("<revision>", "the revision to restore")
     .option("--dry-run", "show the diff and write nothing")
+    .option(
+      "--allow-disruption",
+      "write even when the change orphans live leases or changes the running data plane",
+    )
     .action(
-      withContext(async (ctx, rev: string, flags: { dryRun?: boolean }) => {
+      withContext(async (ctx, rev: string, flags: { dryRun?: boolean; allowDisruption?: boolean }) => {
         const revision = parseRevision(rev, "revision") ?? 0;
         const { configAt } = await import("@podnet/netcfg");
         const store = await ctx.store();
@@ -19,6 +23,7 @@ export function rollbackCommand(): Command {
           source: `${old.key}@${old.modRevision}`,
           text: old.text,
           dryRun: flags.dryRun === true,
+          allowDisruption: flags.allowDisruption === true,
         });
       }),
     );

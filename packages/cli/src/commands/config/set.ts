@@ -7,6 +7,7 @@ interface SetFlags {
   dryRun?: boolean;
   strict?: boolean;
   expectRevision?: string;
+  allowDisruption?: boolean;
 }
 
 /** `podnet config set FILE|-`: validate, show the diff, write only if unchanged since read. */
@@ -16,6 +17,10 @@ export function setCommand(): Command {
     .argument("<file>", "the document; '-' reads stdin")
     .option("--dry-run", "show the diff and write nothing")
     .option("--strict", "refuse documents with warnings too")
+    .option(
+      "--allow-disruption",
+      "write even when the change orphans live leases or changes the running data plane",
+    )
     .option(
       "--expect-revision <rev>",
       "write only if the stored document is still at this revision (0: absent)",
@@ -29,6 +34,7 @@ export function setCommand(): Command {
           text: input.text,
           dryRun: flags.dryRun === true,
           strict: flags.strict === true,
+          allowDisruption: flags.allowDisruption === true,
           ...(expectRevision !== undefined ? { expectRevision } : {}),
         });
       }),

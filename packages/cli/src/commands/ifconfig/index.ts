@@ -10,6 +10,7 @@ interface IfconfigFlags {
   subnetFile?: string;
   dryRun?: boolean;
   strict?: boolean;
+  allowDisruption?: boolean;
 }
 
 const GRAMMAR = `
@@ -22,7 +23,8 @@ Setting: words in ifconfig's style, applied on top of the stored config (only wh
   vxlan | host-gw | udp | ipip | wireguard | ...        the backend type
   vni N  port N  mtu N  [-]gbp  [-]learning  [-]directrouting   backend settings
 The result is validated like 'config validate', shown as a diff, and written only if the stored
-config is unchanged since it was read. Exit 3 when the result is invalid (nothing is written).
+config is unchanged since it was read. Exit 3 when the result is invalid (nothing is written);
+exit 1 when it would orphan live leases or change the running data plane, unless --allow-disruption.
 
 Examples:
   podnet ifconfig -a
@@ -45,6 +47,10 @@ export function ifconfigCommand(): Command {
       )
       .option("--dry-run", "setting: show the diff and write nothing")
       .option("--strict", "setting: refuse a result with warnings too")
+      .option(
+        "--allow-disruption",
+        "setting: write even when the change orphans live leases or changes the running data plane",
+      )
       .allowUnknownOption() // -gbp, -ipv4, ... are words of the grammar, not options
       .addHelpText("after", GRAMMAR)
       .action(
@@ -57,10 +63,17 @@ export function ifconfigCommand(): Command {
             words.length === 0 ||
             (words.length === 1 && first !== undefined && parseDeviceName(first) !== undefined);
           if (showing) {
-            if (flags.dryRun || flags.strict) {
+            const setterFlag = flags.dryRun
+              ? "--dry-run"
+              : flags.strict
+                ? "--strict"
+                : flags.allowDisruption
+                  ? "--allow-disruption"
+                  : undefined;
+            if (setterFlag !== undefined) {
               throw new PodnetError(
                 "usage",
-                `${flags.dryRun ? "--dry-run" : "--strict"} applies only when setting; give the settings to change`,
+                `${setterFlag} applies only when setting; give the settings to change`,
               );
             }
             return showIfconfig(ctx, {
@@ -83,7 +96,11 @@ export function ifconfigCommand(): Command {
               `${misplaced} applies only when showing; drop it, or drop the settings to show`,
             );
           }
-          return setIfconfig(ctx, words, { dryRun: flags.dryRun === true, strict: flags.strict === true });
+          return setIfconfig(ctx, words, {
+            dryRun: flags.dryRun === true,
+            strict: flags.strict === true,
+            allowDisruption: flags.allowDisruption === true,
+          });
         }),
       )
   );

@@ -9,9 +9,10 @@ import { applyDocument } from "../config/apply.js";
 export interface SetFlags {
   readonly dryRun: boolean;
   readonly strict: boolean;
+  readonly allowDisruption: boolean;
 }
 
-/** Runs the setting form; returns the exit status (3 when the result is invalid, nothing written). */
+/** Runs the setting form; returns the exit status (3 invalid, 1 disruptive without the flag; nothing written). */
 export async function setIfconfig(ctx: Context, words: readonly string[], flags: SetFlags): Promise<number> {
   const { parseIfconfigWords, applyIfconfigWords, readConfig } = await import("@podnet/netcfg");
   const parsed = parseIfconfigWords(words); // a bad word fails before etcd is contacted
@@ -23,6 +24,7 @@ export async function setIfconfig(ctx: Context, words: readonly string[], flags:
     text,
     dryRun: flags.dryRun,
     strict: flags.strict,
+    allowDisruption: flags.allowDisruption,
     // the words were applied to this version: refuse if it changed since
     expectRevision: config?.modRevision ?? 0,
   });
