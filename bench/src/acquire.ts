@@ -49,7 +49,7 @@ export async function acquireBench(): Promise<Figure[]> {
     });
     const figures: Figure[] = [];
     for (const clients of levels) {
-      const batch = (QUICK ? 20 : 40) * Math.max(1, Math.min(10, clients));
+      const batch = (QUICK ? 20 : 40) * Math.max(2, Math.min(10, clients));
       const raw = async (): Promise<number> => {
         const t0 = now();
         await pool(batch, clients, async () => {
