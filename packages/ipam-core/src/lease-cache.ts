@@ -159,6 +159,9 @@ const MAX_PATCHES = 4096;
 export class PatchedSnapshot implements AcquireView {
   private base: LeaseSnapshot;
   private readonly patches = new Map<string, OwnWrite>();
+  /** The valid leases among the patches, by key, and their keys by PublicIP (decoded once, on apply). */
+  private readonly patchLeases = new Map<string, Lease>();
+  private readonly patchOwners = new Map<string, Set<string>>();
   /** Revisions above {@link revision} that were own writes (they close a gap once it fills). */
   private readonly ahead = new Set<number>();
   private exact: number;
@@ -184,6 +187,15 @@ export class PatchedSnapshot implements AcquireView {
     const old = this.patches.get(write.key);
     if (old === undefined || old.revision < write.revision) {
       this.patches.set(write.key, write);
+      this.unindex(write.key);
+      const entry = write.kv === undefined ? undefined : decodeEntryIn(subnetsPrefix(this.prefix), write.kv);
+      if (entry?.kind === "lease") {
+        this.patchLeases.set(write.key, entry.lease);
+        const ip = entry.lease.attrs.publicIP;
+        const keys = this.patchOwners.get(ip);
+        if (keys === undefined) this.patchOwners.set(ip, new Set([write.key]));
+        else keys.add(write.key);
+      }
       this.decoded = undefined;
       if (write.kv === undefined) this.occupancy = undefined;
       else if (old === undefined || old.kv === undefined) {
@@ -223,11 +235,9 @@ export class PatchedSnapshot implements AcquireView {
     const fromBase = this.base.leasesOf(publicIP);
     if (this.patches.size === 0) return fromBase;
     const out = fromBase.filter((l) => !this.patches.has(l.key));
-    const dir = subnetsPrefix(this.prefix);
-    for (const { kv } of this.patches.values()) {
-      if (kv === undefined) continue;
-      const entry = decodeEntryIn(dir, kv);
-      if (entry.kind === "lease" && entry.lease.attrs.publicIP === publicIP) out.push(entry.lease);
+    for (const key of this.patchOwners.get(publicIP) ?? []) {
+      const lease = this.patchLeases.get(key);
+      if (lease !== undefined) out.push(lease);
     }
     return out.sort(byKey);
   }
@@ -261,10 +271,24 @@ export class PatchedSnapshot implements AcquireView {
     return out;
   }
 
+  /** Forgets the decoded lease of a patch. */
+  private unindex(key: string): void {
+    const lease = this.patchLeases.get(key);
+    if (lease === undefined) return;
+    this.patchLeases.delete(key);
+    const keys = this.patchOwners.get(lease.attrs.publicIP);
+    keys?.delete(key);
+    if (keys?.size === 0) this.patchOwners.delete(lease.attrs.publicIP);
+  }
+
   /** Folds the writes up to {@link revision} into the listing, so the patches stay few. */
   private fold(): void {
     const kvs = this.merged(this.exact);
-    for (const [key, p] of this.patches) if (p.revision <= this.exact) this.patches.delete(key);
+    for (const [key, p] of this.patches) {
+      if (p.revision > this.exact) continue;
+      this.patches.delete(key);
+      this.unindex(key);
+    }
     this.base = new LeaseSnapshot(this.prefix, kvs, this.exact);
     this.occupancy = undefined;
     this.decoded = undefined;
