@@ -137,7 +137,8 @@ export async function viewsBench(
             figure({
               bench: "views",
               what: `peak RSS, ${what}`,
-              paired: pairedOf(rssMine, rssBase),
+              // The first sample of each is the warm-up pair's.
+              paired: pairedOf(rssMine.slice(1), rssBase.slice(1)),
               baselineName: baseName,
               unit: "MB",
               aim: aim.rss,
