@@ -99,24 +99,12 @@ export function timeCommand(argv: readonly string[], env?: NodeJS.ProcessEnv): n
   return ms;
 }
 
-/** One reported figure: podnet's number beside its baseline's, with the pair-by-pair ratios. */
-export interface Figure {
+/** One reported figure: podnet's median beside its baseline's, with the pair-by-pair ratios (for rates, higher is better). */
+export interface Figure extends Paired {
   readonly bench: string;
   readonly what: string;
-  /** Median of podnet's samples. */
-  readonly podnet: number;
-  /** Median of the baseline's samples. */
-  readonly baseline: number;
   readonly baselineName: string;
   readonly unit: string;
-  /** Median of the pair-by-pair ratios podnet/baseline (for rates: higher is better). */
-  readonly ratio: number;
-  /** Smallest and largest pair ratio, and the interquartile range. */
-  readonly ratioMin: number;
-  readonly ratioMax: number;
-  readonly ratioQ1: number;
-  readonly ratioQ3: number;
-  readonly pairs: number;
   readonly aim: string;
   readonly note?: string;
 }
