@@ -6,6 +6,7 @@ export * from "./cleanup.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
+export * from "./etcd/server-version.js";
 export type * from "./etcd/store.js";
 export * from "./host-lease.js";
 export * from "./keys.js";

@@ -4,6 +4,7 @@
  * two spaces (`JSON.stringify(value, null, 2)`, for people). A {@link LazyArray} at the top, or
  * as a value of a plain top-level object, is written element by element; anything else in one piece.
  */
+import { safeJson } from "./bounded.js";
 import { isPlainObject, LazyArray } from "./output.js";
 
 /** How {@link jsonChunks} writes. */
@@ -21,7 +22,7 @@ function* compactChunks(value: unknown): Generator<string> {
   if (value instanceof LazyArray) {
     let first = true;
     for (const item of value.each()) {
-      const text = JSON.stringify(item) ?? "null";
+      const text = safeJson(item);
       yield first ? `[${text}` : `,${text}`;
       first = false;
     }
@@ -32,14 +33,14 @@ function* compactChunks(value: unknown): Generator<string> {
     let first = true;
     for (const [k, v] of Object.entries(value)) {
       if (!serialisable(v)) continue;
-      yield `${first ? "{" : ","}${JSON.stringify(k)}:`;
+      yield `${first ? "{" : ","}${safeJson(k)}:`;
       yield* compactChunks(v);
       first = false;
     }
     yield first ? "{}" : "}";
     return;
   }
-  yield JSON.stringify(value) ?? "null";
+  yield safeJson(value);
 }
 
 function* prettyChunks(value: unknown, pad: string): Generator<string> {
@@ -47,7 +48,7 @@ function* prettyChunks(value: unknown, pad: string): Generator<string> {
   if (value instanceof LazyArray) {
     let first = true;
     for (const item of value.each()) {
-      const text = JSON.stringify(item, null, 2) ?? "null";
+      const text = safeJson(item, 2);
       yield `${first ? "[\n" : ",\n"}${inner}${indent(text, inner)}`;
       first = false;
     }
@@ -58,14 +59,14 @@ function* prettyChunks(value: unknown, pad: string): Generator<string> {
     let first = true;
     for (const [k, v] of Object.entries(value)) {
       if (!serialisable(v)) continue;
-      yield `${first ? "{\n" : ",\n"}${inner}${JSON.stringify(k)}: `;
+      yield `${first ? "{\n" : ",\n"}${inner}${safeJson(k)}: `;
       yield* prettyChunks(v, inner);
       first = false;
     }
     yield first ? "{}" : `\n${pad}}`;
     return;
   }
-  yield indent(JSON.stringify(value, null, 2) ?? "null", pad);
+  yield indent(safeJson(value, 2), pad);
 }
 
 function hasLazyArray(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { PodnetError } from "@podnet/ipam-core";
+import { safeSerialise } from "./bounded.js";
 import { jsonChunks } from "./json-stream.js";
 
 /** The output formats every command offers (etcdctl's -w plus yaml). */
@@ -93,8 +94,8 @@ async function emit(
       await write("\n");
       return;
     case "yaml": {
-      const { stringify } = await import("yaml");
-      await write(stringify(materialised(result.data)));
+      const { toYaml } = await import("./yaml.js");
+      await write(safeSerialise(materialised(result.data), toYaml));
       return;
     }
     case "simple": {

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
 import { PodnetError } from "../errors.js";
 import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
@@ -74,7 +75,10 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     }
     options.auth = { username, password, callOptions: { deadline: Date.now() + opts.dialTimeoutMs } };
   }
-  const client = new Etcd3(options);
+  const client =
+    tls && opts.insecureSkipTlsVerify === true
+      ? withoutTlsVerify(() => new Etcd3(options))
+      : new Etcd3(options);
   const store = new EtcdStore(client, endpoints, opts);
   try {
     await store.probe(opts.dialTimeoutMs);
@@ -83,6 +87,25 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     throw err;
   }
   return store;
+}
+
+/**
+ * Builds the client with TLS credentials that accept any server certificate. etcd3 hands its
+ * `credentials` to grpc's createSsl without verify options, so that one call is given them for
+ * the synchronous construction (which is where etcd3 builds its credentials), then restored.
+ */
+function withoutTlsVerify<T>(build: () => T): T {
+  const grpc = createRequire(createRequire(import.meta.url).resolve("etcd3"))("@grpc/grpc-js") as {
+    credentials: { createSsl: (...args: unknown[]) => unknown };
+  };
+  const createSsl = grpc.credentials.createSsl;
+  grpc.credentials.createSsl = (root, key, cert) =>
+    createSsl(root, key, cert, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+  try {
+    return build();
+  } finally {
+    grpc.credentials.createSsl = createSsl;
+  }
 }
 
 async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
