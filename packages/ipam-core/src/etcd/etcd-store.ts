@@ -679,4 +679,8 @@ class EtcdStore implements Store {
   close(): void {
     this.client.close();
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }
