@@ -215,6 +215,7 @@ export class LeaseRegistry {
    * store is the caller's and stays open.
    */
   async close(): Promise<void> {
+    this.dropLive();
     await this.stopCache();
   }
 
@@ -542,11 +543,15 @@ export class LeaseRegistry {
   /** Keeps the live listing for another idle period (it can be large; an idle registry lets it go). */
   private keepLive(): void {
     if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
-    this.liveTimer = setTimeout(() => {
-      this.live = undefined;
-      this.liveTimer = undefined;
-    }, LIVE_IDLE_MS);
+    this.liveTimer = setTimeout(() => this.dropLive(), LIVE_IDLE_MS);
     this.liveTimer.unref();
+  }
+
+  /** Lets the live listing go; the next read lists. */
+  private dropLive(): void {
+    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
+    this.liveTimer = undefined;
+    this.live = undefined;
   }
 
   /**
