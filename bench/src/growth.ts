@@ -1,11 +1,12 @@
 /**
- * Growth: the time of one acquisition (a new host, a random free subnet) when 1,000, 10,000
- * and 60,000 subnets of 10.0.0.0/8 (SubnetLen 24) are already leased, against an empty
- * network. The leases are filled with raw transactions of 128 puts on a few shared etcd
- * leases, at random places in the range so the free space is as fragmented as in real life.
- * Beside it: raw grant + create-if-absent txn at the same level, to show what etcd itself costs.
- * Two kinds of caller: one-shot (a fresh registry that lists, as `podnet lease acquire` does)
- * and long-running (one registry with the watch-fed lease cache, as a process acquiring often).
+ * Growth: the time of one acquisition (a new host, a random free subnet) on an empty network
+ * and with 1,000, 10,000 and 60,000 subnets of 10.0.0.0/8 (SubnetLen 24) already leased
+ * (PODNET_BENCH_GROWTH; quick mode stops at 10,000), each sample paired with raw grant +
+ * create-if-absent txn at the same level. The leases are filled with raw transactions of 128
+ * puts on a few shared etcd leases, at random places so the free space is fragmented as in
+ * real life. Three callers: a long-running registry without the lease cache, one with it, and
+ * one-shot (a fresh registry per acquisition, as `podnet lease acquire`). Flat means the ratio
+ * at 60,000 is at most twice the ratio on the empty network.
  */
 import { LeaseRegistry, leaseKey, type Store } from "@podnet/ipam-core";
 import {
@@ -20,13 +21,18 @@ import {
   storeOf,
   subnetOf,
 } from "./etcd-common.js";
-import { type Figure, figure, median } from "./measure.js";
+import { alternate, type Figure, figure, pairedOf, QUICK } from "./measure.js";
 
 const TTL = 24 * 60 * 60;
+/** Acquisitions per sample (their mean), so one sample is more than one round trip. */
+const PER_SAMPLE = 3;
 
 export async function growthBench(
-  levels: readonly number[] = [1_000, 10_000, 20_000, 60_000],
-  samples = Number(process.env["PODNET_BENCH_SAMPLES"] ?? 30),
+  levels: readonly number[] = (
+    process.env["PODNET_BENCH_GROWTH"] ?? (QUICK ? "0,1000,10000" : "0,1000,10000,60000")
+  )
+    .split(",")
+    .map(Number),
 ): Promise<Figure[]> {
   const { network, range } = slash8();
   const cluster = await freshEtcd();
@@ -34,9 +40,7 @@ export async function growthBench(
   try {
     store = await storeOf(cluster);
     const s = store;
-    // One-shot: a fresh registry per acquisition, as `podnet lease acquire` does (it lists).
-    // Long-running: one registry with the watch-fed lease cache, as a process acquiring many times.
-    const oneShot = (): LeaseRegistry => new LeaseRegistry(s, { prefix: PREFIX, ttlSeconds: TTL });
+    const uncached = new LeaseRegistry(s, { prefix: PREFIX, ttlSeconds: TTL });
     const cached = new LeaseRegistry(s, { prefix: PREFIX, ttlSeconds: TTL, cache: true });
     await cached.startCache();
     const shared = await Promise.all(Array.from({ length: 8 }, () => s.grant(TTL)));
@@ -46,52 +50,37 @@ export async function growthBench(
     /** Keys the bench's own acquisitions hold (a raw fill put must not overwrite them). */
     const taken = new Set<string>();
     let leased = 0;
-    const acquireOne = async (registry: LeaseRegistry): Promise<void> => {
-      const got = await registry.acquire({ network, attrs: attrsOf(host++) });
-      if (got.outcome !== "new") throw new Error(`acquire was ${got.outcome}, not new`);
-      taken.add(got.lease.key);
-      leased++;
-    };
-    /** Waits until the cache has seen every write made so far (after a fill). */
-    const cacheCaughtUp = async (): Promise<void> => {
-      const { revision } = await s.get(`${PREFIX}/subnets/`);
-      const deadline = now() + 120_000;
-      while (((await cached.cacheRevision()) ?? 0) < revision - 16 && now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
+    const acquireWith = (make: () => LeaseRegistry) => async (): Promise<number> => {
+      const t0 = now();
+      for (let k = 0; k < PER_SAMPLE; k++) {
+        const got = await make().acquire({ network, attrs: attrsOf(host++) });
+        if (got.outcome !== "new") throw new Error(`acquire was ${got.outcome}, not new`);
+        taken.add(got.lease.key);
+        leased++;
       }
+      return (now() - t0) / PER_SAMPLE;
     };
-
-    /** Median ms of `samples` single acquisitions of each kind, and of raw grant+txn, interleaved. */
-    const measure = async (): Promise<{ oneShot: number; cached: number; raw: number }> => {
-      const a: number[] = [];
-      const c: number[] = [];
-      const r: number[] = [];
-      for (let k = 0; k < samples; k++) {
-        let t0 = now();
-        await acquireOne(oneShot());
-        a.push(now() - t0);
-        t0 = now();
-        await acquireOne(cached);
-        c.push(now() - t0);
+    const raw = async (): Promise<number> => {
+      const t0 = now();
+      for (let k = 0; k < PER_SAMPLE; k++) {
         const key = leaseKey("/raw", subnetOf(range, rawKey++));
-        t0 = now();
         const lease = await s.grant(TTL);
         await s.txn([{ key, modRevision: 0 }], [{ put: key, value: leaseValueOf(rawKey), lease }]);
-        r.push(now() - t0);
       }
-      return { oneShot: median(a), cached: median(c), raw: median(r) };
+      return (now() - t0) / PER_SAMPLE;
     };
-
-    // A few warm-up acquisitions, then the empty-network figures (the bench leases stay: ≤ 60 per level).
-    for (let k = 0; k < 5; k++) {
-      await acquireOne(oneShot());
-      await acquireOne(cached);
-    }
-    const empty = await measure();
+    const callers = [
+      ["long-running registry without the lease cache", acquireWith(() => uncached), "<= 2x of empty"],
+      ["long-running registry with the lease cache", acquireWith(() => cached), "-"],
+      [
+        "one-shot (fresh registry, lists; as `podnet lease acquire`)",
+        acquireWith(() => new LeaseRegistry(s, { prefix: PREFIX, ttlSeconds: TTL })),
+        "-",
+      ],
+    ] as const;
     const figures: Figure[] = [];
     let filled = 0;
     for (const level of levels) {
-      // Fill up to `level` leases in all (counting the bench's own acquisitions so far).
       const want = Math.max(0, level - leased);
       const indices: number[] = [];
       while (indices.length < want && filled < order.length) {
@@ -101,34 +90,18 @@ export async function growthBench(
       const t0 = now();
       await fill(s, range, indices, { hostBase: 1_000_000 + filled, etcdLeases: shared });
       leased += indices.length;
-      await cacheCaughtUp();
       process.stderr.write(`  growth: filled to ${level} in ${((now() - t0) / 1000).toFixed(1)} s\n`);
-      let got: { oneShot: number; cached: number; raw: number } | undefined;
-      let failure = "";
-      try {
-        got = await measure();
-      } catch (err) {
-        failure = `FAILED: ${err instanceof Error ? err.message : String(err)}`;
-        process.stderr.write(`  growth: ${level}: ${failure}\n`);
-      }
-      const note =
-        got !== undefined
-          ? `median of ${samples}; raw grant+txn ${got.raw.toFixed(2)} ms here, ${empty.raw.toFixed(2)} ms empty`
-          : failure;
-      for (const [label, mine, base] of [
-        ["one-shot (fresh registry, lists; as `podnet lease acquire`)", got?.oneShot, empty.oneShot],
-        ["long-running (registry with the lease cache)", got?.cached, empty.cached],
-      ] as const) {
+      for (const [label, run, aim] of callers) {
+        const got = await alternate(run, raw);
         figures.push(
           figure({
             bench: "growth",
             what: `one acquisition with ${level.toLocaleString("en")} leased, ${label}`,
-            podnet: mine ?? Number.NaN,
-            baseline: base,
-            baselineName: "same on an empty network",
+            paired: pairedOf(got.podnet, got.baseline),
+            baselineName: "raw grant + txn at the same level",
             unit: "ms",
-            aim: level >= 60_000 ? "<= 2x" : "-",
-            note,
+            aim,
+            note: `mean of ${PER_SAMPLE} acquisitions per sample`,
           }),
         );
       }

@@ -1,39 +1,32 @@
-/** Start-up: `podnet --version` and `podnet config validate` against bare `node -e ''`. */
+/** Start-up: `podnet --version` and `podnet config validate`, each paired with bare `node -e ''`. */
 import { fileURLToPath } from "node:url";
-import { type Figure, figure, interleaved } from "./measure.js";
+import { alternate, type Figure, figure, pairedOf, timeCommand } from "./measure.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const podnet = `${root}packages/cli/bundle/podnet.js`;
 
-export function startupBench(rounds = 30): Figure[] {
+export async function startupBench(): Promise<Figure[]> {
   const node = process.execPath;
-  const m = interleaved(
-    {
-      bare: [node, "-e", ""],
-      version: [node, podnet, "--version"],
-      validate: [node, podnet, "config", "validate", `${root}examples/network.json`],
-    },
-    rounds,
-  );
-  const base = m["bare"] ?? 1;
-  return [
-    figure({
-      bench: "startup",
-      what: "podnet --version",
-      podnet: m["version"] ?? 0,
-      baseline: base,
-      baselineName: "node -e ''",
-      unit: "ms",
-      aim: "<= 2x",
-    }),
-    figure({
-      bench: "startup",
-      what: "podnet config validate examples/network.json",
-      podnet: m["validate"] ?? 0,
-      baseline: base,
-      baselineName: "node -e ''",
-      unit: "ms",
-      aim: "<= 2x",
-    }),
-  ];
+  const bare = (): number => timeCommand([node, "-e", ""]);
+  const out: Figure[] = [];
+  for (const [what, argv] of [
+    ["podnet --version", [node, podnet, "--version"]],
+    [
+      "podnet config validate examples/network.json",
+      [node, podnet, "config", "validate", `${root}examples/network.json`],
+    ],
+  ] as const) {
+    const got = await alternate(() => timeCommand(argv), bare);
+    out.push(
+      figure({
+        bench: "startup",
+        what,
+        paired: pairedOf(got.podnet, got.baseline),
+        baselineName: "node -e ''",
+        unit: "ms",
+        aim: "<= 2x",
+      }),
+    );
+  }
+  return out;
 }

@@ -1,8 +1,9 @@
 /**
- * The read-only views (issue 4) over 65,000 leases: `podnet route -o json`, `podnet ipam show`
- * and `podnet ipam check`, each a whole process with its output to /dev/null, against
- * `etcdctl get --prefix .../subnets/ -w json` of the same keys, interleaved in the same run;
- * wall time (median) and peak RSS (max over the rounds, from /usr/bin/time or a preload).
+ * The read-only views over 65,000 leases (PODNET_BENCH_VIEWS_N; 20,000 in quick mode): each
+ * a whole process with its output to /dev/null, paired run by run (A B A B ...) with
+ * `etcdctl get --prefix .../subnets/ -w json` of the same keys: wall time and peak RSS. Then
+ * the empty-network `ipam show` beside `etcdctl get` on an empty prefix, and a one-shot
+ * `podnet lease acquire` beside `etcdctl put`.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -11,8 +12,8 @@ import { join } from "node:path";
 import { subnetsPrefix } from "@podnet/ipam-core";
 import { ETCDCTL_BIN } from "@podnet/test-harness/etcd";
 import { copyBundle } from "./bundle-copy.js";
-import { fill, freshEtcd, now, PREFIX, shuffled, slash8, storeOf } from "./etcd-common.js";
-import { type Figure, figure, median } from "./measure.js";
+import { fill, freshEtcd, now, PREFIX, publicIPOf, shuffled, slash8, storeOf } from "./etcd-common.js";
+import { alternate, type Figure, failedFigure, figure, pairedOf, QUICK } from "./measure.js";
 
 const hook = new URL("./rss-hook.js", import.meta.url).href;
 const TIME = "/usr/bin/time";
@@ -21,11 +22,10 @@ const CONFIG = '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"
 interface Run {
   ms: number;
   rssKb: number;
-  code: number;
 }
 
-/** Runs argv with stdout to /dev/null; wall ms, peak RSS and the exit code (0, or one of `okCodes`). */
-function runMeasured(argv: readonly string[], env: NodeJS.ProcessEnv, okCodes: readonly number[]): Run {
+/** Runs argv with stdout to /dev/null; wall ms and peak RSS; throws unless it exits 0 or one of `okCodes`. */
+function runMeasured(argv: readonly string[], env: NodeJS.ProcessEnv, okCodes: readonly number[] = []): Run {
   const full = existsSync(TIME) ? [TIME, "-f", "PODNET_MAXRSS_KB=%M", ...argv] : [...argv];
   const [cmd, ...args] = full;
   const t0 = now();
@@ -44,14 +44,11 @@ function runMeasured(argv: readonly string[], env: NodeJS.ProcessEnv, okCodes: r
     throw new Error(`exited ${code}: ${why.slice(0, 200)}`);
   }
   const m = /PODNET_MAXRSS_KB=(\d+)/.exec(stderr);
-  return { ms, rssKb: m ? Number(m[1]) : Number.NaN, code };
+  return { ms, rssKb: m ? Number(m[1]) : Number.NaN };
 }
 
-type Name = "etcdctl" | "route" | "ipamShow" | "ipamCheck";
-
 export async function viewsBench(
-  count = Number(process.env["PODNET_BENCH_VIEWS_N"] ?? 65_000),
-  rounds = Number(process.env["PODNET_BENCH_ROUNDS"] ?? 5),
+  count = Number(process.env["PODNET_BENCH_VIEWS_N"] ?? (QUICK ? 20_000 : 65_000)),
   etcdLeaseCount = 16,
 ): Promise<Figure[]> {
   const { range } = slash8();
@@ -66,22 +63,31 @@ export async function viewsBench(
     };
     const node = process.execPath;
     const nodeArgs = existsSync(TIME) ? [] : ["--import", hook];
-    const podnet = (...args: string[]): string[] => [
+    const podnetIn = (prefix: string, ...args: string[]): string[] => [
       node,
       ...nodeArgs,
       copy.bin,
       "--endpoints",
       endpoint,
       "--prefix",
-      PREFIX,
+      prefix,
       "--command-timeout",
       "60s",
       ...args,
     ];
+    const podnet = (...args: string[]): string[] => podnetIn(PREFIX, ...args);
+    const etcdctl = (...args: string[]): string[] => [
+      ETCDCTL_BIN,
+      `--endpoints=${endpoint}`,
+      "--command-timeout=60s",
+      ...args,
+    ];
     await writeFile(join(copy.dir, "network.json"), CONFIG);
-    const [setCmd, ...setArgs] = podnet("config", "set", join(copy.dir, "network.json"));
-    const set = spawnSync(setCmd ?? "", setArgs, { env, encoding: "utf8" });
-    if (set.status !== 0) throw new Error(`podnet config set failed: ${set.stderr}`);
+    for (const prefix of [PREFIX, "/empty/network"]) {
+      const [setCmd, ...setArgs] = podnetIn(prefix, "config", "set", join(copy.dir, "network.json"));
+      const set = spawnSync(setCmd ?? "", setArgs, { env, encoding: "utf8" });
+      if (set.status !== 0) throw new Error(`podnet config set failed: ${set.stderr}`);
+    }
 
     const store = await storeOf(cluster);
     const leases = await Promise.all(Array.from({ length: etcdLeaseCount }, () => store.grant(24 * 60 * 60)));
@@ -91,77 +97,116 @@ export async function viewsBench(
     process.stderr.write(
       `  views: filled ${count} leases on ${etcdLeaseCount} etcd leases in ${((now() - t0) / 1000).toFixed(1)} s\n`,
     );
-
-    const commands: Record<Name, { argv: string[]; ok: number[] }> = {
-      etcdctl: {
-        argv: [
-          ETCDCTL_BIN,
-          `--endpoints=${endpoint}`,
-          "--command-timeout=60s",
-          "get",
-          "--prefix",
-          subnetsPrefix(PREFIX),
-          "-w",
-          "json",
-        ],
-        ok: [],
-      },
-      route: { argv: podnet("route", "-o", "json"), ok: [] },
-      ipamShow: { argv: podnet("ipam", "show"), ok: [] },
-      // `ipam check` exits 1 when it finds a problem; the fill should give it none.
-      ipamCheck: { argv: podnet("ipam", "check"), ok: [1] },
-    };
-    const samples: Record<Name, Run[]> = { etcdctl: [], route: [], ipamShow: [], ipamCheck: [] };
-    const failed: Partial<Record<Name, string>> = {};
-    for (let round = -1; round < rounds; round++) {
-      for (const name of Object.keys(commands) as Name[]) {
-        if (failed[name] !== undefined) continue;
-        try {
-          const run = runMeasured(commands[name].argv, env, commands[name].ok);
-          if (round >= 0) samples[name].push(run);
-        } catch (err) {
-          failed[name] = `FAILED: ${err instanceof Error ? err.message : String(err)}`;
-          process.stderr.write(`  views: ${name}: ${failed[name]}\n`);
-        }
-      }
-    }
-    const ms = (k: Name): number =>
-      samples[k].length > 0 ? median(samples[k].map((s) => s.ms)) : Number.NaN;
-    const mb = (k: Name): number =>
-      samples[k].length > 0 ? Math.max(...samples[k].map((s) => s.rssKb)) / 1024 : Number.NaN;
     const n = count.toLocaleString("en");
-    const base = "etcdctl get --prefix -w json";
-    const what: Record<Exclude<Name, "etcdctl">, string> = {
-      route: "podnet route -o json",
-      ipamShow: "podnet ipam show",
-      ipamCheck: "podnet ipam check",
-    };
     const figures: Figure[] = [];
-    for (const k of ["route", "ipamShow", "ipamCheck"] as const) {
-      const exit1 = samples[k].some((s) => s.code === 1) ? "; exited 1 (found problems)" : "";
-      figures.push(
-        figure({
-          bench: "views",
-          what: `${what[k]}, ${n} leases`,
-          podnet: ms(k),
-          baseline: ms("etcdctl"),
-          baselineName: base,
-          unit: "ms",
-          aim: "<= 1.5x",
-          note: failed[k] ?? `whole processes, output to /dev/null; median of ${rounds}${exit1}`,
-        }),
-        figure({
-          bench: "views",
-          what: `peak RSS, ${what[k]}, ${n} leases`,
-          podnet: mb(k),
-          baseline: mb("etcdctl"),
-          baselineName: base,
-          unit: "MB",
-          aim: "< 150 MB",
-          note: failed[k] ?? `max of ${rounds}`,
-        }),
-      );
-    }
+    const compare = async (
+      what: string,
+      mine: readonly string[] | (() => readonly string[]),
+      base: readonly string[],
+      baseName: string,
+      aim: { ms: string; rss?: string },
+      okCodes: readonly number[] = [],
+    ): Promise<void> => {
+      const rssMine: number[] = [];
+      const rssBase: number[] = [];
+      try {
+        const got = await alternate(
+          () => {
+            const r = runMeasured(typeof mine === "function" ? mine() : mine, env, okCodes);
+            rssMine.push(r.rssKb / 1024);
+            return r.ms;
+          },
+          () => {
+            const r = runMeasured(base, env);
+            rssBase.push(r.rssKb / 1024);
+            return r.ms;
+          },
+        );
+        figures.push(
+          figure({
+            bench: "views",
+            what,
+            paired: pairedOf(got.podnet, got.baseline),
+            baselineName: baseName,
+            unit: "ms",
+            aim: aim.ms,
+          }),
+        );
+        if (aim.rss !== undefined) {
+          figures.push(
+            figure({
+              bench: "views",
+              what: `peak RSS, ${what}`,
+              // The first sample of each is the warm-up pair's.
+              paired: pairedOf(rssMine.slice(1), rssBase.slice(1)),
+              baselineName: baseName,
+              unit: "MB",
+              aim: aim.rss,
+              note: `largest podnet peak of all runs: ${Math.max(...rssMine).toFixed(0)} MB`,
+            }),
+          );
+        }
+      } catch (err) {
+        const note = `FAILED: ${err instanceof Error ? err.message : String(err)}`;
+        process.stderr.write(`  views: ${what}: ${note}\n`);
+        figures.push(
+          failedFigure({ bench: "views", what, baselineName: baseName, unit: "ms", aim: aim.ms, note }),
+        );
+      }
+    };
+    const json = etcdctl("get", "--prefix", subnetsPrefix(PREFIX), "-w", "json");
+    const jsonName = "etcdctl get --prefix -w json";
+    const summary = { ms: "<= 1.0x", rss: "<= 100 MB" };
+    const listing = { ms: "<= 1.5x", rss: "<= 100 MB" };
+    await compare(`podnet ipam show, ${n} leases`, podnet("ipam", "show"), json, jsonName, summary);
+    // `ipam check` exits 1 when it finds a problem; the fill should give it none.
+    await compare(`podnet ipam check, ${n} leases`, podnet("ipam", "check"), json, jsonName, summary, [1]);
+    await compare(
+      `podnet ipam show --map, ${n} leases`,
+      podnet("ipam", "show", "--map"),
+      json,
+      jsonName,
+      summary,
+    );
+    await compare(`podnet route, ${n} leases`, podnet("route"), json, jsonName, listing);
+    await compare(
+      `podnet route -o json, ${n} leases`,
+      podnet("route", "-o", "json"),
+      json,
+      jsonName,
+      listing,
+    );
+    await compare(
+      `podnet lease list -o json, ${n} leases`,
+      podnet("lease", "list", "-o", "json"),
+      json,
+      jsonName,
+      listing,
+    );
+    const emptyGet = etcdctl("get", "--prefix", subnetsPrefix("/empty/network"));
+    await compare(
+      "podnet ipam show, empty network",
+      podnetIn("/empty/network", "ipam", "show"),
+      emptyGet,
+      "etcdctl get --prefix (empty)",
+      { ms: "<= 8x" },
+    );
+    let host = 0;
+    await compare(
+      "one-shot podnet lease acquire, empty network",
+      () =>
+        podnetIn(
+          "/empty/network",
+          "lease",
+          "acquire",
+          "--public-ip",
+          publicIPOf(900_000 + host++),
+          "--no-vtep-mac",
+        ),
+      etcdctl("put", "/bench/put", "x"),
+      "etcdctl put",
+      { ms: "<= 8x" },
+    );
     return figures;
   } finally {
     await cluster.stop();

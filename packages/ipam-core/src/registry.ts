@@ -7,10 +7,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { decideFrom, subnetsOverlap } from "./allocator.js";
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
-import type { Store } from "./etcd/store.js";
+import type { Compare, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
-import { type AcquireView, LeaseCache, LeaseSnapshot } from "./lease-cache.js";
+import {
+  type AcquireView,
+  LeaseCache,
+  LeaseSnapshot,
+  type OwnWrite,
+  PatchedSnapshot,
+} from "./lease-cache.js";
 import {
   decodeLeaseValue,
   encodeLeaseValue,
@@ -35,8 +41,10 @@ export interface LeaseRegistryOptions {
   readonly ttlSeconds?: number;
   /**
    * Keep the leases in a watch-fed cache (started by the first `acquire`, or by
-   * {@link LeaseRegistry.startCache}) instead of listing them for every acquisition: for
-   * long-running callers that acquire many times. Stop it with {@link LeaseRegistry.stopCache}.
+   * {@link LeaseRegistry.startCache}) instead of reading them for every acquisition: for
+   * long-running callers that acquire many times while others write too. (Without it, the
+   * registry keeps its last listing patched with its own writes and lists again only when
+   * etcd's revision shows a write of someone else's; it drops that listing when idle.) Stop it with {@link LeaseRegistry.stopCache}.
    * The cache can lag etcd by the watch delay: a lease written for this host's PublicIP by
    * another process inside that window is not seen (subnets stay unique: the
    * create-if-absent transaction decides).
@@ -104,15 +112,60 @@ export interface KeepAliveHandle {
 }
 
 const MAX_TTL_LOOKUPS = 16;
+/** How long an uncached registry keeps its last listing after its last use. */
+const LIVE_IDLE_MS = 10_000;
+
+/** A view `acquire` and `list` can both read. */
+type ListingView = AcquireView & { listing(): LeaseListing };
+
+/** Runs of an async task shared by callers, each caller getting a run that started no earlier than its call. */
+class SharedRuns<T> {
+  private inflight: Promise<T> | undefined;
+  private pending: Promise<T> | undefined;
+
+  constructor(private readonly run: () => Promise<T>) {}
+
+  /** The run in flight if none is, else one queued behind it (shared by every caller meanwhile). */
+  next(): Promise<T> {
+    if (this.inflight === undefined) return this.start();
+    this.pending ??= this.inflight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.pending = undefined;
+        return this.inflight ?? this.start();
+      });
+    return this.pending;
+  }
+
+  private start(): Promise<T> {
+    const run = this.run();
+    this.inflight = run;
+    const done = (): void => {
+      if (this.inflight === run) this.inflight = undefined;
+    };
+    run.then(done, done);
+    return run;
+  }
+}
 
 /** Leases of one prefix in etcd: list, acquire, renew, release, reserve. */
 export class LeaseRegistry {
   readonly prefix: string;
   readonly ttlSeconds: number;
-  /** The listing in flight, shared by every caller that may use it. */
-  private inflight: Promise<LeaseSnapshot> | undefined;
-  /** The listing that starts once `inflight` settles, for callers that came after it started. */
-  private pending: Promise<LeaseSnapshot> | undefined;
+  /** Listings of the prefix, shared by the callers that may use them. */
+  private readonly listings = new SharedRuns(() => this.startListing());
+  /** Checks that the last listing, patched with this registry's writes, is still current. */
+  private readonly checks = new SharedRuns(() => this.check());
+  /** The last listing patched with this registry's own writes since; dropped when idle. */
+  private live: PatchedSnapshot | undefined;
+  private liveTimer: NodeJS.Timeout | undefined;
+  /** This registry's writes under the prefix whose answer has not come yet. */
+  private readonly writing = new Set<Promise<void>>();
+  /** Own writes answered while a listing is in flight, one array per listing. */
+  private readonly duringListing = new Set<OwnWrite[]>();
   private cacheWanted: boolean;
   private cache: Promise<LeaseCache> | undefined;
 
@@ -162,6 +215,7 @@ export class LeaseRegistry {
    * store is the caller's and stays open.
    */
   async close(): Promise<void> {
+    this.dropLive();
     await this.stopCache();
   }
 
@@ -272,7 +326,7 @@ export class LeaseRegistry {
         `${nameOf(lease.subnet)} is a reservation for ${lease.attrs.publicIP}, not a lease; nothing was deleted; unreserve it ('podnet lease unreserve') to delete it`,
       );
     }
-    const res = await this.store.txn(guardOf(lease), [{ delete: lease.key }]);
+    const res = await this.write(guardOf(lease), [{ delete: lease.key }], (r) => [deletedAt(lease.key, r)]);
     if (!res.succeeded) throw await this.lostError(lease, "release");
     this.noteDeleted(lease.key, res.revision);
     await this.store.revoke(lease.etcdLease);
@@ -317,7 +371,9 @@ export class LeaseRegistry {
     refuseIncomplete(attrs, opts);
     const value = encodeLeaseValue(attrs);
     if (current === undefined) {
-      const res = await this.store.txn([{ key, modRevision: 0 }], [{ put: key, value }]);
+      const res = await this.write([{ key, modRevision: 0 }], [{ put: key, value }], (r) => [
+        putAt(key, value, "0", r, r),
+      ]);
       if (!res.succeeded) {
         throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
       }
@@ -325,7 +381,9 @@ export class LeaseRegistry {
     }
     if (isReservation(current) && current.value === value) return current;
     // A put without a lease detaches the key from its etcd lease: it becomes a reservation.
-    const res = await this.store.txn([{ key, modRevision: current.modRevision }], [{ put: key, value }]);
+    const res = await this.write([{ key, modRevision: current.modRevision }], [{ put: key, value }], (r) => [
+      putAt(key, value, "0", r, current.createRevision),
+    ]);
     if (!res.succeeded)
       throw new PodnetError("conflict", `cannot reserve ${name}: it changed just now; try again`);
     if (!isReservation(current)) await this.store.revoke(current.etcdLease);
@@ -353,12 +411,13 @@ export class LeaseRegistry {
         `${name} is a live lease, not a reservation; release it instead if its host is gone`,
       );
     }
-    const res = await this.store.txn(
+    const res = await this.write(
       [
         { key, modRevision: kv.modRevision },
         { key, lease: "0" },
       ],
       [{ delete: key }],
+      (r) => [deletedAt(key, r)],
     );
     if (!res.succeeded)
       throw new PodnetError("conflict", `the reservation for ${name} changed just now; try again`);
@@ -435,31 +494,92 @@ export class LeaseRegistry {
 
   // ---- internals ----
 
-  /** A listing that starts no earlier than this call; joins one queued behind the one in flight. */
-  private fresh(): Promise<LeaseSnapshot> {
-    if (this.inflight === undefined) return this.startListing();
-    this.pending ??= this.inflight
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .then(() => {
-        this.pending = undefined;
-        return this.inflight ?? this.startListing();
-      });
-    return this.pending;
+  /**
+   * The leases as of no earlier than this call. With a listing of its own kept current by its
+   * own writes, the registry only asks etcd for its revision: when no one else wrote since, that
+   * listing is exact and nothing is listed. Otherwise (and the first time) it lists, sharing
+   * the listing with concurrent callers.
+   */
+  private fresh(): Promise<ListingView> {
+    return this.live === undefined ? this.listings.next() : this.checks.next();
   }
 
-  private startListing(): Promise<LeaseSnapshot> {
+  private async check(): Promise<ListingView> {
+    const live = this.live;
+    if (live === undefined) return this.listings.next();
+    const { revision } = await this.store.get(subnetsPrefix(this.prefix));
+    // Own writes still in flight may account for the revisions above the view's.
+    if (live.revision < revision && this.writing.size > 0) await Promise.all([...this.writing]);
+    const now = this.live;
+    if (now !== undefined && now.revision >= revision) {
+      this.keepLive();
+      return now;
+    }
+    return this.listings.next();
+  }
+
+  private startListing(): Promise<ListingView> {
+    const during: OwnWrite[] = [];
+    this.duringListing.add(during);
     const listing = this.store
       .list(subnetsPrefix(this.prefix), this.onListProgress ? { onPage: this.onListProgress } : undefined)
-      .then((res) => new LeaseSnapshot(this.prefix, res.value, res.revision));
-    this.inflight = listing;
+      .then((res) => {
+        const view = new PatchedSnapshot(
+          this.prefix,
+          new LeaseSnapshot(this.prefix, res.value, res.revision),
+        );
+        for (const w of during) view.apply(w);
+        if (this.live === undefined || this.live.revision <= view.revision) this.live = view;
+        this.keepLive();
+        return view;
+      });
     const done = (): void => {
-      if (this.inflight === listing) this.inflight = undefined;
+      this.duringListing.delete(during);
     };
     listing.then(done, done);
     return listing;
+  }
+
+  /** Keeps the live listing for another idle period (it can be large; an idle registry lets it go). */
+  private keepLive(): void {
+    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
+    this.liveTimer = setTimeout(() => this.dropLive(), LIVE_IDLE_MS);
+    this.liveTimer.unref();
+  }
+
+  /** Lets the live listing go; the next read lists. */
+  private dropLive(): void {
+    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
+    this.liveTimer = undefined;
+    this.live = undefined;
+  }
+
+  /**
+   * A transaction that writes under the prefix: while it is in flight, checks wait for it; once
+   * it succeeded, `written(revision)` is what it wrote, patched into the live listing.
+   */
+  private write(
+    compares: readonly Compare[],
+    ops: readonly Op[],
+    written: (revision: number) => OwnWrite[],
+  ): Promise<TxnResult> {
+    const res = this.store.txn(compares, ops);
+    const noted = res.then(
+      (r) => {
+        if (r.succeeded && ops.length > 0) this.noteOwn(written(r.revision));
+      },
+      () => undefined,
+    );
+    this.writing.add(noted);
+    void noted.then(() => this.writing.delete(noted));
+    return res;
+  }
+
+  private noteOwn(writes: readonly OwnWrite[]): void {
+    for (const w of writes) {
+      this.live?.apply(w);
+      for (const during of this.duringListing) during.push(w);
+    }
   }
 
   /** The lease cache, started on first use; a failed start is retried by the next call. */
@@ -489,7 +609,9 @@ export class LeaseRegistry {
     const value =
       opts.attrs !== undefined ? encodeLeaseValue(keepBackendData(opts.attrs, lease.attrs)) : lease.value;
     const ops = value !== lease.value ? [{ put: lease.key, value, lease: lease.etcdLease }] : [];
-    const res = await this.store.txn(guardOf(lease), ops);
+    const res = await this.write(guardOf(lease), ops, (r) => [
+      putAt(lease.key, value, lease.etcdLease, r, lease.createRevision),
+    ]);
     if (!res.succeeded) {
       const adopted = await this.adoptReservation(lease);
       if (adopted !== null) return { lease: adopted, ttl: 0 };
@@ -557,9 +679,10 @@ export class LeaseRegistry {
     if (!isReservation(lease) && (await this.store.keepAliveOnce(lease.etcdLease)) <= 0) return null;
     if (lease.value === value) return lease;
     // Same etcd lease on the put (a put without one would make the key permanent); "0" keeps a reservation.
-    const res = await this.store.txn(
+    const res = await this.write(
       [{ key: lease.key, modRevision: lease.modRevision }],
       [{ put: lease.key, value, lease: lease.etcdLease }],
+      (r) => [putAt(lease.key, value, lease.etcdLease, r, lease.createRevision)],
     );
     if (!res.succeeded) return null;
     const updated = { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
@@ -574,7 +697,9 @@ export class LeaseRegistry {
     let won: boolean;
     let revision: number;
     try {
-      const res = await this.store.txn([{ key, modRevision: 0 }], [{ put: key, value, lease: grant }]);
+      const res = await this.write([{ key, modRevision: 0 }], [{ put: key, value, lease: grant }], (r) => [
+        putAt(key, value, grant, r, r),
+      ]);
       won = res.succeeded;
       revision = res.revision;
     } catch (err) {
@@ -604,9 +729,10 @@ export class LeaseRegistry {
   private async removeStale(stale: readonly Lease[], view: AcquireView): Promise<Lease[]> {
     const removed: Lease[] = [];
     for (const lease of stale) {
-      const res = await this.store.txn(
+      const res = await this.write(
         [{ key: lease.key, modRevision: lease.modRevision }],
         [{ delete: lease.key }],
+        (r) => [deletedAt(lease.key, r)],
       );
       if (!res.succeeded) continue;
       removed.push(lease);
@@ -637,6 +763,30 @@ function guardOf(lease: Lease) {
     { key: lease.key, value: lease.value },
     { key: lease.key, lease: lease.etcdLease },
   ];
+}
+
+/** An own put as the key now reads in etcd (its version is not known here: 0). */
+function putAt(
+  key: string,
+  value: string,
+  lease: string,
+  revision: number,
+  createRevision: number,
+): OwnWrite {
+  const kv: KeyValue = {
+    key,
+    value: Buffer.from(value, "utf8"),
+    createRevision,
+    modRevision: revision,
+    version: 0,
+    lease,
+  };
+  return { key, kv, revision };
+}
+
+/** An own delete. */
+function deletedAt(key: string, revision: number): OwnWrite {
+  return { key, kv: undefined, revision };
 }
 
 function leaseOf(

@@ -1,5 +1,6 @@
 import { PodnetError } from "@podnet/ipam-core";
-import { safeJson, safeSerialise } from "./bounded.js";
+import { safeSerialise } from "./bounded.js";
+import { jsonChunks } from "./json-stream.js";
 
 /** The output formats every command offers (etcdctl's -w plus yaml). */
 export const OUTPUT_FORMATS = ["table", "json", "yaml", "simple"] as const;
@@ -39,17 +40,29 @@ export class LazyArray<T> {
   }
 }
 
-/** Renders a result in the chosen format, as one string. */
-export async function render(result: Result, format: OutputFormat): Promise<string> {
+/** Renders a result in the chosen format, as one string (JSON indented unless `pretty` is false). */
+export async function render(result: Result, format: OutputFormat, pretty = true): Promise<string> {
   let out = "";
-  await emit(result, format, (chunk) => {
-    out += chunk;
-  });
+  await emit(
+    result,
+    format,
+    (chunk) => {
+      out += chunk;
+    },
+    pretty,
+  );
   return out;
 }
 
-/** Prints a result on stdout, in chunks of about 64 kB. */
-export async function print(result: Result, format: OutputFormat): Promise<void> {
+/**
+ * Prints a result on stdout, in chunks of about 64 kB; JSON compact (as etcdctl writes it)
+ * unless `pretty`, by default whether stdout is a terminal.
+ */
+export async function print(
+  result: Result,
+  format: OutputFormat,
+  pretty = process.stdout.isTTY === true,
+): Promise<void> {
   let pending = "";
   const flush = async () => {
     if (pending === "") return;
@@ -57,10 +70,15 @@ export async function print(result: Result, format: OutputFormat): Promise<void>
     pending = "";
     if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once("drain", r));
   };
-  await emit(result, format, async (chunk) => {
-    pending += chunk;
-    if (pending.length >= 65_536) await flush();
-  });
+  await emit(
+    result,
+    format,
+    async (chunk) => {
+      pending += chunk;
+      if (pending.length >= 65_536) await flush();
+    },
+    pretty,
+  );
   await flush();
 }
 
@@ -68,10 +86,11 @@ async function emit(
   result: Result,
   format: OutputFormat,
   write: (chunk: string) => void | Promise<void>,
+  pretty: boolean,
 ): Promise<void> {
   switch (format) {
     case "json":
-      for (const chunk of jsonChunks(result.data, "")) await write(chunk);
+      for (const chunk of jsonChunks(result.data, { pretty })) await write(chunk);
       await write("\n");
       return;
     case "yaml": {
@@ -96,36 +115,6 @@ async function emit(
   }
 }
 
-/**
- * `JSON.stringify(value, null, 2)` in pieces: a LazyArray (at the top or as a value of a plain
- * top-level object) is written element by element; everything else in one piece.
- */
-function* jsonChunks(value: unknown, pad: string): Generator<string> {
-  const inner = `${pad}  `;
-  if (value instanceof LazyArray) {
-    let first = true;
-    for (const item of value.each()) {
-      const text = safeJson(item, 2);
-      yield `${first ? "[\n" : ",\n"}${inner}${indent(text, inner)}`;
-      first = false;
-    }
-    yield first ? "[]" : `\n${pad}]`;
-    return;
-  }
-  if (isPlainObject(value) && Object.values(value).some((v) => v instanceof LazyArray)) {
-    let first = true;
-    for (const [k, v] of Object.entries(value)) {
-      if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-      yield `${first ? "{\n" : ",\n"}${inner}${safeJson(k)}: `;
-      yield* jsonChunks(v, inner);
-      first = false;
-    }
-    yield first ? "{}" : `\n${pad}}`;
-    return;
-  }
-  yield indent(safeJson(value, 2), pad);
-}
-
 /** The data with its LazyArrays (at the top or one level down) made plain arrays. */
 function materialised(value: unknown): unknown {
   if (value instanceof LazyArray) return value.toJSON();
@@ -135,15 +124,11 @@ function materialised(value: unknown): unknown {
   return out;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** Whether `value` is an object literal (not an array, class instance or null). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-/** JSON text nested at `pad`: every line after the first indented (JSON strings hold no newlines). */
-function indent(text: string, pad: string): string {
-  return pad === "" ? text : text.replaceAll("\n", `\n${pad}`);
 }
 
 function withNewline(text: string): string {

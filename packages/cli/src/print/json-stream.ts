@@ -1,0 +1,84 @@
+/**
+ * JSON text in pieces, so a listing of 65,000 rows is written as it is produced: compact (one
+ * line, like `etcdctl -w json`: no whitespace, no re-indenting of each element) or indented by
+ * two spaces (`JSON.stringify(value, null, 2)`, for people). A {@link LazyArray} at the top, or
+ * as a value of a plain top-level object, is written element by element; anything else in one piece.
+ */
+import { safeJson } from "./bounded.js";
+import { isPlainObject, LazyArray } from "./output.js";
+
+/** How {@link jsonChunks} writes. */
+export interface JsonStyle {
+  /** Indent by two spaces; else compact. */
+  readonly pretty: boolean;
+}
+
+/** The JSON text of `value` in pieces (without a final newline); joined, it parses to `value`. */
+export function* jsonChunks(value: unknown, style: JsonStyle): Generator<string> {
+  yield* style.pretty ? prettyChunks(value, "") : compactChunks(value);
+}
+
+function* compactChunks(value: unknown): Generator<string> {
+  if (value instanceof LazyArray) {
+    let first = true;
+    for (const item of value.each()) {
+      const text = safeJson(item);
+      yield first ? `[${text}` : `,${text}`;
+      first = false;
+    }
+    yield first ? "[]" : "]";
+    return;
+  }
+  if (hasLazyArray(value)) {
+    let first = true;
+    for (const [k, v] of Object.entries(value)) {
+      if (!serialisable(v)) continue;
+      yield `${first ? "{" : ","}${safeJson(k)}:`;
+      yield* compactChunks(v);
+      first = false;
+    }
+    yield first ? "{}" : "}";
+    return;
+  }
+  yield safeJson(value);
+}
+
+function* prettyChunks(value: unknown, pad: string): Generator<string> {
+  const inner = `${pad}  `;
+  if (value instanceof LazyArray) {
+    let first = true;
+    for (const item of value.each()) {
+      const text = safeJson(item, 2);
+      yield `${first ? "[\n" : ",\n"}${inner}${indent(text, inner)}`;
+      first = false;
+    }
+    yield first ? "[]" : `\n${pad}]`;
+    return;
+  }
+  if (hasLazyArray(value)) {
+    let first = true;
+    for (const [k, v] of Object.entries(value)) {
+      if (!serialisable(v)) continue;
+      yield `${first ? "{\n" : ",\n"}${inner}${safeJson(k)}: `;
+      yield* prettyChunks(v, inner);
+      first = false;
+    }
+    yield first ? "{}" : `\n${pad}}`;
+    return;
+  }
+  yield indent(safeJson(value, 2), pad);
+}
+
+function hasLazyArray(value: unknown): value is Record<string, unknown> {
+  return isPlainObject(value) && Object.values(value).some((v) => v instanceof LazyArray);
+}
+
+/** What JSON.stringify writes as an object member (it leaves out undefined, functions, symbols). */
+function serialisable(v: unknown): boolean {
+  return v !== undefined && typeof v !== "function" && typeof v !== "symbol";
+}
+
+/** JSON text nested at `pad`: every line after the first indented (JSON strings hold no newlines). */
+function indent(text: string, pad: string): string {
+  return pad === "" ? text : text.replaceAll("\n", `\n${pad}`);
+}
