@@ -189,6 +189,24 @@ describe.skipIf(skipReason !== null)(
         expect(r.code, r.stdout + r.stderr).toBe(0);
         expect(r.stdout).toMatch(/all \d+ entries match the kernel/);
       }
+      // doctor plans as the agent does (DirectRouting included) and checks both devices.
+      for (const i of HOSTS) {
+        const agent = agents.get(lab.host(i).ns);
+        const r = await lab.podnet(
+          ["--prefix", prefix, "doctor", "--subnet-file", agent?.subnetFile ?? "", "-o", "json"],
+          lab.host(i).ns,
+        );
+        const report = JSON.parse(r.stdout) as {
+          ok: boolean;
+          checks: { name: string; status: string; detail: string }[];
+        };
+        const failed = report.checks.filter((c) => c.status === "fail");
+        expect(failed, JSON.stringify(failed)).toEqual([]);
+        expect(report.checks.map((c) => c.name)).toEqual(
+          expect.arrayContaining(["device", "routes", "device-v6", "address-v6", "routes-v6"]),
+        );
+        expect(report.checks.find((c) => c.name === "routes-v6")?.status).toBe("ok");
+      }
       await stopAll();
     }, 120_000);
 

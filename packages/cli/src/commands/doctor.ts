@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { findHostLease, type LeaseListing, PodnetError, parseIPv4, type Store } from "@podnet/ipam-core";
-import type { Check, EndpointResult, NetworkState, SubnetFileReading } from "@podnet/netcfg";
+import type { Check, EndpointResult, LinkInfo, NetworkState, SubnetFileReading } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../context.js";
 import { EXIT } from "../exit.js";
@@ -244,53 +244,74 @@ async function hostChecks(
 
   const resolved = state?.state === "valid" ? state.resolved : undefined;
   const backend = resolved?.Backend;
-  const name = flags.iface ?? (resolved === undefined ? null : netcfg.overlayDeviceName(resolved));
-  if (name === null || (flags.iface === undefined && backend?.Type !== "vxlan")) {
+  if (flags.iface === undefined && (resolved === undefined || backend?.Type !== "vxlan")) {
     const why =
       backend === undefined
         ? "the config is missing or invalid"
         : `the backend is ${backend.Type}, not vxlan`;
     return [...checks, skip("device", `${why}; give --iface to check a device anyway`)];
   }
-  let link: Awaited<ReturnType<typeof netcfg.readLink>>;
-  try {
-    link = await netcfg.readLink(name);
-  } catch (err) {
-    return [...checks, skip("device", netcfg.messageOf(err))];
-  }
-  if (link === undefined) {
-    const detail = `${name} does not exist; is the agent (podnet agent or flanneld) running on this host?`;
-    return [...checks, { section: "host", name: "device", status: "fail", detail }];
-  }
-  const underlay =
-    link.dev === undefined ? undefined : await netcfg.readLink(link.dev).catch(() => undefined);
-  checks.push(
-    ...netcfg.deviceChecks({
+  // One device per family of the network (flannel.<VNI>, flannel-v6.<VNI>), or the one --iface names.
+  const families =
+    flags.iface !== undefined || resolved === undefined ? [4 as const] : netcfg.hostFamilies(resolved);
+  const links: { family: 4 | 6; name: string; link: LinkInfo }[] = [];
+  for (const family of families) {
+    const name =
+      flags.iface ?? netcfg.vxlanDeviceName(backend?.Type === "vxlan" ? backend.VNI : 1, family === 6);
+    const label = (check: string) => (family === 6 ? `${check}-v6` : check);
+    let link: LinkInfo | undefined;
+    try {
+      link = await netcfg.readLink(name);
+    } catch (err) {
+      checks.push(skip(label("device"), netcfg.messageOf(err)));
+      continue;
+    }
+    if (link === undefined) {
+      const detail = `${name} does not exist; is the agent (podnet agent or flanneld) running on this host?`;
+      checks.push({ section: "host", name: label("device"), status: "fail", detail });
+      continue;
+    }
+    const underlay =
+      link.dev === undefined ? undefined : await netcfg.readLink(link.dev).catch(() => undefined);
+    const found = netcfg.deviceChecks({
       name,
       link,
       own,
       ...(backend !== undefined && { backend }),
       ...(reading?.contents !== undefined && { subnetFile: reading.contents }),
       ...(underlay !== undefined && { underlayMtu: underlay.mtu }),
-    }),
-  );
-  if (resolved === undefined || link.kind !== "vxlan") return checks;
-  try {
-    const plan = netcfg.planDataPlane({
-      config: resolved,
-      own,
-      peers: leases.listing.leases.filter((l) => l.key !== own.key),
-      underlay: {
-        dev: link.dev ?? "",
-        ip: own.attrs.publicIP,
-        mtu: underlay?.mtu ?? netcfg.underlayMtuFor(link.mtu),
-      },
     });
-    checks.push(
-      ...netcfg.kernelTableChecks(netcfg.compareKernel(plan, await netcfg.readKernelStateFor(plan))),
-    );
-  } catch (err) {
-    checks.push(skip("peers", netcfg.messageOf(err)));
+    checks.push(...found.map((c) => ({ ...c, name: label(c.name) })));
+    if (link.kind === "vxlan") links.push({ family, name, link });
+  }
+  if (resolved === undefined || links.length === 0) return checks;
+  // The plan as the agent makes it, DirectRouting's same-segment networks included.
+  const v4 = links.find((l) => l.family === 4)?.link;
+  const v6 = links.find((l) => l.family === 6)?.link;
+  const dev = (v4 ?? v6)?.dev;
+  const nets = dev === undefined ? undefined : await netcfg.underlayByName(dev).catch(() => undefined);
+  const facts = netcfg.underlayFactsOf(
+    own,
+    { ...(v4 !== undefined && { v4 }), ...(v6 !== undefined && { v6 }) },
+    nets ?? {},
+  );
+  for (const { family, name } of links) {
+    const label = (check: string) => (family === 6 ? `${check}-v6` : check);
+    try {
+      const plan = netcfg.planHost(
+        { config: resolved, leases: leases.listing.leases, own, underlay: facts },
+        family,
+      );
+      const planned = plan.device.name === name ? plan : { ...plan, device: { ...plan.device, name } };
+      const state = await netcfg.readKernelStateFor(planned);
+      checks.push(
+        ...netcfg
+          .kernelTableChecks(netcfg.compareKernel(planned, state))
+          .map((c) => ({ ...c, name: label(c.name) })),
+      );
+    } catch (err) {
+      checks.push(skip(label("peers"), netcfg.messageOf(err)));
+    }
   }
   return checks;
 }

@@ -25,12 +25,21 @@ export interface OverlayMtu {
   readonly source: OverlayMtuSource;
 }
 
+/** The kernel caps an IPv6 VXLAN device at its underlay's MTU minus this (flannel plans 50 for both). */
+export const VXLAN6_KERNEL_HEADROOM = 70;
+
 /**
  * The overlay MTU (the device's and FLANNEL_MTU): vxlan's `MTU` (which names the underlay's)
  * minus 50, else the underlay interface's MTU minus 50; wireguard's `MTU` as is (it names the
- * device's); without either, 1500 minus 50.
+ * device's); without either, 1500 minus 50. For the IPv6 VXLAN device (`family` 6), no more
+ * than the kernel allows over that underlay (its MTU minus 70).
  */
-export function overlayMtu(backend: ResolvedBackend, underlayMtu?: number): OverlayMtu {
+export function overlayMtu(backend: ResolvedBackend, underlayMtu?: number, family: 4 | 6 = 4): OverlayMtu {
+  if (backend.Type === "vxlan" && family === 6 && underlayMtu !== undefined) {
+    const rule = overlayMtu(backend, underlayMtu);
+    const cap = underlayMtu - VXLAN6_KERNEL_HEADROOM;
+    return rule.mtu > cap ? { mtu: cap, source: "underlay" } : rule;
+  }
   if (backend.Type === "vxlan" && backend.MTU !== undefined) {
     return { mtu: backend.MTU - VXLAN_OVERHEAD, source: "config" };
   }

@@ -13,6 +13,7 @@ import {
   type Lease,
   subnetName,
   vtepMacOf,
+  vxlanV6DataOf,
 } from "@podnet/ipam-core";
 import { overlayMtu } from "../config/overlay.js";
 import type { ResolvedBackend } from "../config/schema.js";
@@ -112,7 +113,9 @@ export function deviceChecks(input: DeviceInput): Check[] {
       `${name}: vxlan VNI ${link.vni ?? "-"}${link.dev === undefined ? "" : ` over ${link.dev}`}`,
     );
 
-  const mac = vtepMacOf(own.attrs);
+  // The IPv6 device is its own VTEP: its MAC is the one in BackendV6Data.
+  const v6data = name.startsWith("flannel-v6") ? vxlanV6DataOf(own.attrs) : undefined;
+  const mac = v6data === undefined ? vtepMacOf(own.attrs) : typeof v6data === "string" ? null : v6data.vtepMac;
   if (mac === null) list.add("mac", "warn", `the lease has no VtepMAC; ${name} has ${link.mac}`);
   else if (mac === link.mac.toLowerCase()) list.add("mac", "ok", `${link.mac} as the lease publishes`);
   else
@@ -150,13 +153,20 @@ export function deviceChecks(input: DeviceInput): Check[] {
 
 /** The MTU the device should have: the subnet file's, else the overlay rule from the config or the underlay. */
 function expectedMtu(input: DeviceInput): { mtu: number; from: string } | undefined {
-  if (input.subnetFile?.mtu !== undefined) {
+  // The IPv6 device may be capped below FLANNEL_MTU by the kernel, so only the rule speaks for it.
+  const v6 = input.name.startsWith("flannel-v6");
+  if (!v6 && input.subnetFile?.mtu !== undefined) {
     return { mtu: input.subnetFile.mtu, from: "the subnet file's FLANNEL_MTU" };
   }
   if (input.backend === undefined) return undefined;
-  const rule = overlayMtu(input.backend, input.underlayMtu);
+  const rule = overlayMtu(input.backend, input.underlayMtu, v6 ? 6 : 4);
   if (rule.source === "config") return { mtu: rule.mtu, from: "the config's Backend MTU - 50" };
-  if (rule.source === "underlay") return { mtu: rule.mtu, from: `${input.link.dev}'s MTU - 50` };
+  if (rule.source === "underlay") {
+    return {
+      mtu: rule.mtu,
+      from: `${input.link.dev}'s MTU - ${v6 ? "70 (the kernel's cap for IPv6)" : "50"}`,
+    };
+  }
   return undefined;
 }
 

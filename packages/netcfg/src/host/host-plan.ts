@@ -5,6 +5,7 @@
  * peers get a plain route, so a view that left them out would call a healthy host broken.
  */
 import type { Lease } from "@podnet/ipam-core";
+import { DEFAULT_OVERLAY_MTU, underlayMtuFor } from "../config/overlay.js";
 import type { ResolvedConfig } from "../config/schema.js";
 import type { AddressFamily } from "./family.js";
 import {
@@ -29,6 +30,38 @@ export interface UnderlayFacts {
   readonly ip6?: string;
   /** Its connected global IPv6 networks. */
   readonly networks6?: readonly string[];
+}
+
+/** What an overlay device tells of the underlay it runs over (a kernel device or a link as read). */
+export interface DeviceUnderlay {
+  /** The underlay interface the device is bound to. */
+  readonly dev?: string;
+  /** The tunnel's local address. */
+  readonly local?: string;
+  readonly mtu: number;
+}
+
+/**
+ * A running host's underlay facts, read back from its overlay devices (the interface and
+ * local addresses the agent gave them) and that interface's connected networks, so a view
+ * plans exactly what the agent programmed. Falls back to the lease's public addresses.
+ */
+export function underlayFactsOf(
+  own: Lease,
+  devices: { readonly v4?: DeviceUnderlay; readonly v6?: DeviceUnderlay },
+  nets: { readonly networks?: readonly string[]; readonly networks6?: readonly string[] } = {},
+): UnderlayFacts {
+  const first = devices.v4 ?? devices.v6;
+  const ip6 = devices.v6?.local ?? own.attrs.publicIPv6;
+  return {
+    dev: first?.dev ?? "",
+    ip: devices.v4?.local ?? own.attrs.publicIP,
+    // The device's MTU is taken as found: the views compare routes, neighbours and fdb entries.
+    mtu: underlayMtuFor(first?.mtu ?? DEFAULT_OVERLAY_MTU),
+    networks: nets.networks ?? [],
+    ...(ip6 != null && { ip6 }),
+    networks6: nets.networks6 ?? [],
+  };
 }
 
 /** What {@link planHost} takes. */

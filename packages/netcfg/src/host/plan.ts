@@ -25,9 +25,6 @@ import { overlayMtu, vxlanDeviceName } from "../config/overlay.js";
 import type { ResolvedConfig } from "../config/schema.js";
 import { type AddressFamily, formatAddress, formatCidr, netContains, type PeerAddress } from "./family.js";
 
-/** What the kernel reserves on an IPv6 VXLAN device (IPv6, UDP and VXLAN headers, inner Ethernet). */
-const VXLAN6_KERNEL_HEADROOM = 70;
-
 /** The flannel.<VNI> device as it should be. */
 export interface PlannedDevice {
   readonly name: string;
@@ -207,10 +204,7 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
     dev: underlay.dev,
     learning: backend.Learning,
     gbp: backend.GBP,
-    // flannel plans 50 for both families; the kernel caps an IPv6 VXLAN device at its underlay's MTU minus 70.
-    mtu: v6
-      ? Math.min(overlayMtu(backend, underlay.mtu).mtu, underlay.mtu - VXLAN6_KERNEL_HEADROOM)
-      : overlayMtu(backend, underlay.mtu).mtu,
+    mtu: overlayMtu(backend, underlay.mtu, v6 ? 6 : 4).mtu,
     mac: ownData.vtepMac,
     address: `${formatAddress(subnet.ip)}/${v6 ? 128 : 32}`,
     family,

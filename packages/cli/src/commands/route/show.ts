@@ -150,18 +150,13 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
   // The underlay as the agent saw it: the interface the device runs over, its addresses and networks.
   const underlayDev = first?.device?.dev ?? "";
   const underlay = underlayDev === "" ? undefined : await netcfg.underlayByName(underlayDev, target);
-  const mtu = netcfg.underlayMtuFor(first?.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU);
-  const facts = {
-    dev: underlayDev,
-    ip: found[families.indexOf(4)]?.device?.local ?? own.attrs.publicIP,
-    // The device's MTU is taken as found: this view is about routes, neighbours and fdb entries.
-    mtu,
-    networks: underlay?.networks ?? [],
-    ...((found[families.indexOf(6)]?.device?.local ?? own.attrs.publicIPv6) != null && {
-      ip6: found[families.indexOf(6)]?.device?.local ?? own.attrs.publicIPv6 ?? "",
-    }),
-    networks6: underlay?.networks6 ?? [],
-  };
+  const v4 = found[families.indexOf(4)]?.device;
+  const v6 = found[families.indexOf(6)]?.device;
+  const facts = netcfg.underlayFactsOf(
+    own,
+    { ...(v4 !== undefined && { v4 }), ...(v6 !== undefined && { v6 }) },
+    underlay ?? {},
+  );
   const rows: KernelComparison[] = [];
   for (const [i, family] of families.entries()) {
     const plan = netcfg.planHost({ config: resolved, leases: listing.leases, own, underlay: facts }, family);
