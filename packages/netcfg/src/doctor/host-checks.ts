@@ -115,7 +115,8 @@ export function deviceChecks(input: DeviceInput): Check[] {
 
   // The IPv6 device is its own VTEP: its MAC is the one in BackendV6Data.
   const v6data = name.startsWith("flannel-v6") ? vxlanV6DataOf(own.attrs) : undefined;
-  const mac = v6data === undefined ? vtepMacOf(own.attrs) : typeof v6data === "string" ? null : v6data.vtepMac;
+  const mac =
+    v6data === undefined ? vtepMacOf(own.attrs) : typeof v6data === "string" ? null : v6data.vtepMac;
   if (mac === null) list.add("mac", "warn", `the lease has no VtepMAC; ${name} has ${link.mac}`);
   else if (mac === link.mac.toLowerCase()) list.add("mac", "ok", `${link.mac} as the lease publishes`);
   else
