@@ -160,6 +160,16 @@ describe("against a real etcd", () => {
     expect(all.stderr).not.toMatch(/not shown/);
   });
 
+  it("-o json is compact when piped and indented with --pretty; both parse to the same document", async () => {
+    const compact = await runPodnet(["--prefix", "/warn", "lease", "list", "-o", "json"], { env });
+    const pretty = await runPodnet(["--prefix", "/warn", "lease", "list", "-o", "json", "--pretty"], { env });
+    expect(compact.code).toBe(0);
+    expect(pretty.code).toBe(0);
+    expect(compact.stdout.trimEnd().split("\n")).toHaveLength(1);
+    expect(pretty.stdout).toMatch(/^\{\n {2}"/);
+    expect(JSON.parse(pretty.stdout)).toEqual(JSON.parse(compact.stdout));
+  });
+
   it("values nested 100,000 deep are cut and marked, never a crash", async () => {
     const d = 100_000;
     const deep = `${'{"a":'.repeat(d)}1${"}".repeat(d)}`;

@@ -51,7 +51,7 @@ export function contextFor(cmd: Command): Context {
       })();
       return connecting;
     },
-    print: (result) => print(result, globals.output),
+    print: (result) => print(result, globals.output, globals.pretty),
     close() {
       connecting?.then((s) => s.close()).catch(() => undefined);
     },

@@ -26,6 +26,8 @@ export interface RawGlobalFlags {
   verbose?: boolean;
   /** `--show-secrets`: print pre-shared keys and other secrets in clear. */
   showSecrets?: boolean;
+  /** `--pretty`: indent JSON output even when stdout is not a terminal. */
+  pretty?: boolean;
   /** etcdctl's `--insecure-skip-tls-verify`. */
   insecureSkipTlsVerify?: boolean;
   /** flanneld's spellings of the same flags, which `podnet agent` accepts (the podnet spelling wins). */
@@ -48,6 +50,8 @@ export interface GlobalOptions {
   readonly verbose: boolean;
   /** Show secrets in clear (`--show-secrets`); otherwise they print as `<redacted>`. */
   readonly showSecrets: boolean;
+  /** Indent JSON output: `--pretty`, else whether stdout is a terminal. */
+  readonly pretty: boolean;
   /** Where each connection setting came from, for `doctor` and for messages. */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -109,6 +113,7 @@ export function resolveGlobalOptions(
     color,
     verbose: flags.verbose === true,
     showSecrets: flags.showSecrets === true,
+    pretty: flags.pretty === true || terminal,
     sources,
   };
 }

@@ -38,6 +38,7 @@ export function buildProgram(): Command {
     .option("--no-color", "never colour the output")
     .option("--verbose", "print every warning (by default the first 20, then a count)")
     .option("--show-secrets", "print pre-shared keys in clear (by default they show as <redacted>)")
+    .option("--pretty", "indent -o json output (the default on a terminal; piped output is compact)")
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(
       "after",
