@@ -18,3 +18,6 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 process.stderr.on("error", () => undefined);
 
 process.exitCode = await run(process.argv.slice(2));
+// Every connection is closed by now; should a grpc socket still linger (grpc-js cannot always
+// abandon a connection attempt), it must not keep a finished command alive.
+setTimeout(() => process.exit(), 500).unref();

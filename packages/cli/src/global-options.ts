@@ -1,13 +1,14 @@
 import { readFileSync } from "node:fs";
 import {
   type ConnectionOptions,
+  checkPrefix,
   DEFAULT_ENDPOINTS,
   DEFAULT_PREFIX,
-  normalisePrefix,
   PodnetError,
   parseDuration,
 } from "@podnet/ipam-core";
 import { type OutputFormat, parseOutputFormat } from "./print/output.js";
+import { warn } from "./print/warn.js";
 
 /** The global flags as commander hands them over (strings, all optional). */
 export interface RawGlobalFlags {
@@ -110,7 +111,14 @@ function duration(text: string | undefined, flag: string, fallbackMs: number): n
 export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.env): GlobalOptions {
   const sources: Record<string, string> = {};
   const endpoints = pick(flags, env, "endpoints", sources);
-  const prefix = pick(flags, env, "prefix", sources) ?? DEFAULT_PREFIX;
+  // An explicit empty --prefix is a mistake, not a request for the default.
+  const prefixFlag =
+    flags.prefix !== undefined ? "--prefix" : flags.etcdPrefix !== undefined ? "--etcd-prefix" : undefined;
+  const givenPrefix =
+    prefixFlag === "--prefix" ? flags.prefix : prefixFlag !== undefined ? flags.etcdPrefix : undefined;
+  const rawPrefix = givenPrefix ?? pick(flags, env, "prefix", sources);
+  if (givenPrefix !== undefined) sources["prefix"] = "flag";
+  const prefix = checkPrefix(rawPrefix ?? DEFAULT_PREFIX, prefixFlag ?? sources["prefix"] ?? "--prefix");
   const caFile = pick(flags, env, "cacert", sources);
   const certFile = pick(flags, env, "cert", sources);
   const keyFile = pick(flags, env, "key", sources);
@@ -139,6 +147,7 @@ export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.e
     ...(password !== undefined ? { password } : {}),
     dialTimeoutMs: duration(pick(flags, env, "dialTimeout", sources), "dial-timeout", 2000),
     commandTimeoutMs: duration(pick(flags, env, "commandTimeout", sources), "command-timeout", 5000),
+    onWarning: warn,
   };
   const output = parseOutputFormat(flags.output ?? env["PODNET_OUTPUT"] ?? "table");
   const color =
@@ -146,5 +155,5 @@ export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.e
     env["NO_COLOR"] === undefined &&
     env["PODNET_NO_COLOR"] === undefined &&
     !!process.stdout.isTTY;
-  return { connection, prefix: normalisePrefix(prefix), output, color, sources };
+  return { connection, prefix, output, color, sources };
 }

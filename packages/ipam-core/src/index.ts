@@ -5,6 +5,12 @@ export * from "./cleanup.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
+export {
+  checkLeaseTtl,
+  checkRequestSize,
+  DEFAULT_MAX_REQUEST_BYTES,
+  MAX_LEASE_TTL_SECONDS,
+} from "./etcd/limits.js";
 export type * from "./etcd/store.js";
 export * from "./keys.js";
 export * from "./lease.js";
