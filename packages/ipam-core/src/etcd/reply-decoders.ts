@@ -48,8 +48,11 @@ class WireReader {
   skip(wire: number): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.pos += this.varint();
-    else if (wire === 5) this.pos += 4;
+    else if (wire === 2) {
+      // Not `this.pos += this.varint()`: that adds the length to the position before the length.
+      const len = this.varint();
+      this.pos += len;
+    } else if (wire === 5) this.pos += 4;
     else throw new Error(`unexpected wire type ${wire} in a ${this.what}`);
   }
 }
