@@ -4,6 +4,7 @@ export * from "./analysis.js";
 export * from "./cleanup.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
+export * from "./etcd/endpoint-check.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
 export {
   checkLeaseTtl,

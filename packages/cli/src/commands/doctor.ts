@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import {
   type CheckedConfig,
   configKey,
@@ -14,6 +13,7 @@ import {
   PodnetError,
   parseIPv4,
   type Store,
+  waitedText,
 } from "@podnet/ipam-core";
 import type { ResolvedConfig, SubnetFileContents } from "@podnet/netcfg";
 import { Command } from "commander";
@@ -141,7 +141,7 @@ async function diagnose(
 
 type EndpointResult = { endpoint: string; latencyMs?: number } & (
   | { status: EndpointStatus }
-  | { error: Error }
+  | { error: Error; waitedMs?: number }
 );
 
 /** One line per endpoint, then the leader and versions; true when any endpoint answered. */
@@ -150,7 +150,8 @@ async function checkEndpoints(ctx: Context, add: Add): Promise<boolean> {
   const up: (EndpointStatus & { latencyMs?: number })[] = [];
   for (const r of results) {
     if ("error" in r) {
-      add(r.endpoint, "fail", `unreachable: ${messageOf(r.error)}`);
+      const waited = r.waitedMs === undefined ? "" : ` after ${waitedText(r.waitedMs)}`;
+      add(r.endpoint, "fail", `unreachable${waited}: ${messageOf(r.error)}`);
       continue;
     }
     const s = r.status;
@@ -194,12 +195,16 @@ async function checkEndpoints(ctx: Context, add: Add): Promise<boolean> {
 }
 
 /**
- * Each endpoint's status and the time its status call took, through a connection of its own so
- * one dead member cannot hide behind a live one. A user whose password must be prompted for is
- * asked once, through the shared connection; then latency is not measured.
+ * Each endpoint's status and the time its status call took (ipam-core's checkEndpoints). A user
+ * whose password must be prompted for is asked once, through the shared connection; then
+ * latency is not measured.
  */
 async function endpointStatuses(ctx: Context): Promise<EndpointResult[]> {
-  const { connect, normaliseEndpoints, wantsTls } = await import("@podnet/ipam-core");
+  const {
+    checkEndpoints: checkEndpointStatuses,
+    normaliseEndpoints,
+    wantsTls,
+  } = await import("@podnet/ipam-core");
   const connection = ctx.globals.connection;
   const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
   const user = connection.user;
@@ -211,27 +216,7 @@ async function endpointStatuses(ctx: Context): Promise<EndpointResult[]> {
       return endpoints.map((endpoint) => ({ endpoint, error: asError(err) }));
     }
   }
-  return Promise.all(
-    endpoints.map(async (endpoint): Promise<EndpointResult> => {
-      let one: Store | undefined;
-      try {
-        one = await connect({ ...connection, endpoints: [endpoint] });
-        // Each status call dials afresh; the faster of two is the fairer figure on a busy host.
-        let started = performance.now();
-        await one.status();
-        const firstMs = performance.now() - started;
-        started = performance.now();
-        const [status] = await one.status();
-        const latencyMs = Math.min(firstMs, performance.now() - started);
-        if (status === undefined) return { endpoint, error: new Error("no status") };
-        return "error" in status ? { endpoint, error: status.error } : { endpoint, status, latencyMs };
-      } catch (err) {
-        return { endpoint, error: asError(err) };
-      } finally {
-        one?.close();
-      }
-    }),
-  );
+  return checkEndpointStatuses(connection);
 }
 
 // ---- config ----

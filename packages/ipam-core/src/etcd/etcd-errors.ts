@@ -23,14 +23,15 @@ export function bestError(errors: readonly unknown[]): unknown {
     const msg = `${err instanceof Error ? err.constructor.name : ""} ${err instanceof Error ? err.message : String(err)}`;
     if (/certificate|ssl|tls|handshake|self.signed|unable to verify|alert/i.test(msg)) return 3;
     if (!isEndpointFailure(err)) return 2;
-    if (/ECONNREFUSED|Protocol error|Received HTTP status/i.test(msg)) return 1;
+    if (/Protocol error|Received HTTP status/i.test(msg)) return 1;
     return 0;
   };
   let best: unknown;
   let bestRank = -1;
   for (const err of errors) {
     const r = rank(err);
-    if (r > bestRank) {
+    // On a tie the later error: the one that used up the time, when one did.
+    if (r >= bestRank) {
       best = err;
       bestRank = r;
     }
@@ -121,9 +122,12 @@ export function translateEtcdError(err: unknown, ctx: CallContext): PodnetError 
       `${name} ${msg}`,
     )
   ) {
+    const how = /ECONNREFUSED/.test(msg)
+      ? ": connection refused"
+      : ` within ${formatDuration(ctx.timeoutMs)}`;
     return new PodnetError(
       "unavailable",
-      `cannot reach etcd at ${where} within ${formatDuration(ctx.timeoutMs)}; is etcd running and are the endpoints right?`,
+      `cannot reach etcd at ${where}${how}; is etcd running and are the endpoints right?`,
       { cause: err },
     );
   }
