@@ -14,9 +14,11 @@ import {
   isPodnetError,
   type LeaseNetwork,
   LeaseRegistry,
+  type LeaseWatch,
   parseIPv4,
   parseIPv4Cidr,
   type Store,
+  watchLeases,
 } from "@podnet/ipam-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
@@ -38,6 +40,15 @@ const KILL_AFTER_MS = 25_000;
 const CONFIG = '{ "Network": "10.40.0.0/16", "SubnetLen": 24, "Backend": { "Type": "vxlan", "VNI": 1 } }';
 
 useTempDirs();
+
+/** Polls `condition` every 100 ms until it holds; throws after `timeoutMs`. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Exited by itself (not killed at the deadline) with exactly one stderr line and no stack trace. */
 function endedByItself(r: RunPodnetResult): string {
@@ -138,6 +149,44 @@ describe("three members, one frozen", () => {
       store.close();
     }
   });
+
+  it("a long-lived watch moves off a member that freezes under it, and the member comes back", async () => {
+    const store = await connect({ endpoints: etcd().endpoints, dialTimeoutMs: 1000, commandTimeoutMs: 2000 });
+    const seen: string[] = [];
+    let watch: LeaseWatch | undefined;
+    try {
+      watch = await watchLeases(store, "/sick/watch", {
+        snapshot: () => undefined,
+        events: (events) => {
+          for (const e of events) seen.push("lease" in e ? e.lease.key : e.key);
+        },
+      });
+      // The watch is on one of the three: freezing each in turn freezes that one at least once.
+      for (const [i, member] of etcd().members.entries()) {
+        freezeMember(member);
+        const key = `/sick/watch/subnets/10.60.${i + 1}.0-24`;
+        const value = `{"PublicIP":"10.4.0.${i + 1}","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:40:0${i + 1}"}}`;
+        const others = etcd()
+          .members.filter((m) => m !== member)
+          .map((m) => m.clientUrl);
+        // A frozen leader is replaced first (an election): the put waits for it.
+        await waitFor(
+          async () => (await etcd().etcdctl(["put", key, value], { endpoints: others })).code === 0,
+          30_000,
+        );
+        // grpc's keepalive finds a frozen member out; the watch resumes elsewhere from its revision.
+        await waitFor(() => seen.includes(key), 40_000);
+        thaw(member);
+        frozen.delete(member);
+      }
+      expect(seen).toEqual([1, 2, 3].map((i) => `/sick/watch/subnets/10.60.${i}.0-24`));
+      // The members set aside while frozen answer again.
+      await waitFor(async () => (await store.status()).every((x) => !("error" in x)), 20_000);
+    } finally {
+      await watch?.stop();
+      store.close();
+    }
+  }, 120_000);
 
   it("50 concurrent acquisitions while the leader is frozen: each wins a distinct subnet or is told none is left", async () => {
     const leader = await etcd().waitForLeader();
