@@ -10,6 +10,7 @@ export default defineConfig({
       "@podnet/ipam-core": src("ipam-core"),
       "@podnet/netcfg": src("netcfg"),
       "@podnet/cli": src("cli"),
+      "@podnet/test-harness": fileURLToPath(new URL("./test/harness", import.meta.url)),
     },
   },
   test: {

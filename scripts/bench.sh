@@ -3,5 +3,5 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 pnpm run build
-pnpm exec tsc -p bench/tsconfig.json
+pnpm exec tsc -b bench/tsconfig.json
 node bench/dist/bench/src/run.js "$@"

@@ -9,9 +9,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, cp, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, podnetBuilt } from "./harness/cli.js";
-import { ETCD_BIN, ETCDCTL_BIN, etcdAvailable } from "./harness/etcd.js";
+import { PODNET_BIN, podnetBuilt } from "@podnet/test-harness/cli";
+import { ETCD_BIN, ETCDCTL_BIN, etcdAvailable } from "@podnet/test-harness/etcd";
 import {
   createNetnsLab,
   ipIn,
@@ -19,9 +18,11 @@ import {
   type NetnsLab,
   netnsUnavailableReason,
   reach,
-} from "./harness/netns.js";
-import { tempDir } from "./harness/tmp.js";
-import { useTempDirs } from "./harness/vitest.js";
+} from "@podnet/test-harness/netns";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useTempDirs } from "@podnet/test-harness/vitest";
+import { type Truthy, waitFor } from "@podnet/test-harness/wait";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const skipReason = !etcdAvailable()
   ? `etcd is not installed (${ETCD_BIN})`
@@ -77,30 +78,19 @@ async function okIn(ns: string, argv: readonly string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Polls `fn` until it returns something other than undefined/false; fails with `what` and the agents' logs. */
+/** Polls `fn` until it returns a truthy value; fails with `what`, the last value or error, and the agents' logs. */
 async function until<T>(
   what: string,
-  fn: () => Promise<T | undefined | false>,
+  fn: () => Promise<T>,
   timeoutMs = POLL_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const logs = [...agents.values()]
-        .map((a) => `--- agent in ${a.host.ns}:\n${a.log().slice(-3000)}`)
-        .join("\n");
-      throw new Error(
-        `timed out waiting until ${what}${last ? ` (last error: ${String(last)})` : ""}\n${logs}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 250));
+): Promise<Truthy<Awaited<T>>> {
+  try {
+    return await waitFor(fn, { what, timeoutMs, intervalMs: 250 });
+  } catch (err) {
+    const logs = [...agents.values()]
+      .map((a) => `--- agent in ${a.host.ns}:\n${a.log().slice(-3000)}`)
+      .join("\n");
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs}`);
   }
 }
 
@@ -110,9 +100,11 @@ async function until<T>(
  */
 async function snapshotBundle(dir: string): Promise<string> {
   const cli = resolve(dirname(PODNET_BIN), "..");
-  for (let attempt = 1; ; attempt++) {
-    const snap = join(dir, `snap${attempt}`);
-    try {
+  let attempt = 0;
+  // A copy taken while a build rewrites the bundle is incomplete: copy again until one is whole.
+  return waitFor(
+    async () => {
+      const snap = join(dir, `snap${++attempt}`);
       await mkdir(snap, { recursive: true });
       await cp(join(cli, "bundle"), join(snap, "bundle"), { recursive: true });
       await copyFile(join(cli, "package.json"), join(snap, "package.json"));
@@ -128,11 +120,9 @@ async function snapshotBundle(dir: string): Promise<string> {
         }
       }
       return join(snap, "bundle", "podnet.js");
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+    },
+    { what: "a complete copy of the bundle", intervalMs: 1000, timeoutMs: 30_000 },
+  );
 }
 
 interface RunningAgent {
@@ -498,11 +488,14 @@ describe.skipIf(skipReason !== null)(
       const lease = BigInt(/"lease":(\d+)/.exec(raw)?.[1] ?? "0").toString(16);
       await etcdctl(["lease", "revoke", lease]);
       const agent = agents.get(host(2).ns);
-      const code = await Promise.race([
-        agent?.exit,
-        new Promise((r) => setTimeout(() => r("still running"), 30_000)),
-      ]);
-      expect(code).toBe(1);
+      if (agent === undefined) throw new Error("no agent on host 2");
+      // By itself: nothing here signals it, so an agent that ignores the revocation keeps running and fails the wait.
+      await until(
+        "the agent on host 2 exits by itself",
+        async () => agent.child.exitCode !== null || agent.child.signalCode !== null,
+        30_000,
+      );
+      expect(await agent.exit).toBe(1);
       expect(agent?.log()).toMatch(/lease lost: the lease on .* was revoked or expired/);
       await until("host 1 drops host 2", async () => !(await routes(1)).includes(`${ip2}/24`));
     }, 60_000);

@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { startEtcd } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { startEtcd } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const PREFIX = "/coreos.com/network";
 const GOOD = `{
@@ -273,13 +273,12 @@ describe("podnet config in etcd", () => {
 });
 
 describe("podnet config against a bad etcd", () => {
-  it("ends within the dial timeout with one sentence naming the endpoints", async () => {
-    const started = Date.now();
+  it("gives up by itself at the dial timeout with one sentence naming the endpoints", async () => {
     const r = await runPodnet(["--endpoints", "127.0.0.1:1", "--dial-timeout", "1s", "config", "get"]);
+    // Exit 1 is its own; a run the harness had to kill would have no code.
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/cannot reach etcd at http:\/\/127\.0\.0\.1:1/);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(r.stderr).toMatch(/cannot reach etcd at http:\/\/127\.0\.0\.1:1 within 1s;/);
     expectNoStack(r);
   });
 

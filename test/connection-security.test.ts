@@ -2,11 +2,11 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { addLimitedUser } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { addLimitedUser } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const DOC = '{ "Network": "10.5.0.0/16", "Backend": { "Type": "vxlan" } }\n';
 

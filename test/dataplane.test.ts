@@ -24,8 +24,8 @@ import {
   validateConfig,
   vtepMacFor,
 } from "@podnet/netcfg";
+import { ipIn, type LabHost, netnsUnavailableReason, reach, useNetnsLab } from "@podnet/test-harness/netns";
 import { describe, expect, it } from "vitest";
-import { ipIn, type LabHost, netnsUnavailableReason, reach, useNetnsLab } from "./harness/netns.js";
 
 function config(backend: Record<string, unknown> = {}): ResolvedConfig {
   const result = validateConfig({ Network: "10.5.0.0/16", Backend: { Type: "vxlan", ...backend } });

@@ -6,11 +6,11 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { podnetBuilt, type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { afterAll, describe, expect, it } from "vitest";
-import { podnetBuilt, type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const MAC = "c6:d2:32:6f:8f:44";
@@ -280,7 +280,7 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a three-me
     );
     expect(byEndpoint[victim.clientUrl]).toMatchObject({
       status: "fail",
-      detail: expect.stringMatching(/^unreachable after \d+\.\ds: .*connection refused/),
+      detail: expect.stringMatching(/^unreachable: .*connection refused.* \(waited \d+\.\ds\)$/),
     });
     for (const m of etcd().members.slice(0, 2)) {
       expect(byEndpoint[m.clientUrl]?.status).toBe("ok");

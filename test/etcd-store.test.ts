@@ -1,6 +1,6 @@
 import { connect, type Store } from "@podnet/ipam-core";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useEtcd } from "./harness/vitest.js";
 
 describe("EtcdStore against a real etcd", () => {
   const etcd = useEtcd();

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PODNET_BIN, podnetBuilt, REPO_ROOT, runPodnet } from "@podnet/test-harness/cli";
+import { cleanupTempDirs, removeTempDir, tempDir } from "@podnet/test-harness/tmp";
 import { describe, expect, it } from "vitest";
-import { PODNET_BIN, podnetBuilt, REPO_ROOT, runPodnet } from "./harness/cli.js";
-import { cleanupTempDirs, removeTempDir, tempDir } from "./harness/tmp.js";
 
 describe("tempDir", () => {
   it("creates directories under os.tmpdir() and removes them on cleanup", async () => {

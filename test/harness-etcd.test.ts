@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { addLimitedUser, etcdAvailable, startEtcd } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { describe, expect, it } from "vitest";
-import { addLimitedUser, etcdAvailable, startEtcd } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

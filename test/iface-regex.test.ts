@@ -4,8 +4,8 @@
  */
 import { isPodnetError, PodnetError } from "@podnet/ipam-core";
 import { type AgentOptions, findUnderlay, runAgent, type UnderlayRequest } from "@podnet/netcfg";
+import { ipIn, netnsUnavailableReason, useNetnsLab } from "@podnet/test-harness/netns";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ipIn, netnsUnavailableReason, useNetnsLab } from "./harness/netns.js";
 
 const skipReason = netnsUnavailableReason();
 

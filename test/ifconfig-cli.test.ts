@@ -7,11 +7,11 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { PODNET_BIN, type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PODNET_BIN, type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const MAC = "c6:d2:32:6f:8f:44";

@@ -4,11 +4,11 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const value = (publicIP: string, mac: string, vni = 1) =>
@@ -276,7 +276,7 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
       prefix: string;
       revision: number;
     };
-    expect(doc).toMatchObject({ version: 1, prefix });
+    expect(doc).toMatchObject({ version: 2, prefix });
 
     const named = [
       `${prefix}/subnets/10.5.52.0-23`,
@@ -323,7 +323,7 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
     const report = join(dir, "other.json");
     await writeFile(
       report,
-      JSON.stringify({ version: 1, prefix: "/elsewhere", revision: 5, generatedAt: "", findings: [] }),
+      JSON.stringify({ version: 2, prefix: "/elsewhere", revision: 5, generatedAt: "", findings: [] }),
     );
     const other = await podnet("/release", ["ipam", "release", "--from-report", report]);
     expect(other.code).toBe(2);

@@ -4,11 +4,11 @@
  */
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
 
 const VXLAN_CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const MAC = "c6:d2:32:6f:8f:44";
@@ -123,6 +123,7 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
       "acquire",
       "--public-ip",
       "192.0.2.20",
+      "--no-vtep-mac",
       "--subnet-file",
       file,
       "--mtu",
@@ -147,7 +148,17 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
       input: `{"PublicIP":"192.0.2.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"}}`,
     });
     expect(
-      (await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.8", "--ttl", "90m"])).code,
+      (
+        await podnet(prefix, [
+          "lease",
+          "acquire",
+          "--public-ip",
+          "192.0.2.8",
+          "--no-vtep-mac",
+          "--ttl",
+          "90m",
+        ])
+      ).code,
     ).toBe(0);
     await etcd().etcdctlOk(["put", `${prefix}/subnets/not-a-subnet`, "hello"]);
     await etcd().etcdctlOk(["put", `${prefix}/subnets/10.5.9.0-24`, "{broken"]);
@@ -245,7 +256,13 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     );
 
     // renewing a reservation keeps it a reservation
-    const renewed = await json<{ renewed: LeaseJson[] }>(prefix, ["lease", "renew", "10.5.77.0-24"]);
+    const renewed = await json<{ renewed: LeaseJson[] }>(prefix, [
+      "lease",
+      "renew",
+      "10.5.77.0-24",
+      "--public-ip",
+      "192.0.2.77",
+    ]);
     expect(renewed.renewed).toEqual([expect.objectContaining({ reservation: true, ttlSeconds: null })]);
 
     const un = await podnet(prefix, ["lease", "unreserve", "10.5.77.0/24"]);
@@ -253,7 +270,14 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     expect(un.stdout).toMatch(/^unreserved 10\.5\.77\.0\/24 \(was reserved for 192\.0\.2\.77\)/);
     expect(await etcd().etcdctlOk(["get", key])).toBe("");
 
-    const acquired = await json<LeaseJson>(prefix, ["lease", "acquire", "--public-ip", "192.0.2.78"]);
+    const acquired = await json<LeaseJson>(prefix, [
+      "lease",
+      "acquire",
+      "--public-ip",
+      "192.0.2.78",
+      "--vtep-mac",
+      "0e:00:00:00:00:78",
+    ]);
     const refused = await podnet(prefix, ["lease", "unreserve", acquired.subnet ?? ""]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/is a live lease, not a reservation; release it instead/);
@@ -323,15 +347,15 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
       "podnet: 10.5.7.1/24 is not a subnet (its host bits are set); did you mean 10.5.7.0/24?\n",
     );
 
-    const missing = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.1"]);
+    const missing = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.1", "--no-vtep-mac"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^podnet: flannel config not found in etcd store at \/errors\/config\./);
 
     await setConfig(prefix, '{"Network":"10.5.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}');
-    const invalid = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.1"]);
+    const invalid = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.1", "--no-vtep-mac"]);
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toBe(
-      "podnet: the network config at /errors/config is invalid: /SubnetLen: SubnetLen must be less than /31; fix it with 'podnet config set FILE' before leasing\n",
+      "podnet: the network config at /errors/config is invalid: /SubnetLen: SubnetLen must be less than /31; 'podnet config validate' explains and 'podnet config set FILE' replaces it\n",
     );
     expect(await etcd().etcdctlOk(["get", "--prefix", `${prefix}/subnets/`])).toBe("");
 
@@ -343,6 +367,7 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
       "acquire",
       "--public-ip",
       "192.0.2.1",
+      "--no-vtep-mac",
       "--subnet-file",
       file,
     ]);

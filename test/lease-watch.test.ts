@@ -8,9 +8,10 @@ import {
   subnetsPrefix,
   watchLeases,
 } from "@podnet/ipam-core";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
+import { giveUp, waitFor } from "@podnet/test-harness/wait";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 // The spec's literal lease values (flannel-compat.md section 4).
 const VXLAN =
@@ -19,14 +20,18 @@ const VXLAN2 =
   '{"PublicIP":"192.168.64.4","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:45"}}';
 const PLAIN = '{"PublicIP":"1.2.3.4","PublicIPv6":null}';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
+/** Waits for `cond`; a condition that throws (replay() on a contradiction) fails at once. */
 async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+  await waitFor(
+    () => {
+      try {
+        return cond();
+      } catch (e) {
+        return giveUp(e instanceof Error ? e.message : String(e));
+      }
+    },
+    { what, timeoutMs },
+  );
 }
 
 /** Records what a watch hands over. */
@@ -60,6 +65,9 @@ function describeEvent(e: LeaseEvent): string {
 }
 
 const keyOf = (e: LeaseEvent): string => ("lease" in e ? e.lease.key : e.key);
+
+/** The lease name of the closing write (see closingWrite). */
+const CLOSING = "10.5.250.0-24";
 
 /** Applies events to a snapshot (key → value), checking each `previous` against the model. */
 function replay(snapshot: readonly Lease[], events: readonly LeaseEvent[]): Map<string, string> {
@@ -103,6 +111,17 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     etcd().etcdctlOk(["put", ...flags, key, "--", value]);
   const del = (key: string) => etcd().etcdctlOk(["del", key]);
   const revisionNow = async () => (await store.get("/")).revision;
+  /**
+   * Writes one last lease and waits for its event: events arrive in revision order, so every
+   * event for the writes before it is in by then. Returns the events before it, and it.
+   */
+  const closingWrite = async (rec: { events: LeaseEvent[] }, dir: string) => {
+    const key = `${dir}${CLOSING}`;
+    await put(key, PLAIN);
+    await until("the closing write's event", () => rec.events.some((e) => keyOf(e) === key));
+    const at = rec.events.findIndex((e) => keyOf(e) === key);
+    return { before: rec.events.slice(0, at), closing: rec.events[at]!, key };
+  };
 
   it("hands over a snapshot, then puts and deletes in order with the lease they replaced", async () => {
     const prefix = "/t1/coreos.com/network";
@@ -121,8 +140,8 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     await del(`${dir}10.5.53.0-24`);
     await del(`${dir}10.5.52.0-24`);
     await until("four events", () => rec.events.length >= 4);
-    await sleep(200);
-    expect(rec.events.map(describeEvent)).toEqual([
+    const { before, closing, key } = await closingWrite(rec, dir);
+    expect(before.map(describeEvent)).toEqual([
       "added 10.5.53.0-24 1.2.3.4",
       "changed 10.5.52.0-24 192.168.64.3->192.168.64.4",
       "removed 10.5.53.0-24 1.2.3.4",
@@ -131,11 +150,11 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     const changed = rec.events[1];
     expect(changed?.type === "changed" && changed.previous?.value).toBe(VXLAN);
     expect(changed?.type === "changed" && changed.lease.value).toBe(VXLAN2);
-    const revisions = rec.events.map((e) => e.revision);
+    const revisions = before.map((e) => e.revision);
     expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
     expect(new Set(revisions).size).toBe(4);
-    expect(w.revision).toBe(revisions[3]);
-    expect(w.current().size).toBe(0);
+    expect(w.revision).toBe(closing.revision);
+    expect([...w.current().keys()]).toEqual([key]);
     expect(rec.snapshots).toHaveLength(1);
   });
 
@@ -154,12 +173,15 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     // Racing: many writers while a second watch starts; each key is in the snapshot or an event, once.
     const rec2 = recorder();
     const keys = Array.from({ length: 80 }, (_, i) => `${dir}10.6.${i}.0-24`);
+    let written = 0;
     const writing = (async () => {
       for (const key of keys) {
         await store.txn([{ key, modRevision: 0 }], [{ put: key, value: PLAIN }]);
+        written++;
       }
     })();
-    await sleep(20);
+    // Start the watch once the writers are under way, so the listing lands among the writes.
+    await until("the first racing writes", () => written >= 5);
     await watch(store, prefix, rec2.handlers);
     await writing;
     const seen = (): string[] => [
@@ -167,7 +189,7 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
       ...rec2.events.filter((e) => e.type === "added").map(keyOf),
     ];
     await until("every racing key", () => keys.every((k) => seen().includes(k)));
-    await sleep(300);
+    await closingWrite(rec2, dir);
     const all = seen().filter((k) => k.includes("10.6."));
     expect(all.sort()).toEqual([...keys].sort());
     expect(rec2.events.every((e) => e.type === "added")).toBe(true);
@@ -251,22 +273,23 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     await until("the resync", () => rec2.events.length >= 4);
     await put(`${dir}10.5.6.0-24`, PLAIN);
     await until("a write after the resync", () => rec2.events.length >= 5);
-    await sleep(300);
+    const { key } = await closingWrite(rec2, dir);
     expect(rec2.events.map(describeEvent)).toEqual([
       "changed 10.5.1.0-24 192.168.64.3->192.168.64.4",
       "removed 10.5.2.0-24 1.2.3.4",
       "added 10.5.4.0-24 192.168.64.3",
       "foreign garbage",
       "added 10.5.6.0-24 1.2.3.4",
+      `added ${CLOSING} 1.2.3.4`,
     ]);
     expect([...second.current().keys()].sort()).toEqual(
-      ["10.5.1.0-24", "10.5.3.0-24", "10.5.4.0-24", "10.5.6.0-24"].map((n) => dir + n),
+      [...["10.5.1.0-24", "10.5.3.0-24", "10.5.4.0-24", "10.5.6.0-24"].map((n) => dir + n), key].sort(),
     );
 
     // Without known leases, a compacted fromRevision falls back to a snapshot of now.
     const rec3 = recorder();
     await watch(store, prefix, rec3.handlers, { fromRevision: resumeFrom });
-    expect(rec3.snapshots[0]!.leases).toHaveLength(4);
+    expect(rec3.snapshots[0]!.leases).toHaveLength(5);
     expect(rec3.snapshots[0]!.revision).toBeGreaterThanOrEqual(compactAt);
   });
 
@@ -283,13 +306,14 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     await put(`${dir}10.5.2.0-24`, PLAIN);
     await put(`${dir}10.5.1.0-24`, VXLAN2);
     await until("writes after the restart", () => rec.events.length >= 3, 30_000);
-    await sleep(500);
+    await closingWrite(rec, dir);
     expect(rec.events.map(describeEvent)).toEqual([
       "added 10.5.1.0-24 192.168.64.3",
       "added 10.5.2.0-24 1.2.3.4",
       "changed 10.5.1.0-24 192.168.64.3->192.168.64.4",
+      `added ${CLOSING} 1.2.3.4`,
     ]);
-    expect(w.current().size).toBe(2);
+    expect(w.current().size).toBe(3);
   });
 
   it("survives a restart followed by writes and a compaction before it reconnects", async () => {
@@ -301,8 +325,19 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     await watch(store, prefix, rec.handlers);
     const member = etcd().members[0]!;
     await member.stop();
-    // Long enough for the client's reconnect backoff to grow, so the writes below can land first.
-    await sleep(2000);
+    // Until the client has seen etcd gone a few times (its reconnect backoff has grown), so the
+    // writes below can land before the watch is back.
+    let failedReads = 0;
+    await waitFor(
+      async () => {
+        await store.get("/").then(
+          () => undefined,
+          () => failedReads++,
+        );
+        return failedReads >= 3;
+      },
+      { what: "three failed reads while etcd is down" },
+    );
     await member.restart();
     await put(`${dir}10.5.1.0-24`, VXLAN2);
     await del(`${dir}10.5.2.0-24`);
@@ -325,7 +360,8 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
       () => JSON.stringify([...model()].sort()) === JSON.stringify([...want].sort()),
       40_000,
     );
-    await sleep(300);
+    const { key } = await closingWrite(rec, dir);
+    want.set(key, PLAIN);
     expect([...model()].sort()).toEqual([...want].sort());
     const revisions = rec.events.map((e) => e.revision);
     expect(revisions).toEqual([...revisions].sort((a, b) => a - b));
@@ -349,8 +385,8 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     await del(`${dir}garbage`);
     await put(`${dir}10.5.53.0-24`, "not json");
     await until("four events", () => rec.events.length >= 4);
-    await sleep(200);
-    expect(rec.events.map(describeEvent)).toEqual([
+    const { before, key } = await closingWrite(rec, dir);
+    expect(before.map(describeEvent)).toEqual([
       "foreign garbage",
       "added 10.5.53.0-24 1.2.3.4",
       "foreign garbage",
@@ -358,7 +394,7 @@ describe.skipIf(!etcdAvailable())("watchLeases against a real etcd", () => {
     ]);
     const damaged = rec.events[3];
     expect(damaged?.type === "damaged" && damaged.previous?.value).toBe(PLAIN);
-    expect([...w.current().keys()]).toEqual([`${dir}10.5.52.0-24`]);
+    expect([...w.current().keys()]).toEqual([`${dir}10.5.52.0-24`, key]);
     expect(w.current().get(`${dir}10.5.52.0-24`)?.value).toBe(VXLAN);
   });
 });

@@ -16,8 +16,8 @@ import {
   removeMasquerade,
   runTool,
 } from "@podnet/netcfg";
+import { ipIn, netnsUnavailableReason, probe, useNetnsLab } from "@podnet/test-harness/netns";
 import { describe, expect, it } from "vitest";
-import { ipIn, netnsUnavailableReason, probe, useNetnsLab } from "./harness/netns.js";
 
 const NETWORK = "10.5.0.0/16";
 const execFileText = async (argv: readonly string[]): Promise<string> => {

@@ -13,9 +13,10 @@ import {
   rangeContains,
   rangeSize,
 } from "@podnet/ipam-core";
+import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
+import { waitFor } from "@podnet/test-harness/wait";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type EtcdCluster, etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/acquirer.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../packages/ipam-core/dist/registry.js", import.meta.url));
@@ -204,12 +205,14 @@ describe.skipIf(!etcdAvailable())("concurrent acquirers in several processes", (
         cluster,
         { prefix, network: net, commandTimeoutMs: 2000, spreadMs: 2500 },
         async () => {
-          // Wait until acquisitions are under way, then kill the leader.
-          for (let i = 0; i < 200; i++) {
-            const keys = await cluster.etcdctl(["get", "--prefix", "--keys-only", `${prefix}/subnets/`]);
-            if (keys.stdout.split("\n").filter((l) => l.trim() !== "").length >= 5) break;
-            await new Promise((r) => setTimeout(r, 25));
-          }
+          // Wait until acquisitions are under way (leases in etcd), then kill the leader.
+          await waitFor(
+            async () => {
+              const keys = await cluster.etcdctl(["get", "--prefix", "--keys-only", `${prefix}/subnets/`]);
+              return keys.stdout.split("\n").filter((l) => l.trim() !== "").length >= 5;
+            },
+            { what: "five leases written by the acquirers", timeoutMs: 30_000 },
+          );
           const leader = await cluster.leader();
           expect(leader).toBeDefined();
           killedAt = Date.now();

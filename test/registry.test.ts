@@ -12,9 +12,10 @@ import {
   parseLeaseKey,
   type Store,
 } from "@podnet/ipam-core";
+import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
+import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EtcdCluster, etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 // The spec's literal flanneld lease (flannel-compat.md section 4).
 const FLANNEL_VALUE =
@@ -152,13 +153,19 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     expect(acquired.lease.modRevision).toBe(read.modRevision);
     expect(acquired.lease.etcdLease).toBe(decOf(hex));
 
-    await new Promise((r) => setTimeout(r, 2100)); // let the TTL run down a little
-    const before = await leaseInfo(cluster, decOf(hex));
-    expect(before!.remaining).toBeLessThan(3600);
+    // Until etcd shows the TTL run down (reported in whole seconds, a fresh one reads 3599), so
+    // a renewal has something visible to restore.
+    const before = await waitFor(
+      async () => {
+        const info = await leaseInfo(cluster, decOf(hex));
+        return info !== null && info.remaining <= 3597 && info;
+      },
+      { what: "the etcd lease's TTL run down to 3597 s", intervalMs: 200 },
+    );
     const renewed = await reg.renew(acquired.lease);
     expect(renewed.etcdLease).toBe(decOf(hex));
     const after = await leaseInfo(cluster, decOf(hex));
-    expect(after!.remaining).toBeGreaterThan(before!.remaining);
+    expect(after!.remaining).toBeGreaterThan(before.remaining);
     expect(after!.keys).toEqual([key]);
     expect(await storedValue(cluster, key)).toBe(FLANNEL_VALUE);
 

@@ -8,11 +8,11 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { connect, isPodnetError, LeaseRegistry } from "@podnet/ipam-core";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { netnsUnavailableReason } from "@podnet/test-harness/netns";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { netnsUnavailableReason } from "./harness/netns.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const VXLAN_CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const flannelVxlan = (ip: string, mac: string) =>
@@ -237,7 +237,20 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
       lease: "0",
     });
     // Without a MAC: flannel's value with no BackendData (the host fills its own in).
-    const bare = await podnet("/add", ["route", "add", "10.5.8.0-24", "gw", "192.0.2.8", "-o", "json"]);
+    const refused = await podnet("/add", ["route", "add", "10.5.8.0-24", "gw", "192.0.2.8"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/needs a VtepMAC.*nothing was written; add 'vtep MAC'.*'vtep none'/);
+    const bare = await podnet("/add", [
+      "route",
+      "add",
+      "10.5.8.0-24",
+      "gw",
+      "192.0.2.8",
+      "vtep",
+      "none",
+      "-o",
+      "json",
+    ]);
     expect(bare.code).toBe(0);
     expect(JSON.parse(bare.stdout)).toEqual([
       expect.objectContaining({ dst: "10.5.8.0/24", reservation: true, vtepMAC: null, ttlSeconds: null }),
@@ -327,12 +340,12 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
       if (read === undefined) throw new Error("no lease read");
       // Another admin gives the subnet to another host between our read and our delete.
       await ctl(["put", "/guard/subnets/10.5.7.0-24", flannelVxlan("192.0.2.10", "aa:bb:cc:00:00:10")]);
-      const err = await registry.release(read).then(
+      const err = await registry.unreserve(read.subnet, { expect: read }).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(isPodnetError(err, "conflict")).toBe(true);
-      expect((err as Error).message).toMatch(/now held by 192\.0\.2\.10.*nothing was deleted/);
+      expect((err as Error).message).toMatch(/changed since it was read; nothing was deleted/);
       expect((await stored("/guard/subnets/10.5.7.0-24"))?.value).toBe(
         flannelVxlan("192.0.2.10", "aa:bb:cc:00:00:10"),
       );
@@ -340,7 +353,8 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
       const [again] = (await registry.list()).leases;
       if (again === undefined) throw new Error("no lease read");
       await flannelLease("/guard/subnets/10.5.7.0-24", again.value);
-      await expect(registry.release(again)).rejects.toThrow(/was lost/);
+      await expect(registry.release(again)).rejects.toThrow(/is a reservation .* nothing was deleted/);
+      await expect(registry.unreserve(again.subnet, { expect: again })).rejects.toThrow(/changed since/);
       expect(await stored("/guard/subnets/10.5.7.0-24")).toBeDefined();
     } finally {
       store.close();

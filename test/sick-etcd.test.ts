@@ -20,9 +20,8 @@ import {
   type Store,
   watchLeases,
 } from "@podnet/ipam-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunPodnetResult, runPodnet } from "./harness/cli.js";
-import { type EtcdMember, generateTls } from "./harness/etcd.js";
+import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
+import { type EtcdMember, generateTls } from "@podnet/test-harness/etcd";
 import {
   freeze,
   http1Server,
@@ -30,9 +29,11 @@ import {
   silentListener,
   slowTlsServer,
   thaw,
-} from "./harness/sick-endpoints.js";
-import { tempDir } from "./harness/tmp.js";
-import { useEtcd, useTempDirs } from "./harness/vitest.js";
+} from "@podnet/test-harness/sick-endpoints";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
+import { waitFor } from "@podnet/test-harness/wait";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 /** Short timeouts keep the file quick; the kill deadline is far above any of them. */
 const TIMEOUTS = ["--dial-timeout", "1s", "--command-timeout", "2s"];
@@ -40,15 +41,6 @@ const KILL_AFTER_MS = 25_000;
 const CONFIG = '{ "Network": "10.40.0.0/16", "SubnetLen": 24, "Backend": { "Type": "vxlan", "VNI": 1 } }';
 
 useTempDirs();
-
-/** Polls `condition` every 100 ms until it holds; throws after `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Exited by itself (not killed at the deadline) with exactly one stderr line and no stack trace. */
 function endedByItself(r: RunPodnetResult): string {
@@ -172,16 +164,16 @@ describe("three members, one frozen", () => {
         // A frozen leader is replaced first (an election): the put waits for it.
         await waitFor(
           async () => (await etcd().etcdctl(["put", key, value], { endpoints: others })).code === 0,
-          30_000,
+          { timeoutMs: 30_000, what: `${key} written through the members that answer` },
         );
         // grpc's keepalive finds a frozen member out; the watch resumes elsewhere from its revision.
-        await waitFor(() => seen.includes(key), 40_000);
+        await waitFor(() => seen.includes(key), { timeoutMs: 40_000, what: `the watch's event for ${key}` });
         thaw(member);
         frozen.delete(member);
       }
       expect(seen).toEqual([1, 2, 3].map((i) => `/sick/watch/subnets/10.60.${i}.0-24`));
       // The members set aside while frozen answer again.
-      await waitFor(async () => (await store.status()).every((x) => !("error" in x)), 20_000);
+      await waitFor(async () => (await store.status()).every((x) => !("error" in x)), { timeoutMs: 20_000 });
     } finally {
       await watch?.stop();
       store.close();
@@ -404,8 +396,7 @@ describe("upstream refusals are podnet's own sentences", () => {
   it("a server certificate the CA does not sign is a TLS failure of the server side (exit 1)", async () => {
     const tls = await generateTls(await tempDir());
     const other = await generateTls(await tempDir());
-    const { slowTlsServer: tlsServer } = await import("./harness/sick-endpoints.js");
-    const s = await tlsServer(tls.dir, 0);
+    const s = await slowTlsServer(tls.dir, 0);
     try {
       const r = await runPodnet([
         "--endpoints",

@@ -3,10 +3,11 @@
  * fed with keys written by etcdctl in flanneld's exact format; its stdout read line by line.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { PODNET_BIN, podnetBuilt, REPO_ROOT } from "@podnet/test-harness/cli";
+import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
+import { giveUp, waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
-import { PODNET_BIN, podnetBuilt, REPO_ROOT } from "./harness/cli.js";
-import { etcdAvailable } from "./harness/etcd.js";
-import { useEtcd } from "./harness/vitest.js";
 
 const value = (publicIP: string, mac: string) =>
   `{"PublicIP":"${publicIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
@@ -26,8 +27,6 @@ interface WatchJson {
   reason?: string;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A running `podnet watch`: its parsed stdout lines, its stderr, and its exit. */
 interface Watcher {
   readonly child: ChildProcessWithoutNullStreams;
@@ -39,6 +38,9 @@ interface Watcher {
 }
 
 const running: Watcher[] = [];
+
+/** How many retry lines the watch has written to stderr. */
+const retryLines = (stderr: string): number => stderr.split("\n").filter((l) => /retrying/.test(l)).length;
 
 function startWatch(args: string[], env: Record<string, string>): Watcher {
   const child = spawn(process.execPath, [PODNET_BIN, ...args], {
@@ -74,15 +76,22 @@ function startWatch(args: string[], env: Record<string, string>): Watcher {
     stderr: () => err,
     exit,
     async until(what, cond, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!cond(lines)) {
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(
-            `timed out waiting for ${what}; stdout:\n${raw.join("\n")}\nstderr:\n${err}\nexit: ${child.exitCode}`,
-          );
-        }
-        await sleep(25);
-      }
+      const seen = () => `stdout:\n${raw.join("\n")}\nstderr:\n${err}\nexit: ${child.exitCode}`;
+      await waitFor(
+        () => {
+          let held: boolean;
+          try {
+            held = cond(lines);
+          } catch (e) {
+            // A condition that throws (replay() on a repeated event) fails the test at once.
+            return giveUp(e instanceof Error ? e.message : String(e));
+          }
+          if (held) return true;
+          if (child.exitCode !== null) giveUp(`the watch exited; ${seen()}`);
+          throw new Error(seen());
+        },
+        { what, timeoutMs },
+      );
     },
   };
   running.push(watcher);
@@ -184,7 +193,7 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet watch against a real
     await put(`${dir}junk`, "x");
     await put(`${dir}10.5.2.0-24`, value("192.0.2.7", MAC2));
     await w.until("the added line", () => w.raw.length >= 1);
-    await sleep(200);
+    // Lines come in revision order: a line for the junk key written before would be here already.
     expect(w.raw).toHaveLength(1);
     expect(w.raw[0]).toMatch(
       /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ added 10\.5\.2\.0\/24 192\.0\.2\.7 vxlan c6:d2:32:6f:8f:45$/,
@@ -216,8 +225,9 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet watch against a real
     await w.until("writes after the restart", (ls) => ls.length >= 5, 30_000);
 
     // A restart, then writes and a compaction before the watch reconnects (its backoff has grown).
+    const retriesBefore = retryLines(w.stderr());
     await member.stop();
-    await sleep(2000);
+    await w.until("a failed retry while etcd is down", () => retryLines(w.stderr()) > retriesBefore, 30_000);
     await member.restart();
     await del(`${dir}10.5.2.0-24`);
     await put(`${dir}10.5.3.0-24`, value("192.0.2.33", MAC2));
@@ -238,7 +248,10 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet watch against a real
     );
     const sorted = (m: Map<string, string>) => JSON.stringify([...m].sort());
     await w.until("the state after the compaction", (ls) => sorted(replay(ls)) === sorted(want), 40_000);
-    await sleep(500);
+    // A last write: once its line is in, every line for the writes before it is too.
+    await put(`${dir}10.5.8.0-24`, value("192.0.2.8", MAC1));
+    want.set(`${dir}10.5.8.0-24`, "192.0.2.8");
+    await w.until("the closing write", (ls) => ls.some((l) => name(l.key) === "10.5.8.0-24"));
     // replay() throws on a repeated add or a removal of something absent: nothing repeated.
     expect(sorted(replay(w.lines))).toBe(sorted(want));
     expect(w.lines.filter((l) => l.type === "snapshot")).toHaveLength(2);

@@ -8,7 +8,7 @@
  * listings), and one registry with the watch-fed lease cache (a long-running process).
  */
 import { LeaseRegistry, leaseKey, type Store } from "@podnet/ipam-core";
-import type { EtcdCluster } from "../../test/harness/etcd.js";
+import type { EtcdCluster } from "@podnet/test-harness/etcd";
 import {
   attrsOf,
   freshEtcd,

@@ -14,7 +14,7 @@ import {
   type SubnetRange4,
   subnetAt,
 } from "@podnet/ipam-core";
-import { type EtcdCluster, startEtcd } from "../../test/harness/etcd.js";
+import { type EtcdCluster, startEtcd } from "@podnet/test-harness/etcd";
 
 export const PREFIX = "/coreos.com/network";
 

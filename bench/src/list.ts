@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { subnetsPrefix } from "@podnet/ipam-core";
-import { ETCDCTL_BIN } from "../../test/harness/etcd.js";
+import { ETCDCTL_BIN } from "@podnet/test-harness/etcd";
 import { fill, freshEtcd, now, PREFIX, shuffled, slash8, storeOf } from "./etcd-common.js";
 import { type Figure, figure, median } from "./measure.js";
 

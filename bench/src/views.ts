@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { subnetsPrefix } from "@podnet/ipam-core";
-import { ETCDCTL_BIN } from "../../test/harness/etcd.js";
+import { ETCDCTL_BIN } from "@podnet/test-harness/etcd";
 import { copyBundle } from "./bundle-copy.js";
 import { fill, freshEtcd, now, PREFIX, shuffled, slash8, storeOf } from "./etcd-common.js";
 import { type Figure, figure, median } from "./measure.js";

@@ -1,11 +1,20 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository root (this file lives in test/harness/). */
-export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** The nearest directory at or above `dir` holding pnpm-workspace.yaml (this file runs from test/harness/ or its dist/). */
+function workspaceRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, "pnpm-workspace.yaml"))) return d;
+    if (dirname(d) === d) throw new Error(`no pnpm-workspace.yaml above ${dir}`);
+  }
+}
+
+/** The repository root, with a trailing separator. */
+export const REPO_ROOT = join(workspaceRoot(dirname(fileURLToPath(import.meta.url))), "/");
 /** The built `podnet` entry point. */
-export const PODNET_BIN = fileURLToPath(new URL("../../packages/cli/bundle/podnet.js", import.meta.url));
+export const PODNET_BIN = join(REPO_ROOT, "packages/cli/bundle/podnet.js");
 
 export interface RunPodnetOptions {
   /** Extra environment; the child otherwise sees only PATH and HOME. */

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { giveUp, waitFor } from "./wait.js";
 
 export const ETCD_BIN = process.env["PODNET_TEST_ETCD_BIN"] ?? "/usr/bin/etcd";
 export const ETCDCTL_BIN = process.env["PODNET_TEST_ETCDCTL_BIN"] ?? "/usr/bin/etcdctl";
@@ -567,30 +568,27 @@ class Cluster implements EtcdCluster {
   }
 
   async waitForLeader(opts: { notThis?: EtcdMember; timeoutMs?: number } = {}): Promise<EtcdMember> {
-    const deadline = Date.now() + (opts.timeoutMs ?? HEALTH_TIMEOUT_MS);
-    for (;;) {
-      const l = await this.leader();
-      if (l && l !== opts.notThis && l.running) return l;
-      if (Date.now() > deadline) {
-        throw new Error(`no etcd leader elected within ${opts.timeoutMs ?? HEALTH_TIMEOUT_MS} ms`);
-      }
-      await sleep(100);
-    }
+    return waitFor(
+      async () => {
+        const l = await this.leader();
+        return l && l !== opts.notThis && l.running && l;
+      },
+      { what: "an etcd leader elected", timeoutMs: opts.timeoutMs ?? HEALTH_TIMEOUT_MS, intervalMs: 100 },
+    );
   }
 
   /** Polls `etcdctl endpoint health` on each member until all are healthy. */
   async waitHealthy(members: Member[], timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     const pending = new Set(members);
     let lastErr = "";
-    while (pending.size > 0) {
+    const healthy = async (): Promise<boolean> => {
       for (const m of [...pending]) {
         if (!m.running) {
           const log = await m.logTail();
           if (/address already in use/.test(log)) {
-            throw new AddressInUseError(`etcd member ${m.name} could not bind its ports:\n${log}`);
+            giveUp(new AddressInUseError(`etcd member ${m.name} could not bind its ports:\n${log}`));
           }
-          throw new Error(`etcd member ${m.name} exited while starting; last log lines:\n${log}`);
+          giveUp(new Error(`etcd member ${m.name} exited while starting; last log lines:\n${log}`));
         }
         const r = await this.etcdctl(["endpoint", "health"], {
           endpoints: [m.clientUrl],
@@ -599,17 +597,19 @@ class Cluster implements EtcdCluster {
         if (r.code === 0) pending.delete(m);
         else lastErr = (r.stderr || r.stdout).trim();
       }
-      if (pending.size === 0) break;
-      if (Date.now() > deadline) {
-        const tails = await Promise.all(
-          [...pending].map(async (m) => `--- ${m.name} (${m.logFile}):\n${await m.logTail()}`),
-        );
-        throw new Error(
-          `etcd did not become healthy within ${timeoutMs} ms (${[...pending].map((m) => m.name).join(", ")}); ` +
-            `last etcdctl error: ${lastErr}\n${tails.join("\n")}`,
-        );
-      }
-      await sleep(100);
+      return pending.size === 0;
+    };
+    try {
+      await waitFor(healthy, { what: "every etcd member healthy", timeoutMs, intervalMs: 100 });
+    } catch (err) {
+      if (pending.size === 0 || !/^timed out/.test(err instanceof Error ? err.message : "")) throw err;
+      const tails = await Promise.all(
+        [...pending].map(async (m) => `--- ${m.name} (${m.logFile}):\n${await m.logTail()}`),
+      );
+      throw new Error(
+        `etcd did not become healthy within ${timeoutMs} ms (${[...pending].map((m) => m.name).join(", ")}); ` +
+          `last etcdctl error: ${lastErr}\n${tails.join("\n")}`,
+      );
     }
   }
 

@@ -228,7 +228,7 @@ describe("decideAllocation", () => {
 
   it("lets overlapping leases of any length occupy, and foreign keys nothing", () => {
     const wide = listing([lease("10.5.0.0-17", "1.1.1.1")], {
-      foreign: [{ key: `${PREFIX}garbage`, reason: "not a subnet", modRevision: 1 }],
+      foreign: [{ key: `${PREFIX}garbage`, reason: "not a subnet", etcdLease: "0", modRevision: 1 }],
     });
     const d = decideAllocation({ listing: wide, network: NET, attrs: ME, random: fixed(0) });
     expect(d.kind === "new" && name(d.subnet)).toBe("10.5.128.0-24");

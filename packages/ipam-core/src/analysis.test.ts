@@ -184,7 +184,7 @@ describe("checkLeases", () => {
       ],
       {
         damaged: [damaged("10.5.11.0-24")],
-        foreign: [{ key: `${P}/subnets/junk`, reason: "x", modRevision: 3 }],
+        foreign: [{ key: `${P}/subnets/junk`, reason: "x", etcdLease: "0", modRevision: 3 }],
       },
     );
     const fs = checkLeases({ listing: l, network: NET, config: VXLAN });
@@ -215,7 +215,36 @@ describe("checkLeases", () => {
   it("does not call a vxlan reservation without backend data a VNI mismatch", () => {
     const bare = lease("10.5.1.0-24", "192.0.2.1", { etcdLease: "0" });
     const reservation = { ...bare, attrs: { publicIP: "192.0.2.1", publicIPv6: null, backendType: "vxlan" } };
-    expect(checkLeases({ listing: listing([reservation]), network: NET, config: VXLAN })).toEqual([]);
+    const found = checkLeases({ listing: listing([reservation]), network: NET, config: VXLAN });
+    // Only a warning that it has no VtepMAC yet: no VNI mismatch.
+    expect(found.map((f) => [f.kind, f.severity])).toEqual([["bad-backend-data", "warning"]]);
+  });
+
+  it("flags vxlan leases whose VtepMAC is missing or malformed, whatever the config", () => {
+    const attrs = (backendData?: string) => ({
+      publicIP: "192.0.2.1",
+      publicIPv6: null,
+      backendType: "vxlan",
+      ...(backendData !== undefined && { backendData }),
+    });
+    const good = {
+      ...lease("10.5.1.0-24", "192.0.2.1"),
+      attrs: attrs('{"vni":1,"vtepmac":"C6:D2:32:6F:8F:44"}'),
+    };
+    const none = {
+      ...lease("10.5.2.0-24", "192.0.2.2"),
+      attrs: { ...attrs('{"VNI":1}'), publicIP: "192.0.2.2" },
+    };
+    const bad = {
+      ...lease("10.5.3.0-24", "192.0.2.3"),
+      attrs: { ...attrs('{"VNI":1,"VtepMAC":"zz"}'), publicIP: "192.0.2.3" },
+    };
+    const found = checkLeases({ listing: listing([good, none, bad]) });
+    expect(found.map((f) => [f.kind, f.severity, f.key?.slice(-11)])).toEqual([
+      ["bad-backend-data", "error", "10.5.2.0-24"],
+      ["bad-backend-data", "error", "10.5.3.0-24"],
+    ]);
+    expect(found[0]?.message).toMatch(/no usable VtepMAC \(its BackendData has no VtepMAC\)/);
   });
 
   it("reports a missing or invalid config", () => {
@@ -230,7 +259,7 @@ describe("checkLeases", () => {
     expect(fs[0]?.message).toContain("/Network: bad");
   });
 
-  it("handles 65,000 leases quickly (no pairwise comparison)", () => {
+  it("finds the one duplicate PublicIP among 65,000 leases and nothing else", () => {
     const big: Lease[] = [];
     for (let i = 0; i < 65_000; i++) {
       const ip = (10 << 24) + i * 256;
@@ -245,16 +274,18 @@ describe("checkLeases", () => {
         max: (10 << 24) + 65_535 * 256,
       },
     };
-    const t = performance.now();
-    const fs = checkLeases({ listing: listing(big), network: net, config: VXLAN });
-    expect(fs).toEqual([]);
-    expect(performance.now() - t).toBeLessThan(3000);
+    expect(checkLeases({ listing: listing(big), network: net, config: VXLAN })).toEqual([]);
+    // Its speed is the benchmark's to show; here, that nothing is missed at this size.
+    const twin = lease("10.253.232.0-24", "172.16.0.0");
+    const fs = checkLeases({ listing: listing([...big, twin]), network: net, config: VXLAN });
+    expect(fs.map((f) => f.kind)).toEqual(["duplicate-public-ip"]);
+    expect(fs[0]?.keys).toContain(twin.key);
   });
 });
 
 describe("reports and release plans", () => {
   const report = (findings: Finding[]): Report => ({
-    version: 1,
+    version: 2,
     prefix: P,
     revision: 100,
     generatedAt: "2024-01-01T00:00:00Z",
@@ -288,13 +319,22 @@ describe("reports and release plans", () => {
 
   it("round-trips a report and rejects malformed ones in one sentence", () => {
     const r = report([
-      { kind: "foreign-key", severity: "warning", key: `${P}/subnets/x`, modRevision: 3, message: "m" },
+      {
+        kind: "foreign-key",
+        severity: "warning",
+        key: `${P}/subnets/x`,
+        modRevision: 3,
+        etcdLease: "0",
+        message: "m",
+      },
     ]);
     expect(parseReport(JSON.stringify(r))).toEqual(r);
     for (const bad of [
       "{",
       "[]",
       '{"version":2}',
+      JSON.stringify({ ...r, version: 1 }),
+      JSON.stringify({ ...r, findings: [{ kind: "overlap", key: `${P}/subnets/x`, modRevision: 1 }] }),
       JSON.stringify({ ...r, findings: [{ kind: "overlap", key: "/elsewhere/x", modRevision: 1 }] }),
     ]) {
       try {

@@ -16,6 +16,7 @@ import {
   parseIPv4,
   parseIPv6,
 } from "./address.js";
+import { isVxlanLease, missingBackendData, parseVxlanData } from "./backend-data.js";
 import { PodnetError } from "./errors.js";
 import { subnetsPrefix } from "./keys.js";
 import {
@@ -25,7 +26,7 @@ import {
   type LeaseListing,
   type LeaseNetwork,
 } from "./lease.js";
-import { hasIPv4, type LeaseSubnet } from "./lease-codec.js";
+import { hasIPv4, type LeaseSubnet, subnetName } from "./lease-codec.js";
 import {
   countFree,
   rangeContains,
@@ -192,6 +193,7 @@ export type FindingKind =
   | "damaged-value"
   | "backend-mismatch"
   | "vni-mismatch"
+  | "bad-backend-data"
   | "config-missing"
   | "config-invalid";
 
@@ -204,6 +206,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   "damaged-value",
   "backend-mismatch",
   "vni-mismatch",
+  "bad-backend-data",
   "out-of-range",
   "wrong-length",
   "foreign-key",
@@ -229,6 +232,12 @@ export interface Finding {
   readonly keys?: string[];
   /** `key`'s modification revision when it was read: a release deletes it only if unchanged. */
   readonly modRevision?: number;
+  /** `key`'s etcd lease id when it was read ("0": none); a release deletes it only if still on it. */
+  readonly etcdLease?: string;
+  /** When `key`'s etcd lease was due to expire, as the report saw it (ISO 8601); a later one means it was renewed since. */
+  readonly expiresAt?: string;
+  /** SHA-256 (hex) of `key`'s value when it was read; a release deletes it only if it still holds it. */
+  readonly valueSha256?: string;
   readonly message: string;
 }
 
@@ -343,8 +352,9 @@ export function checkLeases(input: CheckInput): Finding[] {
         });
       } else if (type === "vxlan" && config.vni !== undefined && lease.attrs.backendData !== undefined) {
         // A reservation made without backend data gets its VNI when its host takes it up.
-        const vni = vniOf(lease.attrs.backendData);
-        if (vni !== config.vni) {
+        const data = parseVxlanData(lease.attrs.backendData);
+        const vni = typeof data === "string" ? null : data.vni;
+        if (vni !== null && vni !== config.vni) {
           findings.push({
             kind: "vni-mismatch",
             severity: "error",
@@ -355,6 +365,21 @@ export function checkLeases(input: CheckInput): Finding[] {
         }
       }
     }
+  }
+
+  for (const lease of listing.leases) {
+    if (!isVxlanLease(lease.attrs)) continue;
+    const problem = missingBackendData(lease.attrs);
+    if (problem === null) continue;
+    // A reservation made without data on purpose waits for its host to write its VtepMAC.
+    const placeholder = isReservation(lease) && lease.attrs.backendData === undefined;
+    findings.push({
+      kind: "bad-backend-data",
+      severity: placeholder ? "warning" : "error",
+      key: lease.key,
+      modRevision: lease.modRevision,
+      message: `${describe(lease)} is a vxlan lease with no usable VtepMAC (${problem}); no host can route to it${placeholder ? " until its host takes it up" : ""}`,
+    });
   }
 
   for (const f of listing.foreign) {
@@ -497,27 +522,14 @@ function rangeProblem(
   return null;
 }
 
-/** The VNI of vxlan backend data; null when absent or not a number. */
-function vniOf(raw: string | undefined): number | null {
-  if (raw === undefined) return null;
-  // flanneld writes {"VNI":1,...}: read the number without a JSON parse (65,000 leases add up)
-  const fast = /^\{"VNI":(\d{1,8})[,}]/.exec(raw);
-  if (fast?.[1] !== undefined) return Number(fast[1]);
-  try {
-    const data: unknown = JSON.parse(raw);
-    if (typeof data !== "object" || data === null) return null;
-    const vni = (data as Record<string, unknown>)["VNI"];
-    return typeof vni === "number" ? vni : null;
-  } catch {
-    return null;
-  }
-}
-
 // ---- reports ----
+
+/** The report format this podnet writes and reads. */
+export const REPORT_VERSION = 2;
 
 /** The findings of one check, bound to the etcd revision they were read at (`ipam check --report`). */
 export interface Report {
-  readonly version: 1;
+  readonly version: typeof REPORT_VERSION;
   readonly prefix: string;
   readonly revision: number;
   /** ISO 8601 time of the check. */
@@ -525,13 +537,24 @@ export interface Report {
   readonly findings: Finding[];
 }
 
-/** One key a release deletes, only if still at `modRevision`. */
+/** One key a release deletes, only if it is still exactly as the report saw it. */
 export interface ReleaseTarget {
   readonly key: string;
   readonly modRevision: number;
+  readonly etcdLease?: string;
+  readonly expiresAt?: string;
+  readonly valueSha256?: string;
   readonly kind: FindingKind;
   readonly reason: string;
 }
+
+/** The kinds whose key is a valid lease (so a reservation among them is never deleted by a release). */
+export const LEASE_FINDING_KINDS: readonly FindingKind[] = [
+  "overlap",
+  "duplicate-public-ip",
+  "out-of-range",
+  "wrong-length",
+];
 
 /**
  * The keys a release from this report deletes: overlap losers (the newer lease of a pair),
@@ -546,7 +569,15 @@ export function releasePlan(report: Report): ReleaseTarget[] {
     if (!RELEASABLE_KINDS.includes(f.kind) || f.key === undefined || f.modRevision === undefined) continue;
     if (seen.has(f.key)) continue;
     seen.add(f.key);
-    out.push({ key: f.key, modRevision: f.modRevision, kind: f.kind, reason: f.message });
+    out.push({
+      key: f.key,
+      modRevision: f.modRevision,
+      ...(f.etcdLease !== undefined && { etcdLease: f.etcdLease }),
+      ...(f.expiresAt !== undefined && { expiresAt: f.expiresAt }),
+      ...(f.valueSha256 !== undefined && { valueSha256: f.valueSha256 }),
+      kind: f.kind,
+      reason: f.message,
+    });
   }
   return out;
 }
@@ -569,7 +600,14 @@ export function parseReport(text: string, source = "the report"): Report {
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw bad("it is not a JSON object");
   const r = doc as Record<string, unknown>;
-  if (r["version"] !== 1) throw bad(`its version is ${JSON.stringify(r["version"] ?? null)}, not 1`);
+  if (r["version"] === 1) {
+    throw bad(
+      "it is a version 1 report, which cannot show whether a lease was renewed after it; write a new one",
+    );
+  }
+  if (r["version"] !== REPORT_VERSION) {
+    throw bad(`its version is ${JSON.stringify(r["version"] ?? null)}, not ${REPORT_VERSION}`);
+  }
   const { prefix, revision, generatedAt, findings } = r;
   if (typeof prefix !== "string") throw bad("it has no prefix");
   if (typeof revision !== "number" || !Number.isSafeInteger(revision) || revision < 1) {
@@ -600,6 +638,24 @@ export function parseReport(text: string, source = "the report"): Report {
     if (RELEASABLE_KINDS.includes(k) && key !== undefined && !key.startsWith(dir)) {
       throw bad(`finding ${i + 1} names ${key}, which is not under ${dir}`);
     }
+    const etcdLease = f["etcdLease"];
+    const expiresAt = f["expiresAt"];
+    const valueSha256 = f["valueSha256"];
+    if (etcdLease !== undefined && (typeof etcdLease !== "string" || !/^\d+$/.test(etcdLease))) {
+      throw bad(`finding ${i + 1} has an etcdLease that is not a lease id`);
+    }
+    if (expiresAt !== undefined && (typeof expiresAt !== "string" || Number.isNaN(Date.parse(expiresAt)))) {
+      throw bad(`finding ${i + 1} has an expiresAt that is not a time`);
+    }
+    if (
+      valueSha256 !== undefined &&
+      (typeof valueSha256 !== "string" || !/^[0-9a-f]{64}$/.test(valueSha256))
+    ) {
+      throw bad(`finding ${i + 1} has a valueSha256 that is not a SHA-256`);
+    }
+    if (RELEASABLE_KINDS.includes(kind as FindingKind) && key !== undefined && etcdLease === undefined) {
+      throw bad(`finding ${i + 1} names ${key} without the etcd lease it was on`);
+    }
     const keys = Array.isArray(f["keys"])
       ? f["keys"].filter((x): x is string => typeof x === "string")
       : undefined;
@@ -609,11 +665,14 @@ export function parseReport(text: string, source = "the report"): Report {
       ...(key !== undefined && { key }),
       ...(keys !== undefined && { keys }),
       ...(typeof modRevision === "number" && { modRevision }),
+      ...(typeof etcdLease === "string" && { etcdLease }),
+      ...(typeof expiresAt === "string" && { expiresAt }),
+      ...(typeof valueSha256 === "string" && { valueSha256 }),
       message,
     });
   }
   return {
-    version: 1,
+    version: REPORT_VERSION,
     prefix,
     revision,
     generatedAt: typeof generatedAt === "string" ? generatedAt : "",
@@ -845,14 +904,6 @@ function nets6(entries: readonly { subnet: LeaseSubnet }[]): IPv6Net[] {
   const out: IPv6Net[] = [];
   for (const e of entries) if (e.subnet.ipv6 !== undefined) out.push(e.subnet.ipv6);
   return out;
-}
-
-/** `10.5.52.0/24`, `fc00:0:0:1::/64`, or both joined by ` + `. */
-export function subnetName(subnet: LeaseSubnet): string {
-  const v6 = subnet.ipv6 && formatIPv6Cidr(subnet.ipv6);
-  if (!hasIPv4(subnet)) return v6 ?? "";
-  const v4 = formatIPv4Cidr(subnet.ipv4);
-  return v6 === undefined ? v4 : `${v4} + ${v6}`;
 }
 
 function describe(lease: Lease): string {

@@ -22,7 +22,9 @@ function fakeStore(keys: Record<string, number>): Store & { keys: Map<string, nu
       return { revision: 100, value: rev === undefined ? undefined : kv(key, rev) };
     },
     async txn(compares: readonly Compare[], ops: readonly Op[]) {
-      const ok = compares.every((c) => "modRevision" in c && (map.get(c.key) ?? 0) === c.modRevision);
+      const ok = compares.every((c) =>
+        "lease" in c ? c.lease === "0" : "modRevision" in c && (map.get(c.key) ?? 0) === c.modRevision,
+      );
       if (ok) for (const op of ops) if ("delete" in op) map.delete(op.delete);
       return { succeeded: ok, revision: 101 };
     },

@@ -1,6 +1,7 @@
 export * from "./address.js";
 export * from "./allocator.js";
 export * from "./analysis.js";
+export * from "./backend-data.js";
 export * from "./cleanup.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
@@ -13,9 +14,11 @@ export {
   MAX_LEASE_TTL_SECONDS,
 } from "./etcd/limits.js";
 export type * from "./etcd/store.js";
+export * from "./host-lease.js";
 export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";
+export * from "./lease-lookup.js";
 export * from "./lease-watch.js";
 export * from "./pattern.js";
 export * from "./registry.js";

@@ -1,6 +1,6 @@
+import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { type EtcdCluster, etcdAvailable } from "../../../test/harness/etcd.js";
-import { useEtcd } from "../../../test/harness/vitest.js";
 import { parseIPv4, parseIPv4Cidr } from "./address.js";
 import { connect } from "./etcd/etcd-store.js";
 import type { KeyValue, Store } from "./etcd/store.js";

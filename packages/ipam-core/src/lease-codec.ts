@@ -6,7 +6,9 @@
  */
 import {
   formatIPv4,
+  formatIPv4Cidr,
   formatIPv6,
+  formatIPv6Cidr,
   type IPv4Net,
   type IPv6Net,
   maskIPv4,
@@ -169,6 +171,14 @@ function parseLength(text: string, max: number): number | null {
   if (!/^(0|[1-9][0-9]{0,2})$/.test(text)) return null;
   const n = Number(text);
   return n <= max ? n : null;
+}
+
+/** A lease subnet as people read it: `10.5.52.0/24`, or `10.5.52.0/24 + fc00:0:0:34::/64`. */
+export function subnetName(subnet: LeaseSubnet): string {
+  const v6 = subnet.ipv6 && formatIPv6Cidr(subnet.ipv6);
+  if (!hasIPv4(subnet)) return v6 ?? "";
+  const v4 = formatIPv4Cidr(subnet.ipv4);
+  return v6 === undefined ? v4 : `${v4} + ${v6}`;
 }
 
 // ---- values ----

@@ -34,10 +34,28 @@ export function isReservation(lease: Lease): boolean {
   return lease.etcdLease === "0";
 }
 
+/**
+ * `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is
+ * gone, `-` when not looked up.
+ */
+export function formatTtl(ttlSeconds: number | null | undefined): string {
+  if (ttlSeconds === undefined) return "-";
+  if (ttlSeconds === null) return "reserved";
+  if (ttlSeconds < 0) return "expired";
+  const h = Math.floor(ttlSeconds / 3600);
+  const m = Math.floor((ttlSeconds % 3600) / 60);
+  const s = ttlSeconds % 60;
+  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m${String(s).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
 /** An entry under `subnets/` whose key is not a subnet: skipped, reported, never written. */
 export interface ForeignEntry {
   readonly key: string;
   readonly reason: string;
+  /** The etcd lease the key is attached to; "0" for none. */
+  readonly etcdLease: string;
   readonly modRevision: number;
 }
 
@@ -89,7 +107,7 @@ export function decodeEntryIn(
   if (subnet === null) {
     return {
       kind: "foreign",
-      entry: { key: kv.key, reason: foreignReason(name), modRevision: kv.modRevision },
+      entry: { key: kv.key, reason: foreignReason(name), etcdLease: kv.lease, modRevision: kv.modRevision },
     };
   }
   // The bytes are decoded once, for both the attributes and the value kept for compares.

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { decideFrom, subnetsOverlap } from "./allocator.js";
+import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
 import type { Store } from "./etcd/store.js";
@@ -58,6 +59,13 @@ export interface AcquireRequest {
   readonly random?: () => number;
   /** How many lost races (or unreachable-etcd failures) to retry through; default 10. */
   readonly maxAttempts?: number;
+  /**
+   * Lease even when the value could not carry traffic (a vxlan lease without a VtepMAC);
+   * default false: such an acquisition is refused before anything is written.
+   */
+  readonly allowIncomplete?: boolean;
+  /** Appended to the refusal of an incomplete lease, e.g. which flag supplies the VtepMAC. */
+  readonly incompleteHint?: string;
 }
 
 /** How `acquire` got its lease. */
@@ -174,7 +182,7 @@ export class LeaseRegistry {
     const maxAttempts = Math.max(1, req.maxAttempts ?? 10);
     const ttl = req.ttlSeconds ?? this.ttlSeconds;
     checkLeaseTtl(ttl); // before any request: etcd would refuse the grant only after the listing
-    const value = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
+    encodeLeaseValue(req.attrs); // checks the attributes before anything is written
     const tried: LeaseSubnet[] = [];
     let removed: Lease[] | undefined;
     let lastFailure = "";
@@ -193,6 +201,13 @@ export class LeaseRegistry {
             ...(req.previous !== undefined ? { previous: req.previous } : {}),
           },
         );
+        // Data the request leaves out is kept from this host's live lease (a VtepMAC peers route by).
+        const attrs = keepBackendData(
+          req.attrs,
+          decision.kind === "reuse" ? decision.lease.attrs : undefined,
+        );
+        refuseIncomplete(attrs, req);
+        const value = encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale, view);
         if (decision.kind === "reuse") {
           const lease = await this.reuse(decision.lease, value, view instanceof LeaseCache);
@@ -224,20 +239,34 @@ export class LeaseRegistry {
     return (await this.renewWithTtl(lease, opts)).lease;
   }
 
-  /** Deletes the lease if it is still ours, then revokes its etcd lease. */
+  /**
+   * Deletes the lease if it is still ours, then revokes its etcd lease. A reservation is never
+   * released (an admin made it on purpose): that is a conflict; {@link unreserve} deletes it.
+   */
   async release(lease: Lease): Promise<void> {
+    if (isReservation(lease)) {
+      throw new PodnetError(
+        "conflict",
+        `${nameOf(lease.subnet)} is a reservation for ${lease.attrs.publicIP}, not a lease; nothing was deleted; unreserve it ('podnet lease unreserve') to delete it`,
+      );
+    }
     const res = await this.store.txn(guardOf(lease), [{ delete: lease.key }]);
     if (!res.succeeded) throw await this.lostError(lease, "release");
     this.noteDeleted(lease.key, res.revision);
-    if (!isReservation(lease)) await this.store.revoke(lease.etcdLease);
+    await this.store.revoke(lease.etcdLease);
   }
 
   /**
    * Reserves a subnet for a host: a key with no etcd lease, so it never expires. Creates it if
-   * absent; turns this host's own live lease on it into a reservation; refuses anyone else's.
+   * absent; turns this host's own live lease on it into a reservation, keeping the backend
+   * data the request leaves out; refuses anyone else's.
    */
-  async reserve(subnet: LeaseSubnet, attrs: LeaseAttrs): Promise<Lease> {
-    const value = encodeLeaseValue(attrs);
+  async reserve(
+    subnet: LeaseSubnet,
+    requested: LeaseAttrs,
+    opts: Pick<AcquireRequest, "allowIncomplete" | "incompleteHint"> = {},
+  ): Promise<Lease> {
+    encodeLeaseValue(requested); // checks the attributes before anything is read
     const key = leaseKey(this.prefix, subnet);
     const name = nameOf(subnet);
     const listing = await this.list();
@@ -256,18 +285,21 @@ export class LeaseRegistry {
       );
     }
     const current = listing.leases.find((l) => l.key === key);
+    if (current !== undefined && current.attrs.publicIP !== requested.publicIP) {
+      throw new PodnetError(
+        "conflict",
+        `cannot reserve ${name}: it is held by ${current.attrs.publicIP}; release that lease first`,
+      );
+    }
+    const attrs = keepBackendData(requested, current?.attrs);
+    refuseIncomplete(attrs, opts);
+    const value = encodeLeaseValue(attrs);
     if (current === undefined) {
       const res = await this.store.txn([{ key, modRevision: 0 }], [{ put: key, value }]);
       if (!res.succeeded) {
         throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
       }
       return leaseOf(key, subnet, value, "0", res.revision, res.revision);
-    }
-    if (current.attrs.publicIP !== attrs.publicIP) {
-      throw new PodnetError(
-        "conflict",
-        `cannot reserve ${name}: it is held by ${current.attrs.publicIP}; release that lease first`,
-      );
     }
     if (isReservation(current) && current.value === value) return current;
     // A put without a lease detaches the key from its etcd lease: it becomes a reservation.
@@ -278,12 +310,21 @@ export class LeaseRegistry {
     return leaseOf(key, subnet, value, "0", res.revision, current.createRevision);
   }
 
-  /** Deletes a reservation; refuses a live lease (release that instead) and a key that changed meanwhile. */
-  async unreserve(subnet: LeaseSubnet): Promise<Lease> {
+  /**
+   * Deletes a reservation; refuses a live lease (release that instead) and a key that changed
+   * meanwhile (since `expect` was read, when given).
+   */
+  async unreserve(subnet: LeaseSubnet, opts: { expect?: Lease } = {}): Promise<Lease> {
     const key = leaseKey(this.prefix, subnet);
     const name = nameOf(subnet);
     const { value: kv } = await this.store.get(key);
     if (kv === undefined) throw new PodnetError("not-found", `there is no reservation for ${name}`);
+    if (opts.expect !== undefined && kv.modRevision !== opts.expect.modRevision) {
+      throw new PodnetError(
+        "conflict",
+        `the reservation for ${name} changed since it was read; nothing was deleted`,
+      );
+    }
     if (kv.lease !== "0") {
       throw new PodnetError(
         "conflict",
@@ -419,7 +460,8 @@ export class LeaseRegistry {
     lease: Lease,
     opts: { attrs?: LeaseAttrs } = {},
   ): Promise<{ lease: Lease; ttl: number }> {
-    const value = opts.attrs !== undefined ? encodeLeaseValue(opts.attrs) : lease.value;
+    const value =
+      opts.attrs !== undefined ? encodeLeaseValue(keepBackendData(opts.attrs, lease.attrs)) : lease.value;
     const ops = value !== lease.value ? [{ put: lease.key, value, lease: lease.etcdLease }] : [];
     const res = await this.store.txn(guardOf(lease), ops);
     if (!res.succeeded) {
@@ -547,6 +589,20 @@ export class LeaseRegistry {
     }
     return removed;
   }
+}
+
+/** Throws a usage error for a lease value that could not carry traffic, unless the caller allows it. */
+function refuseIncomplete(
+  attrs: LeaseAttrs,
+  opts: Pick<AcquireRequest, "allowIncomplete" | "incompleteHint">,
+): void {
+  const incomplete = missingBackendData(attrs);
+  if (incomplete === null || opts.allowIncomplete === true) return;
+  const hint = opts.incompleteHint === undefined ? "" : `; ${opts.incompleteHint}`;
+  throw new PodnetError(
+    "usage",
+    `a ${attrs.backendType} lease for ${attrs.publicIP} needs a VtepMAC in its BackendData, and ${incomplete}; nothing was written${hint}`,
+  );
 }
 
 /** The compare that says "this key is still exactly our lease": same value, same etcd lease. */

@@ -10,12 +10,14 @@ export type { Diagnostic, Severity } from "./config/diagnostic.js";
 export * from "./config/ifconfig-grammar.js";
 /** The subnet ranges a resolved config hands out, for the lease registry. */
 export { leaseNetworkOf } from "./config/lease-network.js";
+/** The overlay device names and MTUs flanneld uses (flannel.<VNI>, MTU minus 50). */
+export * from "./config/overlay.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
 export { BACKEND_TYPES } from "./config/schema.js";
 export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
-/** The VXLAN device name flanneld uses: flannel.<VNI> / flannel-v6.<VNI>. */
-export { vxlanDeviceName } from "./config/vxlan.js";
+/** `podnet doctor`'s checks as pure functions returning verdicts. */
+export * from "./doctor/index.js";
 /** The VXLAN data plane: the plan (pure), the kernel's state, the diff and report (pure), and applying it. */
 export * from "./host/apply.js";
 export * from "./host/iproute.js";
@@ -28,3 +30,5 @@ export * from "./host/reconcile.js";
 /** flannel's subnet file (subnet.env): exact writer, tolerant reader. */
 export * from "./host/subnet-file.js";
 export * from "./store/config-store.js";
+/** The stored config, read and validated into a network in one call. */
+export * from "./store/network-loader.js";

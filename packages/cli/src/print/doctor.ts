@@ -2,26 +2,12 @@
  * `podnet doctor` on the terminal: its checks grouped by section, one aligned line each
  * (`ok`, `warn`, `fail`, `skip`), a count at the end; and the stable JSON form.
  */
+
+import { type Check, type CheckStatus, doctorPassed } from "@podnet/netcfg";
 import type { Palette } from "./colour.js";
 
-/** The verdict of one check. */
-export type CheckStatus = "ok" | "warn" | "fail" | "skip";
-
-/** One line of the doctor's report. */
-export interface Check {
-  /** `etcd`, `config`, `leases` or `host`. */
-  readonly section: string;
-  /** What was checked: an endpoint, `leader`, `valid`, `device`, ... */
-  readonly name: string;
-  readonly status: CheckStatus;
-  /** One sentence: what was found, or why it was skipped. */
-  readonly detail: string;
-}
-
-/** Whether the report passes: no failure, and with `strict` no warning either. */
-export function doctorPassed(checks: readonly Check[], strict: boolean): boolean {
-  return !checks.some((c) => c.status === "fail" || (strict && c.status === "warn"));
-}
+export type { Check, CheckStatus };
+export { doctorPassed };
 
 /** The stable machine form (-o json, -o yaml): `{ok, checks: [{section, name, status, detail}]}`. */
 export function doctorData(checks: readonly Check[], strict: boolean) {
@@ -61,26 +47,4 @@ export function formatDoctor(checks: readonly Check[], colours: Palette): string
     `${count("ok")} ok, ${plural(count("warn"), "warning")}, ${plural(count("fail"), "failure")}, ${count("skip")} skipped`,
   );
   return lines.join("\n");
-}
-
-/** `20 kB`, `1.5 MB`: etcd's database size as admins read it. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let value = bytes / 1000;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit]}`;
-}
-
-/** An etcd member id in hex, as etcdctl prints it. */
-export function memberHex(id: string): string {
-  try {
-    return BigInt(id).toString(16);
-  } catch {
-    return id;
-  }
 }

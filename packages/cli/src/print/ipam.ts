@@ -401,7 +401,7 @@ export interface ReleaseResultData {
   readonly kind: string;
   /** The key's modRevision in the report. */
   readonly modRevision: number;
-  /** deleted, would-delete (dry run), changed (skipped: modified since the report), gone (skipped). */
+  /** deleted, would-delete (dry run); skipped: changed (modified since the report), renewed, reservation, gone. */
   readonly status: CleanupOutcome["status"];
   /** For `changed`: the key's modRevision now. */
   readonly currentModRevision?: number;
@@ -430,7 +430,7 @@ export function releaseData(
     dryRun,
     deleted: count("deleted"),
     wouldDelete: count("would-delete"),
-    skipped: count("changed") + count("gone"),
+    skipped: count("changed") + count("renewed") + count("reservation") + count("gone"),
     results,
   };
 }
@@ -443,6 +443,10 @@ const STATUS_TEXT = (r: ReleaseResultData, revision: number): string => {
       return "would delete";
     case "gone":
       return "skipped: already gone";
+    case "renewed":
+      return "skipped: renewed after the report (its host is alive)";
+    case "reservation":
+      return "skipped: a reservation ('podnet lease unreserve' deletes it)";
     default:
       return `skipped: changed after the report of revision ${revision} (now at revision ${r.currentModRevision ?? "?"})`;
   }

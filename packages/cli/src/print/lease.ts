@@ -7,11 +7,13 @@ import {
   type ForeignEntry,
   formatIPv4,
   formatIPv6,
+  formatTtl,
   hasIPv4,
   isReservation,
   type Lease,
   type LeaseListing,
   type LeaseSubnet,
+  vtepMacOf as vtepMacOfAttrs,
 } from "@podnet/ipam-core";
 import { fields, table } from "./table.js";
 
@@ -83,34 +85,12 @@ export function foreignData(f: ForeignEntry) {
   return { key: f.key, reason: f.reason, modRevision: f.modRevision };
 }
 
-/**
- * `23h59m`, `59m30s`, `45s`; `reserved` for a reservation, `expired` when the etcd lease is
- * gone, `-` when not looked up.
- */
-export function formatTtl(ttlSeconds: number | null | undefined): string {
-  if (ttlSeconds === undefined) return "-";
-  if (ttlSeconds === null) return "reserved";
-  if (ttlSeconds < 0) return "expired";
-  const h = Math.floor(ttlSeconds / 3600);
-  const m = Math.floor((ttlSeconds % 3600) / 60);
-  const s = ttlSeconds % 60;
-  if (h > 0) return `${h}h${String(m).padStart(2, "0")}m`;
-  if (m > 0) return `${m}m${String(s).padStart(2, "0")}s`;
-  return `${s}s`;
-}
+/** `23h59m`, `59m30s`, `45s` (the lease TTL rule lives in ipam-core). */
+export { formatTtl };
 
 /** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
 export function vtepMacOf(lease: Lease): string {
-  const raw = lease.attrs.backendData;
-  // flanneld writes {"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}: no JSON parse for that (65,000 add up).
-  const fast = raw === undefined ? null : FLANNEL_VXLAN_DATA.exec(raw);
-  if (fast?.[2] !== undefined) return fast[2];
-  const data = parseRaw(raw);
-  if (typeof data === "object" && data !== null && !Array.isArray(data)) {
-    const mac = (data as Record<string, unknown>)["VtepMAC"];
-    if (typeof mac === "string") return mac;
-  }
-  return "-";
+  return vtepMacOfAttrs(lease.attrs) ?? "-";
 }
 
 /** The row of one lease in `lease list`: SUBNET, PUBLIC-IP, BACKEND, VTEP-MAC, TTL. */

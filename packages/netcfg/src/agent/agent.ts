@@ -21,25 +21,25 @@ import {
   LeaseRegistry,
   type LeaseSubnet,
   type LeaseWatch,
+  normaliseMac,
   rangeContains,
   rangeSize,
   type Store,
+  vtepMacOf,
   watchLeases,
 } from "@podnet/ipam-core";
 import { leaseNetworkOf } from "../config/lease-network.js";
+import { overlayMtu, vxlanDeviceName } from "../config/overlay.js";
 import type { ResolvedConfig, VxlanBackend } from "../config/schema.js";
 import { validateConfigText } from "../config/validate.js";
-import { vxlanDeviceName } from "../config/vxlan.js";
 import { applyDevice, applyPeerChanges, reconcilePeers, removeDataPlane } from "../host/apply.js";
 import type { HostTarget } from "../host/iproute.js";
 import { readKernelDevice } from "../host/kernel-state.js";
 import { ensureMasquerade, MASQ_CHAIN, removeMasquerade } from "../host/masquerade.js";
 import {
-  normaliseMac,
   type PeerContext,
   type PeerPlan,
   type PlannedDevice,
-  parseVxlanBackendData,
   planDevice,
   planPeer,
   vtepMacFor,
@@ -55,7 +55,7 @@ import {
   peerChangeCount,
   summarisePeerChanges,
 } from "../host/reconcile.js";
-import { readSubnetFile, VXLAN_OVERHEAD, writeSubnetFile } from "../host/subnet-file.js";
+import { readSubnetFile, writeSubnetFile } from "../host/subnet-file.js";
 import { configNotFoundMessage, readConfig } from "../store/config-store.js";
 import { type HealthServer, startHealthServer } from "./health.js";
 import { AgentMetrics } from "./metrics.js";
@@ -238,7 +238,7 @@ class Agent {
     this.own = own;
     this.startKeepAlive(own);
     this.phase = "writing the subnet file";
-    const mtu = (backend.MTU ?? underlay.mtu) - VXLAN_OVERHEAD;
+    const mtu = overlayMtu(backend, underlay.mtu).mtu;
     await writeSubnetFile(this.opts.subnetFile, {
       subnet: own.subnet.ipv4,
       ...(network.ipv4 !== undefined && { network: network.ipv4.network }),
@@ -420,9 +420,9 @@ class Agent {
     if (fromDevice !== null) return fromDevice;
     const listing = await this.registry!.list();
     for (const lease of listing.leases) {
-      if (lease.attrs.publicIP !== underlay.publicIP || lease.attrs.backendType !== "vxlan") continue;
-      const data = parseVxlanBackendData(lease.attrs.backendData);
-      if (typeof data !== "string") return data.vtepMac;
+      if (lease.attrs.publicIP !== underlay.publicIP) continue;
+      const mac = vtepMacOf(lease.attrs);
+      if (mac !== null) return mac;
     }
     return vtepMacFor(`podnet/${underlay.publicIP}/vni=${vni}`);
   }

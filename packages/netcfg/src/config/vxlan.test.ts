@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { vxlanDeviceName } from "./overlay.js";
 import { type ValidateOptions, validateConfig } from "./validate.js";
-import { vxlanDeviceName } from "./vxlan.js";
 
 function vxlan(
   backend: Record<string, unknown>,

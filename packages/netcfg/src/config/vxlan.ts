@@ -1,21 +1,15 @@
 /** The VXLAN backend's rules beyond field types: device names, VNI width, ports, MTU, Windows. */
 import { type Diagnostic, error, warning } from "./diagnostic.js";
+import { VXLAN_OVERHEAD, vxlanDeviceName } from "./overlay.js";
 import { VXLAN_IANA_PORT, VXLAN_KERNEL_PORT, type VxlanBackend } from "./schema.js";
 
 /** Linux's limit on interface names (IFNAMSIZ − 1). */
 const MAX_IFNAME = 15;
-/** flannel subtracts this from the underlay MTU for both families. */
-const VXLAN_OVERHEAD = 50;
 /** The smallest MTU an IPv4 (RFC 791) and an IPv6 (RFC 8200) link may have. */
 const MIN_MTU_V4 = 68;
 const MIN_MTU_V6 = 1280;
 /** Windows flannel's smallest VNI (lower ones are reserved by HNS). */
 const WINDOWS_MIN_VNI = 4096;
-
-/** The name flanneld gives the VXLAN device: `flannel.<VNI>`, or `flannel-v6.<VNI>` for IPv6. */
-export function vxlanDeviceName(vni: number, ipv6 = false): string {
-  return `${ipv6 ? "flannel-v6" : "flannel"}.${vni}`;
-}
 
 /** Where the VXLAN rules run: the fields as written (for pointers), the family and the host OS. */
 export interface VxlanContext {

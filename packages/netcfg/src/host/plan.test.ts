@@ -3,12 +3,13 @@ import {
   isPodnetError,
   type Lease,
   type LeaseAttrs,
+  normaliseMac,
   parseIPv4Cidr,
 } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
 import type { ResolvedConfig } from "../config/schema.js";
 import { validateConfig } from "../config/validate.js";
-import { normaliseMac, parseVxlanBackendData, planDataPlane, vtepMacFor } from "./plan.js";
+import { planDataPlane, vtepMacFor } from "./plan.js";
 
 function config(backend: Record<string, unknown> = {}): ResolvedConfig {
   const result = validateConfig({ Network: "10.5.0.0/16", Backend: { Type: "vxlan", ...backend } });
@@ -168,20 +169,7 @@ describe("planDataPlane", () => {
   });
 });
 
-describe("vxlan backend data and MACs", () => {
-  it("reads BackendData case-insensitively and rejects what the kernel could not use", () => {
-    expect(parseVxlanBackendData('{"vni":1,"vtepmac":"C6:D2:32:6F:8F:44"}')).toEqual({
-      vni: 1,
-      vtepMac: "c6:d2:32:6f:8f:44",
-    });
-    expect(parseVxlanBackendData("{")).toBe("its BackendData is not valid JSON");
-    expect(parseVxlanBackendData('{"VNI":"1","VtepMAC":"c6:d2:32:6f:8f:44"}')).toBe(
-      "its BackendData has no valid VNI",
-    );
-    expect(normaliseMac("01:00:5e:00:00:01")).toBeNull();
-    expect(normaliseMac("00:00:00:00:00:00")).toBeNull();
-  });
-
+describe("VTEP MACs", () => {
   it("derives a stable, locally administered unicast MAC from a seed", () => {
     const a = vtepMacFor("10.5.1.0/24 192.0.2.1");
     expect(a).toBe(vtepMacFor("10.5.1.0/24 192.0.2.1"));

@@ -15,10 +15,12 @@ import {
   PodnetError,
   parseIPv4,
   parseIPv4Cidr,
+  parseVxlanData,
+  type VxlanData,
+  vxlanDataOf,
 } from "@podnet/ipam-core";
+import { overlayMtu, vxlanDeviceName } from "../config/overlay.js";
 import type { ResolvedConfig } from "../config/schema.js";
-import { vxlanDeviceName } from "../config/vxlan.js";
-import { VXLAN_OVERHEAD } from "./subnet-file.js";
 
 /** The flannel.<VNI> device as it should be. */
 export interface PlannedDevice {
@@ -97,47 +99,8 @@ export interface PlanInput {
   readonly underlay: UnderlayInfo;
 }
 
-/** vxlan's BackendData: `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}`. */
-export interface VxlanBackendData {
-  readonly vni: number;
-  readonly vtepMac: string;
-}
-
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-/** Normalises a MAC to lower-case colon form; null when it is not a unicast Ethernet address. */
-export function normaliseMac(text: string): string | null {
-  const mac = text.trim().toLowerCase().replaceAll("-", ":");
-  if (!MAC_RE.test(mac) || mac === "00:00:00:00:00:00") return null;
-  // A multicast VtepMAC would make the kernel flood instead of tunnel.
-  return (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 ? mac : null;
-}
-
-/** Reads a vxlan lease's BackendData; a reason string when it is missing or damaged. */
-export function parseVxlanBackendData(raw: string | undefined): VxlanBackendData | string {
-  if (raw === undefined || raw.trim() === "") return "its BackendData is empty";
-  let data: unknown;
-  try {
-    data = JSON.parse(raw);
-  } catch {
-    return "its BackendData is not valid JSON";
-  }
-  if (typeof data !== "object" || data === null || Array.isArray(data))
-    return "its BackendData is not an object";
-  // Field names match case-insensitively (as Go decodes them); the last match wins.
-  let vni: unknown;
-  let mac: unknown;
-  for (const [k, v] of Object.entries(data)) {
-    const name = k.length === 3 || k.length === 7 ? k.toLowerCase() : "";
-    if (name === "vni") vni = v;
-    else if (name === "vtepmac") mac = v;
-  }
-  if (typeof vni !== "number" || !Number.isInteger(vni) || vni < 0) return "its BackendData has no valid VNI";
-  if (typeof mac !== "string") return "its BackendData has no VtepMAC";
-  const vtepMac = normaliseMac(mac);
-  if (vtepMac === null) return `its VtepMAC "${mac}" is not a unicast MAC address`;
-  return { vni, vtepMac };
-}
+/** vxlan's BackendData: `{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}` (ipam-core's codec). */
+export type VxlanBackendData = VxlanData;
 
 /**
  * A stable locally-administered unicast MAC derived from `seed` (e.g. the lease subnet and
@@ -201,7 +164,7 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
       "the network has no IPv4 range; podnet programs only IPv4 overlays for now.",
     );
   }
-  const ownData = parseVxlanBackendData(own.attrs.backendData);
+  const ownData = parseVxlanData(own.attrs.backendData);
   if (typeof ownData === "string") {
     throw new PodnetError("invalid", `this host's lease ${own.key} cannot be programmed: ${ownData}.`);
   }
@@ -217,7 +180,7 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
     dev: underlay.dev,
     learning: backend.Learning,
     gbp: backend.GBP,
-    mtu: (backend.MTU ?? underlay.mtu) - VXLAN_OVERHEAD,
+    mtu: overlayMtu(backend, underlay.mtu).mtu,
     mac: ownData.vtepMac,
     address: `${formatIPv4(own.subnet.ipv4.ip)}/32`,
   };
@@ -237,11 +200,8 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
  * between peers (a VtepMAC used twice) are the caller's to resolve; our own MAC is checked here.
  */
 export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
-  const type = peer.attrs.backendType ?? "";
-  if (type.toLowerCase() !== "vxlan")
-    return `its backend is ${type === "" ? "not set (udp or alloc)" : type}, not vxlan`;
   if (!hasIPv4(peer.subnet)) return "it has no IPv4 subnet; IPv6 peers are not programmed yet";
-  const data = parseVxlanBackendData(peer.attrs.backendData);
+  const data = vxlanDataOf(peer.attrs);
   if (typeof data === "string") return data;
   if (data.vni !== context.vni) return `its VNI is ${data.vni}, not ${context.vni}`;
   const publicIp = parseIPv4(peer.attrs.publicIP);

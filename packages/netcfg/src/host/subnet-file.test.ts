@@ -3,13 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isPodnetError, parseIPv4Cidr, parseIPv6Cidr } from "@podnet/ipam-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  configuredOverlayMtu,
-  formatSubnetFile,
-  parseSubnetFile,
-  readSubnetFile,
-  writeSubnetFile,
-} from "./subnet-file.js";
+import { formatSubnetFile, parseSubnetFile, readSubnetFile, writeSubnetFile } from "./subnet-file.js";
 
 const v4 = (s: string) => parseIPv4Cidr(s) ?? expect.fail(s);
 const v6 = (s: string) => parseIPv6Cidr(s) ?? expect.fail(s);
@@ -154,21 +148,5 @@ describe("parseSubnetFile", () => {
     );
     expect(() => parseSubnetFile("FLANNEL_IPMASQ=yes\n")).toThrow(/true or false/);
     expect(() => parseSubnetFile("FLANNEL_MTU=big\n")).toThrow(/an MTU/);
-  });
-});
-
-describe("configuredOverlayMtu", () => {
-  it("takes vxlan's MTU minus 50, wireguard's as is, else 1450", () => {
-    const vxlan = {
-      Type: "vxlan",
-      VNI: 1,
-      Port: 0,
-      GBP: false,
-      Learning: false,
-      DirectRouting: false,
-    } as const;
-    expect(configuredOverlayMtu(vxlan)).toBe(1450);
-    expect(configuredOverlayMtu({ ...vxlan, MTU: 9000 })).toBe(8950);
-    expect(configuredOverlayMtu({ Type: "host-gw" })).toBe(1450);
   });
 });

@@ -20,25 +20,9 @@ import {
   parseIPv4Cidr,
   parseIPv6Cidr,
 } from "@podnet/ipam-core";
-import type { ResolvedBackend } from "../config/schema.js";
 
 /** flanneld's default subnet file. */
 export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
-
-/** What flanneld's vxlan device loses to encapsulation (flannel uses 50 for both families). */
-export const VXLAN_OVERHEAD = 50;
-/** The MTU written when nothing better is known: a 1500-byte underlay minus the vxlan overhead. */
-export const DEFAULT_OVERLAY_MTU = 1500 - VXLAN_OVERHEAD;
-
-/**
- * FLANNEL_MTU when the underlay interface is not known (the agent uses the real one): vxlan's
- * `MTU` (the underlay's) minus 50, wireguard's `MTU` (its device's) as is, else 1450.
- */
-export function configuredOverlayMtu(backend: ResolvedBackend): number {
-  if (backend.Type === "vxlan" && backend.MTU !== undefined) return backend.MTU - VXLAN_OVERHEAD;
-  if (backend.Type === "wireguard" && backend.MTU !== undefined) return backend.MTU;
-  return DEFAULT_OVERLAY_MTU;
-}
 
 /** What goes into a subnet file; subnets are the lease's network addresses (host bits zero). */
 export interface SubnetFileInput {

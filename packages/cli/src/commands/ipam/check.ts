@@ -1,13 +1,16 @@
 import { rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
+  bindFindings,
   type CheckedConfig,
   checkLeases,
   configKey,
   type LeaseListing,
   type LeaseNetwork,
   type LeaseRegistry,
+  leasesToBind,
   PodnetError,
+  REPORT_VERSION,
   type Report,
 } from "@podnet/ipam-core";
 import type { ResolvedConfig, StoredConfig, ValidationResult } from "@podnet/netcfg";
@@ -93,7 +96,7 @@ export function reportOf(state: IpamState, prefix: string, generatedAt: Date): R
     configKey: configKey(prefix),
   });
   return {
-    version: 1,
+    version: REPORT_VERSION,
     prefix,
     revision: state.listing.revision,
     generatedAt: generatedAt.toISOString(),
@@ -117,7 +120,14 @@ export function checkCommand(): Command {
         const state = await readIpamState(ctx);
         const report = reportOf(state, ctx.globals.prefix, new Date());
         if (opts.report !== undefined) {
-          await writeReport(opts.report, report);
+          // A release must find each key as it was, and not renewed since: record its etcd lease and expiry.
+          const store = await ctx.store();
+          const ttls = await store.timeToLiveMany(leasesToBind(report.findings, state.listing));
+          const bound = {
+            ...report,
+            findings: bindFindings(report.findings, state.listing, ttls, new Date()),
+          };
+          await writeReport(opts.report, bound);
           process.stderr.write(
             `podnet: wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}\n`,
           );

@@ -11,7 +11,8 @@ export function releaseCommand(): Command {
   return new Command("release")
     .description(
       "delete what an 'ipam check --report' file names (overlap losers, extra leases of one PublicIP, leases out of range " +
-        "or of the wrong length, foreign keys, damaged values), each only if unchanged since the report",
+        "or of the wrong length, foreign keys, damaged values), each only if unchanged and not renewed since the report; " +
+        "reservations are never deleted",
     )
     .requiredOption(
       "--from-report <file>",
@@ -35,7 +36,8 @@ export function releaseCommand(): Command {
           plan.length === 0 ? [] : await deleteUnchanged(await ctx.store(), prefix, plan, { dryRun });
         const data = releaseData(report, dryRun, outcomes);
         await ctx.print({ data, human: () => formatRelease(data), rows: () => releaseRows(data) });
-        return outcomes.some((o) => o.status === "changed") ? 1 : 0;
+        const skipped = new Set(["changed", "renewed", "reservation"]);
+        return outcomes.some((o) => skipped.has(o.status)) ? 1 : 0;
       }),
     );
 }

@@ -2,7 +2,7 @@ import { hasIPv4, type LeaseSubnet } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
-import { type AttrFlags, leaseAttrsFrom, mtuFlag, ttlFlag } from "./flags.js";
+import { type AttrFlags, allowsNoVtepMac, leaseAttrsFrom, mtuFlag, ttlFlag, VTEP_MAC_HINT } from "./flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
 
 interface AcquireFlags extends AttrFlags {
@@ -25,7 +25,14 @@ export function acquireCommand(): Command {
       "the lease's BackendType (default: the config's, none for udp and alloc)",
     )
     .option("--backend-data <json>", "the lease's BackendData, a JSON object")
-    .option("--vtep-mac <mac>", 'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"}')
+    .option(
+      "--vtep-mac <mac>",
+      'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"} (default: keep the live lease\'s)',
+    )
+    .option(
+      "--no-vtep-mac",
+      "vxlan: lease without a VtepMAC on purpose (peers cannot route to it until one is written)",
+    )
     .option("--ttl <duration>", "lifetime of a new lease, like 24h or 90m (default: 24h, as flannel)")
     .option(
       "--subnet-file <path>",
@@ -54,9 +61,11 @@ export function acquireCommand(): Command {
           attrs,
           ...(previous !== undefined && { previous }),
           ...(ttlSeconds !== undefined && { ttlSeconds }),
+          allowIncomplete: allowsNoVtepMac(flags),
+          incompleteHint: VTEP_MAC_HINT,
         });
         const { lease } = result;
-        const mtu = mtuGiven ?? netcfg.configuredOverlayMtu(resolved.Backend);
+        const mtu = mtuGiven ?? netcfg.overlayMtu(resolved.Backend).mtu;
         if (flags.subnetFile !== undefined) {
           await netcfg.writeSubnetFile(flags.subnetFile, {
             ...(hasIPv4(lease.subnet) && { subnet: lease.subnet.ipv4, network: network.ipv4?.network }),

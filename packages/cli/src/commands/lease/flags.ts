@@ -3,10 +3,12 @@
  * Every bad input is a usage error (exit 2) with one sentence naming the flag and the fix.
  */
 import {
+  encodeVxlanData,
   formatIPv4,
   formatIPv6,
   type LeaseAttrs,
   type LeaseSubnet,
+  type LeaseTarget,
   MAX_LEASE_TTL_SECONDS,
   maskIPv4,
   maskIPv6,
@@ -131,11 +133,8 @@ function notSubnet(text: string): PodnetError {
   );
 }
 
-/** What `show`, `renew` and `release` look a lease up by. */
-export type LeaseTarget =
-  | { readonly kind: "subnet"; readonly subnet: LeaseSubnet; readonly text: string }
-  | { readonly kind: "ip"; readonly ipv4?: number; readonly ipv6?: bigint; readonly text: string }
-  | { readonly kind: "owner"; readonly publicIP: string; readonly text: string };
+/** What `show`, `renew` and `release` look a lease up by (ipam-core's). */
+export type { LeaseTarget };
 
 /** `SUBNET` or `--public-ip IP`, exactly one (renew, release). */
 export function leaseTargetFrom(subnet: string | undefined, publicIp: string | undefined): LeaseTarget {
@@ -169,7 +168,17 @@ export interface AttrFlags {
   publicIpv6?: string;
   backendType?: string;
   backendData?: string;
-  vtepMac?: string;
+  /** A MAC, or false for --no-vtep-mac (lease a vxlan subnet without one, on purpose). */
+  vtepMac?: string | false;
+}
+
+/** The refusal's pointer to the flags that supply a vxlan lease's VtepMAC. */
+export const VTEP_MAC_HINT =
+  "give --vtep-mac MAC (the host's flannel.<VNI> MAC) or --backend-data, or --no-vtep-mac to lease it without one";
+
+/** Whether the admin said explicitly that the lease may go without a VtepMAC. */
+export function allowsNoVtepMac(flags: AttrFlags): boolean {
+  return flags.vtepMac === false;
 }
 
 /** Backend types whose leases flanneld writes without a BackendType. */
@@ -187,21 +196,23 @@ export function leaseAttrsFrom(flags: AttrFlags): (backend: ResolvedBackend) => 
   }
   const publicIP = ipv4Flag(flags.publicIp, "--public-ip");
   const publicIPv6 = flags.publicIpv6 === undefined ? null : ipv6Flag(flags.publicIpv6, "--public-ipv6");
-  if (flags.backendData !== undefined && flags.vtepMac !== undefined) {
+  if (flags.backendData !== undefined && typeof flags.vtepMac === "string") {
     throw new PodnetError("usage", "give --backend-data or --vtep-mac, not both");
   }
   const givenType = flags.backendType?.toLowerCase();
   if (givenType !== undefined && !/^[a-z0-9][a-z0-9._-]*$/.test(givenType)) {
     throw new PodnetError("usage", `--backend-type "${flags.backendType}" is not a backend type like vxlan`);
   }
-  const mac = flags.vtepMac === undefined ? undefined : macFlag(flags.vtepMac);
+  const mac = typeof flags.vtepMac === "string" ? macFlag(flags.vtepMac) : undefined;
   if (mac !== undefined && givenType !== undefined && givenType !== "vxlan") {
     throw new PodnetError("usage", `--vtep-mac is vxlan's; it cannot go with --backend-type ${givenType}`);
   }
   const data = flags.backendData === undefined ? undefined : backendDataFlag(flags.backendData);
   return (backend) => {
     const backendData =
-      mac !== undefined ? `{"VNI":${backend.Type === "vxlan" ? backend.VNI : 1},"VtepMAC":"${mac}"}` : data;
+      mac !== undefined
+        ? encodeVxlanData({ vni: backend.Type === "vxlan" ? backend.VNI : 1, vtepMac: mac })
+        : data;
     const backendType =
       mac !== undefined
         ? "vxlan"

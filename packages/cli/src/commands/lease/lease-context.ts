@@ -3,22 +3,20 @@
  * network config read and validated, and leases found by subnet or address.
  */
 import {
-  hasIPv4,
-  ipv4NetContains,
-  ipv6NetContains,
+  findLeases,
   type Lease,
   type LeaseListing,
-  type LeaseNetwork,
   LeaseRegistry,
-  type LeaseSubnet,
+  type LeaseTarget,
   PodnetError,
+  sameSubnet,
 } from "@podnet/ipam-core";
-import type { ResolvedConfig } from "@podnet/netcfg";
+import type { StoredNetwork } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
+import { warn } from "../../print/warn.js";
 import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
-import type { LeaseTarget } from "./flags.js";
 
 /** The registry of the context's prefix. */
 export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<LeaseRegistry> {
@@ -33,51 +31,9 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */
-export async function loadNetwork(
-  ctx: Context,
-): Promise<{ resolved: ResolvedConfig; network: LeaseNetwork }> {
-  const { getConfig, validateConfigText, leaseNetworkOf } = await import("@podnet/netcfg");
-  const config = await getConfig(await ctx.store(), ctx.globals.prefix);
-  const result = validateConfigText(config.text);
-  const first = result.errors[0];
-  if (!result.valid || result.resolved === undefined) {
-    const where = first === undefined ? "" : `${first.path === "" ? "" : `${first.path}: `}${first.message}`;
-    const more = result.errors.length > 1 ? ` (and ${result.errors.length - 1} more)` : "";
-    throw new PodnetError(
-      "failed",
-      `the network config at ${config.key} is invalid: ${where}${more}; fix it with 'podnet config set FILE' before leasing`,
-    );
-  }
-  return { resolved: result.resolved, network: leaseNetworkOf(result.resolved) };
-}
-
-/** Whether a lease is the one a SUBNET names (an IPv4 part alone matches a dual-stack lease). */
-export function sameSubnet(lease: LeaseSubnet, wanted: LeaseSubnet): boolean {
-  if (hasIPv4(wanted)) {
-    if (!hasIPv4(lease) || lease.ipv4.ip !== wanted.ipv4.ip || lease.ipv4.prefix !== wanted.ipv4.prefix) {
-      return false;
-    }
-  }
-  if (wanted.ipv6 === undefined) return true;
-  return (
-    lease.ipv6 !== undefined && lease.ipv6.ip === wanted.ipv6.ip && lease.ipv6.prefix === wanted.ipv6.prefix
-  );
-}
-
-/** The leases a SUBNET or IP names: the subnet itself, or those containing or owned by the address. */
-export function findLeases(listing: LeaseListing, target: LeaseTarget): Lease[] {
-  if (target.kind === "subnet") return listing.leases.filter((l) => sameSubnet(l.subnet, target.subnet));
-  if (target.kind === "owner") return listing.leases.filter((l) => l.attrs.publicIP === target.publicIP);
-  const { ipv4, ipv6 } = target;
-  const owned = listing.leases.filter((l) =>
-    ipv4 !== undefined ? l.attrs.publicIP === target.text : l.attrs.publicIPv6 === target.text,
-  );
-  const containing = listing.leases.filter((l) =>
-    ipv4 !== undefined
-      ? hasIPv4(l.subnet) && ipv4NetContains(l.subnet.ipv4, ipv4)
-      : ipv6 !== undefined && l.subnet.ipv6 !== undefined && ipv6NetContains(l.subnet.ipv6, ipv6),
-  );
-  return [...new Set([...containing, ...owned])];
+export async function loadNetwork(ctx: Context): Promise<StoredNetwork> {
+  const { loadNetwork } = await import("@podnet/netcfg");
+  return loadNetwork(await ctx.store(), ctx.globals.prefix);
 }
 
 /** Opens the registry, lists once and returns the leases a SUBNET or IP names; not-found when none. */
@@ -112,7 +68,7 @@ export function viewsWith(leases: readonly Lease[], lookup: TtlLookup): LeaseVie
 
 /** Writes one warning per damaged or foreign entry on stderr. */
 export function warnAboutListing(listing: LeaseListing): void {
-  for (const line of listingWarnings(listing)) process.stderr.write(`podnet: warning: ${line}\n`);
+  for (const line of listingWarnings(listing)) warn(line);
 }
 
 /** A not-found error for a SUBNET or IP that names no lease, mentioning a damaged entry there. */

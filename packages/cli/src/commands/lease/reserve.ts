@@ -2,7 +2,7 @@ import { leaseFits, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
-import { type AttrFlags, leaseAttrsFrom, subnetArg } from "./flags.js";
+import { type AttrFlags, allowsNoVtepMac, leaseAttrsFrom, subnetArg, VTEP_MAC_HINT } from "./flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
 
 /** `podnet lease reserve SUBNET --public-ip IP`: a lease with no TTL, for a host that must keep its subnet. */
@@ -17,7 +17,14 @@ export function reserveCommand(): Command {
       "the lease's BackendType (default: the config's, none for udp and alloc)",
     )
     .option("--backend-data <json>", "the lease's BackendData, a JSON object")
-    .option("--vtep-mac <mac>", 'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"}')
+    .option(
+      "--vtep-mac <mac>",
+      'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"} (default: keep the live lease\'s)',
+    )
+    .option(
+      "--no-vtep-mac",
+      "vxlan: lease without a VtepMAC on purpose (peers cannot route to it until one is written)",
+    )
     .action(
       withContext(async (ctx, text: string, flags: AttrFlags) => {
         const subnet = subnetArg(text);
@@ -31,7 +38,10 @@ export function reserveCommand(): Command {
           );
         }
         const registry = await openRegistry(ctx);
-        const lease = await registry.reserve(subnet, attrs);
+        const lease = await registry.reserve(subnet, attrs, {
+          allowIncomplete: allowsNoVtepMac(flags),
+          incompleteHint: VTEP_MAC_HINT,
+        });
         const [view] = await viewsOf(registry, [lease]);
         if (view === undefined) return undefined;
         await ctx.print({

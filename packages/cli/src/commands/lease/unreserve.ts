@@ -1,8 +1,9 @@
+import { findLeases } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { subnetText } from "../../print/lease.js";
 import { subnetArg } from "./flags.js";
-import { findLeases, openRegistry } from "./lease-context.js";
+import { openRegistry } from "./lease-context.js";
 
 /** `podnet lease unreserve SUBNET`: delete a reservation (a live lease is refused: release it instead). */
 export function unreserveCommand(): Command {

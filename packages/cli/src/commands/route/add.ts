@@ -7,8 +7,11 @@ import { formatRoutes, routeData, routeEntries, routeSimpleRow } from "../../pri
 import { ipv4Flag, leaseAttrsFrom, macFlag, subnetArg } from "../lease/flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "../lease/lease-context.js";
 
-/** The words after SUBNET, in route(8)'s grammar: `gw IP [vtep MAC]`, in any order. */
-export function routeAddWords(words: readonly string[]): { gw: string; vtep?: string } {
+/**
+ * The words after SUBNET, in route(8)'s grammar: `gw IP [vtep MAC|none]`, in any order;
+ * `vtep none` reserves a vxlan subnet without a VtepMAC on purpose (its host writes its own).
+ */
+export function routeAddWords(words: readonly string[]): { gw: string; vtep?: string | false } {
   const given = new Map<string, string>();
   for (let i = 0; i < words.length; i += 2) {
     const word = words[i] ?? "";
@@ -27,6 +30,7 @@ export function routeAddWords(words: readonly string[]): { gw: string; vtep?: st
   ipv4Flag(gw, "gw");
   const vtep = given.get("vtep");
   if (vtep === undefined) return { gw };
+  if (vtep === "none") return { gw, vtep: false };
   try {
     return { gw, vtep: macFlag(vtep) };
   } catch (err) {
@@ -42,15 +46,15 @@ export function addCommand(): Command {
       "reserve SUBNET for the host PUBLIC-IP (a lease with no TTL); vxlan: 'vtep MAC' writes its VtepMAC",
     )
     .argument("<subnet>", "the subnet, like 10.5.7.0/24 or 10.5.7.0-24")
-    .argument("<words...>", "gw PUBLIC-IP [vtep MAC]")
+    .argument("<words...>", "gw PUBLIC-IP [vtep MAC|none]")
     .action(
       withContext(async (ctx, text: string, words: string[]) => {
         const subnet = subnetArg(text);
         const { gw, vtep } = routeAddWords(words);
-        const attrsFor = leaseAttrsFrom({ publicIp: gw, ...(vtep !== undefined && { vtepMac: vtep }) });
+        const attrsFor = leaseAttrsFrom({ publicIp: gw, ...(typeof vtep === "string" && { vtepMac: vtep }) });
         const { resolved, network } = await loadNetwork(ctx);
         const backend = resolved.Backend;
-        if (vtep !== undefined && backend.Type !== "vxlan") {
+        if (typeof vtep === "string" && backend.Type !== "vxlan") {
           throw new PodnetError(
             "usage",
             `'vtep' is for vxlan networks; this network's backend is ${backend.Type}, so give only 'gw'`,
@@ -64,11 +68,15 @@ export function addCommand(): Command {
         }
         const attrs = attrsFor(backend);
         const registry = await openRegistry(ctx);
-        const lease = await registry.reserve(subnet, attrs);
+        const lease = await registry.reserve(subnet, attrs, {
+          allowIncomplete: vtep === false,
+          incompleteHint:
+            "add 'vtep MAC' (the host's flannel.<VNI> MAC), or 'vtep none' to reserve it without one",
+        });
         const views = await viewsOf(registry, [lease]);
         const routes = routeEntries(views, backend.Type === "vxlan" ? backend.VNI : undefined);
         const note =
-          backend.Type === "vxlan" && vtep === undefined
+          backend.Type === "vxlan" && vtep === false
             ? "\n(no VtepMAC yet: the host writes its own when it takes the reservation)"
             : "";
         await ctx.print({

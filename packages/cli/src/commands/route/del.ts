@@ -1,10 +1,10 @@
-import { isReservation, PodnetError } from "@podnet/ipam-core";
+import { findLeases, isReservation, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { etcdLeaseHex, formatTtl, subnetText } from "../../print/lease.js";
 import { removedText, routeData, routeEntries, routeSimpleRow } from "../../print/route.js";
 import { subnetArg } from "../lease/flags.js";
-import { findLeases, noLeaseError, openRegistry, viewsOf } from "../lease/lease-context.js";
+import { noLeaseError, openRegistry, viewsOf } from "../lease/lease-context.js";
 
 /**
  * `podnet route del SUBNET [--force]`: deletes a reservation, or a lease whose etcd lease has
@@ -42,7 +42,9 @@ export function delCommand(): Command {
             `${subnetText(lease.subnet)} is a live lease of ${lease.attrs.publicIP} (${formatTtl(ttl)} left); its host still uses it; nothing was deleted; pass --force to delete it anyway`,
           );
         }
-        await registry.release(lease);
+        // A reservation is what route add made: route del is its unreserve.
+        if (isReservation(lease)) await registry.unreserve(lease.subnet, { expect: lease });
+        else await registry.release(lease);
         const routes = routeEntries(view === undefined ? [] : [view], undefined);
         const revoked = isReservation(lease) ? "" : `; etcd lease ${etcdLeaseHex(lease.etcdLease)} revoked`;
         await ctx.print({

@@ -5,6 +5,7 @@ import {
   type LeaseListing,
   PodnetError,
   parseIPv4,
+  sameSubnet,
 } from "@podnet/ipam-core";
 import type { KernelState } from "@podnet/netcfg";
 import { Command } from "commander";
@@ -23,13 +24,7 @@ import {
 } from "../../print/route.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
-import {
-  loadNetwork,
-  openRegistry,
-  sameSubnet,
-  viewsWith,
-  warnAboutListing,
-} from "../lease/lease-context.js";
+import { loadNetwork, openRegistry, viewsWith, warnAboutListing } from "../lease/lease-context.js";
 
 /** The flags of `podnet route` itself. */
 export interface ShowFlags extends KernelFlags {
@@ -149,7 +144,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       dev: found.device?.dev ?? "",
       ip: own.attrs.publicIP,
       // The device's MTU is taken as found: this view is about routes, neighbours and fdb entries.
-      mtu: (found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU) + netcfg.VXLAN_OVERHEAD,
+      mtu: netcfg.underlayMtuFor(found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU),
     },
   });
   for (const s of plan.skipped) process.stderr.write(`podnet: warning: ${s.key}: not routed: ${s.reason}\n`);

@@ -1,0 +1,4 @@
+export * from "./check.js";
+export * from "./etcd-checks.js";
+export * from "./host-checks.js";
+export * from "./network-checks.js";
