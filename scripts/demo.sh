@@ -124,6 +124,9 @@ show_failing doctor
 step "An unreachable etcd fails fast, in one sentence"
 show_failing --endpoints 127.0.0.1:1 config get
 
+step "A dead endpoint among live ones costs nothing: the call moves on to the next"
+show --endpoints "127.0.0.1:1,127.0.0.1:$client_port" config get -o json
+
 # ---------------------------------------------------------------------------------------
 # podnet agent: three hosts in network namespaces, an agent in each, traffic across the
 # overlay. Needs root and `ip netns`; skipped with one line otherwise. Its own etcd runs in
