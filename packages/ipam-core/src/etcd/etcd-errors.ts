@@ -2,6 +2,9 @@ import { isPodnetError, PodnetError } from "../errors.js";
 import { formatDuration } from "./connection.js";
 import { DEFAULT_MAX_REQUEST_BYTES, formatBytes, MAX_LEASE_TTL_SECONDS } from "./limits.js";
 
+/** A TLS failure, in grpc-js's or Node's words. */
+const TLS_FAILURE = /certificate|ssl|tls|handshake|self.signed|unable to verify|alert/i;
+
 /** What a failure means for the endpoint: it did not answer (another may), or it answered. */
 const ENDPOINT_FAILURE =
   /Deadline|Unavailable|ECONNREFUSED|ECONNRESET|EPIPE|No connection established|failed to connect|Connection dropped|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|leader changed|no leader|request timed out|timed out waiting for read index|Protocol error|Received HTTP status|Cancelled|Call cancelled|GOAWAY|ClientClosed|TLS|SSL|certificate|handshake/i;
@@ -21,7 +24,7 @@ export function isEndpointFailure(err: unknown): boolean {
 export function bestError(errors: readonly unknown[]): unknown {
   const rank = (err: unknown): number => {
     const msg = `${err instanceof Error ? err.constructor.name : ""} ${err instanceof Error ? err.message : String(err)}`;
-    if (/certificate|ssl|tls|handshake|self.signed|unable to verify|alert/i.test(msg)) return 3;
+    if (TLS_FAILURE.test(msg)) return 3;
     if (!isEndpointFailure(err)) return 2;
     if (/Protocol error|Received HTTP status/i.test(msg)) return 1;
     return 0;
@@ -103,7 +106,7 @@ export function translateEtcdError(err: unknown, ctx: CallContext): PodnetError 
       cause: err,
     });
   }
-  if (/certificate|ssl|tls|handshake|self.signed|unable to verify|alert/i.test(msg)) {
+  if (TLS_FAILURE.test(msg)) {
     return new PodnetError(
       "permission",
       `TLS handshake with etcd at ${where} failed (${tlsReason(msg)}); check --cacert, --cert and --key`,
