@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
 import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { flannelVxlanValue, leaseTtl, putFlannelLease, storedKey } from "@podnet/test-harness/flannel";
 import { tempDir } from "@podnet/test-harness/tmp";
 import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
@@ -14,8 +15,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 const VXLAN_CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 const MAC = "c6:d2:32:6f:8f:44";
-const vxlanValue = (ip: string, mac: string) =>
-  `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+const vxlanValue = (ip: string, mac: string) => flannelVxlanValue(ip, mac);
 
 useTempDirs();
 
@@ -29,24 +29,9 @@ describe.skipIf(!etcdAvailable())("no command loses data", () => {
   };
   const ctl = (args: string[], input?: string) =>
     etcd().etcdctlOk(args, input === undefined ? {} : { input });
-  const flannelLease = async (key: string, value: string, ttl = 3600) => {
-    const grant = await ctl(["lease", "grant", String(ttl)]);
-    const id = /lease ([0-9a-f]+) granted/.exec(grant)?.[1];
-    if (id === undefined) throw new Error(`no lease id in ${grant}`);
-    await ctl(["put", `--lease=${id}`, key, value]);
-    return id;
-  };
-  const stored = async (key: string) => {
-    const out = JSON.parse(await ctl(["get", key, "-w", "json"])) as {
-      kvs?: { value: string; lease?: number | string }[];
-    };
-    const kv = out.kvs?.[0];
-    return kv && { value: Buffer.from(kv.value, "base64").toString("utf8"), lease: String(kv.lease ?? 0) };
-  };
-  const ttlOf = async (id: string) => {
-    const out = await ctl(["lease", "timetolive", id]);
-    return Number(/remaining\((-?\d+)s\)/.exec(out)?.[1] ?? "-1");
-  };
+  const flannelLease = (key: string, value: string, ttl = 3600) => putFlannelLease(etcd(), key, value, ttl);
+  const stored = (key: string) => storedKey(etcd(), key);
+  const ttlOf = (id: string) => leaseTtl(etcd(), id);
   const errorLine = (r: RunPodnetResult) =>
     r.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("podnet: warning:"));
 

@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { connect, isPodnetError, LeaseRegistry } from "@podnet/ipam-core";
 import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
 import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { putFlannelLease, storedKey } from "@podnet/test-harness/flannel";
 import { netnsUnavailableReason } from "@podnet/test-harness/netns";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,21 +57,9 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
   const ctl = (args: string[], input?: string) =>
     etcd().etcdctlOk(args, input === undefined ? {} : { input });
   /** A lease exactly as flanneld makes it: grant, then put --lease. */
-  const flannelLease = async (key: string, value: string, ttl = 3600) => {
-    const grant = await ctl(["lease", "grant", String(ttl)]);
-    const id = /lease ([0-9a-f]+) granted/.exec(grant)?.[1];
-    if (id === undefined) throw new Error(`no lease id in ${grant}`);
-    await ctl(["put", `--lease=${id}`, key, value]);
-    return id;
-  };
-  /** The stored key as etcd reports it (-w json: base64 value, lease absent for none). */
-  const stored = async (key: string) => {
-    const out = JSON.parse(await ctl(["get", key, "-w", "json"])) as {
-      kvs?: { value: string; lease?: number | string }[];
-    };
-    const kv = out.kvs?.[0];
-    return kv && { value: Buffer.from(kv.value, "base64").toString("utf8"), lease: String(kv.lease ?? 0) };
-  };
+  const flannelLease = (key: string, value: string, ttl = 3600) => putFlannelLease(etcd(), key, value, ttl);
+  /** The stored key as etcd reports it. */
+  const stored = (key: string) => storedKey(etcd(), key);
 
   /** A keyspace with one of everything `route` must show or skip. */
   const seed = async (prefix: string) => {

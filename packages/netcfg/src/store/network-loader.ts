@@ -40,10 +40,17 @@ export function firstProblem(validation: ValidationResult): string {
   return `${where}${more}`;
 }
 
-/** Reads and validates the config at `<prefix>/config`; never throws for a missing or invalid one. */
-export async function readNetwork(store: Store, prefix: string): Promise<NetworkState> {
+/**
+ * Reads and validates the config at `<prefix>/config` (as it stood at `revision`, when
+ * given); never throws for a missing or invalid one.
+ */
+export async function readNetwork(
+  store: Store,
+  prefix: string,
+  opts: { revision?: number } = {},
+): Promise<NetworkState> {
   const key = configKey(prefix);
-  const { revision, config } = await readConfig(store, prefix);
+  const { revision, config } = await readConfig(store, prefix, opts);
   if (config === undefined) return { state: "missing", key, revision };
   const validation = validateConfigText(config.text);
   const resolved = validation.resolved;

@@ -2,7 +2,6 @@ import { rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   bindFindings,
-  type CheckedConfig,
   checkLeases,
   configKey,
   type LeaseListing,
@@ -13,7 +12,7 @@ import {
   REPORT_VERSION,
   type Report,
 } from "@podnet/ipam-core";
-import type { ResolvedConfig, StoredConfig, ValidationResult } from "@podnet/netcfg";
+import type { NetworkState, ResolvedConfig, StoredConfig } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
@@ -23,8 +22,9 @@ import { openRegistry } from "../lease/lease-context.js";
 export interface IpamState {
   readonly registry: LeaseRegistry;
   readonly listing: LeaseListing;
+  /** What the config key held at the listing's revision. */
+  readonly networkState: NetworkState;
   readonly config?: StoredConfig;
-  readonly validation?: ValidationResult;
   readonly resolved?: ResolvedConfig;
   /** The ranges of a valid config. */
   readonly network?: LeaseNetwork;
@@ -32,67 +32,43 @@ export interface IpamState {
 
 /** Lists `<prefix>/subnets/` in one request, then reads the config at that same revision. */
 export async function readIpamState(ctx: Context): Promise<IpamState> {
-  const { readConfig, validateConfigText, leaseNetworkOf } = await import("@podnet/netcfg");
+  const { readNetwork } = await import("@podnet/netcfg");
   const store = await ctx.store();
   const registry = await openRegistry(ctx);
   const listing = await registry.list();
-  const { config } = await readConfig(store, ctx.globals.prefix, { revision: listing.revision });
-  if (config === undefined) return { registry, listing };
-  const validation = validateConfigText(config.text);
-  const resolved = validation.valid ? validation.resolved : undefined;
-  let network: LeaseNetwork | undefined;
-  if (resolved !== undefined) {
-    try {
-      network = leaseNetworkOf(resolved);
-    } catch {
-      network = undefined; // the validator rules this out; the check reports the config as invalid
-    }
-  }
-  return {
-    registry,
-    listing,
-    config,
-    validation,
-    ...(resolved !== undefined && { resolved }),
-    ...(network !== undefined && { network }),
-  };
+  const networkState = await readNetwork(store, ctx.globals.prefix, { revision: listing.revision });
+  if (networkState.state === "missing") return { registry, listing, networkState };
+  if (networkState.state === "invalid")
+    return { registry, listing, networkState, config: networkState.config };
+  const { config, resolved, network } = networkState;
+  return { registry, listing, networkState, config, resolved, network };
 }
 
 /** The network of a valid config, or a one-sentence error saying what to do. */
 export async function requireNetwork(state: IpamState, prefix: string): Promise<LeaseNetwork> {
-  if (state.config === undefined) {
+  const ns = state.networkState;
+  if (ns.state === "missing") {
     const { configNotFoundMessage } = await import("@podnet/netcfg");
     throw new PodnetError("not-found", configNotFoundMessage(configKey(prefix)));
   }
-  if (state.network === undefined) {
-    const first = state.validation?.errors[0];
-    const why = first === undefined ? "" : `: ${first.path === "" ? "" : `${first.path}: `}${first.message}`;
+  if (ns.state === "invalid") {
     throw new PodnetError(
       "failed",
-      `the network config at ${state.config.key} is invalid${why}; 'podnet ipam check' lists every problem`,
+      `the network config at ${ns.key} is invalid: ${ns.problem}; 'podnet ipam check' lists every problem`,
     );
   }
-  return state.network;
+  return ns.network;
 }
 
 /** The findings of the stored state, bound to the listing's revision. */
-export function reportOf(state: IpamState, prefix: string, generatedAt: Date): Report {
-  const backend = state.resolved?.Backend;
-  const config: CheckedConfig | undefined =
-    state.validation === undefined
-      ? undefined
-      : {
-          valid: state.validation.valid && state.network !== undefined,
-          errors: state.validation.errors,
-          key: configKey(prefix),
-          ...(backend !== undefined && { backendType: backend.Type }),
-          ...(backend?.Type === "vxlan" && { vni: backend.VNI }),
-        };
+export async function reportOf(state: IpamState, prefix: string, generatedAt: Date): Promise<Report> {
+  const { checkedConfigOf } = await import("@podnet/netcfg");
+  const config = checkedConfigOf(state.networkState);
   const findings = checkLeases({
     listing: state.listing,
     ...(state.network !== undefined && { network: state.network }),
     ...(config !== undefined && { config }),
-    configMissing: state.config === undefined,
+    configMissing: state.networkState.state === "missing",
     configKey: configKey(prefix),
   });
   return {
@@ -118,7 +94,7 @@ export function checkCommand(): Command {
     .action(
       withContext(async (ctx, opts: { report?: string }) => {
         const state = await readIpamState(ctx);
-        const report = reportOf(state, ctx.globals.prefix, new Date());
+        const report = await reportOf(state, ctx.globals.prefix, new Date());
         if (opts.report !== undefined) {
           // A release must find each key as it was, and not renewed since: record its etcd lease and expiry.
           const store = await ctx.store();

@@ -2,7 +2,15 @@ import { hasIPv4, type LeaseSubnet } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
-import { type AttrFlags, allowsNoVtepMac, leaseAttrsFrom, mtuFlag, ttlFlag, VTEP_MAC_HINT } from "./flags.js";
+import {
+  type AttrFlags,
+  allowsNoVtepMac,
+  leaseAttrsFrom,
+  mtuFlag,
+  ttlFlag,
+  VTEP_MAC_HINT,
+  withAttrOptions,
+} from "./flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
 
 interface AcquireFlags extends AttrFlags {
@@ -14,24 +22,9 @@ interface AcquireFlags extends AttrFlags {
 
 /** `podnet lease acquire`: this host's lease, as flanneld would take it, guarded and retried. */
 export function acquireCommand(): Command {
-  return new Command("acquire")
+  return withAttrOptions(new Command("acquire"))
     .description(
       "lease a subnet for a host: its own lease again, else its previous subnet if free, else a random free one",
-    )
-    .requiredOption("--public-ip <ip>", "the host's IPv4 address; it identifies the lease's owner")
-    .option("--public-ipv6 <ip>", "the host's IPv6 address")
-    .option(
-      "--backend-type <type>",
-      "the lease's BackendType (default: the config's, none for udp and alloc)",
-    )
-    .option("--backend-data <json>", "the lease's BackendData, a JSON object")
-    .option(
-      "--vtep-mac <mac>",
-      'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"} (default: keep the live lease\'s)',
-    )
-    .option(
-      "--no-vtep-mac",
-      "vxlan: lease without a VtepMAC on purpose (peers cannot route to it until one is written)",
     )
     .option("--ttl <duration>", "lifetime of a new lease, like 24h or 90m (default: 24h, as flannel)")
     .option(

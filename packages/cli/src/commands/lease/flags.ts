@@ -21,6 +21,7 @@ import {
   parseLeaseKey,
 } from "@podnet/ipam-core";
 import type { ResolvedBackend } from "@podnet/netcfg";
+import type { Command } from "commander";
 
 /** A dotted IPv4 address flag, as given. */
 export function ipv4Flag(text: string, flag: string): string {
@@ -170,6 +171,26 @@ export interface AttrFlags {
   backendData?: string;
   /** A MAC, or false for --no-vtep-mac (lease a vxlan subnet without one, on purpose). */
   vtepMac?: string | false;
+}
+
+/** Adds the lease-value flags `acquire` and `reserve` share (the --public-ip, backend and VtepMAC flags). */
+export function withAttrOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption("--public-ip <ip>", "the host's IPv4 address; it identifies the lease's owner")
+    .option("--public-ipv6 <ip>", "the host's IPv6 address")
+    .option(
+      "--backend-type <type>",
+      "the lease's BackendType (default: the config's, none for udp and alloc)",
+    )
+    .option("--backend-data <json>", "the lease's BackendData, a JSON object")
+    .option(
+      "--vtep-mac <mac>",
+      'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"} (default: keep the live lease\'s)',
+    )
+    .option(
+      "--no-vtep-mac",
+      "vxlan: lease without a VtepMAC on purpose (peers cannot route to it until one is written)",
+    );
 }
 
 /** The refusal's pointer to the flags that supply a vxlan lease's VtepMAC. */

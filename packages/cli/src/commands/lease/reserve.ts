@@ -2,29 +2,21 @@ import { leaseFits, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
-import { type AttrFlags, allowsNoVtepMac, leaseAttrsFrom, subnetArg, VTEP_MAC_HINT } from "./flags.js";
+import {
+  type AttrFlags,
+  allowsNoVtepMac,
+  leaseAttrsFrom,
+  subnetArg,
+  VTEP_MAC_HINT,
+  withAttrOptions,
+} from "./flags.js";
 import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
 
 /** `podnet lease reserve SUBNET --public-ip IP`: a lease with no TTL, for a host that must keep its subnet. */
 export function reserveCommand(): Command {
-  return new Command("reserve")
+  return withAttrOptions(new Command("reserve"))
     .description("reserve a subnet for a host: a lease with no etcd lease, so it never expires")
     .argument("<subnet>", "the subnet, like 10.5.52.0/24 or 10.5.52.0-24")
-    .requiredOption("--public-ip <ip>", "the host's IPv4 address")
-    .option("--public-ipv6 <ip>", "the host's IPv6 address")
-    .option(
-      "--backend-type <type>",
-      "the lease's BackendType (default: the config's, none for udp and alloc)",
-    )
-    .option("--backend-data <json>", "the lease's BackendData, a JSON object")
-    .option(
-      "--vtep-mac <mac>",
-      'vxlan: write BackendData {"VNI":<config VNI>,"VtepMAC":"<mac>"} (default: keep the live lease\'s)',
-    )
-    .option(
-      "--no-vtep-mac",
-      "vxlan: lease without a VtepMAC on purpose (peers cannot route to it until one is written)",
-    )
     .action(
       withContext(async (ctx, text: string, flags: AttrFlags) => {
         const subnet = subnetArg(text);
