@@ -435,7 +435,9 @@ describe("upstream refusals are podnet's own sentences", () => {
 
   it("a refused endpoint ends with one line (exit 1)", async () => {
     const r = await runPodnet(["--endpoints", "http://127.0.0.1:1", ...TIMEOUTS, "config", "get"]);
-    expect(endedByItself(r)).toMatch(/^podnet: cannot reach etcd at http:\/\/127\.0\.0\.1:1: connection refused;/);
+    expect(endedByItself(r)).toMatch(
+      /^podnet: cannot reach etcd at http:\/\/127\.0\.0\.1:1: connection refused;/,
+    );
     expect(r.code).toBe(1);
   });
 });
