@@ -80,7 +80,7 @@ step "Acquiring again from the same host reuses its lease"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 -o simple
 
 step "A reservation never expires; a lease written by hand exactly as flanneld writes it is read like any other"
-show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50
+show lease reserve 10.5.200.0/24 --public-ip 192.0.2.50 --vtep-mac 0e:00:00:00:00:50
 grant=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" lease grant 86400 | awk '{print $2}')
 ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put --lease="$grant" /coreos.com/network/subnets/10.5.77.0-24 \
   '{"PublicIP":"192.0.2.77","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}' >/dev/null
@@ -111,7 +111,7 @@ show ipam show --map "$work/ipam-map.svg"
 head -c 300 "$work/ipam-map.svg"; echo " ..."
 
 step "Find what is broken: an overlapping lease and the foreign key written earlier"
-ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put /coreos.com/network/subnets/10.5.76.0-23 \
+ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$client_port" put --lease="$grant" /coreos.com/network/subnets/10.5.76.0-23 \
   '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:45"}}' >/dev/null
 show_failing ipam check --report "$work/report.json"
 show ipam release --from-report "$work/report.json" --dry-run
@@ -126,6 +126,17 @@ show_failing --endpoints 127.0.0.1:1 config get
 
 step "A dead endpoint among live ones costs nothing: the call moves on to the next"
 show --endpoints "127.0.0.1:1,127.0.0.1:$client_port" config get -o json
+
+step "For scripts, as etcdctl users expect: -w, raw values (TTLs in seconds), version, completion"
+show lease list -w simple
+show version
+printf '$ source <(podnet completion bash)\n'
+podnet completion bash | sed -n 1p
+
+step "Secrets stay secret: an ipsec PSK prints as <redacted> unless --show-secrets"
+printf '{"Network":"10.9.0.0/16","Backend":{"Type":"ipsec","PSK":"%s"}}\n' "$(head -c 90 /dev/urandom | base64 -w0)" >"$work/ipsec.json"
+podnet --prefix /demo-secret config set "$work/ipsec.json" -o simple
+show --prefix /demo-secret config get
 
 # ---------------------------------------------------------------------------------------
 # podnet agent: three hosts in network namespaces, an agent in each, traffic across the

@@ -200,6 +200,7 @@ describe("podnet config in etcd", () => {
     expect(await stored()).toBe(before);
     const diff = await podnet(["config", "diff", files.goodV2]);
     expect(diff.stdout).toMatch(/^\+ {2}"Backend"/m);
+    expect(diff.code).toBe(1);
   });
 
   it("refuses to overwrite a document changed since it was read", async () => {

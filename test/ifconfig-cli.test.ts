@@ -44,7 +44,7 @@ interface IfconfigJson {
   ipv6Network: unknown;
   lease: {
     subnet: string;
-    vtepMac: string | null;
+    vtepMAC: string | null;
     publicIP: string;
     ttlSeconds: number | null;
     reservation: boolean;
@@ -169,7 +169,7 @@ describe.skipIf(!etcdAvailable())("podnet ifconfig against a real etcd", () => {
       ipv6Network: null,
       lease: {
         subnet: "10.5.52.0/24",
-        vtepMac: MAC,
+        vtepMAC: MAC,
         publicIP: "192.0.2.7",
         reservation: false,
         key: "/json/subnets/10.5.52.0-24",
@@ -267,6 +267,11 @@ describe.skipIf(!etcdAvailable())("podnet ifconfig against a real etcd", () => {
     expect(wrongDevice.stderr).toMatch(
       /flannel\.2 is not this network's overlay device; .* makes flannel\.1/,
     );
+    const wrongSetter = await podnet("/usage", ["ifconfig", "flannel.2", "mtu", "1400"]);
+    expect(wrongSetter.code).toBe(2);
+    expect(wrongSetter.stderr).toMatch(
+      /^podnet: flannel\.2 is not this network's device: its VNI is 1, so flanneld makes flannel\.1/,
+    );
     expect(await revisionOf("/usage")).toBe(before);
   });
 
@@ -358,7 +363,7 @@ describe.skipIf(!etcdAvailable())("podnet ifconfig against a real etcd", () => {
         expect(data.flags).toEqual(["UP", "VXLAN"]);
         expect(data.mtu).toBe(1450);
         expect(data.mtuSource).toBe("device");
-        expect(data.lease).toMatchObject({ subnet: "10.5.52.0/24", foundBy: "device", vtepMac: MAC });
+        expect(data.lease).toMatchObject({ subnet: "10.5.52.0/24", foundBy: "device", vtepMAC: MAC });
         expect(data.localDevice).toMatchObject({ name: "flannel.1", vni: 1, mac: MAC, mtu: 1450 });
         expect(data.localDevice?.addresses).toContain("10.5.52.0/32");
         expect(data.localDevice?.stats).toBeDefined();

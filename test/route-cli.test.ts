@@ -139,7 +139,7 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
     const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("podnet: note:"));
     const skipped = await run(["route", "-o", "json"], "1");
     expect(skipped.code).toBe(0);
-    const routes = JSON.parse(skipped.stdout) as RouteJson[];
+    const routes = (JSON.parse(skipped.stdout) as { revision: number; routes: RouteJson[] }).routes;
     expect(routes.map((x) => [x.dst, x.ttlSeconds, x.reservation])).toEqual([
       ["10.5.7.0/24", null, true],
       ["10.5.9.0/24", null, false],
@@ -151,10 +151,14 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
     const table = await run(["route", "-n"], "1");
     expect(table.stdout.split("\n")[3]?.split(/\s+/)[7]).toBe("-");
     const forced = await run(["route", "-o", "json", "--ttl"], "1");
-    expect((JSON.parse(forced.stdout) as RouteJson[])[1]?.ttlSeconds).toBeGreaterThan(3000);
+    expect(
+      (JSON.parse(forced.stdout) as { revision: number; routes: RouteJson[] }).routes[1]?.ttlSeconds,
+    ).toBeGreaterThan(3000);
     expect(notes(forced.stderr)).toEqual([]);
     const never = await run(["route", "-o", "json", "--no-ttl"]);
-    expect((JSON.parse(never.stdout) as RouteJson[])[1]?.ttlSeconds).toBeNull();
+    expect(
+      (JSON.parse(never.stdout) as { revision: number; routes: RouteJson[] }).routes[1]?.ttlSeconds,
+    ).toBeNull();
     expect(notes(never.stderr)).toEqual([]);
     const leases = await run(["lease", "list", "-o", "json"], "1");
     const listed = JSON.parse(leases.stdout) as { leases: { ttlSeconds: number | null }[] };
@@ -169,7 +173,7 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
   it("-o json uses iproute2's key names plus the overlay's", async () => {
     const r = await podnet("/show", ["route", "-o", "json"]);
     expect(r.code).toBe(0);
-    const routes = JSON.parse(r.stdout) as RouteJson[];
+    const routes = (JSON.parse(r.stdout) as { revision: number; routes: RouteJson[] }).routes;
     expect(routes.map((x) => x.dst)).toEqual(["10.5.7.0/24", "10.5.9.0/24", "10.5.52.0/24"]);
     const [reserved, hostGw, vxlan] = routes;
     expect(Object.keys(vxlan ?? {})).toEqual([

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { errorLine } from "./print/stderr.js";
 import { run } from "./program.js";
 
 // Deprecation notices from dependencies (grpc sets an IP as TLS server name) are not the admin's business.
@@ -11,7 +12,7 @@ process.noDeprecation = true;
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   if (process.stdout.listenerCount("error") > 1) return;
   if (err.code === "EPIPE") process.exit(141);
-  process.stderr.write(`podnet: cannot write the output: ${err.message}\n`);
+  errorLine(`cannot write the output: ${err.message}`);
   process.exit(1);
 });
 // Nowhere to report a failing stderr (`podnet agent 2>&1 | tee` after tee died): carry on.

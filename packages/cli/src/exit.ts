@@ -1,4 +1,5 @@
 import { type ErrorCode, isPodnetError } from "@podnet/ipam-core";
+import { errorLine, stderrText } from "./print/stderr.js";
 
 /** podnet's exit statuses (DESIGN.md): the one place codes become numbers. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, invalid: 3 } as const;
@@ -18,11 +19,11 @@ export function exitStatusFor(code: ErrorCode): number {
 /** Prints an error as one line on stderr and returns the exit status; never a stack trace. */
 export function reportError(err: unknown): number {
   if (isPodnetError(err)) {
-    process.stderr.write(`podnet: ${err.message}\n`);
+    errorLine(err.message);
     return exitStatusFor(err.code);
   }
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`podnet: unexpected failure: ${message.split("\n")[0]}\n`);
-  if (process.env["PODNET_DEBUG"] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  errorLine(`unexpected failure: ${message.split("\n")[0]}`);
+  if (process.env["PODNET_DEBUG"] && err instanceof Error) stderrText(`${err.stack}\n`);
   return EXIT.failed;
 }

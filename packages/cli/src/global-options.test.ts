@@ -45,8 +45,35 @@ describe("resolveGlobalOptions", () => {
     expect(() => resolveGlobalOptions({ output: "xml" }, {})).toThrow(/unknown output format/);
   });
 
-  it("honours NO_COLOR and --no-color", () => {
-    expect(resolveGlobalOptions({}, { NO_COLOR: "1" }).color).toBe(false);
-    expect(resolveGlobalOptions({ color: false }, {}).color).toBe(false);
+  it("honours NO_COLOR (only when non-empty, as no-color.org says) and --no-color", () => {
+    expect(resolveGlobalOptions({}, {}, true).color).toBe(true);
+    expect(resolveGlobalOptions({}, { NO_COLOR: "1" }, true).color).toBe(false);
+    expect(resolveGlobalOptions({}, { NO_COLOR: "" }, true).color).toBe(true);
+    expect(resolveGlobalOptions({ color: false }, {}, true).color).toBe(false);
+    expect(resolveGlobalOptions({}, {}, false).color).toBe(false);
+  });
+
+  it("takes etcdctl's -w and ETCDCTL_WRITE_OUT; -o and PODNET_OUTPUT win", () => {
+    expect(resolveGlobalOptions({ writeOut: "json" }, {}).output).toBe("json");
+    expect(resolveGlobalOptions({}, { ETCDCTL_WRITE_OUT: "yaml" }).output).toBe("yaml");
+    expect(resolveGlobalOptions({}, { ETCDCTL_WRITE_OUT: "" }).output).toBe("table");
+    expect(resolveGlobalOptions({}, { ETCDCTL_WRITE_OUT: "yaml", PODNET_OUTPUT: "simple" }).output).toBe(
+      "simple",
+    );
+    expect(resolveGlobalOptions({ output: "json", writeOut: "yaml" }, {}).output).toBe("json");
+  });
+
+  it("--insecure-skip-tls-verify, --verbose and --show-secrets", () => {
+    expect(resolveGlobalOptions({ insecureSkipTlsVerify: true }, {}).connection.insecureSkipTlsVerify).toBe(
+      true,
+    );
+    expect(
+      resolveGlobalOptions({}, { ETCDCTL_INSECURE_SKIP_TLS_VERIFY: "true" }).connection.insecureSkipTlsVerify,
+    ).toBe(true);
+    expect(resolveGlobalOptions({}, {}).connection.insecureSkipTlsVerify).toBeUndefined();
+    expect(resolveGlobalOptions({ verbose: true, showSecrets: true }, {})).toMatchObject({
+      verbose: true,
+      showSecrets: true,
+    });
   });
 });

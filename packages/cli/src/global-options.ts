@@ -23,7 +23,15 @@ export interface RawGlobalFlags {
   dialTimeout?: string;
   commandTimeout?: string;
   output?: string;
+  /** etcdctl's `-w/--write-out`, the same as `-o/--output`. */
+  writeOut?: string;
   color?: boolean;
+  /** `--verbose`: every warning line, not the first 20 and a count. */
+  verbose?: boolean;
+  /** `--show-secrets`: print pre-shared keys and other secrets in clear. */
+  showSecrets?: boolean;
+  /** etcdctl's `--insecure-skip-tls-verify`. */
+  insecureSkipTlsVerify?: boolean;
   /** flanneld's spellings of the same flags, which `podnet agent` accepts (the podnet spelling wins). */
   etcdEndpoints?: string;
   etcdPrefix?: string;
@@ -51,6 +59,10 @@ export interface GlobalOptions {
   readonly prefix: string;
   readonly output: OutputFormat;
   readonly color: boolean;
+  /** Print every warning (`--verbose`). */
+  readonly verbose: boolean;
+  /** Show secrets in clear (`--show-secrets`); otherwise they print as `<redacted>`. */
+  readonly showSecrets: boolean;
   /** Where each connection setting came from, for `doctor` and for messages. */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -62,7 +74,10 @@ type Env = Readonly<Record<string, string | undefined>>;
  * they mean the same thing. The command line always wins.
  */
 const ENV_FALLBACKS: Record<
-  Exclude<keyof RawGlobalFlags, "color" | "output" | `etcd${string}`>,
+  Exclude<
+    keyof RawGlobalFlags,
+    "color" | "output" | "writeOut" | "verbose" | "showSecrets" | "insecureSkipTlsVerify" | `etcd${string}`
+  >,
   readonly string[]
 > = {
   endpoints: ["PODNET_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FLANNELD_ETCD_ENDPOINTS"],
@@ -108,7 +123,11 @@ function duration(text: string | undefined, flag: string, fallbackMs: number): n
 }
 
 /** Resolves the global flags against the environment. The password is read, never echoed. */
-export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.env): GlobalOptions {
+export function resolveGlobalOptions(
+  flags: RawGlobalFlags,
+  env: Env = process.env,
+  terminal: boolean = !!process.stdout.isTTY,
+): GlobalOptions {
   const sources: Record<string, string> = {};
   const endpoints = pick(flags, env, "endpoints", sources);
   // An explicit empty --prefix is a mistake, not a request for the default.
@@ -134,8 +153,11 @@ export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.e
     }
   }
   if (sources["password"] === "flag") {
-    process.stderr.write(
-      "podnet: warning: --password on the command line is visible to other users; use PODNET_PASSWORD or --password-file\n",
+    warn("--password on the command line is visible to other users; use PODNET_PASSWORD or --password-file");
+  }
+  if (sources["user"] === "flag" && user?.includes(":")) {
+    warn(
+      "--user name:password on the command line shows the password to other users; give --user name and PODNET_PASSWORD or --password-file",
     );
   }
   const connection: ConnectionOptions = {
@@ -148,12 +170,39 @@ export function resolveGlobalOptions(flags: RawGlobalFlags, env: Env = process.e
     dialTimeoutMs: duration(pick(flags, env, "dialTimeout", sources), "dial-timeout", 2000),
     commandTimeoutMs: duration(pick(flags, env, "commandTimeout", sources), "command-timeout", 5000),
     onWarning: warn,
+    ...(insecureSkipTlsVerify(flags, env) ? { insecureSkipTlsVerify: true } : {}),
   };
-  const output = parseOutputFormat(flags.output ?? env["PODNET_OUTPUT"] ?? "table");
+  const output = parseOutputFormat(
+    flags.output ??
+      flags.writeOut ??
+      nonEmpty(env["PODNET_OUTPUT"]) ??
+      nonEmpty(env["ETCDCTL_WRITE_OUT"]) ??
+      "table",
+  );
+  // NO_COLOR's convention (no-color.org): only a non-empty value turns colour off.
   const color =
     flags.color !== false &&
-    env["NO_COLOR"] === undefined &&
-    env["PODNET_NO_COLOR"] === undefined &&
-    !!process.stdout.isTTY;
-  return { connection, prefix, output, color, sources };
+    nonEmpty(env["NO_COLOR"]) === undefined &&
+    nonEmpty(env["PODNET_NO_COLOR"]) === undefined &&
+    terminal;
+  return {
+    connection,
+    prefix,
+    output,
+    color,
+    verbose: flags.verbose === true,
+    showSecrets: flags.showSecrets === true,
+    sources,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/** `--insecure-skip-tls-verify`, or ETCDCTL_INSECURE_SKIP_TLS_VERIFY=true as etcdctl reads it. */
+function insecureSkipTlsVerify(flags: RawGlobalFlags, env: Env): boolean {
+  if (flags.insecureSkipTlsVerify === true) return true;
+  const value = env["PODNET_INSECURE_SKIP_TLS_VERIFY"] ?? env["ETCDCTL_INSECURE_SKIP_TLS_VERIFY"];
+  return value !== undefined && /^(1|true|yes)$/i.test(value);
 }

@@ -1,10 +1,12 @@
+import { stderrText } from "./print/stderr.js";
+
 /** Asks for a password on the terminal without echoing it. */
 export function promptPassword(question: string): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
     // Echo off before the prompt shows: whatever is typed once it is visible is never echoed.
     stdin.setRawMode?.(true);
-    process.stderr.write(question);
+    stderrText(question);
     let answer = "";
     stdin.resume();
     stdin.setEncoding("utf8");
@@ -12,7 +14,7 @@ export function promptPassword(question: string): Promise<string> {
       stdin.setRawMode?.(false);
       stdin.pause();
       stdin.off("data", onData);
-      process.stderr.write("\n");
+      stderrText("\n");
       if (err) reject(err);
       else resolve(answer);
     };

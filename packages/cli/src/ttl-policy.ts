@@ -7,6 +7,7 @@
  */
 import { type LeaseListing, PodnetError, type Store } from "@podnet/ipam-core";
 import type { Command } from "commander";
+import { note } from "./print/warn.js";
 
 /** Up to this many distinct etcd leases, TTLs are looked up without --ttl. */
 export const TTL_AUTO_MAX = 1000;
@@ -82,7 +83,7 @@ export async function lookupTtls(
 
 /** Writes the lookup's note, if any, once on stderr. */
 export function noteTtls(lookup: TtlLookup): void {
-  if (lookup.note !== undefined) process.stderr.write(`podnet: note: ${lookup.note}\n`);
+  if (lookup.note !== undefined) note(`note: ${lookup.note}`);
 }
 
 /** A lease's TTL from a lookup: null for a reservation; undefined when not looked up; -1 when gone. */

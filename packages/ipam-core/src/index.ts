@@ -13,6 +13,7 @@ export {
   DEFAULT_MAX_REQUEST_BYTES,
   MAX_LEASE_TTL_SECONDS,
 } from "./etcd/limits.js";
+export * from "./etcd/server-version.js";
 export type * from "./etcd/store.js";
 export * from "./host-lease.js";
 export * from "./keys.js";

@@ -14,6 +14,8 @@ export { leaseNetworkOf } from "./config/lease-network.js";
 export * from "./config/overlay.js";
 export type { BackendType, ResolvedBackend, ResolvedConfig } from "./config/schema.js";
 export { BACKEND_TYPES } from "./config/schema.js";
+/** The one redaction rule for secrets in a config, its text and its diffs. */
+export * from "./config/secrets.js";
 export type { ValidateOptions, ValidationResult } from "./config/validate.js";
 export { validateConfig, validateConfigText } from "./config/validate.js";
 /** `podnet doctor`'s checks as pure functions returning verdicts. */

@@ -6,6 +6,7 @@
 import { compilePattern, PodnetError, parseDuration, parseIPv4 } from "@podnet/ipam-core";
 import { Command, Option } from "commander";
 import { contextFor } from "../context.js";
+import { logLine } from "../print/stderr.js";
 
 /** The agent's flags as commander hands them over. */
 interface AgentFlags {
@@ -270,5 +271,5 @@ export function agentCommand(): Command {
 
 /** One timestamped line on stderr. */
 function log(line: string): void {
-  process.stderr.write(`${new Date().toISOString()} podnet agent: ${line}\n`);
+  logLine("agent", line);
 }

@@ -1,13 +1,15 @@
 import { type LeaseEvent, type LeaseWatch, PodnetError, watchLeases } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../context.js";
+import { errorLine } from "../print/stderr.js";
+import { note } from "../print/warn.js";
 import {
   errorRateLimiter,
   eventLine,
-  renderWatchLine,
   snapshotLine,
   type WatchLine,
   watchTime,
+  writeWatchLine,
 } from "../print/watch.js";
 
 interface WatchFlags {
@@ -43,13 +45,14 @@ export function watchCommand(): Command {
       "after",
       "\nHuman lines: TIME TYPE SUBNET PUBLIC-IP BACKEND VTEP-MAC [(expired)|(deleted)]; TYPE is snapshot,\n" +
         "added, changed, removed, foreign or damaged. -o json prints one object per line:\n" +
-        "{time, type, subnet, key, publicIP, backendType, vtepMAC, revision, expired?, reason?}.",
+        "{time, type, subnet, key, publicIP, backendType, vtepMAC, revision, expired?, reason?};\n" +
+        "-o yaml the same as one YAML document per event, each starting with ---; -o simple tab-separated fields.",
     )
     .action(
       withContext(async (ctx, flags: WatchFlags) => {
         const fromRevision = flags.rev === undefined ? undefined : revFlag(flags.rev);
         const format = ctx.globals.output;
-        const yaml = format === "yaml" ? (await import("yaml")).stringify : undefined;
+        const yaml = format === "yaml" ? (await import("../print/yaml.js")).toYaml : undefined;
 
         let stopRequested!: () => void;
         const stopped = new Promise<void>((resolve) => {
@@ -64,7 +67,7 @@ export function watchCommand(): Command {
 
         const write = (line: WatchLine) => {
           if (flags.prefixOnlyLeases && (line.type === "foreign" || line.type === "damaged")) return;
-          process.stdout.write(renderWatchLine(line, format, ctx.colours, yaml));
+          writeWatchLine(line, format, ctx.colours, yaml);
         };
         const limiter = errorRateLimiter(ERROR_INTERVAL_MS);
         let watch: LeaseWatch | undefined;
@@ -84,16 +87,14 @@ export function watchCommand(): Command {
                 for (const event of events) write(eventLine(event, time));
               },
               error: (err) => {
-                const line = limiter.line(`podnet: watch: ${err.message.split("\n")[0]}; retrying`);
-                if (line !== undefined) process.stderr.write(`${line}\n`);
+                const line = limiter.line(`watch: ${err.message.split("\n")[0]}; retrying`);
+                if (line !== undefined) errorLine(line);
               },
             },
             fromRevision === undefined ? {} : { fromRevision },
           );
           if (process.stderr.isTTY) {
-            process.stderr.write(
-              `podnet: watching ${ctx.globals.prefix}/subnets/ after revision ${watch.revision}; Ctrl-C stops\n`,
-            );
+            note(`watching ${ctx.globals.prefix}/subnets/ after revision ${watch.revision}; Ctrl-C stops`);
           }
           await stopped;
         } finally {

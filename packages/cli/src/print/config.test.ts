@@ -1,16 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { withoutSecrets } from "./config.js";
+import { formatResolved } from "./config.js";
 
-describe("withoutSecrets", () => {
-  it("redacts pre-shared keys at any depth and keeps everything else", () => {
-    const resolved = {
+describe("formatResolved", () => {
+  it("prints aligned fields, the backend on one line, and skips what is unset", () => {
+    const text = formatResolved({
       Network: "10.5.0.0/16",
-      Backend: { Type: "ipsec", PSK: "x".repeat(96), UDPEncap: false },
-    };
-    expect(withoutSecrets(resolved)).toEqual({
-      Network: "10.5.0.0/16",
-      Backend: { Type: "ipsec", PSK: "<redacted>", UDPEncap: false },
+      SubnetLen: 24,
+      IPv6Network: undefined,
+      Backend: { Type: "vxlan", VNI: 1, Port: 4789, MTU: undefined, GBP: false },
     });
-    expect(resolved.Backend.PSK).toBe("x".repeat(96));
+    expect(text.split("\n")).toEqual([
+      "Network:   10.5.0.0/16",
+      "SubnetLen: 24",
+      "Backend:   vxlan VNI=1 Port=4789 GBP=false",
+    ]);
   });
 });

@@ -18,16 +18,3 @@ export function formatResolved(resolved: Readonly<Record<string, unknown>>): str
   }
   return fields(pairs);
 }
-
-/** Backend fields that hold secrets: never printed, not even as JSON for CI logs. */
-const SECRET_FIELDS = new Set(["PSK"]);
-
-/** The resolved config with secret fields replaced by `<redacted>`. */
-export function withoutSecrets<T>(resolved: T): T {
-  if (resolved === null || typeof resolved !== "object") return resolved;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(resolved)) {
-    out[key] = SECRET_FIELDS.has(key) && typeof value === "string" ? "<redacted>" : withoutSecrets(value);
-  }
-  return out as T;
-}

@@ -3,7 +3,7 @@
  * form (-o json, -o yaml) and `key<TAB>value` lines (-o simple).
  */
 import type { LinkInfo, ResolvedBackend } from "@podnet/netcfg";
-import { formatTtl } from "./lease.js";
+import { formatTtl, simpleTtl } from "./lease.js";
 
 /** One family's pod network and how much of its range is taken. */
 export interface NetworkView {
@@ -23,7 +23,7 @@ export interface NetworkView {
 export interface HostLeaseView {
   readonly subnet: string | null;
   readonly ipv6Subnet: string | null;
-  readonly vtepMac: string | null;
+  readonly vtepMAC: string | null;
   readonly publicIP: string;
   readonly publicIPv6: string | null;
   /** Seconds left; null for a reservation; -1 when the etcd lease is gone. */
@@ -124,9 +124,9 @@ export function ifconfigRows(view: IfconfigView): string[][] {
   const lease = view.lease;
   rows.push(
     ["lease", lease?.subnet ?? lease?.ipv6Subnet ?? "-"],
-    ["vtep-mac", lease?.vtepMac ?? "-"],
+    ["vtep-mac", lease?.vtepMAC ?? "-"],
     ["public-ip", lease?.publicIP ?? "-"],
-    ["ttl", lease ? formatTtl(lease.ttlSeconds) : "-"],
+    ["ttl", lease ? simpleTtl(lease.ttlSeconds) : "-"],
   );
   const link = view.localDevice;
   if (link !== null && view.all && link.stats) {
@@ -172,7 +172,7 @@ function leaseLine(view: IfconfigView): string {
   const lease = view.lease;
   if (lease === null) return `lease none${view.leaseNote ? ` (${view.leaseNote})` : ""}`;
   const parts = [`lease ${[lease.subnet, lease.ipv6Subnet].filter((s) => s !== null).join(" + ")}`];
-  if (lease.vtepMac !== null) parts.push(`vtep ${lease.vtepMac}`);
+  if (lease.vtepMAC !== null) parts.push(`vtep ${lease.vtepMAC}`);
   parts.push(`public ${lease.publicIPv6 ? `${lease.publicIP},${lease.publicIPv6}` : lease.publicIP}`);
   parts.push(`ttl ${formatTtl(lease.ttlSeconds)}`);
   return parts.join("  ");
@@ -180,8 +180,8 @@ function leaseLine(view: IfconfigView): string {
 
 function deviceLine(link: LinkInfo, view: IfconfigView): string {
   const parts = [`local ${link.name} ${link.up ? "up" : "down"}`, `ether ${link.mac}`];
-  if (view.lease?.vtepMac && view.lease.vtepMac !== link.mac)
-    parts[1] += ` (lease says ${view.lease.vtepMac})`;
+  if (view.lease?.vtepMAC && view.lease.vtepMAC !== link.mac)
+    parts[1] += ` (lease says ${view.lease.vtepMAC})`;
   for (const a of link.addresses.filter((x) => !x.startsWith("fe80:"))) parts.push(`inet ${a}`);
   if (link.vni !== undefined) {
     const vni =

@@ -24,7 +24,7 @@ import {
   subnetName,
   type Utilisation,
 } from "@podnet/ipam-core";
-import { formatTtl } from "./lease.js";
+import { formatTtl, simpleTtl } from "./lease.js";
 import { fields, table } from "./table.js";
 
 // ---- utilisation ----
@@ -275,7 +275,7 @@ export function locationRows(data: LocationData): string[][] {
     relation,
     h.subnet,
     h.publicIP,
-    h.reservation ? "reserved" : formatTtl(h.ttlSeconds),
+    simpleTtl(h.reservation ? null : h.ttlSeconds),
   ];
   const rows = [...data.heldBy.map((h) => row("held-by", h)), ...data.owns.map((h) => row("owner-of", h))];
   return rows.length > 0 ? rows : [[data.address, data.state, data.rangeSubnet ?? "-", "-", "-"]];

@@ -88,13 +88,23 @@ export function foreignData(f: ForeignEntry) {
 /** `23h59m`, `59m30s`, `45s` (the lease TTL rule lives in ipam-core). */
 export { formatTtl };
 
-/** The VTEP MAC of a vxlan lease's backend data; "-" when it has none. */
+/** The VTEP MAC of a vxlan lease as printed (ipam-core's rule); "-" when it has none that is valid. */
 export function vtepMacOf(lease: Lease): string {
   return vtepMacOfAttrs(lease.attrs) ?? "-";
 }
 
-/** The row of one lease in `lease list`: SUBNET, PUBLIC-IP, BACKEND, VTEP-MAC, TTL. */
-export function leaseRow(view: LeaseView): string[] {
+/**
+ * A TTL for scripts (-o simple): whole seconds, -1 when the etcd lease is gone, `reserved`
+ * for a reservation, `-` when not looked up.
+ */
+export function simpleTtl(ttlSeconds: number | null | undefined): string {
+  if (ttlSeconds === undefined) return "-";
+  if (ttlSeconds === null) return "reserved";
+  return String(ttlSeconds < 0 ? -1 : ttlSeconds);
+}
+
+/** The table row of one lease in `lease list`: SUBNET, PUBLIC-IP, BACKEND, VTEP-MAC, TTL. */
+function leaseTableRow(view: LeaseView): string[] {
   const { lease } = view;
   const publicIPs = lease.attrs.publicIPv6
     ? `${lease.attrs.publicIP},${lease.attrs.publicIPv6}`
@@ -106,6 +116,13 @@ export function leaseRow(view: LeaseView): string[] {
     vtepMacOf(lease),
     formatTtl(view.ttlSeconds),
   ];
+}
+
+/** The -o simple row of one lease: the table's cells, the TTL in seconds (see simpleTtl). */
+export function leaseRow(view: LeaseView): string[] {
+  const row = leaseTableRow(view);
+  row[4] = simpleTtl(view.ttlSeconds);
+  return row;
 }
 
 /** The `lease list` table with its footer. */
@@ -121,7 +138,7 @@ export function formatLeaseTable(views: readonly LeaseView[], listing: LeaseList
       `${plural(skipped, "entry", "entries")} skipped: ${listing.damaged.length} damaged, ${listing.foreign.length} foreign (see the warnings)`,
     );
   }
-  const body = views.length === 0 ? "no leases" : table(head, views.map(leaseRow));
+  const body = views.length === 0 ? "no leases" : table(head, views.map(leaseTableRow));
   return `${body}\n\n${parts.join("; ")}`;
 }
 
@@ -166,9 +183,6 @@ export function etcdLeaseHex(id: string): string {
     return id;
   }
 }
-
-/** flanneld's vxlan BackendData exactly as it writes it: VNI, then VtepMAC (no escapes in either). */
-export const FLANNEL_VXLAN_DATA = /^\{"VNI":(\d{1,8}),"VtepMAC":"([0-9a-fA-F:]{0,64})"\}$/;
 
 function parseRaw(raw: string | undefined): unknown {
   if (raw === undefined) return null;

@@ -1,4 +1,5 @@
 import { PodnetError } from "@podnet/ipam-core";
+import { safeJson, safeSerialise } from "./bounded.js";
 
 /** The output formats every command offers (etcdctl's -w plus yaml). */
 export const OUTPUT_FORMATS = ["table", "json", "yaml", "simple"] as const;
@@ -74,8 +75,8 @@ async function emit(
       await write("\n");
       return;
     case "yaml": {
-      const { stringify } = await import("yaml");
-      await write(stringify(materialised(result.data)));
+      const { toYaml } = await import("./yaml.js");
+      await write(safeSerialise(materialised(result.data), toYaml));
       return;
     }
     case "simple": {
@@ -104,7 +105,7 @@ function* jsonChunks(value: unknown, pad: string): Generator<string> {
   if (value instanceof LazyArray) {
     let first = true;
     for (const item of value.each()) {
-      const text = JSON.stringify(item, null, 2) ?? "null";
+      const text = safeJson(item, 2);
       yield `${first ? "[\n" : ",\n"}${inner}${indent(text, inner)}`;
       first = false;
     }
@@ -115,14 +116,14 @@ function* jsonChunks(value: unknown, pad: string): Generator<string> {
     let first = true;
     for (const [k, v] of Object.entries(value)) {
       if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-      yield `${first ? "{\n" : ",\n"}${inner}${JSON.stringify(k)}: `;
+      yield `${first ? "{\n" : ",\n"}${inner}${safeJson(k)}: `;
       yield* jsonChunks(v, inner);
       first = false;
     }
     yield first ? "{}" : `\n${pad}}`;
     return;
   }
-  yield indent(JSON.stringify(value, null, 2) ?? "null", pad);
+  yield indent(safeJson(value, 2), pad);
 }
 
 /** The data with its LazyArrays (at the top or one level down) made plain arrays. */

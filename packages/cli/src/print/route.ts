@@ -16,8 +16,10 @@ import {
   isReservation,
   type Lease,
   type LeaseListing,
+  vxlanDataOf,
+  vxlanV6DataOf,
 } from "@podnet/ipam-core";
-import { FLANNEL_VXLAN_DATA, formatTtl, type LeaseView, sortedBySubnet } from "./lease.js";
+import { formatTtl, type LeaseView, simpleTtl, sortedBySubnet } from "./lease.js";
 import { table, tableLines } from "./table.js";
 
 /** One overlay route: where a lease's subnet is reached, and the lease behind it. */
@@ -74,7 +76,8 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
   const { attrs } = lease;
   const type = attrs.backendType ?? "";
   const vxlan = type.toLowerCase() === "vxlan";
-  const data = backendFields(family === 4 ? attrs.backendData : attrs.backendV6Data);
+  const decoded = vxlan ? (family === 4 ? vxlanDataOf(attrs) : vxlanV6DataOf(attrs)) : undefined;
+  const data = typeof decoded === "object" ? decoded : undefined;
   let destination: string;
   let prefix: number;
   if (family === 4) {
@@ -86,7 +89,7 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
     prefix = net6?.prefix ?? 0;
   }
   const publicIP = family === 4 ? attrs.publicIP : (attrs.publicIPv6 ?? attrs.publicIP);
-  const vni = typeof data.VNI === "number" ? data.VNI : configVni;
+  const vni = data?.vni ?? configVni;
   const dev = vxlan
     ? `${family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`
     : type === ""
@@ -101,27 +104,12 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
     dev,
     onlink: vxlan,
     publicIP,
-    vtepMAC: vxlan && typeof data.VtepMAC === "string" ? data.VtepMAC : null,
+    vtepMAC: data?.vtepMac ?? null,
     ttlSeconds: view.ttlSeconds,
     reservation: isReservation(lease),
     backendType: attrs.backendType ?? null,
     key: lease.key,
   };
-}
-
-/** The fields of a BackendData object; empty when absent or damaged. */
-function backendFields(raw: string | undefined): Record<string, unknown> {
-  if (raw === undefined) return {};
-  const fast = FLANNEL_VXLAN_DATA.exec(raw);
-  if (fast !== null) return { VNI: Number(fast[1]), VtepMAC: fast[2] };
-  try {
-    const data: unknown = JSON.parse(raw);
-    return typeof data === "object" && data !== null && !Array.isArray(data)
-      ? (data as Record<string, unknown>)
-      : {};
-  } catch {
-    return {};
-  }
 }
 
 /** route(8)'s flag letters of an overlay route (see the file comment). */
@@ -174,9 +162,11 @@ export function routeRow(route: RouteEntry, numeric: boolean): string[] {
   ];
 }
 
-/** The tab-separated row (-o simple): the CIDR, then the table's other cells. */
+/** The tab-separated row (-o simple): the CIDR, then the table's other cells, the TTL in seconds. */
 export function routeSimpleRow(route: RouteEntry): string[] {
-  return [route.dst, ...routeRow(route, true).slice(1)];
+  const row = [route.dst, ...routeRow(route, true).slice(1)];
+  row[7] = simpleTtl(route.ttlSeconds);
+  return row;
 }
 
 const HEAD = [

@@ -147,7 +147,8 @@ export function renderWatchLine(
     case "json":
       return `${JSON.stringify(line)}\n`;
     case "yaml":
-      return `---\n${yaml ? yaml(line) : `${JSON.stringify(line)}\n`}`;
+      if (yaml === undefined) throw new Error("renderWatchLine: -o yaml needs the yaml serialiser");
+      return `---\n${yaml(line)}`;
     case "simple":
       return `${[
         line.time,
@@ -163,6 +164,16 @@ export function renderWatchLine(
     default:
       return `${formatWatchLine(line, colours)}\n`;
   }
+}
+
+/** Writes one watch line on stdout, in the chosen format (see renderWatchLine). */
+export function writeWatchLine(
+  line: WatchLine,
+  format: OutputFormat,
+  colours: Palette,
+  yaml?: (value: unknown) => string,
+): void {
+  process.stdout.write(renderWatchLine(line, format, colours, yaml));
 }
 
 /**

@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   readonly dialTimeoutMs: number;
   /** The deadline of each request. */
   readonly commandTimeoutMs: number;
+  /** Accept any server certificate (etcdctl's --insecure-skip-tls-verify): no chain or name check. */
+  readonly insecureSkipTlsVerify?: boolean;
   /** Keys per range request of a listing; default 32,768. */
   readonly listPageSize?: number;
   /** Decode Range and TTL replies with podnet's own decoder (default true); false uses etcd3's protobufjs decoding. */

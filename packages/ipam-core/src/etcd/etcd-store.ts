@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp, IStatusResponse, Watcher } from "etcd3";
 import { PodnetError } from "../errors.js";
 import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
@@ -94,7 +95,11 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
       callOptions: (() => ({ deadline: Date.now() + dialTimeoutMs })) as never,
     };
   }
-  const clients = endpoints.map((url) => ({ url, client: new etcd3.Etcd3({ ...options, hosts: [url] }) }));
+  const insecure = tls && opts.insecureSkipTlsVerify === true;
+  const clients = endpoints.map((url) => {
+    const build = () => new etcd3.Etcd3({ ...options, hosts: [url] });
+    return { url, client: insecure ? withoutTlsVerify(build) : build() };
+  });
   const isInvalidToken = (err: unknown) => err instanceof etcd3.EtcdInvalidAuthTokenError;
   const fast =
     opts.fastDecode === false
@@ -113,7 +118,7 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     })),
     endpoints,
     opts,
-    tls ? { ca: caFile, cert: certFile, key: keyFile } : undefined,
+    tls ? { ca: caFile, cert: certFile, key: keyFile, insecure } : undefined,
   );
   try {
     await store.probe();
@@ -122,6 +127,25 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
     throw err;
   }
   return store;
+}
+
+/**
+ * Builds the client with TLS credentials that accept any server certificate. etcd3 hands its
+ * `credentials` to grpc's createSsl without verify options, so that one call is given them for
+ * the synchronous construction (which is where etcd3 builds its credentials), then restored.
+ */
+function withoutTlsVerify<T>(build: () => T): T {
+  const grpc = createRequire(createRequire(import.meta.url).resolve("etcd3"))("@grpc/grpc-js") as {
+    credentials: { createSsl: (...args: unknown[]) => unknown };
+  };
+  const createSsl = grpc.credentials.createSsl;
+  grpc.credentials.createSsl = (root, key, cert) =>
+    createSsl(root, key, cert, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+  try {
+    return build();
+  } finally {
+    grpc.credentials.createSsl = createSsl;
+  }
 }
 
 async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {

@@ -14,6 +14,8 @@ export interface TlsMaterial {
   readonly ca?: Buffer | undefined;
   readonly cert?: Buffer | undefined;
   readonly key?: Buffer | undefined;
+  /** --insecure-skip-tls-verify: accept any server certificate, as grpc then does. */
+  readonly insecure?: boolean;
 }
 
 /** Completes one TLS handshake with `url` (https://host:port) by `deadline`, then closes it. */
@@ -30,6 +32,7 @@ export function tlsHandshake(url: string, tls: TlsMaterial, deadline: number): P
       ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
       ...(tls.key !== undefined ? { key: tls.key } : {}),
       ALPNProtocols: ["h2"],
+      ...(tls.insecure === true ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {}),
     });
     const timer = setTimeout(
       () => {

@@ -52,6 +52,24 @@ describe("ifconfig grammar", () => {
       Backend: { Type: "vxlan", VNI: 7 },
     });
     expect(parseDeviceName("flannel-v6.42")).toEqual({ vni: 42, ipv6: true });
+  });
+
+  it("refuses a device name that is not the stored network's, unless vni changes it", () => {
+    const vni1 = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
+    expect(usageError(() => ifconfigDocument(words("flannel.2 mtu 1400"), vni1))).toMatch(
+      /^flannel\.2 is not this network's device: its VNI is 1, so flanneld makes flannel\.1/,
+    );
+    const noVni = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
+    expect(usageError(() => ifconfigDocument(words("flannel.3"), noVni))).toMatch(/its VNI is 1/);
+    expect(ifconfigDocument(words("flannel.1 mtu 1400"), vni1).document["Backend"]).toEqual({
+      Type: "vxlan",
+      VNI: 1,
+      MTU: 1400,
+    });
+    expect(ifconfigDocument(words("flannel.2 vni 2"), vni1).document["Backend"]).toEqual({
+      Type: "vxlan",
+      VNI: 2,
+    });
     expect(parseDeviceName("eth0")).toBeUndefined();
   });
 

@@ -186,6 +186,18 @@ export function applyIfconfigWords(parsed: IfconfigWords, currentText?: string):
     backend = { Type: wanted }; // another backend's fields would not apply
   }
   const type = typeOf(backend ?? {}) ?? storedType;
+  // A name that is not the stored network's device is a mistake, not a request to change the VNI
+  // (`ifconfig flannel.2 mtu 1400` on a VNI-1 network); "vni N" changes it, and names may follow.
+  if (parsed.deviceVni !== undefined && storedType === "vxlan" && isObject(stored)) {
+    const vniKey = findKey(stored, "VNI");
+    const storedVni = vniKey === undefined ? 1 : stored[vniKey];
+    const setsVni = parsed.settings.some((s) => s.kind === "option" && s.word === "vni");
+    if (typeof storedVni === "number" && storedVni !== parsed.deviceVni && !setsVni) {
+      throw usage(
+        `flannel.${parsed.deviceVni} is not this network's device: its VNI is ${storedVni}, so flanneld makes flannel.${storedVni}; name flannel.${storedVni}, or give "vni ${parsed.deviceVni}" to change the VNI`,
+      );
+    }
+  }
 
   for (const s of parsed.settings) {
     if (s.kind === "top") {

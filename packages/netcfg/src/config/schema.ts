@@ -94,6 +94,12 @@ const wireguardKey = () => {
   return z.string(e).regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, e);
 };
 
+/** Metadata of a field whose value is a secret: printed as `<redacted>` (see secrets.ts). */
+export const SECRET = { secret: true } as const;
+
+/** Marks a field's schema as a secret. */
+const secret = <T extends z.ZodType>(schema: T): T => schema.meta(SECRET) as T;
+
 /** `"Type": "vxlan"`; VNI and Port defaults are Linux's (Windows defaults are applied before parsing). */
 export const vxlanBackendSchema = z.object({
   Type: z.literal("vxlan"),
@@ -121,7 +127,7 @@ export const wireguardBackendSchema = z.object({
   ListenPort: intRange(1, 65_535).default(51_820),
   ListenPortV6: intRange(1, 65_535).default(51_821),
   MTU: intRange(1, 65_535).optional(),
-  PSK: wireguardKey().optional(),
+  PSK: secret(wireguardKey().optional()),
   PersistentKeepaliveInterval: uint().default(0),
   Mode: z
     .enum(["separate", "auto", "ipv4", "ipv6"], expected('one of "separate", "auto", "ipv4", "ipv6"'))
@@ -131,7 +137,7 @@ export const wireguardBackendSchema = z.object({
 /** `"Type": "ipsec"`; PSK is required, which the backend rules report in flannel's words. */
 export const ipsecBackendSchema = z.object({
   Type: z.literal("ipsec"),
-  PSK: text().optional(),
+  PSK: secret(text().optional()),
   UDPEncap: bool().default(false),
   ESPProposal: text().default(IPSEC_DEFAULT_ESP_PROPOSAL),
 });

@@ -124,6 +124,15 @@ describe("the vxlan backend", () => {
   });
 
   describe("MTU", () => {
+    it("warns that flanneld before v0.21.3 ignores MTU", () => {
+      expect(pairs(vxlan({ MTU: 1400 }).warnings)).toEqual([
+        [
+          "/Backend/MTU",
+          "Backend.MTU is honoured by flanneld v0.21.3 and later: an older flanneld ignores it and uses its underlay's MTU minus 50, so a network with such hosts runs two MTUs; upgrade them or drop MTU",
+        ],
+      ]);
+      expect(vxlan({}).warnings).toEqual([]);
+    });
     it("needs MTU − 50 ≥ 68", () => {
       expect(vxlan({ MTU: 118 }).valid).toBe(true);
       expect(pairs(vxlan({ MTU: 117 }).errors)).toEqual([

@@ -8,6 +8,8 @@ const MAX_IFNAME = 15;
 /** The smallest MTU an IPv4 (RFC 791) and an IPv6 (RFC 8200) link may have. */
 const MIN_MTU_V4 = 68;
 const MIN_MTU_V6 = 1280;
+/** The first flanneld release that reads Backend.MTU (v0.20.2 sizes the device from the underlay). */
+export const FLANNELD_BACKEND_MTU_SINCE = "v0.21.3";
 /** Windows flannel's smallest VNI (lower ones are reserved by HNS). */
 const WINDOWS_MIN_VNI = 4096;
 
@@ -61,6 +63,13 @@ export function checkVxlan(be: VxlanBackend, ctx: VxlanContext): Diagnostic[] {
         error(
           at("MTU"),
           `MTU ${be.MTU} leaves ${device} for the VXLAN device (MTU minus ${VXLAN_OVERHEAD}); it must be at least ${min}${ctx.enableIPv6 ? " with EnableIPv6" : ""}`,
+        ),
+      );
+    } else {
+      out.push(
+        warning(
+          at("MTU"),
+          `Backend.MTU is honoured by flanneld ${FLANNELD_BACKEND_MTU_SINCE} and later: an older flanneld ignores it and uses its underlay's MTU minus ${VXLAN_OVERHEAD}, so a network with such hosts runs two MTUs; upgrade them or drop MTU`,
         ),
       );
     }

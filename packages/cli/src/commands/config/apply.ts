@@ -3,6 +3,7 @@ import type { ValidateOptions } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { EXIT } from "../../exit.js";
 import { diagnosticsData, formatDiagnostics } from "../../print/diagnostics.js";
+import { errorLine, stderrText } from "../../print/stderr.js";
 import { unifiedDiff } from "../../print/text-diff.js";
 
 /** How a new document should be written. */
@@ -29,27 +30,31 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   if (failed) {
     const diagnostics = [...result.errors, ...(req.strict ? result.warnings : [])];
     if (ctx.globals.output === "json") {
-      process.stdout.write(
-        `${JSON.stringify({ written: false, valid: false, errors: diagnosticsData(diagnostics) }, null, 2)}\n`,
-      );
+      await ctx.print({
+        data: { written: false, valid: false, errors: diagnosticsData(diagnostics) },
+        human: () => "",
+      });
     } else {
-      process.stderr.write(`${formatDiagnostics(diagnostics, ctx.colours)}\n`);
-      process.stderr.write(`podnet: ${req.source} is not a valid network config; nothing was written\n`);
+      stderrText(`${formatDiagnostics(diagnostics, ctx.colours)}\n`);
+      errorLine(`${req.source} is not a valid network config; nothing was written`);
     }
     return EXIT.invalid;
   }
   if (result.warnings.length > 0 && ctx.globals.output !== "json") {
-    process.stderr.write(`${formatDiagnostics(result.warnings, ctx.colours)}\n`);
+    stderrText(`${formatDiagnostics(result.warnings, ctx.colours)}\n`);
   }
   const { config: current } = await readConfig(store, ctx.globals.prefix);
   const key = current?.key ?? `${ctx.globals.prefix}/config`;
   const currentRevision = current?.modRevision ?? 0;
   const expect = req.expectRevision ?? currentRevision;
+  const { redactConfigText, distinctSecretMarks } = await import("@podnet/netcfg");
+  const mark = distinctSecretMarks();
+  const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text, mark));
   const diff = unifiedDiff(
     current ? `${key}@${current.modRevision}` : `${key} (absent)`,
-    current?.text ?? "",
+    shown(current?.text ?? ""),
     req.source,
-    req.text,
+    shown(req.text),
     ctx.colours,
   );
   const unchanged = current !== undefined && current.text === req.text;

@@ -20,7 +20,8 @@ export function historyCommand(): Command {
         if (history.versions.length === 0) {
           throw new PodnetError("not-found", configNotFoundMessage(configKey(ctx.globals.prefix)));
         }
-        const { validateConfigText } = await import("@podnet/netcfg");
+        const { validateConfigText, redactConfigText } = await import("@podnet/netcfg");
+        const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text));
         const summary = (text: string): { network: string; backend: string } => {
           const { resolved } = validateConfigText(text);
           if (!resolved) return { network: "(invalid)", backend: "-" };
@@ -32,7 +33,7 @@ export function historyCommand(): Command {
             versions: history.versions.map((v) => ({
               revision: v.modRevision,
               version: v.version,
-              text: v.text,
+              text: shown(v.text),
             })),
             truncated: history.truncated ?? null,
           },
@@ -59,7 +60,7 @@ export function historyCommand(): Command {
             history.versions.map((v) => [
               String(v.modRevision),
               String(v.version),
-              v.text.replace(/\s+/g, " "),
+              shown(v.text).replace(/\s+/g, " "),
             ]),
         });
         return undefined;

@@ -2,7 +2,7 @@ import { PodnetError } from "@podnet/ipam-core";
 import { Command, Option } from "commander";
 import { readInput, withContext } from "../../context.js";
 import { EXIT } from "../../exit.js";
-import { formatResolved, withoutSecrets } from "../../print/config.js";
+import { formatResolved } from "../../print/config.js";
 import { diagnosticsData, formatDiagnostics } from "../../print/diagnostics.js";
 
 interface ValidateFlags {
@@ -40,7 +40,8 @@ export function validateCommand(): Command {
           }
         }
         const input = await readInput(file);
-        const { validateConfigText } = await import("@podnet/netcfg");
+        const { validateConfigText, redactConfig } = await import("@podnet/netcfg");
+        const shown = <T>(value: T): T => (ctx.globals.showSecrets ? value : redactConfig(value));
         const result = validateConfigText(input.text, {
           ...(nodes !== undefined ? { nodes } : {}),
           underlay: flags.underlay,
@@ -52,7 +53,7 @@ export function validateCommand(): Command {
             valid: result.valid && !failed,
             errors: diagnosticsData(result.errors),
             warnings: diagnosticsData(result.warnings),
-            ...(result.resolved !== undefined ? { resolved: withoutSecrets(result.resolved) } : {}),
+            ...(result.resolved !== undefined ? { resolved: shown(result.resolved) } : {}),
           },
           human: () => {
             const c = ctx.colours;
@@ -64,7 +65,7 @@ export function validateCommand(): Command {
             const diagnostics = formatDiagnostics([...result.errors, ...result.warnings], c);
             if (diagnostics !== "") lines.push(diagnostics);
             if (result.resolved !== undefined && !failed) {
-              lines.push("", formatResolved(withoutSecrets(result.resolved) as Record<string, unknown>));
+              lines.push("", formatResolved(shown(result.resolved) as Record<string, unknown>));
             }
             return lines.join("\n");
           },

@@ -95,7 +95,7 @@ export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<numb
     configKey: config.key,
     configRevision: config.modRevision,
     device,
-    backend,
+    backend: ctx.globals.showSecrets ? backend : netcfg.redactConfig(backend),
     flags: [...(localDevice?.up ? ["UP"] : []), backend.Type.toUpperCase()],
     mtu,
     mtuSource,
@@ -185,7 +185,7 @@ function hostLeaseView(
   return {
     subnet: hasIPv4(subnet) ? `${formatIPv4(subnet.ipv4.ip)}/${subnet.ipv4.prefix}` : null,
     ipv6Subnet: subnet.ipv6 ? `${formatIPv6(subnet.ipv6.ip)}/${subnet.ipv6.prefix}` : null,
-    vtepMac: vtepMacOf(attrs),
+    vtepMAC: vtepMacOf(attrs),
     publicIP: attrs.publicIP,
     publicIPv6: attrs.publicIPv6,
     ttlSeconds: isReservation(lease) ? null : (ttls.get(lease.etcdLease) ?? -1),
@@ -201,30 +201,17 @@ function networkView(
   family: 4 | 6,
   use: { total: number | bigint; leased: number | bigint; reserved: number | bigint } | undefined,
 ): NetworkView | null {
-  if (use === undefined) return null;
-  const count = (n: number | bigint) =>
-    typeof n === "bigint" && n > BigInt(Number.MAX_SAFE_INTEGER) ? n.toString() : Number(n);
-  if (family === 4) {
-    const range = network.ipv4;
-    if (range === undefined) return null;
-    return {
-      network: `${formatIPv4(range.network.ip)}/${range.network.prefix}`,
-      subnetLen: range.subnetLen,
-      subnetMin: formatIPv4(range.min),
-      subnetMax: formatIPv4(range.max),
-      subnets: count(use.total),
-      leased: Number(use.leased),
-      reserved: Number(use.reserved),
-    };
-  }
-  const range = network.ipv6;
-  if (range === undefined) return null;
+  const range = family === 4 ? network.ipv4 : network.ipv6;
+  if (use === undefined || range === undefined) return null;
+  const ip = (v: number | bigint) => (typeof v === "bigint" ? formatIPv6(v) : formatIPv4(v));
+  const total = use.total;
   return {
-    network: `${formatIPv6(range.network.ip)}/${range.network.prefix}`,
+    network: `${ip(range.network.ip)}/${range.network.prefix}`,
     subnetLen: range.subnetLen,
-    subnetMin: formatIPv6(range.min),
-    subnetMax: formatIPv6(range.max),
-    subnets: count(use.total),
+    subnetMin: ip(range.min),
+    subnetMax: ip(range.max),
+    subnets:
+      typeof total === "bigint" && total > BigInt(Number.MAX_SAFE_INTEGER) ? total.toString() : Number(total),
     leased: Number(use.leased),
     reserved: Number(use.reserved),
   };

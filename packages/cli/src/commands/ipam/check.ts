@@ -16,6 +16,7 @@ import type { NetworkState, ResolvedConfig, StoredConfig } from "@podnet/netcfg"
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
+import { note } from "../../print/warn.js";
 import { openRegistry } from "../lease/lease-context.js";
 
 /** What the ipam commands read: the listing and the config at the listing's revision. */
@@ -104,8 +105,8 @@ export function checkCommand(): Command {
             findings: bindFindings(report.findings, state.listing, ttls, new Date()),
           };
           await writeReport(opts.report, bound);
-          process.stderr.write(
-            `podnet: wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}\n`,
+          note(
+            `wrote ${report.findings.length} finding${report.findings.length === 1 ? "" : "s"} at revision ${report.revision} to ${opts.report}`,
           );
         }
         await ctx.print({

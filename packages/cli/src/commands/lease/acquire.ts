@@ -2,6 +2,7 @@ import { hasIPv4, type LeaseSubnet } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
+import { note } from "../../print/warn.js";
 import {
   type AttrFlags,
   allowsNoVtepMac,
@@ -74,9 +75,7 @@ export function acquireCommand(): Command {
         if (view === undefined) return undefined;
         const removed = result.removed.map((l) => l.key);
         for (const l of result.removed) {
-          process.stderr.write(
-            `podnet: removed this host's lease ${subnetText(l.subnet)}: it no longer fits the network config\n`,
-          );
+          note(`removed this host's lease ${subnetText(l.subnet)}: it no longer fits the network config`);
         }
         const how = {
           reused: "this host's lease, reused",

@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, leaseRow, subnetText } from "../../print/lease.js";
+import { note } from "../../print/warn.js";
 import { targetArg } from "./flags.js";
 import { noLeaseError, requireLeases, viewsOf } from "./lease-context.js";
 
@@ -19,9 +20,7 @@ export function showCommand(): Command {
         const [first, ...others] = views;
         if (first === undefined) throw noLeaseError(listing, target);
         for (const other of others) {
-          process.stderr.write(
-            `podnet: note: ${text} also matches the lease ${subnetText(other.lease.subnet)}\n`,
-          );
+          note(`note: ${text} also matches the lease ${subnetText(other.lease.subnet)}`);
         }
         await ctx.print({
           data: leaseData(first),

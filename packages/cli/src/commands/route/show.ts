@@ -22,6 +22,7 @@ import {
   routeSimpleRow,
   routeTableLines,
 } from "../../print/route.js";
+import { warn } from "../../print/warn.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
 import { loadNetwork, openRegistry, viewsWith, warnAboutListing } from "../lease/lease-context.js";
@@ -79,7 +80,10 @@ async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<
   // Only the sorted views are held; each route (and its json or row) is made as it is printed.
   const sorted = sortedBySubnet(viewsWith(listing.leases, lookup));
   await ctx.print({
-    data: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+    data: {
+      revision: listing.revision,
+      routes: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+    },
     human: () =>
       formatRouteTable(routeEntries(sorted, vni), listing, { numeric, prefix: ctx.globals.prefix }),
     humanLines: () => routeTableLines(sorted, vni, listing, { numeric, prefix: ctx.globals.prefix }),
@@ -147,7 +151,7 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       mtu: netcfg.underlayMtuFor(found.device?.mtu ?? netcfg.DEFAULT_OVERLAY_MTU),
     },
   });
-  for (const s of plan.skipped) process.stderr.write(`podnet: warning: ${s.key}: not routed: ${s.reason}\n`);
+  for (const s of plan.skipped) warn(`${s.key}: not routed: ${s.reason}`);
   // DirectRouting's routes sit on the underlay, so read those too when the underlay is known.
   const state =
     backend.DirectRouting && plan.device.dev !== "" ? await netcfg.readKernelStateFor(plan, target) : found;

@@ -1,0 +1,53 @@
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { withContext } from "../context.js";
+import { formatVersion, type VersionReport } from "../print/version.js";
+
+/** The git commit and the version, replaced by scripts/bundle.mjs at build time (absent unbundled). */
+declare const __PODNET_COMMIT__: string | undefined;
+declare const __PODNET_VERSION__: string | undefined;
+
+/** podnet's version: baked into the bundle, else from packages/cli/package.json. */
+export function podnetVersion(): string {
+  if (typeof __PODNET_VERSION__ === "string") return __PODNET_VERSION__;
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** The git commit the running build was made from; "unknown" outside the bundle. */
+export function podnetCommit(): string {
+  return typeof __PODNET_COMMIT__ === "string" && __PODNET_COMMIT__ !== "" ? __PODNET_COMMIT__ : "unknown";
+}
+
+/** `podnet version`: podnet's version and commit, Node's, and etcd's when an endpoint answers. */
+export function versionCommand(): Command {
+  return new Command("version")
+    .description("print podnet's version and commit, Node's version, and the etcd server's and cluster's")
+    .action(
+      withContext(async (ctx) => {
+        const { etcdVersions } = await import("@podnet/ipam-core");
+        const etcd = await etcdVersions(ctx.globals.connection);
+        const report: VersionReport = {
+          podnet: podnetVersion(),
+          commit: podnetCommit(),
+          node: process.version,
+          etcd: "error" in etcd ? null : etcd,
+          ...("error" in etcd && { etcdError: etcd.error }),
+        };
+        await ctx.print({
+          data: report,
+          human: () => formatVersion(report),
+          rows: () => [
+            ["podnet", report.podnet],
+            ["commit", report.commit],
+            ["node", report.node],
+            ["etcd-server", report.etcd?.server ?? "-"],
+            ["etcd-cluster", report.etcd?.cluster ?? "-"],
+          ],
+        });
+        return undefined;
+      }),
+    );
+}

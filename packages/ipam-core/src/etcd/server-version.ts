@@ -1,0 +1,69 @@
+/**
+ * etcd's own version report (`GET /version` on a client URL, as `etcdctl version` and
+ * `curl $ENDPOINT/version` read it): the server's version and the cluster's. No credentials
+ * are needed; client certificates are sent when given, for etcd with --client-cert-auth.
+ */
+import { readFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+
+/** The versions one endpoint reported. */
+export interface EtcdVersions {
+  readonly endpoint: string;
+  /** The member's version, e.g. `3.4.27`. */
+  readonly server: string;
+  /** The cluster's version (the lowest its members speak), e.g. `3.4.0`. */
+  readonly cluster: string;
+}
+
+/** Asks each endpoint in turn for its versions; the first answer, or the last endpoint's error. */
+export async function etcdVersions(opts: ConnectionOptions): Promise<EtcdVersions | { error: string }> {
+  const tls = wantsTls(opts);
+  const endpoints = normaliseEndpoints(opts.endpoints, tls);
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFile(path));
+  const [ca, cert, key] = await Promise.all([read(opts.caFile), read(opts.certFile), read(opts.keyFile)]);
+  let error = "no endpoint";
+  for (const endpoint of endpoints) {
+    try {
+      const body = await get(new URL("/version", endpoint), opts.dialTimeoutMs, {
+        ...(ca !== undefined && { ca }),
+        ...(cert !== undefined && { cert }),
+        ...(key !== undefined && { key }),
+        ...(opts.insecureSkipTlsVerify === true && { rejectUnauthorized: false }),
+      });
+      const doc = JSON.parse(body) as { etcdserver?: unknown; etcdcluster?: unknown };
+      if (typeof doc.etcdserver !== "string") throw new Error("the answer has no etcdserver version");
+      return {
+        endpoint,
+        server: doc.etcdserver,
+        cluster: typeof doc.etcdcluster === "string" ? doc.etcdcluster : "not decided",
+      };
+    } catch (err) {
+      error = `${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+  return { error };
+}
+
+function get(
+  url: URL,
+  timeoutMs: number,
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options = { timeout: timeoutMs, ...(url.protocol === "https:" ? tls : {}) };
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
+        else resolve(Buffer.concat(chunks).toString("utf8"));
+      });
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
