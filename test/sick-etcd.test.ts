@@ -352,12 +352,15 @@ describe("upstream refusals are podnet's own sentences", () => {
 
   it("a value above etcd's request limit is refused before sending, with its size and the limit", async () => {
     const big = join(dir, "big.json");
-    await writeFile(big, JSON.stringify({ ...JSON.parse(CONFIG), Comment: "x".repeat(20 * 1024 * 1024) }));
+    // 20 MiB in short strings: one 20 MiB string overflows the stack of the secrets redaction's
+    // regular expression (reported; not this test's subject).
+    const comment = Array.from({ length: 1_750_000 }, () => "xxxxxxxxxx");
+    await writeFile(big, JSON.stringify({ ...JSON.parse(CONFIG), Comment: comment }));
     const r = await run(["config", "set", big]);
     // The unknown key's warning comes first; the refusal is the one error line.
     r.stderr = r.stderr.replace(/^(podnet: )?warning: .*\n/gm, "");
     expect(endedByItself(r)).toMatch(
-      /is 20 MiB \(\d+ bytes\), above etcd's request limit of 1\.5 MiB \(1572864 bytes\)/,
+      /is 2\d(\.\d)? MiB \(\d+ bytes\), above etcd's request limit of 1\.5 MiB \(1572864 bytes\)/,
     );
     expect(r.code).toBe(2);
     expect(await etcd().etcdctlOk(["get", "/coreos.com/network/config", "--print-value-only"])).toContain(
