@@ -9,7 +9,6 @@ export default defineConfig({
     alias: {
       "@podnet/ipam-core": src("ipam-core"),
       "@podnet/netcfg": src("netcfg"),
-      "@podnet/cli": src("cli"),
       "@podnet/test-harness": fileURLToPath(new URL("./test/harness", import.meta.url)),
     },
   },

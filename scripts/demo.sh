@@ -97,6 +97,8 @@ show ifconfig --public-ip 192.0.2.11
 
 step "Change a setting in ifconfig's grammar (a dry run: validated, diffed, nothing written)"
 show ifconfig flannel.1 port 8472 --dry-run
+# ifconfig's own ADDRESS netmask MASK; a mask with a hole gets netmask's verdict in one line
+show_failing ifconfig flannel.1 10.5.0.0 netmask 255.0.255.0 --dry-run
 
 step "The overlay routing table, from the leases, as route -n shows a routing table"
 show route -n

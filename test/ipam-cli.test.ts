@@ -142,6 +142,14 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
     const bad = await podnet("/show", ["ipam", "show", "--ip", "10.5.300.1"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr.trim()).toBe(
+      'podnet: --ip: "10.5.300.1" is not an IPv4 or IPv6 address such as 10.5.77.9 or fc00::1',
+    );
+    const network = await podnet("/show", ["ipam", "show", "--ip", "10.5.9.0/24"]);
+    expect([network.code, network.stderr.trim()]).toEqual([
+      2,
+      'podnet: --ip: "10.5.9.0/24" is a network; give one address in it, such as 10.5.9.0',
+    ]);
   });
 
   it("show --free lists the free space as the fewest CIDRs", async () => {

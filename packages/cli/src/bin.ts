@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./compile-cache.js";
 import { errorLine } from "./print/stderr.js";
 import { run } from "./program.js";
 

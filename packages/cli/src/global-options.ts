@@ -1,11 +1,7 @@
-import { readFileSync } from "node:fs";
 import {
   type ConnectionOptions,
-  checkPrefix,
-  DEFAULT_ENDPOINTS,
-  DEFAULT_PREFIX,
-  PodnetError,
-  parseDuration,
+  type ConnectionSettings,
+  resolveConnectionSettings,
 } from "@podnet/ipam-core";
 import { type OutputFormat, parseOutputFormat } from "./print/output.js";
 import { warn } from "./print/warn.js";
@@ -42,17 +38,6 @@ export interface RawGlobalFlags {
   etcdPassword?: string;
 }
 
-/** flanneld's flag for each setting that has one. */
-const FLANNELD_FLAGS: Partial<Record<keyof typeof ENV_FALLBACKS, keyof RawGlobalFlags>> = {
-  endpoints: "etcdEndpoints",
-  prefix: "etcdPrefix",
-  cacert: "etcdCafile",
-  cert: "etcdCertfile",
-  key: "etcdKeyfile",
-  user: "etcdUsername",
-  password: "etcdPassword",
-};
-
 /** The settings every command shares, resolved from flags and environment. */
 export interface GlobalOptions {
   readonly connection: ConnectionOptions;
@@ -69,106 +54,39 @@ export interface GlobalOptions {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/**
- * Each setting: its flag, then PODNET_<FLAG>, then etcdctl's and flanneld's variables where
- * they mean the same thing. The command line always wins.
- */
-const ENV_FALLBACKS: Record<
-  Exclude<
-    keyof RawGlobalFlags,
-    "color" | "output" | "writeOut" | "verbose" | "showSecrets" | "insecureSkipTlsVerify" | `etcd${string}`
-  >,
-  readonly string[]
-> = {
-  endpoints: ["PODNET_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FLANNELD_ETCD_ENDPOINTS"],
-  prefix: ["PODNET_PREFIX", "FLANNELD_ETCD_PREFIX"],
-  cacert: ["PODNET_CACERT", "ETCDCTL_CACERT", "FLANNELD_ETCD_CAFILE"],
-  cert: ["PODNET_CERT", "ETCDCTL_CERT", "FLANNELD_ETCD_CERTFILE"],
-  key: ["PODNET_KEY", "ETCDCTL_KEY", "FLANNELD_ETCD_KEYFILE"],
-  user: ["PODNET_USER", "ETCDCTL_USER", "FLANNELD_ETCD_USERNAME"],
-  password: ["PODNET_PASSWORD", "ETCDCTL_PASSWORD", "FLANNELD_ETCD_PASSWORD"],
-  passwordFile: ["PODNET_PASSWORD_FILE"],
-  dialTimeout: ["PODNET_DIAL_TIMEOUT", "ETCDCTL_DIAL_TIMEOUT"],
-  commandTimeout: ["PODNET_COMMAND_TIMEOUT", "ETCDCTL_COMMAND_TIMEOUT"],
-};
-
-function pick(
-  flags: RawGlobalFlags,
-  env: Env,
-  name: keyof typeof ENV_FALLBACKS,
-  sources: Record<string, string>,
-) {
-  const alias = FLANNELD_FLAGS[name];
-  const fromFlag = flags[name] ?? (alias !== undefined ? flags[alias] : undefined);
-  if (typeof fromFlag === "string" && fromFlag !== "") {
-    sources[name] = "flag";
-    return fromFlag;
-  }
-  for (const variable of ENV_FALLBACKS[name]) {
-    const value = env[variable];
-    if (value !== undefined && value !== "") {
-      sources[name] = variable;
-      return value;
-    }
-  }
-  return undefined;
-}
-
-function duration(text: string | undefined, flag: string, fallbackMs: number): number {
-  if (text === undefined) return fallbackMs;
-  const ms = parseDuration(text);
-  if (ms === null || ms <= 0)
-    throw new PodnetError("usage", `--${flag} "${text}" is not a duration like 2s or 500ms`);
-  return ms;
-}
-
 /** Resolves the global flags against the environment. The password is read, never echoed. */
 export function resolveGlobalOptions(
   flags: RawGlobalFlags,
   env: Env = process.env,
   terminal: boolean = !!process.stdout.isTTY,
 ): GlobalOptions {
+  // flanneld's spellings (`podnet agent`) stand in for podnet's own when those are absent.
+  const given: ConnectionSettings = {
+    endpoints: flags.endpoints ?? flags.etcdEndpoints,
+    prefix: flags.prefix ?? flags.etcdPrefix,
+    cacert: flags.cacert ?? flags.etcdCafile,
+    cert: flags.cert ?? flags.etcdCertfile,
+    key: flags.key ?? flags.etcdKeyfile,
+    user: flags.user ?? flags.etcdUsername,
+    password: flags.password ?? flags.etcdPassword,
+    passwordFile: flags.passwordFile,
+    dialTimeout: flags.dialTimeout,
+    commandTimeout: flags.commandTimeout,
+  };
+  const resolved = resolveConnectionSettings(given, env);
   const sources: Record<string, string> = {};
-  const endpoints = pick(flags, env, "endpoints", sources);
-  // An explicit empty --prefix is a mistake, not a request for the default.
-  const prefixFlag =
-    flags.prefix !== undefined ? "--prefix" : flags.etcdPrefix !== undefined ? "--etcd-prefix" : undefined;
-  const givenPrefix =
-    prefixFlag === "--prefix" ? flags.prefix : prefixFlag !== undefined ? flags.etcdPrefix : undefined;
-  const rawPrefix = givenPrefix ?? pick(flags, env, "prefix", sources);
-  if (givenPrefix !== undefined) sources["prefix"] = "flag";
-  const prefix = checkPrefix(rawPrefix ?? DEFAULT_PREFIX, prefixFlag ?? sources["prefix"] ?? "--prefix");
-  const caFile = pick(flags, env, "cacert", sources);
-  const certFile = pick(flags, env, "cert", sources);
-  const keyFile = pick(flags, env, "key", sources);
-  const user = pick(flags, env, "user", sources);
-  let password = pick(flags, env, "password", sources);
-  const passwordFile = pick(flags, env, "passwordFile", sources);
-  if (passwordFile !== undefined) {
-    try {
-      password = readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "");
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-      throw new PodnetError("usage", `cannot read --password-file ${passwordFile} (${code})`);
-    }
-  }
+  for (const [name, source] of Object.entries(resolved.sources))
+    sources[name] = source === "given" ? "flag" : source;
   if (sources["password"] === "flag") {
     warn("--password on the command line is visible to other users; use PODNET_PASSWORD or --password-file");
   }
-  if (sources["user"] === "flag" && user?.includes(":")) {
+  if (sources["user"] === "flag" && resolved.connection.user?.includes(":")) {
     warn(
       "--user name:password on the command line shows the password to other users; give --user name and PODNET_PASSWORD or --password-file",
     );
   }
   const connection: ConnectionOptions = {
-    endpoints: endpoints !== undefined ? endpoints.split(",") : DEFAULT_ENDPOINTS,
-    ...(caFile !== undefined ? { caFile } : {}),
-    ...(certFile !== undefined ? { certFile } : {}),
-    ...(keyFile !== undefined ? { keyFile } : {}),
-    ...(user !== undefined ? { user } : {}),
-    ...(password !== undefined ? { password } : {}),
-    dialTimeoutMs: duration(pick(flags, env, "dialTimeout", sources), "dial-timeout", 2000),
-    commandTimeoutMs: duration(pick(flags, env, "commandTimeout", sources), "command-timeout", 5000),
+    ...resolved.connection,
     onWarning: warn,
     ...(insecureSkipTlsVerify(flags, env) ? { insecureSkipTlsVerify: true } : {}),
   };
@@ -187,7 +105,7 @@ export function resolveGlobalOptions(
     terminal;
   return {
     connection,
-    prefix,
+    prefix: resolved.prefix,
     output,
     color,
     verbose: flags.verbose === true,

@@ -2,6 +2,8 @@
  * Address math on integers: IPv4 addresses are unsigned 32-bit numbers, IPv6 addresses are
  * 128-bit bigints. Parsing follows Go's net.ParseIP (what flannel uses): dotted quads without
  * leading zeros, IPv6 with `::` and an optional embedded IPv4 tail, no zone.
+ * User-typed CIDRs and masks are checked by ip-cidr and netmask first (cidr-input.ts); this
+ * file stays hand-written because every listing runs it per key (ip-cidr is ~30x slower).
  */
 
 /** An IPv4 network: `ip` is an unsigned 32-bit integer, not necessarily masked. */

@@ -125,11 +125,13 @@ export class OccupiedSubnets {
     return out;
   }
 
+  /** Marks a subnet (either family) as occupied. */
   add(subnet: LeaseSubnet): void {
     if (hasIPv4(subnet)) this.addIPv4(subnet.ipv4.ip, subnet.ipv4.prefix);
     if (subnet.ipv6 !== undefined) this.v6.push(subnet.ipv6);
   }
 
+  /** Marks an IPv4 subnet as occupied, from its integer address and prefix length. */
   addIPv4(ip: number, prefix: number): void {
     this.ip4.push(ip);
     this.len4.push(prefix);

@@ -80,12 +80,16 @@ export interface LeaseWatchOptions {
    * a new one, and "removed" still reports `expired`), and `current()` throws.
    */
   keepLeases?: boolean;
+  /** Stops the watch once aborted, as {@link LeaseWatch.stop} does; an already aborted signal rejects at once. */
+  signal?: AbortSignal;
 }
 
 /** A running lease watch. */
-export interface LeaseWatch {
+export interface LeaseWatch extends AsyncDisposable {
   /** Cancels the watch, its retries and timers; no handler is called once it resolves. */
   stop(): Promise<void>;
+  /** The same as {@link stop}, under the name every connection-holding podnet object has. */
+  close(): Promise<void>;
   /** Every change up to this revision has been delivered. */
   readonly revision: number;
   /** The leases as of {@link revision}, by key; throws when watching with `keepLeases: false`. */
@@ -105,10 +109,26 @@ export async function watchLeases(
   handlers: LeaseWatchHandlers,
   opts: LeaseWatchOptions = {},
 ): Promise<LeaseWatch> {
+  const { signal } = opts;
+  signal?.throwIfAborted();
   const watcher = new LeaseWatcher(store, prefix, handlers, opts);
-  await watcher.start();
+  const stop = (): Promise<void> => {
+    signal?.removeEventListener("abort", onAbort);
+    return watcher.stop();
+  };
+  const onAbort = (): void => void stop().catch(() => undefined);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await watcher.start();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  if (signal?.aborted) await stop();
   return {
-    stop: () => watcher.stop(),
+    stop,
+    close: stop,
+    [Symbol.asyncDispose]: stop,
     get revision() {
       return watcher.revision;
     },

@@ -66,6 +66,8 @@ export interface AcquireRequest {
   readonly allowIncomplete?: boolean;
   /** Appended to the refusal of an incomplete lease, e.g. which flag supplies the VtepMAC. */
   readonly incompleteHint?: string;
+  /** Stops retrying once aborted: `acquire` then rejects with the signal's reason (nothing is left half-written). */
+  readonly signal?: AbortSignal;
 }
 
 /** How `acquire` got its lease. */
@@ -90,12 +92,15 @@ export interface KeepAliveOptions {
   readonly onLost: (err: PodnetError) => void;
   /** A renewal failed for another reason (etcd unreachable); the loop retries. */
   readonly onError?: (err: PodnetError) => void;
+  /** Stops the loop once aborted, as {@link KeepAliveHandle.stop} does (the lease is kept, not released). */
+  readonly signal?: AbortSignal;
 }
 
 /** A running keepalive loop. */
 export interface KeepAliveHandle {
   /** The lease as last renewed. */
   readonly lease: Lease;
+  /** Stops renewing; the lease is kept (release it to give it back). */
   stop(): void;
 }
 
@@ -148,6 +153,19 @@ export class LeaseRegistry {
     return (await this.cache?.catch(() => undefined))?.revision;
   }
 
+  /**
+   * Stops the lease cache's watch, the only connection the registry holds of its own; the
+   * store is the caller's and stays open.
+   */
+  async close(): Promise<void> {
+    await this.stopCache();
+  }
+
+  /** {@link close}, for `await using registry = new LeaseRegistry(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Stops the lease cache's watch; `acquire` lists again from then on. */
   async stopCache(): Promise<void> {
     this.cacheWanted = false;
@@ -187,7 +205,8 @@ export class LeaseRegistry {
     let removed: Lease[] | undefined;
     let lastFailure = "";
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      if (attempt > 1) await sleep(5 + Math.floor(random() * 46));
+      req.signal?.throwIfAborted();
+      if (attempt > 1) await sleep(5 + Math.floor(random() * 46), undefined, { signal: req.signal });
       try {
         // The cache only for the first try: after any failure, a listing that started after it.
         const view: AcquireView =
@@ -220,7 +239,7 @@ export class LeaseRegistry {
         tried.push(decision.subnet);
         lastFailure = `another host took ${nameOf(decision.subnet)} first`;
       } catch (err) {
-        if (!isPodnetError(err, "unavailable") || attempt === maxAttempts) throw err;
+        if (!isPodnetError(err, "unavailable") || attempt === maxAttempts || req.signal?.aborted) throw err;
         lastFailure = err.message;
       }
     }
@@ -396,14 +415,18 @@ export class LeaseRegistry {
         (err: unknown) => fail(err),
       );
     }
+    const stop = (): void => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", stop);
+    };
+    if (opts.signal?.aborted) stop();
+    opts.signal?.addEventListener("abort", stop, { once: true });
     return {
       get lease() {
         return current;
       },
-      stop() {
-        stopped = true;
-        if (timer !== undefined) clearTimeout(timer);
-      },
+      stop,
     };
   }
 

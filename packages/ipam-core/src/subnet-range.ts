@@ -101,7 +101,9 @@ export function freeSubnets(
 
 /** The count and ranks of free IPv4 subnets, as {@link freeSubnets} gives them. */
 export interface FreeIPv4 {
+  /** How many subnets of the range are free. */
   readonly count: number;
+  /** The free subnet of rank `n` (0-based, ascending); null when `n` is not below `count`. */
   nth(n: number): IPv4Net | null;
 }
 

@@ -3,6 +3,7 @@
  * (`-o json`), and the warnings for entries that are not leases.
  */
 import {
+  compareSubnets,
   type DamagedEntry,
   type ForeignEntry,
   formatIPv4,
@@ -36,16 +37,7 @@ export function subnetText(subnet: LeaseSubnet): string {
 
 /** Leases in address order (etcd lists them in key order, where 10.5.114.0 sorts before 10.5.7.0). */
 export function sortedBySubnet<V extends { readonly lease: Lease }>(views: readonly V[]): V[] {
-  // No allocation per comparison: 65,000 leases make about a million of them.
-  return [...views].sort((va, vb) => {
-    const a = va.lease.subnet;
-    const b = vb.lease.subnet;
-    const d = a.ipv4.ip - b.ipv4.ip || a.ipv4.prefix - b.ipv4.prefix;
-    if (d !== 0 || (a.ipv6 === undefined && b.ipv6 === undefined)) return d;
-    const a6 = a.ipv6?.ip ?? 0n;
-    const b6 = b.ipv6?.ip ?? 0n;
-    return a6 < b6 ? -1 : a6 > b6 ? 1 : (a.ipv6?.prefix ?? 0) - (b.ipv6?.prefix ?? 0);
-  });
+  return [...views].sort((va, vb) => compareSubnets(va.lease.subnet, vb.lease.subnet));
 }
 
 /** The stable machine form of one lease (-o json, -o yaml). */

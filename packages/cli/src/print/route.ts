@@ -11,8 +11,8 @@
 import {
   formatIPv4,
   formatIPv6,
+  formatNetmask,
   hasIPv4,
-  ipv4Mask,
   isReservation,
   type Lease,
   type LeaseListing,
@@ -137,7 +137,7 @@ export function routeData(route: RouteEntry) {
 
 /** The Genmask column: a dotted mask for IPv4 (as `route -n`), `/len` for IPv6. */
 function genmask(route: RouteEntry): string {
-  return route.family === 4 ? formatIPv4(ipv4Mask(route.prefix)) : `/${route.prefix}`;
+  return route.family === 4 ? formatNetmask(route.prefix) : `/${route.prefix}`;
 }
 
 /**

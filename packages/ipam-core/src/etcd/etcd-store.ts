@@ -568,4 +568,8 @@ class EtcdStore implements Store {
     for (const w of [...this.watchers]) this.dropWatcher(w);
     for (const e of this.pool.endpoints) closeChannels(e.client.etcd);
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
 }

@@ -60,6 +60,7 @@ export interface WatchHandlers {
 
 /** A running watch. */
 export interface Watch {
+  /** Stops the watch; no handler is called once it resolves. */
   cancel(): Promise<void>;
 }
 
@@ -78,6 +79,7 @@ export interface EndpointStatus {
 export interface Store {
   /** The endpoints this store talks to, for messages. */
   readonly endpoints: readonly string[];
+  /** One key (at `revision`, default the latest); `value` is undefined when it does not exist. */
   get(key: string, opts?: { revision?: number }): Promise<ReadResult<KeyValue | undefined>>;
   /** Every key under `prefix`, sorted by key, in one consistent snapshot. */
   list(
@@ -89,6 +91,7 @@ export interface Store {
       onPage?: (keys: number, last: boolean) => void;
     },
   ): Promise<ReadResult<KeyValue[]>>;
+  /** An etcd transaction: `success` runs if every compare holds, else `failure`; atomically. */
   txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
   /** Grants an etcd lease; returns its id. */
   grant(ttlSeconds: number): Promise<string>;
@@ -106,5 +109,8 @@ export interface Store {
   compact(revision: number): Promise<void>;
   /** Status of each endpoint; an unreachable one is reported as an Error in its place. */
   status(): Promise<(EndpointStatus | { endpoint: string; error: Error })[]>;
+  /** Closes the connection. */
   close(): void;
+  /** Closes the connection, for `await using store = await connect(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

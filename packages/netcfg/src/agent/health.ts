@@ -13,6 +13,7 @@ export interface HealthSource {
   health(): string | null;
   /** Null once ready, else why not yet. */
   readiness(): string | null;
+  /** The Prometheus text for /metrics. */
   metrics(): string;
 }
 
@@ -20,6 +21,7 @@ export interface HealthSource {
 export interface HealthServer {
   /** `127.0.0.1:9100`, with the port actually bound. */
   readonly address: string;
+  /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
 

@@ -65,6 +65,7 @@ export class AgentMetrics {
     this.values.set(name, this.get(name) + by);
   }
 
+  /** The current value of one metric. */
   get(name: AgentMetricName): number {
     return this.values.get(name) ?? 0;
   }

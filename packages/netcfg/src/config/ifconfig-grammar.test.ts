@@ -115,7 +115,27 @@ describe("ifconfig grammar", () => {
     );
     expect(usageError(() => parseIfconfigWords(["flannel.1", "host-gw"]))).toMatch(/vxlan device/);
     expect(usageError(() => parseIfconfigWords(["vxlan", "udp"]))).toMatch(/two backend types/);
+    // A malformed network gets ip-cidr's verdict in podnet's words, not "unknown word".
+    expect(usageError(() => parseIfconfigWords(["10.5.0.0/33"]))).toBe(
+      '"10.5.0.0/33" has a prefix length "33" that is not a number from 0 to 32',
+    );
+    expect(usageError(() => parseIfconfigWords(["10.5.0.0"]))).toMatch(
+      /"10.5.0.0" is an address without a prefix length; write a CIDR such as 10.5.0.0\/16/,
+    );
+    expect(usageError(() => parseIfconfigWords(["10.5.0.0", "netmask", "255.0.255.0"]))).toMatch(
+      /"255.0.255.0" is not a netmask: its ones must come first/,
+    );
     expect(usageError(() => parseIfconfigWords(["port", "1", "flannel.1"]))).toMatch(/may only come first/);
+  });
+
+  it("takes ifconfig's own `ADDRESS netmask MASK` for the network", () => {
+    expect(parseIfconfigWords(["10.5.0.0", "netmask", "255.255.0.0"]).settings).toEqual([
+      { kind: "top", field: "Network", value: "10.5.0.0/16" },
+    ]);
+    expect(parseIfconfigWords(["fc00::/48"]).settings).toEqual([
+      { kind: "top", field: "EnableIPv6", value: true },
+      { kind: "top", field: "IPv6Network", value: "fc00::/48" },
+    ]);
   });
 
   it("refuses to edit a stored document that is not a JSON object", () => {

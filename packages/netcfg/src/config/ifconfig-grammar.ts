@@ -4,12 +4,12 @@
  * top of the stored one so that unnamed keys keep their values, spelling and layout. Pure: the
  * validator judges the result; only the words themselves can be wrong here (usage errors).
  */
-import { PodnetError, parseIPv4, parseIPv4Cidr, parseIPv6, parseIPv6Cidr } from "@podnet/ipam-core";
+import { checkCidr, checkNetmask, PodnetError, parseIPv4, parseIPv6, parseIPv6Cidr } from "@podnet/ipam-core";
 import { closestKey } from "./keys.js";
 import { BACKEND_TYPES, type BackendType } from "./schema.js";
 
 /** A backend option word and the backend field it sets, per backend type. */
-type OptionWord = "vni" | "port" | "mtu" | "gbp" | "learning" | "directrouting";
+export type OptionWord = "vni" | "port" | "mtu" | "gbp" | "learning" | "directrouting";
 
 const OPTION_FIELDS: Readonly<Record<OptionWord, Partial<Record<BackendType, string>>>> = {
   vni: { vxlan: "VNI" },
@@ -39,7 +39,7 @@ const TOP_FLAGS = { ipv4: "EnableIPv4", ipv6: "EnableIPv6", nftables: "EnableNFT
 const KEYWORDS: readonly string[] = [
   ...Object.keys(VALUE_WORDS),
   ...Object.keys(OPTION_FIELDS),
-  ...["-gbp", "-learning", "-directrouting", "-ipv4", "-ipv6", "-nftables", "ipv4", "nftables"],
+  ...["-gbp", "-learning", "-directrouting", "-ipv4", "-ipv6", "-nftables", "ipv4", "nftables", "netmask"],
   ...BACKEND_TYPES,
 ];
 
@@ -89,6 +89,15 @@ export function parseIfconfigWords(words: readonly string[]): IfconfigWords {
       settings.push(top("EnableIPv6", true), top("IPv6Network", value));
       continue;
     }
+    // ifconfig's own spelling: `10.5.0.0 netmask 255.255.0.0`.
+    if (parseIPv4(raw) !== null && words[i + 1]?.toLowerCase() === "netmask") {
+      i++;
+      const mask = next("a netmask such as 255.255.0.0");
+      const prefix = checkNetmask(mask);
+      if (typeof prefix === "string") throw usage(prefix);
+      settings.push(top("Network", `${raw}/${prefix}`));
+      continue;
+    }
     if (word in VALUE_WORDS && word !== "ipv6") {
       const field = VALUE_WORDS[word as ValueWord];
       const v6 = word.startsWith("ipv6");
@@ -132,12 +141,11 @@ export function parseIfconfigWords(words: readonly string[]): IfconfigWords {
       type = word as BackendType;
       continue;
     }
-    if (parseIPv4Cidr(raw) !== null) {
-      settings.push(top("Network", raw));
-      continue;
-    }
-    if (parseIPv6Cidr(raw) !== null) {
-      settings.push(top("EnableIPv6", true), top("IPv6Network", raw));
+    if (raw.includes("/") || parseIPv4(raw) !== null || parseIPv6(raw) !== null) {
+      const typed = checkCidr(raw);
+      if (typeof typed === "string") throw usage(typed);
+      if (typed.family === 4) settings.push(top("Network", raw));
+      else settings.push(top("EnableIPv6", true), top("IPv6Network", raw));
       continue;
     }
     throw usage(unknownWordMessage(raw, i));

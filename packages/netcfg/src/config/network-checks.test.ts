@@ -137,7 +137,7 @@ describe("podnet's stricter network checks", () => {
     });
     it("rejects an underlay that is no CIDR", () => {
       expect(check({ Network: "10.3.0.0/16" }, { underlay: ["eth0"] }).errors.map((e) => e.message)).toEqual([
-        'underlay "eth0" is not an IPv4 or IPv6 CIDR',
+        'underlay: "eth0" is not a CIDR such as 10.5.0.0/16',
       ]);
     });
   });

@@ -3,6 +3,7 @@
  * capacity of the range against a planned node count, and overlap with the underlay.
  */
 import {
+  checkCidr,
   formatIPv4,
   formatIPv4Cidr,
   formatIPv6,
@@ -11,8 +12,6 @@ import {
   ipv6NetsOverlap,
   maskIPv4,
   maskIPv6,
-  parseIPv4Cidr,
-  parseIPv6Cidr,
 } from "@podnet/ipam-core";
 import { type Diagnostic, error } from "./diagnostic.js";
 import type { FieldPointer, IPv4Range, IPv6Range } from "./network.js";
@@ -143,12 +142,13 @@ export function checkUnderlay(
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const cidr of underlay) {
-    const u4 = parseIPv4Cidr(cidr);
-    const u6 = u4 === null ? parseIPv6Cidr(cidr) : null;
-    if (u4 === null && u6 === null) {
-      out.push(error("", `underlay ${JSON.stringify(cidr)} is not an IPv4 or IPv6 CIDR`));
+    const typed = checkCidr(cidr);
+    if (typeof typed === "string") {
+      out.push(error("", `underlay: ${typed}`));
       continue;
     }
+    const u4 = typed.family === 4 ? typed.net : null;
+    const u6 = typed.family === 6 ? typed.net : null;
     if (u4 && v4 && ipv4NetsOverlap(u4, v4.net)) {
       const net = formatIPv4Cidr({ ip: maskIPv4(u4.ip, u4.prefix), prefix: u4.prefix });
       out.push(

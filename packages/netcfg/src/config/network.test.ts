@@ -154,7 +154,10 @@ describe("flannel's IPv4 rules, verbatim, first failure wins", () => {
       ["/Network", `${DEFINE}: 0.0.0.0/0 is no pod network`],
     ]);
     expect(errorsOf({ Network: "10.5.0.0" })).toEqual([
-      ["/Network", `${DEFINE}: "10.5.0.0" is not an IPv4 CIDR such as "10.5.0.0/16"`],
+      [
+        "/Network",
+        `${DEFINE}: "10.5.0.0" is an address without a prefix length; write an IPv4 CIDR such as 10.5.0.0/16`,
+      ],
     ]);
     expect(errorsOf({ Network: "fc00::/48" })[0]?.[1]).toMatch(/^please define a correct Network parameter/);
   });
@@ -220,7 +223,7 @@ describe("flannel's IPv6 rules, verbatim", () => {
     expect(v6({ IPv6Network: "10.0.0.0/8" })).toEqual([
       [
         "/IPv6Network",
-        'please define a correct IPv6Network parameter in the flannel config: "10.0.0.0/8" is not an IPv6 CIDR such as "fc00::/48"',
+        'please define a correct IPv6Network parameter in the flannel config: "10.0.0.0/8" is an IPv4 CIDR; an IPv6 CIDR such as fc00::/48 is needed here',
       ],
     ]);
   });

@@ -3,6 +3,7 @@
  * each enabled family, in flannel's order, with flannel's messages; the first failure wins.
  */
 import {
+  checkCidr,
   formatIPv4,
   formatIPv6,
   type IPv4Net,
@@ -12,9 +13,7 @@ import {
   maskIPv4,
   maskIPv6,
   parseIPv4,
-  parseIPv4Cidr,
   parseIPv6,
-  parseIPv6Cidr,
 } from "@podnet/ipam-core";
 import { type Diagnostic, error } from "./diagnostic.js";
 import type { NetworkDocument } from "./schema.js";
@@ -67,13 +66,9 @@ function resolveIPv4(doc: NetworkDocument, at: FieldPointer): IPv4Range | { erro
   const fail = (field: string, message: string) => ({ error: error(at(field), message) });
   const text = doc.Network ?? "";
   if (text === "") return fail("Network", DEFINE_NETWORK);
-  const parsed = parseIPv4Cidr(text);
-  if (parsed === null) {
-    return fail(
-      "Network",
-      `${DEFINE_NETWORK}: ${JSON.stringify(text)} is not an IPv4 CIDR such as "10.5.0.0/16"`,
-    );
-  }
+  const typed = checkCidr(text, 4);
+  if (typeof typed === "string" || typed.family !== 4) return fail("Network", `${DEFINE_NETWORK}: ${typed}`);
+  const parsed = typed.net;
   const net = { ip: maskIPv4(parsed.ip, parsed.prefix), prefix: parsed.prefix };
   if (net.ip === 0 && net.prefix === 0) {
     return fail("Network", `${DEFINE_NETWORK}: 0.0.0.0/0 is no pod network`);
@@ -112,13 +107,11 @@ function resolveIPv6(doc: NetworkDocument, at: FieldPointer): IPv6Range | { erro
   const fail = (field: string, message: string) => ({ error: error(at(field), message) });
   const text = doc.IPv6Network ?? "";
   if (text === "") return fail("IPv6Network", DEFINE_IPV6_NETWORK);
-  const parsed = parseIPv6Cidr(text);
-  if (parsed === null) {
-    return fail(
-      "IPv6Network",
-      `${DEFINE_IPV6_NETWORK}: ${JSON.stringify(text)} is not an IPv6 CIDR such as "fc00::/48"`,
-    );
+  const typed = checkCidr(text, 6);
+  if (typeof typed === "string" || typed.family !== 6) {
+    return fail("IPv6Network", `${DEFINE_IPV6_NETWORK}: ${typed}`);
   }
+  const parsed = typed.net;
   const net = { ip: maskIPv6(parsed.ip, parsed.prefix), prefix: parsed.prefix };
   if (net.ip === 0n && net.prefix === 0)
     return fail("IPv6Network", `${DEFINE_IPV6_NETWORK}: ::/0 is no pod network`);

@@ -22,6 +22,7 @@ export interface Check {
 export class CheckList {
   readonly checks: Check[] = [];
   constructor(readonly section: string) {}
+  /** Records one check of this section. */
   add(name: string, status: CheckStatus, detail: string): void {
     this.checks.push({ section: this.section, name, status, detail });
   }

@@ -31,7 +31,7 @@ function missingTool(tool: Tool): PodnetError {
 const STDIN_CHUNK = 64 * 1024;
 
 /** How to feed a tool and where its output goes. */
-interface RunOptions {
+export interface RunOptions {
   /** Lines written to stdin in chunks as the tool reads them (never joined into one string). */
   readonly stdin?: Iterable<string>;
   /** Receives stdout as it arrives; without it, stdout is collected and returned. */

@@ -185,8 +185,11 @@ export async function readKernelDevice(
 
 /** Where the entries of a streamed read go, one at a time; nothing is kept. */
 export interface KernelEntrySink {
+  /** One neighbour entry of the device. */
   neighbour(n: KernelNeighbour): void;
+  /** One forwarding-database entry of the device. */
   fdb(f: KernelFdb): void;
+  /** One route through the device. */
   route(r: KernelRoute): void;
 }
 
@@ -260,6 +263,7 @@ export class JsonArraySplitter {
 
   constructor(private readonly onItem: (item: unknown) => void) {}
 
+  /** Feeds the next piece of the array's text; each complete element goes to the callback. */
   push(chunk: string): void {
     let start = this.depth >= 2 ? 0 : -1;
     for (let i = 0; i < chunk.length; i++) {

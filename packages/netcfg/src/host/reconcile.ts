@@ -437,6 +437,7 @@ export interface PeerTable {
   byNet(net: number): PeerPlan | undefined;
   /** The programmed peer with this VtepMAC. */
   byMac(mac: string): PeerPlan | undefined;
+  /** Every planned peer. */
   peers(): Iterable<PeerPlan>;
 }
 
@@ -459,10 +460,12 @@ export interface PeerChanges {
   readonly routeSets: PeerFix[];
 }
 
+/** An empty set of peer changes, to fill. */
 export function noPeerChanges(): PeerChanges {
   return { routeDels: [], neighbourDels: [], fdbDels: [], neighbourSets: [], fdbSets: [], routeSets: [] };
 }
 
+/** How many entries the changes delete or write in all. */
 export function peerChangeCount(c: PeerChanges): number {
   return (
     c.routeDels.length +
@@ -539,6 +542,7 @@ export class PeerDiff {
 
   constructor(private readonly table: PeerTable) {}
 
+  /** Compares one kernel neighbour entry with the plan. */
   neighbour(n: KernelNeighbour): void {
     const ip = parseIPv4(n.ip);
     const peer = ip === null ? undefined : this.table.byNet(ip);
@@ -553,6 +557,7 @@ export class PeerDiff {
     else this.neighbourOk.add(peer);
   }
 
+  /** Compares one kernel fdb entry with the plan. */
   fdb(f: KernelFdb): void {
     const peer = this.table.byMac(f.mac);
     if (peer !== undefined && !peer.direct) {
@@ -567,6 +572,7 @@ export class PeerDiff {
     this.out.fdbDels.push(f);
   }
 
+  /** Compares one kernel route with the plan. */
   route(r: KernelRoute): void {
     const net = parseIPv4Cidr(r.dst);
     const peer = net === null ? undefined : this.table.byNet(net.ip);
@@ -609,7 +615,14 @@ export class PeerDiff {
 export function peerBatches(
   context: PeerContext,
   changes: PeerChanges,
-): { tool: "ip" | "bridge"; deletesOnly: boolean; lines: () => Iterable<string> }[] {
+): {
+  /** The tool that runs the batch. */
+  tool: "ip" | "bridge";
+  /** Whether the batch only deletes. */
+  deletesOnly: boolean;
+  /** The batch's lines, produced as the tool reads them. */
+  lines: () => Iterable<string>;
+}[] {
   const dev = context.device;
   const batches: { tool: "ip" | "bridge"; deletesOnly: boolean; lines: () => Iterable<string> }[] = [];
   if (changes.routeDels.length + changes.neighbourDels.length > 0) {

@@ -2,6 +2,7 @@ import { writeFile } from "node:fs/promises";
 import {
   type AddressMap,
   addressMap,
+  checkAddress,
   freeCidrs,
   hasIPv4,
   isReservation,
@@ -59,8 +60,10 @@ export function showCommand(): Command {
         if (typeof opts.map === "string" && !opts.map.toLowerCase().endsWith(".svg")) {
           throw new PodnetError("usage", `--map writes SVG only: name the file FILE.svg, not ${opts.map}`);
         }
+        const badIp = opts.ip === undefined ? undefined : checkAddress(opts.ip);
+        if (badIp !== undefined) throw new PodnetError("usage", `--ip: ${badIp}`);
         if (opts.ip !== undefined && locateAddress(emptyListing, opts.ip) === null) {
-          throw new PodnetError("usage", `${opts.ip} is not an IPv4 or IPv6 address`);
+          throw new PodnetError("usage", `--ip: ${opts.ip} is not an address as flannel writes them`);
         }
         const state = await readIpamState(ctx);
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);

@@ -1,0 +1,218 @@
+// The libraries as a user gets them: `pnpm pack` of each package, the tarball's contents and
+// manifest checked, then both tarballs installed into a fresh strict ESM TypeScript project
+// where every code block of each package README must compile (`tsc --noEmit`) and run
+// against a real etcd named by PODNET_ENDPOINTS, exiting 0.
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { REPO_ROOT } from "@podnet/test-harness/cli";
+import { tempDir } from "@podnet/test-harness/tmp";
+import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const LIBRARIES = ["ipam-core", "netcfg"] as const;
+const PACKAGES = [...LIBRARIES, "cli"] as const;
+type PackageDir = (typeof PACKAGES)[number];
+
+interface Manifest {
+  name: string;
+  version: string;
+  main?: string;
+  types?: string;
+  exports?: Record<string, string | Record<string, string>>;
+  bin?: Record<string, string>;
+  files?: string[];
+  engines?: { node?: string };
+  sideEffects?: boolean;
+  license?: string;
+  dependencies?: Record<string, string>;
+}
+
+interface Packed {
+  tarball: string;
+  files: string[];
+  manifest: Manifest;
+  read(path: string): Promise<string>;
+}
+
+/** Packs one workspace package as `pnpm publish` would, and lists what the tarball holds. */
+async function pack(dir: PackageDir, dest: string): Promise<Packed> {
+  const cwd = join(REPO_ROOT, "packages", dir);
+  const { stdout } = await run("pnpm", ["pack", "--json", "--pack-destination", dest], { cwd });
+  const tarball = (JSON.parse(stdout) as { filename: string }).filename;
+  const { stdout: listing } = await run("tar", ["-tzf", tarball]);
+  const files = listing
+    .split("\n")
+    .filter((l) => l !== "" && !l.endsWith("/"))
+    .map((l) => l.replace(/^package\//, ""));
+  const read = async (path: string): Promise<string> =>
+    (await run("tar", ["-xzOf", tarball, `package/${path}`], { maxBuffer: 64 << 20 })).stdout;
+  const manifest = JSON.parse(await read("package.json")) as Manifest;
+  return { tarball, files, manifest, read };
+}
+
+/** The ```ts blocks of a markdown text, in order. */
+function codeBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? "");
+}
+
+const built = LIBRARIES.every((p) => existsSync(join(REPO_ROOT, "packages", p, "dist", "index.js")));
+
+describe.skipIf(!built)("the published packages", () => {
+  useTempDirs();
+  const packed = new Map<PackageDir, Packed>();
+  beforeAll(async () => {
+    const dest = await tempDir("podnet-pack-");
+    for (const dir of PACKAGES) packed.set(dir, await pack(dir, dest));
+  }, 120_000);
+  const get = (dir: PackageDir): Packed => packed.get(dir)!;
+
+  it.each(LIBRARIES)("%s ships its code, types, README and LICENSE, and no build info or tests", (dir) => {
+    const { files, manifest } = get(dir);
+    expect(files).toEqual(expect.arrayContaining(["README.md", "LICENSE", "package.json", "dist/index.js"]));
+    expect(files.filter((f) => /tsbuildinfo|\.test\.|(^|\/)node_modules\//.test(f))).toEqual([]);
+    expect(manifest.license).toBe("Apache-2.0");
+    expect(manifest.sideEffects).toBe(false);
+    expect(manifest.engines?.node).toMatch(/\^20\.11\.0 .*\^24.*\^26/);
+    // pnpm pack turns workspace:* into the version; a tarball with workspace: cannot install.
+    expect(Object.values(manifest.dependencies ?? {}).filter((v) => v.startsWith("workspace:"))).toEqual([]);
+  });
+
+  it.each(LIBRARIES)("%s: main, types and every exports target are in the tarball, with types", (dir) => {
+    const { files, manifest } = get(dir);
+    const targets = [manifest.main, manifest.types];
+    for (const [subpath, target] of Object.entries(manifest.exports ?? {})) {
+      if (typeof target === "string") targets.push(target);
+      else {
+        expect(Object.keys(target)[0], `${subpath}: "types" must come first`).toBe("types");
+        targets.push(...Object.values(target));
+      }
+    }
+    expect(targets.length).toBeGreaterThan(3);
+    for (const target of targets)
+      expect(files, String(target)).toContain(String(target).replace(/^\.\//, ""));
+  });
+
+  it.each(LIBRARIES)("%s: every source map points at sources that are in the tarball", async (dir) => {
+    const { files, read } = get(dir);
+    const maps = files.filter((f) => f.endsWith(".map"));
+    expect(maps.length).toBeGreaterThan(10);
+    const missing: string[] = [];
+    for (const map of maps) {
+      const { sources } = JSON.parse(await read(map)) as { sources: string[] };
+      const base = map.slice(0, map.lastIndexOf("/") + 1);
+      for (const source of sources) {
+        const path = new URL(source, `file:///${base}`).pathname.slice(1);
+        if (!files.includes(path)) missing.push(`${map} -> ${source}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it("@podnet/cli points at nothing that is missing: its bin is in the tarball, and it has no main", () => {
+    const { files, manifest } = get("cli");
+    expect(manifest.main).toBeUndefined();
+    expect(manifest.exports).toBeUndefined();
+    expect(Object.values(manifest.bin ?? {}).map((b) => b.replace(/^\.\//, ""))).toEqual([
+      "bundle/podnet.js",
+    ]);
+    expect(files).toEqual(expect.arrayContaining(["bundle/podnet.js", "LICENSE", "package.json"]));
+    expect(files.filter((f) => f.startsWith("dist/") || f.includes("tsbuildinfo"))).toEqual([]);
+  });
+
+  describe("installed into a fresh strict ESM project", () => {
+    const etcd = useEtcd();
+    let project = "";
+    const examples: { name: string; file: string }[] = [];
+
+    beforeAll(async () => {
+      project = await tempDir("podnet-consumer-");
+      const tarballs = LIBRARIES.map((dir) => get(dir).tarball);
+      await writeFile(
+        join(project, "package.json"),
+        JSON.stringify({ name: "podnet-consumer", private: true, type: "module" }),
+      );
+      await run(
+        "npm",
+        [
+          "install",
+          "--no-audit",
+          "--no-fund",
+          "--prefer-offline",
+          "--loglevel=error",
+          ...tarballs,
+          "typescript@~5.9.3",
+          "@types/node@^20.19.0",
+        ],
+        { cwd: project, maxBuffer: 16 << 20 },
+      );
+      await writeFile(
+        join(project, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            target: "ES2022",
+            module: "nodenext",
+            moduleResolution: "nodenext",
+            strict: true,
+            noEmit: true,
+            types: ["node"],
+          },
+          include: ["examples/*.ts"],
+        }),
+      );
+      await mkdir(join(project, "examples"));
+      for (const dir of LIBRARIES) {
+        // The README as installed: the one the tarball ships.
+        const readme = await readFile(join(project, "node_modules", "@podnet", dir, "README.md"), "utf8");
+        const blocks = codeBlocks(readme);
+        for (const [i, code] of blocks.entries()) {
+          const name = `${dir}-${i + 1}`;
+          await writeFile(join(project, "examples", `${name}.ts`), code);
+          examples.push({ name, file: join(project, "examples", `${name}.ts`) });
+        }
+      }
+    }, 300_000);
+
+    it("every package README has runnable examples", () => {
+      for (const dir of LIBRARIES)
+        expect(examples.filter((e) => e.name.startsWith(`${dir}-`)).length).toBeGreaterThan(2);
+    });
+
+    it("every README code block compiles with tsc --noEmit (strict, module nodenext)", async () => {
+      const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
+      const result = await run(process.execPath, [tsc, "--noEmit", "-p", project], { cwd: project }).catch(
+        (err: { stdout: string }) => ({ stdout: err.stdout, failed: true }),
+      );
+      expect(result.stdout).toBe("");
+    }, 120_000);
+
+    it("every README code block runs against an empty etcd named by PODNET_ENDPOINTS and exits 0", async () => {
+      const ts = (await import(join(project, "node_modules", "typescript", "lib", "typescript.js"))) as {
+        default: typeof import("typescript");
+      };
+      const failures: string[] = [];
+      for (const example of examples) {
+        const source = await readFile(example.file, "utf8");
+        const js = ts.default.transpileModule(source, {
+          compilerOptions: { target: ts.default.ScriptTarget.ES2022, module: ts.default.ModuleKind.ESNext },
+        }).outputText;
+        const out = example.file.replace(/\.ts$/, ".mjs");
+        await writeFile(out, js);
+        const env = {
+          PATH: process.env["PATH"],
+          HOME: process.env["HOME"],
+          PODNET_ENDPOINTS: etcd().endpoints.join(","),
+        };
+        await run(process.execPath, [out], { cwd: project, env, timeout: 60_000 }).catch(
+          (err: { code?: number; stdout?: string; stderr?: string }) => {
+            failures.push(`${example.name} exited ${err.code}:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+          },
+        );
+      }
+      expect(failures).toEqual([]);
+    }, 300_000);
+  });
+});
