@@ -156,6 +156,9 @@ show_failing --endpoints 127.0.0.1:1 config get
 step "podnet agent takes flanneld's command line as it is; flanneld flags it does not implement are named (exit 2)"
 show_failing agent -etcd-endpoints=http://127.0.0.1:1 -iface=eth0 --ip-masq=true -v=2 -kube-subnet-mgr -iptables-resync=5
 
+step "A dead endpoint among live ones costs nothing: the call moves on to the next"
+show --endpoints "127.0.0.1:1,127.0.0.1:$client_port" config get -o json
+
 step "For scripts, as etcdctl users expect: -w, raw values (TTLs in seconds), version, completion"
 show lease list -w simple
 show version

@@ -37,6 +37,7 @@ describe("podnet completion", () => {
     expect(await complete("bash", ["podnet", "lease", "li"])).toEqual(["list"]);
     expect(await complete("bash", ["podnet", "--endpoints", "x:1", "lease", "list", "--tt"])).toEqual([
       "--ttl",
+      "--ttl-auto-max",
     ]);
     expect(await complete("bash", ["podnet", "ipam", "show", "--fr"])).toEqual(["--free"]);
     expect(await complete("bash", ["podnet", "lease", "list", "-o", "ya"])).toEqual(["yaml"]);

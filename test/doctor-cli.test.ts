@@ -280,7 +280,7 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a three-me
     );
     expect(byEndpoint[victim.clientUrl]).toMatchObject({
       status: "fail",
-      detail: expect.stringMatching(/^unreachable: /),
+      detail: expect.stringMatching(/^unreachable: .*connection refused.* \(waited \d+\.\ds\)$/),
     });
     for (const m of etcd().members.slice(0, 2)) {
       expect(byEndpoint[m.clientUrl]?.status).toBe("ok");

@@ -131,10 +131,10 @@ describe.skipIf(!etcdAvailable())("podnet route against a real etcd", () => {
     expect(noTtl(plain.stdout)).toEqual(noTtl(r.stdout));
   });
 
-  it("TTL policy: beyond PODNET_TTL_AUTO_MAX etcd leases TTLs are '-' with one note; --ttl and --no-ttl", async () => {
+  it("TTL policy: beyond --ttl-auto-max etcd leases TTLs are '-' with one note; --ttl and --no-ttl", async () => {
     const run = (args: string[], max?: string) =>
-      runPodnet(["--prefix", "/show", ...args], {
-        env: { ...env(), ...(max !== undefined && { PODNET_TTL_AUTO_MAX: max }) },
+      runPodnet(["--prefix", "/show", ...args, ...(max !== undefined ? ["--ttl-auto-max", max] : [])], {
+        env: env(),
       });
     const notes = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("podnet: note:"));
     const skipped = await run(["route", "-o", "json"], "1");

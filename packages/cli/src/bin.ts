@@ -29,3 +29,6 @@ try {
   process.exitCode = reportError(err);
 }
 if (argv !== undefined) process.exitCode = await run(argv);
+// Every connection is closed by now; should a grpc socket still linger (grpc-js cannot always
+// abandon a connection attempt), it must not keep a finished command alive.
+setTimeout(() => process.exit(), 500).unref();

@@ -91,6 +91,7 @@ export function resolveGlobalOptions(
   }
   const connection: ConnectionOptions = {
     ...resolved.connection,
+    onWarning: warn,
     ...(insecureSkipTlsVerify(flags, env) ? { insecureSkipTlsVerify: true } : {}),
   };
   const output = parseOutputFormat(

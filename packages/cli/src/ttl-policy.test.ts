@@ -1,6 +1,6 @@
 import type { Lease, Store } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
-import { lookupTtls, TTL_AUTO_MAX, ttlAutoMax, ttlModeOf, ttlOf } from "./ttl-policy.js";
+import { lookupTtls, ttlModeOf, ttlOf } from "./ttl-policy.js";
 
 const lease = (i: number, etcdLease: string): Lease => ({
   key: `/p/subnets/10.5.${i}.0-24`,
@@ -61,9 +61,9 @@ describe("the TTL policy", () => {
     expect(ttlModeOf(undefined)).toBe("auto");
   });
 
-  it("takes the limit from PODNET_TTL_AUTO_MAX when it is a whole number", () => {
-    expect(ttlAutoMax({})).toBe(TTL_AUTO_MAX);
-    expect(ttlAutoMax({ PODNET_TTL_AUTO_MAX: "2" })).toBe(2);
-    expect(ttlAutoMax({ PODNET_TTL_AUTO_MAX: "lots" })).toBe(TTL_AUTO_MAX);
+  it("takes the limit from --ttl-auto-max when it is a whole number", () => {
+    expect(ttlModeOf(undefined, "2")).toEqual({ autoMax: 2 });
+    expect(ttlModeOf(true, "2")).toBe("always");
+    expect(() => ttlModeOf(undefined, "lots")).toThrow(/--ttl-auto-max "lots" is not a whole number/);
   });
 });

@@ -1,36 +1,43 @@
 /**
  * When the views look up TTLs (route, lease list, ipam show's expiring-soon, doctor): etcd has
  * no batch call for them, so each distinct etcd lease costs one LeaseTimeToLive request. Up to
- * TTL_AUTO_MAX distinct leases they are fetched unasked; beyond that only with --ttl, and the
- * view shows `-` (null in json) with one note on stderr. --no-ttl never fetches them.
+ * TTL_AUTO_MAX distinct leases (or --ttl-auto-max) they are fetched unasked; beyond that only
+ * with --ttl, and the view shows `-` (null in json) with one note on stderr. --no-ttl never
+ * fetches them.
  */
-import type { LeaseListing, Store } from "@podnet/ipam-core";
+import { type LeaseListing, PodnetError, type Store } from "@podnet/ipam-core";
 import type { Command } from "commander";
 import { note } from "./print/warn.js";
 
 /** Up to this many distinct etcd leases, TTLs are looked up without --ttl. */
 export const TTL_AUTO_MAX = 1000;
 
-/** auto: fetch when few; always: --ttl; never: --no-ttl. */
-export type TtlMode = "auto" | "always" | "never";
+/** auto: fetch when few (up to `autoMax` when given); always: --ttl; never: --no-ttl. */
+export type TtlMode = "auto" | "always" | "never" | { readonly autoMax: number };
 
-/** The auto limit: TTL_AUTO_MAX, or PODNET_TTL_AUTO_MAX when set to a whole number (tests). */
-export function ttlAutoMax(env: Readonly<Record<string, string | undefined>> = process.env): number {
-  const raw = env["PODNET_TTL_AUTO_MAX"];
-  if (raw !== undefined && /^\d+$/.test(raw.trim())) return Number(raw.trim());
-  return TTL_AUTO_MAX;
-}
-
-/** Adds --ttl and --no-ttl to a command. */
+/** Adds --ttl, --no-ttl and --ttl-auto-max to a command. */
 export function withTtlOptions(cmd: Command): Command {
   return cmd
     .option("--ttl", `look up every lease's TTL (by default only up to ${TTL_AUTO_MAX} etcd leases)`)
-    .option("--no-ttl", "never look up TTLs: show '-'");
+    .option("--no-ttl", "never look up TTLs: show '-'")
+    .option(
+      "--ttl-auto-max <n>",
+      `look up TTLs unasked up to this many etcd leases (default ${TTL_AUTO_MAX})`,
+    );
 }
 
-/** The mode commander's `ttl` flag gives: true for --ttl, false for --no-ttl, undefined for neither. */
-export function ttlModeOf(flag: boolean | undefined): TtlMode {
-  return flag === true ? "always" : flag === false ? "never" : "auto";
+/**
+ * The mode commander's flags give: `ttl` true for --ttl, false for --no-ttl, undefined for
+ * neither; `autoMax` is --ttl-auto-max's text.
+ */
+export function ttlModeOf(flag: boolean | undefined, autoMax?: string): TtlMode {
+  if (flag === true) return "always";
+  if (flag === false) return "never";
+  if (autoMax === undefined) return "auto";
+  if (!/^\d+$/.test(autoMax.trim())) {
+    throw new PodnetError("usage", `--ttl-auto-max "${autoMax}" is not a whole number of etcd leases`);
+  }
+  return { autoMax: Number(autoMax.trim()) };
 }
 
 /** The TTLs fetched (undefined when not), and how many etcd leases were left unfetched. */
@@ -63,8 +70,9 @@ export async function lookupTtls(
   const ids = etcdLeaseIds(listing);
   if (ids.size === 0) return { ttls: new Map(), skipped: 0 };
   if (mode === "never") return { skipped: ids.size };
-  const limit = opts.limit ?? ttlAutoMax();
-  if (mode === "auto" && ids.size > limit) {
+  const auto = mode === "auto" || typeof mode === "object";
+  const limit = opts.limit ?? (typeof mode === "object" ? mode.autoMax : TTL_AUTO_MAX);
+  if (auto && ids.size > limit) {
     return {
       skipped: ids.size,
       note: `TTLs not looked up for ${ids.size} etcd leases (one request each, more than ${limit}); pass --ttl to fetch them`,

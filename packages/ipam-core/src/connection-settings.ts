@@ -9,7 +9,7 @@ import { PodnetError } from "./errors.js";
 import { type ConnectionOptions, DEFAULT_ENDPOINTS, parseDuration } from "./etcd/connection.js";
 import { connect } from "./etcd/etcd-store.js";
 import type { Store } from "./etcd/store.js";
-import { DEFAULT_PREFIX, normalisePrefix } from "./keys.js";
+import { checkPrefix, DEFAULT_PREFIX } from "./keys.js";
 
 /** etcdctl's default dial timeout: 2 s. */
 export const DEFAULT_DIAL_TIMEOUT_MS = 2000;
@@ -127,7 +127,14 @@ export function resolveConnectionSettings(
   };
 
   const endpoints = pick("endpoints");
-  const prefix = pick("prefix") ?? DEFAULT_PREFIX;
+  // An explicitly empty prefix is a mistake, not a request for the default.
+  if (given.prefix !== undefined && given.prefix.trim() === "") sources.prefix = "given";
+  const prefix = checkPrefix(
+    given.prefix !== undefined && given.prefix.trim() === ""
+      ? given.prefix
+      : (pick("prefix") ?? DEFAULT_PREFIX),
+    named("prefix"),
+  );
   const caFile = pick("cacert");
   const certFile = pick("cert");
   const keyFile = pick("key");
@@ -152,7 +159,7 @@ export function resolveConnectionSettings(
     dialTimeoutMs: duration("dialTimeout", DEFAULT_DIAL_TIMEOUT_MS),
     commandTimeoutMs: duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT_MS),
   };
-  return { connection, prefix: normalisePrefix(prefix), sources };
+  return { connection, prefix, sources };
 }
 
 /** An open etcd connection and the prefix it serves; close it, or let `await using` do it. */

@@ -7,7 +7,14 @@ export * from "./cleanup.js";
 export * from "./connection-settings.js";
 export * from "./errors.js";
 export * from "./etcd/connection.js";
+export * from "./etcd/endpoint-check.js";
 export { connect, prefixEnd } from "./etcd/etcd-store.js";
+export {
+  checkLeaseTtl,
+  checkRequestSize,
+  DEFAULT_MAX_REQUEST_BYTES,
+  MAX_LEASE_TTL_SECONDS,
+} from "./etcd/limits.js";
 export * from "./etcd/server-version.js";
 export type * from "./etcd/store.js";
 export * from "./etcdv2/v2-keyspace.js";

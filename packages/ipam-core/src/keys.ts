@@ -1,3 +1,5 @@
+import { PodnetError } from "./errors.js";
+
 /** flannel's default etcd prefix (flanneld --etcd-prefix). */
 export const DEFAULT_PREFIX = "/coreos.com/network";
 
@@ -10,6 +12,30 @@ export function normalisePrefix(prefix: string): string {
     .trim()
     .replace(/\/{2,}/g, "/")
     .replace(/\/+$/, "");
+}
+
+/**
+ * The prefix an admin gave, checked: absolute and below the root (etcd keys podnet writes
+ * must not depend on the current directory of nothing); trailing slashes are dropped.
+ * Throws a usage error naming `flag` otherwise.
+ */
+export function checkPrefix(prefix: string, flag = "--prefix"): string {
+  const trimmed = prefix.trim();
+  if (trimmed === "")
+    throw new PodnetError("usage", `${flag} is empty; give an absolute key prefix like ${DEFAULT_PREFIX}`);
+  if (!trimmed.startsWith("/")) {
+    throw new PodnetError(
+      "usage",
+      `${flag} "${prefix}" must be absolute (start with /), like ${DEFAULT_PREFIX}`,
+    );
+  }
+  const normalised = normalisePrefix(trimmed);
+  if (normalised === "")
+    throw new PodnetError(
+      "usage",
+      `${flag} "${prefix}" must name a directory below /, like ${DEFAULT_PREFIX}`,
+    );
+  return normalised;
 }
 
 /** The key of the network config document: `<prefix>/config`. */

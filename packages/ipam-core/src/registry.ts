@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { decideFrom, subnetsOverlap } from "./allocator.js";
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
+import { checkLeaseTtl } from "./etcd/limits.js";
 import type { Compare, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -179,12 +180,7 @@ export class LeaseRegistry {
     this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     this.cacheWanted = opts.cache ?? false;
     this.onListProgress = opts.onListProgress;
-    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1) {
-      throw new PodnetError(
-        "usage",
-        `lease TTL must be a whole number of seconds above 0, not ${opts.ttlSeconds}`,
-      );
-    }
+    checkLeaseTtl(this.ttlSeconds);
   }
 
   /**
@@ -257,6 +253,7 @@ export class LeaseRegistry {
     const random = req.random ?? Math.random;
     const maxAttempts = Math.max(1, req.maxAttempts ?? 10);
     const ttl = req.ttlSeconds ?? this.ttlSeconds;
+    checkLeaseTtl(ttl); // before any request: etcd would refuse the grant only after the listing
     encodeLeaseValue(req.attrs); // checks the attributes before anything is written
     const tried: LeaseSubnet[] = [];
     let removed: Lease[] | undefined;

@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { performance } from "node:perf_hooks";
 import { findHostLease, type LeaseListing, PodnetError, parseIPv4, type Store } from "@podnet/ipam-core";
 import type { Check, EndpointResult, LinkInfo, NetworkState, SubnetFileReading } from "@podnet/netcfg";
 import { Command } from "commander";
@@ -138,7 +137,8 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
  * asked once, through the shared connection; then latency is not measured.
  */
 async function endpointStatuses(ctx: Context): Promise<EndpointResult[]> {
-  const { connect, normaliseEndpoints, wantsTls } = await import("@podnet/ipam-core");
+  const { checkEndpoints, normaliseEndpoints, waitedText, wantsTls } = await import("@podnet/ipam-core");
+  const { messageOf } = await import("@podnet/netcfg");
   const connection = ctx.globals.connection;
   const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
   const user = connection.user;
@@ -150,26 +150,11 @@ async function endpointStatuses(ctx: Context): Promise<EndpointResult[]> {
       return endpoints.map((endpoint) => ({ endpoint, error: err }));
     }
   }
-  return Promise.all(
-    endpoints.map(async (endpoint): Promise<EndpointResult> => {
-      let one: Store | undefined;
-      try {
-        one = await connect({ ...connection, endpoints: [endpoint] });
-        // Each status call dials afresh; the faster of two is the fairer figure on a busy host.
-        let started = performance.now();
-        await one.status();
-        const firstMs = performance.now() - started;
-        started = performance.now();
-        const [status] = await one.status();
-        const latencyMs = Math.min(firstMs, performance.now() - started);
-        if (status === undefined) return { endpoint, error: new Error("no status") };
-        return "error" in status ? { endpoint, error: status.error } : { endpoint, status, latencyMs };
-      } catch (err) {
-        return { endpoint, error: err };
-      } finally {
-        one?.close();
-      }
-    }),
+  // Each endpoint on a connection of its own (ipam-core); a hung one fails with the time it waited.
+  return (await checkEndpoints(connection)).map((c) =>
+    "error" in c
+      ? { endpoint: c.endpoint, error: new Error(`${messageOf(c.error)} (waited ${waitedText(c.waitedMs)})`) }
+      : c,
   );
 }
 

@@ -17,6 +17,12 @@ export interface ConnectionOptions {
   readonly insecureSkipTlsVerify?: boolean;
   /** Keys per range request of a listing; default 32,768. */
   readonly listPageSize?: number;
+  /** Decode Range and TTL replies with podnet's own decoder (default true); false uses etcd3's protobufjs decoding. */
+  readonly fastDecode?: boolean;
+  /** The cluster's `--max-request-bytes`; default etcd's 1.5 MiB. Larger writes are refused before sending. */
+  readonly maxRequestBytes?: number;
+  /** Where a warning about the connection goes (one line); default process.emitWarning. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** etcdctl's default endpoint. */

@@ -36,6 +36,8 @@ interface ShowOptions {
   expiring?: boolean;
   /** --ttl (true) / --no-ttl (false). */
   ttl?: boolean;
+  /** --ttl-auto-max. */
+  ttlAutoMax?: string;
 }
 
 /** `podnet ipam show`: utilisation; --ip, --free and --map for the other views. */
@@ -66,7 +68,7 @@ export function showCommand(): Command {
         const state = await readIpamState(ctx);
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);
         if (opts.free) return showFree(ctx, state);
-        const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl);
+        const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl, opts.ttlAutoMax);
         if (opts.map !== undefined) return showMap(ctx, state, opts.map, mode);
         return showUsage(ctx, state, mode);
       }),

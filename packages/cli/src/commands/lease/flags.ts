@@ -9,6 +9,7 @@ import {
   type LeaseAttrs,
   type LeaseSubnet,
   type LeaseTarget,
+  MAX_LEASE_TTL_SECONDS,
   maskIPv4,
   maskIPv6,
   PodnetError,
@@ -69,7 +70,14 @@ export function ttlFlag(text: string): number {
   if (ms === null || ms < 1000) {
     throw new PodnetError("usage", `--ttl "${text}" is not a duration of at least 1s like 24h or 90m`);
   }
-  return Math.ceil(ms / 1000);
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds > MAX_LEASE_TTL_SECONDS) {
+    throw new PodnetError(
+      "usage",
+      `--ttl "${text}" is above etcd's maximum lease TTL of ${MAX_LEASE_TTL_SECONDS}s (about 285 years)`,
+    );
+  }
+  return seconds;
 }
 
 /** --mtu: the overlay MTU to write as FLANNEL_MTU. */

@@ -18,10 +18,10 @@ export function listCommand(): Command {
     .alias("ls")
     .description("list the leases and reservations under <prefix>/subnets/, with their remaining TTL");
   return withTtlOptions(cmd).action(
-    withContext(async (ctx, flags: { ttl?: boolean }) => {
+    withContext(async (ctx, flags: { ttl?: boolean; ttlAutoMax?: string }) => {
       const registry = await openRegistry(ctx);
       const listing = await registry.list();
-      const lookup = await lookupTtls(await ctx.store(), listing, ttlModeOf(flags.ttl));
+      const lookup = await lookupTtls(await ctx.store(), listing, ttlModeOf(flags.ttl, flags.ttlAutoMax));
       const views = sortedBySubnet(viewsWith(listing.leases, lookup));
       warnAboutListing(listing);
       noteTtls(lookup);

@@ -25,6 +25,8 @@ export interface ShowFlags extends KernelFlags {
   kernel?: boolean;
   /** --ttl (true) / --no-ttl (false). */
   ttl?: boolean;
+  /** --ttl-auto-max. */
+  ttlAutoMax?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export function showCommand(): Command {
             if (flags[flag] !== undefined)
               throw new PodnetError("usage", `--${kebab(flag)} goes with --kernel`);
           }
-          return showTable(ctx, flags.numeric === true, ttlModeOf(flags.ttl));
+          return showTable(ctx, flags.numeric === true, ttlModeOf(flags.ttl, flags.ttlAutoMax));
         }
         return checkKernel(ctx, flags);
       }),
