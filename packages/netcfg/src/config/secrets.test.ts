@@ -74,3 +74,13 @@ describe("redactConfigText", () => {
     ]);
   });
 });
+
+describe("redactConfigText on a large document", () => {
+  it("reads a 20 MiB string value without overflowing the stack", () => {
+    const big = "x".repeat(20 * 1024 * 1024);
+    const text = `{"Network":"10.5.0.0/16","Note":"${big}","Backend":{"Type":"ipsec","PSK":"${"s".repeat(96)}"}}`;
+    const out = redactConfigText(text);
+    expect(out.length).toBeLessThan(text.length);
+    expect(out.endsWith(`"PSK":"${REDACTED}"}}`)).toBe(true);
+  });
+});

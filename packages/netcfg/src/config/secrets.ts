@@ -67,9 +67,23 @@ export function distinctSecretMarks(): SecretMark {
   };
 }
 
-const STRING = /"(?:[^"\\\n]|\\.)*"/y;
 const KEY_COLON = /\s*:\s*/y;
 const SCALAR = /[^\s,}\]]+/y;
+
+/**
+ * The end (just past the closing quote) of the JSON string starting at `i`, or -1 when it is
+ * not closed on its line. A loop, not a regular expression: a regex over a string of many
+ * megabytes overflows V8's backtracking stack.
+ */
+function stringEnd(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 92 /* \\ */) j++;
+    else if (c === 34 /* " */) return j + 1;
+    else if (c === 10 /* \n */) return -1;
+  }
+  return -1;
+}
 
 /**
  * A config text with the value of every secret field replaced, everything else byte for byte
@@ -81,23 +95,22 @@ export function redactConfigText(text: string, mark: SecretMark = () => REDACTED
   let last = 0;
   let i = text.indexOf('"');
   while (i >= 0 && i < text.length) {
-    STRING.lastIndex = i;
-    const key = STRING.exec(text);
-    if (key === null) {
+    const keyEnd = stringEnd(text, i);
+    if (keyEnd < 0) {
       i = text.indexOf('"', i + 1);
       continue;
     }
-    let next = STRING.lastIndex;
+    let next = keyEnd;
     KEY_COLON.lastIndex = next;
     const colon = KEY_COLON.exec(text);
-    if (colon !== null && isSecretField(decode(key[0]))) {
+    if (colon !== null && isSecretField(decode(text.slice(i, keyEnd)))) {
       const at = KEY_COLON.lastIndex;
-      STRING.lastIndex = at;
       SCALAR.lastIndex = at;
-      const value = text[at] === '"' ? STRING.exec(text) : SCALAR.exec(text);
-      if (value !== null && value[0] !== "null") {
-        const end = at + value[0].length;
-        out += `${text.slice(last, at)}${JSON.stringify(mark(decode(value[0])))}`;
+      const valueEnd = text[at] === '"' ? stringEnd(text, at) : (SCALAR.exec(text)?.[0].length ?? -1) + at;
+      const value = valueEnd > at ? text.slice(at, valueEnd) : null;
+      if (value !== null && value !== "null") {
+        const end = valueEnd;
+        out += `${text.slice(last, at)}${JSON.stringify(mark(decode(value)))}`;
         last = end;
         next = end;
       }
