@@ -33,7 +33,12 @@ describe("subnetArg", () => {
 
   it("refuses host bits with the subnet meant, and garbage with an example", () => {
     expect(usage(() => subnetArg("10.5.52.1/24"))).toMatch(/did you mean 10.5.52.0\/24\?/);
-    expect(usage(() => subnetArg("10.5/24"))).toMatch(/is not a subnet; give it like 10.5.52.0\/24/);
+    expect(usage(() => subnetArg("10.5/24"))).toBe(
+      '"10.5/24" is not a subnet: "10.5" is not an IP address; give it like 10.5.52.0/24 or as flannel\'s key name 10.5.52.0-24',
+    );
+    expect(usage(() => subnetArg("10.5.52.0/33"))).toMatch(
+      /^"10\.5\.52\.0\/33" is not a subnet: it has a prefix length "33" that is not a number from 0 to 32; give it like/,
+    );
   });
 });
 

@@ -3,9 +3,12 @@
  * Every bad input is a usage error (exit 2) with one sentence naming the flag and the fix.
  */
 import {
+  checkCidr,
   encodeVxlanData,
   formatIPv4,
   formatIPv6,
+  type IPv4Net,
+  type IPv6Net,
   type LeaseAttrs,
   type LeaseSubnet,
   type LeaseTarget,
@@ -15,9 +18,7 @@ import {
   PodnetError,
   parseDuration,
   parseIPv4,
-  parseIPv4Cidr,
   parseIPv6,
-  parseIPv6Cidr,
   parseLeaseKey,
 } from "@podnet/ipam-core";
 import type { ResolvedBackend } from "@podnet/netcfg";
@@ -103,8 +104,7 @@ export function subnetArg(text: string): LeaseSubnet {
   if (parts.length > 2 || (v4text === undefined && v6text === undefined)) throw notSubnet(text);
   let ipv4 = { ip: 0, prefix: 0 };
   if (v4text !== undefined) {
-    const net = parseIPv4Cidr(v4text.replace(/-(\d+)$/, "/$1"));
-    if (net === null) throw notSubnet(text);
+    const net = typedCidr(v4text, 4, text);
     const ip = maskIPv4(net.ip, net.prefix);
     if (ip !== net.ip) {
       throw new PodnetError(
@@ -115,8 +115,7 @@ export function subnetArg(text: string): LeaseSubnet {
     ipv4 = net;
   }
   if (v6text === undefined) return { ipv4 };
-  const net6 = parseIPv6Cidr(v6text.replace(/-(\d+)$/, "/$1"));
-  if (net6 === null) throw notSubnet(text);
+  const net6 = typedCidr(v6text, 6, text);
   const ip6 = maskIPv6(net6.ip, net6.prefix);
   if (ip6 !== net6.ip) {
     throw new PodnetError(
@@ -125,6 +124,21 @@ export function subnetArg(text: string): LeaseSubnet {
     );
   }
   return { ipv4, ipv6: net6 };
+}
+
+/** One family's part of a SUBNET (`10.5.52.0/24`, or flannel's `10.5.52.0-24`), with ip-cidr's verdict when it is malformed. */
+function typedCidr<F extends 4 | 6>(part: string, family: F, whole: string) {
+  const verdict = checkCidr(part.replace(/-(\d+)$/, "/$1"), family);
+  if (typeof verdict === "string") {
+    // ip-cidr's verdict on the part, without its own example: `"10.5" is not an IP address`.
+    const colon = verdict.indexOf(": ");
+    const why = colon >= 0 ? verdict.slice(colon + 2) : verdict.replace(/^".*?" /, "it ");
+    throw new PodnetError(
+      "usage",
+      `"${whole}" is not a subnet: ${why}; give it like 10.5.52.0/24 or as flannel's key name 10.5.52.0-24`,
+    );
+  }
+  return verdict.net as F extends 4 ? IPv4Net : IPv6Net;
 }
 
 function notSubnet(text: string): PodnetError {
