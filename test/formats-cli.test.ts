@@ -183,10 +183,10 @@ describe("podnet watch in its line formats", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
-    // In etcd's key order, as the snapshot lists them.
+    // In address order, as the library lists them (etcd's key order puts 10.5.52.0 first).
     expect(lines.map((l) => [l.type, l.subnet, l.vtepMAC])).toEqual([
-      ["snapshot", "10.5.52.0/24", MAC],
       ["snapshot", "10.5.7.0/24", MAC2],
+      ["snapshot", "10.5.52.0/24", MAC],
     ]);
   });
 
@@ -199,8 +199,8 @@ describe("podnet watch in its line formats", () => {
     expect(docs.every((d) => d.errors.length === 0)).toBe(true);
     const values = docs.map((d) => d.toJS()) as { type: string; subnet: string; vtepMAC: string | null }[];
     expect(values.map((v) => [v.type, v.subnet, v.vtepMAC])).toEqual([
-      ["snapshot", "10.5.52.0/24", MAC],
       ["snapshot", "10.5.7.0/24", MAC2],
+      ["snapshot", "10.5.52.0/24", MAC],
     ]);
     expect(r.stdout).not.toMatch(/^\{/m);
   });
@@ -212,13 +212,13 @@ describe("podnet watch in its line formats", () => {
       .split("\n")
       .map((l) => l.split("\t"));
     expect(rows.map((r) => [r[1], r[2], r[5], r[8]])).toEqual([
-      ["snapshot", "10.5.52.0/24", MAC, "/coreos.com/network/subnets/10.5.52.0-24"],
       ["snapshot", "10.5.7.0/24", MAC2, "/coreos.com/network/subnets/10.5.7.0-24"],
+      ["snapshot", "10.5.52.0/24", MAC, "/coreos.com/network/subnets/10.5.52.0-24"],
     ]);
     const table = await watchUntil([], twoLines);
     expect(table.stdout.trim().split("\n")[0]).toMatch(
       new RegExp(
-        `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ snapshot 10\\.5\\.52\\.0/24 192\\.0\\.2\\.7 vxlan ${MAC}$`,
+        `^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ snapshot 10\\.5\\.7\\.0/24 192\\.0\\.2\\.9 vxlan ${MAC2}$`,
       ),
     );
   });
