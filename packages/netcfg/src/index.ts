@@ -11,7 +11,13 @@ export {
   type StatusUpdate,
 } from "./agent/agent.js";
 export { type HealthServer, type HealthSource, startHealthServer } from "./agent/health.js";
-export { AGENT_METRICS, type AgentMetricName, AgentMetrics } from "./agent/metrics.js";
+export {
+  AGENT_METRICS,
+  type AgentMetricName,
+  AgentMetrics,
+  type CounterName,
+  type GaugeName,
+} from "./agent/metrics.js";
 /** The underlay interface: chosen as flanneld chooses it, or read by name for a view. */
 export {
   chooseUnderlay,

@@ -20,6 +20,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "config diff": ["podnet config diff net.json", "podnet config diff net.json >/dev/null || echo changed"],
   "config history": ["podnet config history", "podnet config history --limit 5 -o json"],
   "config rollback": ["podnet config rollback 42 --dry-run", "podnet config rollback 42"],
+  "migrate v2": [
+    "podnet migrate v2 --dry-run",
+    "podnet migrate v2",
+    "podnet migrate v2 --from http://old-etcd:2379 --v2-prefix /coreos.com/network -o json",
+  ],
   route: [
     "podnet route -n",
     "podnet route --kernel --public-ip 192.0.2.7",

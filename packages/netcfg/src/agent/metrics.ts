@@ -66,10 +66,12 @@ export const AGENT_METRICS = {
 /** A metric name the agent exports. */
 export type AgentMetricName = keyof typeof AGENT_METRICS;
 
-type GaugeName = {
+/** The agent's gauges (a value that goes up and down). */
+export type GaugeName = {
   [K in AgentMetricName]: (typeof AGENT_METRICS)[K]["type"] extends "gauge" ? K : never;
 }[AgentMetricName];
-type CounterName = Exclude<AgentMetricName, GaugeName>;
+/** The agent's counters (`_total`, only ever up). */
+export type CounterName = Exclude<AgentMetricName, GaugeName>;
 
 /** The agent's current values; all start at 0. */
 export class AgentMetrics {
