@@ -13,7 +13,16 @@ describe("bounded", () => {
     expect(safeJson({ a: [1] }, 2)).toBe(JSON.stringify({ a: [1] }, null, 2));
     let deep: unknown = [];
     for (let i = 0; i < 200_000; i++) deep = [deep];
-    expect(() => JSON.stringify(deep)).toThrow(RangeError);
-    expect(JSON.parse(safeJson(deep))).toBeInstanceOf(Array);
+    // Node 20 and 24 overflow in JSON.stringify here; Node 26 does not. safeJson never does, and
+    // where it had to cut, what it wrote still parses.
+    const out = safeJson(deep);
+    expect(out.startsWith("[[[")).toBe(true);
+    let overflows = false;
+    try {
+      JSON.stringify(deep);
+    } catch {
+      overflows = true;
+    }
+    if (overflows) expect(JSON.parse(out)).toBeInstanceOf(Array);
   });
 });
