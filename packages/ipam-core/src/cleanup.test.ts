@@ -49,6 +49,18 @@ describe("deleteUnchanged", () => {
     expect([...store.keys.keys()]).toEqual([k("b")]);
   });
 
+  it("never deletes a key on a live etcd lease whose expiry the report did not record", async () => {
+    const store = fakeStore({ [k("a")]: 5 });
+    const get = store.get.bind(store);
+    store.get = async (key: string) => {
+      const res = await get(key);
+      return { ...res, value: res.value && { ...res.value, lease: "7" } };
+    };
+    const out = await deleteUnchanged(store, P, [{ key: k("a"), modRevision: 5, etcdLease: "7" }]);
+    expect(out.map((o) => o.status)).toEqual(["unverified"]);
+    expect(store.keys.has(k("a"))).toBe(true);
+  });
+
   it("deletes nothing on a dry run", async () => {
     const store = fakeStore({ [k("a")]: 5, [k("b")]: 9 });
     const out = await deleteUnchanged(

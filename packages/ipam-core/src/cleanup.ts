@@ -38,6 +38,8 @@ export type CleanupStatus =
   | "renewed"
   /** Skipped: the key is a reservation (only `lease unreserve` deletes one). */
   | "reservation"
+  /** Skipped: the key is on a live etcd lease but the report does not say when that was due to expire. */
+  | "unverified"
   /** Skipped: the key no longer exists. */
   | "gone";
 
@@ -132,6 +134,8 @@ export async function deleteUnchanged<T extends CleanupTarget>(
     if (kv.lease === "0" && target.kind !== undefined && LEASE_FINDING_KINDS.includes(target.kind)) {
       return { target, status: "reservation" };
     }
+    // Without the expiry the report saw, a renewal since (which keeps the revision) cannot be ruled out.
+    if (target.expiresAt === undefined && kv.lease !== "0") return { target, status: "unverified" };
     if (target.expiresAt !== undefined && kv.lease !== "0") {
       const ttl = await store.timeToLive(kv.lease);
       if (ttl > 0 && now() + ttl * 1000 > Date.parse(target.expiresAt) + EXPIRY_SLACK_MS) {

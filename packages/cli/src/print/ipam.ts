@@ -430,7 +430,7 @@ export function releaseData(
     dryRun,
     deleted: count("deleted"),
     wouldDelete: count("would-delete"),
-    skipped: count("changed") + count("renewed") + count("reservation") + count("gone"),
+    skipped: count("changed") + count("renewed") + count("reservation") + count("unverified") + count("gone"),
     results,
   };
 }
@@ -447,6 +447,8 @@ const STATUS_TEXT = (r: ReleaseResultData, revision: number): string => {
       return "skipped: renewed after the report (its host is alive)";
     case "reservation":
       return "skipped: a reservation ('podnet lease unreserve' deletes it)";
+    case "unverified":
+      return "skipped: the report does not show when its etcd lease was due to expire; run 'ipam check --report' again";
     default:
       return `skipped: changed after the report of revision ${revision} (now at revision ${r.currentModRevision ?? "?"})`;
   }

@@ -65,10 +65,21 @@ async function writeLease(
     grant = await store.grant(left);
   }
   const put = { put: step.key, value: step.value, ...(grant !== undefined && { lease: grant }) };
-  const res = await store.txn([{ key: step.key, modRevision: 0 }], [put]);
-  if (res.succeeded) return { ...step, status: "migrated" };
-  if (grant !== undefined) await store.revoke(grant);
+  let succeeded = false;
+  let failure: unknown;
+  try {
+    succeeded = (await store.txn([{ key: step.key, modRevision: 0 }], [put])).succeeded;
+  } catch (err) {
+    failure = err; // the answer may be lost after the write committed: look before revoking
+  }
+  if (succeeded) return { ...step, status: "migrated" };
+  // A failed compare can be our own write, committed by an attempt whose answer was lost (a
+  // retry on another endpoint then finds the key): if it is on our grant, it is ours to keep.
   const now = (await store.get(step.key)).value;
+  const ours = now !== undefined && grant !== undefined && now.lease === grant;
+  if (!ours && grant !== undefined) await store.revoke(grant).catch(() => undefined);
+  if (ours) return { ...step, status: "migrated" };
+  if (failure !== undefined) throw failure;
   if (now !== undefined && now.value.toString("utf8") === step.value) return { ...step, status: "present" };
   return { ...step, status: "conflict", reason: `v3 holds a different value at ${step.key}` };
 }

@@ -36,7 +36,7 @@ export function releaseCommand(): Command {
           plan.length === 0 ? [] : await deleteUnchanged(await ctx.store(), prefix, plan, { dryRun });
         const data = releaseData(report, dryRun, outcomes);
         await ctx.print({ data, human: () => formatRelease(data), rows: () => releaseRows(data) });
-        const skipped = new Set(["changed", "renewed", "reservation"]);
+        const skipped = new Set(["changed", "renewed", "reservation", "unverified"]);
         return outcomes.some((o) => skipped.has(o.status)) ? 1 : 0;
       }),
     );
