@@ -524,6 +524,9 @@ class EtcdStore implements Store {
     // catch-up; telling the caller lets it re-create the watch from the revision it really saw.
     watcher.on("disconnected", (err) => {
       setAside();
+      // The caller watches again from the revision it saw; this watcher must not resume by itself
+      // too, or the same events arrive twice.
+      this.dropWatcher(watcher);
       handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs: 0 }));
     });
     return {
