@@ -95,4 +95,96 @@ describe("EtcdStore against a real etcd", () => {
     expect((await store.txn([{ key: "/c/a", lease: "0" }], [{ delete: "/c/a" }])).succeeded).toBe(true);
     expect((await store.get("/c/a")).value).toBeUndefined();
   });
+
+  it("scans keys through a cursor with the listing's fields, on both decoders, paged", async () => {
+    const lease = await store.grant(600);
+    const ops = Array.from({ length: 12 }, (_, i) => ({
+      put: `/scan/k${String(i).padStart(2, "0")}`,
+      value: `value-${i}`,
+      ...(i % 3 === 0 ? { lease } : {}),
+    }));
+    await store.txn([], ops);
+    const listed = await store.list("/scan/");
+    const slow = await connect({
+      endpoints: etcd().endpoints,
+      dialTimeoutMs: 2000,
+      commandTimeoutMs: 10_000,
+      fastDecode: false,
+    });
+    try {
+      for (const s of [store, slow]) {
+        const seen: object[] = [];
+        const pages: [number, boolean][] = [];
+        const res = await s.scan(
+          "/scan/",
+          (c) =>
+            seen.push({
+              key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
+              value: Buffer.from(c.buf.subarray(c.valueStart, c.valueEnd)),
+              createRevision: c.createRevision,
+              modRevision: c.modRevision,
+              version: c.version,
+              lease: c.lease(),
+              hasLease: c.hasLease,
+            }),
+          { revision: listed.revision, onPage: (keys, last) => pages.push([keys, last]) },
+        );
+        expect(res).toEqual({ revision: listed.revision, count: 12 });
+        expect(pages[pages.length - 1]).toEqual([12, true]);
+        expect(seen).toEqual(listed.value.map((kv) => ({ ...kv, hasLease: kv.lease !== "0" })));
+      }
+      // Pages of 5 keys: three pages, still every key once.
+      const paged = await connect({
+        endpoints: etcd().endpoints,
+        dialTimeoutMs: 2000,
+        commandTimeoutMs: 10_000,
+        listPageSize: 5,
+      });
+      try {
+        const keys: string[] = [];
+        const res = await paged.scan("/scan/", (c) =>
+          keys.push(c.buf.toString("utf8", c.keyStart, c.keyEnd)),
+        );
+        expect(res.count).toBe(12);
+        expect(keys).toEqual(listed.value.map((kv) => kv.key));
+      } finally {
+        paged.close();
+      }
+    } finally {
+      slow.close();
+    }
+  });
+
+  it("counts the keys of a prefix, now and at a revision", async () => {
+    await store.txn(
+      [],
+      [
+        { put: "/chg/a", value: "1" },
+        { put: "/chg/b", value: "1" },
+        { put: "/chg0", value: "1" },
+      ],
+    );
+    const now = await store.count("/chg/");
+    expect(now.value).toBe(2);
+    await store.txn([], [{ delete: "/chg/a" }]);
+    expect((await store.count("/chg/")).value).toBe(1);
+    // At the earlier revision the deleted key still counts (the header says the latest revision).
+    expect((await store.count("/chg/", { revision: now.revision })).value).toBe(2);
+    expect((await store.count("/nothing-here/")).value).toBe(0);
+  });
+
+  it("reads keys inside a transaction: a failed compare says what won", async () => {
+    await store.txn([], [{ put: "/won/a", value: "winner" }]);
+    const res = await store.txn(
+      [{ key: "/won/a", modRevision: 0 }],
+      [{ put: "/won/a", value: "loser" }],
+      [{ get: "/won/a" }, { get: "/won/missing" }],
+    );
+    expect(res.succeeded).toBe(false);
+    expect(res.gets).toHaveLength(2);
+    expect(res.gets[0]?.value.toString()).toBe("winner");
+    expect(res.gets[1]).toBeUndefined();
+    const ok = await store.txn([{ key: "/won/a", value: "winner" }], [{ put: "/won/a", value: "next" }]);
+    expect(ok).toMatchObject({ succeeded: true, gets: [] });
+  });
 });

@@ -16,13 +16,15 @@ import {
 import { bestError, isEndpointFailure, translateEtcdError } from "./etcd-errors.js";
 import { closeChannels, type FastPath, fastPathOf, hasLiveConnection } from "./etcd3-internals.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
-import type { RangePage } from "./reply-decoders.js";
+import { type RangePage, type RangeWalk, walkRangeResponse } from "./reply-decoders.js";
 import type {
   Compare,
   EndpointStatus,
   KeyValue,
+  KeyValueCursor,
   Op,
   ReadResult,
+  ScanResult,
   Store,
   TxnResult,
   Watch,
@@ -206,6 +208,37 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+/** The key an op works on. */
+const opKey = (op: Op): string => ("put" in op ? op.put : "delete" in op ? op.delete : op.get);
+
+/** Visits decoded kvs through a cursor, as walkRangeResponse does with a reply's bytes (the fallback). */
+function walkKeyValues(res: IRangeResponse, visit: (kv: KeyValueCursor) => void): RangeWalk {
+  for (const kv of res.kvs) {
+    const key = kv.key;
+    const buf = Buffer.concat([key, kv.value]);
+    const lease = kv.lease ?? "0";
+    visit({
+      buf,
+      keyStart: 0,
+      keyEnd: key.length,
+      valueStart: key.length,
+      valueEnd: buf.length,
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+      version: Number(kv.version),
+      hasLease: lease !== "0",
+      lease: () => lease,
+    });
+  }
+  const last = res.kvs[res.kvs.length - 1];
+  return {
+    revision: Number(res.header.revision),
+    more: res.more,
+    count: res.kvs.length,
+    ...(last !== undefined && { lastKey: Buffer.from(last.key) }),
+  };
+}
+
 /** One endpoint's etcd3 client and, when etcd3's shapes allow, its fast path. */
 interface EndpointClient {
   readonly etcd: Etcd3;
@@ -370,6 +403,58 @@ class EtcdStore implements Store {
     return { revision, value: out };
   }
 
+  async scan(
+    prefix: string,
+    visit: (kv: KeyValueCursor) => void,
+    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
+  ): Promise<ScanResult> {
+    const end = prefixEnd(prefix);
+    let from = Buffer.from(prefix);
+    let revision = opts?.revision;
+    let count = 0;
+    for (;;) {
+      const req = {
+        key: from,
+        range_end: end,
+        limit: this.opts.listPageSize ?? LIST_PAGE,
+        ...(revision !== undefined ? { revision } : {}),
+        ...(opts?.keysOnly ? { keys_only: true } : {}),
+      };
+      const page = await this.call(
+        "read",
+        async ({ etcd, fast }, deadline) =>
+          fast !== undefined
+            ? walkRangeResponse(await fast.rangeRaw(req, deadline), visit)
+            : walkKeyValues(await etcd.kv.range(req, { deadline }), visit),
+        prefix,
+      );
+      revision ??= page.revision;
+      count += page.count;
+      const final = !page.more || page.lastKey === undefined;
+      opts?.onPage?.(count, final);
+      if (final || page.lastKey === undefined) break;
+      from = Buffer.concat([page.lastKey, Buffer.from([0])]);
+    }
+    return { revision, count };
+  }
+
+  count(prefix: string, opts?: { revision?: number }): Promise<ReadResult<number>> {
+    const req = {
+      key: Buffer.from(prefix),
+      range_end: prefixEnd(prefix),
+      count_only: true,
+      ...(opts?.revision !== undefined ? { revision: opts.revision } : {}),
+    };
+    return this.call(
+      "read",
+      async ({ etcd }, deadline) => {
+        const res = await etcd.kv.range(req, { deadline });
+        return { revision: Number(res.header.revision), value: Number(res.count) };
+      },
+      prefix,
+    );
+  }
+
   txn(compares: readonly Compare[], success: readonly Op[], failure: readonly Op[] = []): Promise<TxnResult> {
     const toOp = (op: Op): IRequestOp =>
       "put" in op
@@ -380,7 +465,9 @@ class EtcdStore implements Store {
               ...(op.lease !== undefined && op.lease !== "0" ? { lease: op.lease } : {}),
             },
           }
-        : { request_delete_range: { key: Buffer.from(op.delete) } };
+        : "delete" in op
+          ? { request_delete_range: { key: Buffer.from(op.delete) } }
+          : { request_range: { key: Buffer.from(op.get) } };
     const compare = compares.map((c) => {
       const key = Buffer.from(c.key);
       if ("modRevision" in c)
@@ -388,13 +475,9 @@ class EtcdStore implements Store {
       if ("lease" in c) return { key, target: "Lease" as const, result: "Equal" as const, lease: c.lease };
       return { key, target: "Value" as const, result: "Equal" as const, value: Buffer.from(c.value) };
     });
-    const firstKey = success[0] ? ("put" in success[0] ? success[0].put : success[0].delete) : undefined;
+    const firstKey = success[0] !== undefined ? opKey(success[0]) : undefined;
     const size = [...success, ...failure].reduce(
-      (n, op) =>
-        n +
-        ("put" in op
-          ? Buffer.byteLength(op.put) + Buffer.byteLength(op.value)
-          : Buffer.byteLength(op.delete)),
+      (n, op) => n + Buffer.byteLength(opKey(op)) + ("put" in op ? Buffer.byteLength(op.value) : 0),
       compare.reduce((n, c) => n + c.key.length + (c.value?.length ?? 0), 0),
     );
     checkRequestSize(size, this.opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, firstKey ?? "etcd");
@@ -405,7 +488,13 @@ class EtcdStore implements Store {
       "write",
       async ({ etcd }, deadline) => {
         const res = await etcd.kv.txn(request, { deadline });
-        return { succeeded: res.succeeded, revision: Number(res.header.revision) };
+        const gets = res.responses
+          .filter((r) => r.response_range !== undefined && r.response_range !== null)
+          .map((r) => {
+            const kv = r.response_range?.kvs[0];
+            return kv !== undefined ? toKeyValue(kv) : undefined;
+          });
+        return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
       },
       firstKey,
     );

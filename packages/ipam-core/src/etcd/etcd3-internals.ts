@@ -38,6 +38,8 @@ interface RawPool {
 /** Range and LeaseTimeToLive on one etcd3 client, decoded by hand. */
 export interface FastPath {
   range(req: Record<string, unknown>, deadline: number): Promise<RangePage>;
+  /** The same range, its reply's bytes undecoded (for walkRangeResponse). */
+  rangeRaw(req: Record<string, unknown>, deadline: number): Promise<Buffer>;
   /** The TTLs of `ids`, `concurrency` calls in flight on one connection; -1 for a lease that is gone. */
   timeToLiveMany(ids: readonly string[], deadline: number, concurrency: number): Promise<Map<string, number>>;
 }
@@ -112,6 +114,10 @@ export function fastPathOf(
     range: (req, deadline) =>
       withRetry("KV", (raw, metadata) =>
         unary(raw, methodOf(raw, "range") as RawMethod, decodeRangeResponse, req, metadata, deadline),
+      ),
+    rangeRaw: (req, deadline) =>
+      withRetry("KV", (raw, metadata) =>
+        unary(raw, methodOf(raw, "range") as RawMethod, (buf: Buffer) => buf, req, metadata, deadline),
       ),
     timeToLiveMany: (ids, deadline, concurrency) =>
       withRetry("Lease", async (raw, metadata) => {

@@ -3,7 +3,7 @@
  * used instead of protobufjs on the fast path (see etcd3-internals.ts). Pure functions of the
  * reply's bytes, tested on bytes captured from a real etcd.
  */
-import type { KeyValue } from "./store.js";
+import type { KeyValue, KeyValueCursor } from "./store.js";
 
 /** One page of a range: the kvs, the header's revision, whether more follow. */
 export interface RangePage {
@@ -59,20 +59,60 @@ class WireReader {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The cursor {@link walkRangeResponse} fills for each key; `lease()` reads the id on demand. */
+class RangeCursor implements KeyValueCursor {
+  buf: Buffer = EMPTY;
+  keyStart = 0;
+  keyEnd = 0;
+  valueStart = 0;
+  valueEnd = 0;
+  createRevision = 0;
+  modRevision = 0;
+  version = 0;
+  hasLease = false;
+  leaseAt = -1;
+
+  lease(): string {
+    if (!this.hasLease) return "0";
+    // etcd lease ids use all 63 bits: a decimal string, as etcd3 gives them.
+    const r = new WireReader(this.buf, "range response");
+    r.pos = this.leaseAt;
+    return r.int64().toString();
+  }
+
+  reset(buf: Buffer, at: number): void {
+    this.buf = buf;
+    this.keyStart = this.keyEnd = this.valueStart = this.valueEnd = at;
+    this.createRevision = this.modRevision = this.version = 0;
+    this.hasLease = false;
+    this.leaseAt = -1;
+  }
+}
+
+/** What {@link walkRangeResponse} read besides the keys. */
+export interface RangeWalk {
+  readonly revision: number;
+  readonly more: boolean;
+  /** Keys visited. */
+  readonly count: number;
+  /** The last key's bytes (a copy), when there was one: the next page starts after it. */
+  readonly lastKey?: Buffer;
+}
+
 /**
- * Decodes an etcdserverpb.RangeResponse (rpc.proto) straight into KeyValues: header (1) with
- * revision (3), kvs (2: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6),
- * more (3). Values are views into the message (a page's buffer is ~1 MB and lives only as long
- * as its entries: copying 5,000 small values would cost more than it frees). Unknown fields are
- * skipped by wire type, as protobuf requires.
+ * Walks an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2: key
+ * 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6), more (3), visiting each
+ * key through one reused cursor, without an object per key. Unknown fields are skipped by wire
+ * type, as protobuf requires.
  */
-export function decodeRangeResponse(buf: Buffer): RangePage {
+export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => void): RangeWalk {
   const r = new WireReader(buf, "range response");
+  const cursor = new RangeCursor();
   let revision = 0;
   let more = false;
+  let count = 0;
   let lastKeyStart = -1;
   let lastKeyEnd = -1;
-  const kvs: KeyValue[] = [];
   const end = buf.length;
   while (r.pos < end) {
     const tag = r.varint();
@@ -87,52 +127,47 @@ export function decodeRangeResponse(buf: Buffer): RangePage {
       }
     } else if (field === 2 && wire === 2) {
       const stop = r.varint() + r.pos;
-      let key = "";
-      let keyStart = r.pos;
-      let keyEnd = r.pos;
-      let value: Buffer = EMPTY;
-      let createRevision = 0;
-      let modRevision = 0;
-      let version = 0;
-      let lease = "0";
+      cursor.reset(buf, r.pos);
       while (r.pos < stop) {
         const t = r.varint();
         switch (t) {
           case (1 << 3) | 2: {
             const len = r.varint();
-            keyStart = r.pos;
-            keyEnd = r.pos + len;
-            key = buf.toString("utf8", keyStart, keyEnd);
-            r.pos = keyEnd;
+            cursor.keyStart = r.pos;
+            cursor.keyEnd = r.pos + len;
+            r.pos += len;
             break;
           }
           case 2 << 3:
-            createRevision = r.varint();
+            cursor.createRevision = r.varint();
             break;
           case 3 << 3:
-            modRevision = r.varint();
+            cursor.modRevision = r.varint();
             break;
           case 4 << 3:
-            version = r.varint();
+            cursor.version = r.varint();
             break;
           case (5 << 3) | 2: {
             const len = r.varint();
-            value = buf.subarray(r.pos, r.pos + len);
+            cursor.valueStart = r.pos;
+            cursor.valueEnd = r.pos + len;
             r.pos += len;
             break;
           }
           case 6 << 3:
-            // etcd lease ids use all 63 bits: a decimal string, as etcd3 gives them.
-            lease = r.int64().toString();
+            cursor.leaseAt = r.pos;
+            // A zero id is no lease, as protobuf's default.
+            cursor.hasLease = r.varint() !== 0;
             break;
           default:
             r.skip(t & 7);
         }
       }
-      r.pos = stop;
-      kvs.push({ key, value, createRevision, modRevision, version, lease });
-      lastKeyStart = keyStart;
-      lastKeyEnd = keyEnd;
+      if (r.pos !== stop) throw new Error("truncated range response");
+      count++;
+      lastKeyStart = cursor.keyStart;
+      lastKeyEnd = cursor.keyEnd;
+      visit(cursor);
     } else if (field === 3 && wire === 0) {
       more = r.varint() !== 0;
     } else {
@@ -143,8 +178,33 @@ export function decodeRangeResponse(buf: Buffer): RangePage {
   return {
     revision,
     more,
-    kvs,
+    count,
     ...(lastKeyStart >= 0 && { lastKey: Buffer.from(buf.subarray(lastKeyStart, lastKeyEnd)) }),
+  };
+}
+
+/**
+ * Decodes an etcdserverpb.RangeResponse straight into KeyValues. Values are views into the
+ * message (a page's buffer is ~1 MB and lives only as long as its entries: copying 5,000 small
+ * values would cost more than it frees).
+ */
+export function decodeRangeResponse(buf: Buffer): RangePage {
+  const kvs: KeyValue[] = [];
+  const walk = walkRangeResponse(buf, (c) => {
+    kvs.push({
+      key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
+      value: c.valueEnd > c.valueStart ? c.buf.subarray(c.valueStart, c.valueEnd) : EMPTY,
+      createRevision: c.createRevision,
+      modRevision: c.modRevision,
+      version: c.version,
+      lease: c.lease(),
+    });
+  });
+  return {
+    revision: walk.revision,
+    more: walk.more,
+    kvs,
+    ...(walk.lastKey !== undefined && { lastKey: walk.lastKey }),
   };
 }
 

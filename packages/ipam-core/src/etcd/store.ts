@@ -27,13 +27,43 @@ export type Compare =
 /** One operation of a transaction. */
 export type Op =
   | { readonly put: string; readonly value: Buffer | string; readonly lease?: string }
-  | { readonly delete: string };
+  | { readonly delete: string }
+  /** Reads one key inside the transaction (a failed compare's branch can say what won). */
+  | { readonly get: string };
 
 /** The outcome of a transaction. */
 export interface TxnResult {
   readonly succeeded: boolean;
   /** The store's revision after the transaction (the write's revision when it succeeded). */
   readonly revision: number;
+  /** What each `get` op of the branch that ran found, in order; undefined for a missing key. */
+  readonly gets: readonly (KeyValue | undefined)[];
+}
+
+/**
+ * One key of a {@link Store.scan}, without an object per key: offsets into the reply's bytes.
+ * The same cursor is reused for every key; read what you need inside the visit.
+ */
+export interface KeyValueCursor {
+  /** The reply the offsets point into (valid only during the visit). */
+  readonly buf: Buffer;
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  /** Whether the key is attached to an etcd lease. */
+  readonly hasLease: boolean;
+  /** The key's etcd lease as a decimal string; "0" when none (computed on call). */
+  lease(): string;
+}
+
+/** What a scan saw: its snapshot revision and how many keys it visited. */
+export interface ScanResult {
+  readonly revision: number;
+  readonly count: number;
 }
 
 /** What a read returns with its snapshot revision. */
@@ -91,6 +121,21 @@ export interface Store {
       onPage?: (keys: number, last: boolean) => void;
     },
   ): Promise<ReadResult<KeyValue[]>>;
+  /**
+   * Every key under `prefix`, sorted by key, in one consistent snapshot, visited one by one
+   * through a reused cursor: for views that build compact structures instead of an object per key.
+   */
+  scan(
+    prefix: string,
+    visit: (kv: KeyValueCursor) => void,
+    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
+  ): Promise<ScanResult>;
+  /**
+   * How many keys are under `prefix` (at `revision`, default the latest). etcd counts from its
+   * in-memory index without reading a value, so this stays cheap at any size. (etcd 3.4 ignores
+   * min/max revision filters on a count, which is why there is no "written since" count.)
+   */
+  count(prefix: string, opts?: { revision?: number }): Promise<ReadResult<number>>;
   /** An etcd transaction: `success` runs if every compare holds, else `failure`; atomically. */
   txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
   /** Grants an etcd lease; returns its id. */
