@@ -32,7 +32,7 @@ describe("JsonArraySplitter", () => {
   });
 
   it("rejects output that is not a JSON array with one clear error", () => {
-    for (const bad of ["Object \"neigh\" is unknown", '[{"dst":"10.5.7.0"}', '[{"dst":}]']) {
+    for (const bad of ['Object "neigh" is unknown', '[{"dst":"10.5.7.0"}', '[{"dst":}]']) {
       let err: unknown;
       try {
         split(bad, 3);
