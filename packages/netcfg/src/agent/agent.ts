@@ -154,13 +154,17 @@ class Agent {
     this.log(
       `network config (revision ${net.revision}): ${ranges.filter(Boolean).join(" and ")}, vxlan VNI ${backend.VNI}${backend.DirectRouting ? ", DirectRouting" : ""}`,
     );
-    this.registry = new LeaseRegistry(store, {
+    const registryOptions = {
       prefix: o.prefix,
       ...(o.leaseTtlSeconds !== undefined && { ttlSeconds: o.leaseTtlSeconds }),
-    });
+    };
+    this.registry = new LeaseRegistry(store, registryOptions);
     this.status.phase("acquiring a lease");
+    // Acquiring lists the whole network, and a registry keeps its last listing for a while: one
+    // of its own lets it go now, not beside the watch's listing (renewals need no listing).
+    const acquiring = new LeaseRegistry(store, registryOptions);
     const own = await acquireOwnLease({
-      registry: this.registry,
+      registry: acquiring,
       network,
       vni: backend.VNI,
       identity: {
@@ -171,7 +175,7 @@ class Agent {
       target: this.target,
       signal: this.signal,
       log: (line) => this.log(line),
-    });
+    }).finally(() => acquiring.close());
     if (own === undefined) return;
     this.own = new OwnLeaseKeeper(this.registry, own, {
       etcd: this.etcd,
