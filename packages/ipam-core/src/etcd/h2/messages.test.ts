@@ -14,9 +14,27 @@ import { decodeLeaseReply, encodeLeaseGrant, encodeLeaseId, randomLeaseId } from
 import { decodeStatus } from "./maintenance-messages.js";
 
 const etcd3 = createRequire(import.meta.url).resolve("etcd3");
-const protobuf = createRequire(etcd3)("protobufjs") as typeof import("protobufjs");
+/** What the test uses of protobufjs (not a dependency of ipam-core's own: etcd3's). */
+interface PbType {
+  encode(m: unknown): { finish(): Uint8Array };
+  decode(b: Uint8Array): unknown;
+  fromObject(o: Record<string, unknown>): unknown;
+  toObject(m: unknown, o: Record<string, unknown>): Record<string, unknown>;
+  add(f: unknown): PbType;
+}
+interface Protobuf {
+  Root: new () => {
+    resolvePath: (origin: string, target: string) => string;
+    loadSync(file: string, opts: Record<string, unknown>): void;
+    lookupType(name: string): PbType;
+  };
+  Type: new (name: string) => PbType;
+  Field: new (name: string, id: number, type: string) => unknown;
+}
+const protobuf = createRequire(etcd3)("protobufjs") as Protobuf;
 const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => join(dirname(etcd3), "..", "proto", target.replace(/^\.\//, ""));
+root.resolvePath = (_origin: string, target: string) =>
+  join(dirname(etcd3), "..", "proto", target.replace(/^\.\//, ""));
 root.loadSync("rpc.proto", { keepCase: true });
 const T = (name: string) => root.lookupType(`etcdserverpb.${name}`);
 const oracle = (name: string, value: Record<string, unknown>) => {
@@ -96,7 +114,8 @@ describe("requests equal protobufjs's encoding", () => {
     expect(ours.toString("hex")).toBe(theirs.toString("hex"));
     // And the oneof is set even where its value is 0: a compare with 0, not an unset target.
     const decoded = T("TxnRequest").toObject(T("TxnRequest").decode(ours), { oneofs: true, longs: String });
-    expect(decoded["compare"].map((c: { target_union: string }) => c.target_union)).toEqual([
+    const compares = decoded["compare"] as { target_union: string }[];
+    expect(compares.map((c) => c.target_union)).toEqual([
       "mod_revision",
       "mod_revision",
       "lease",
