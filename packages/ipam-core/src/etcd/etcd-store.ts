@@ -15,6 +15,7 @@ import type { Etcd3Setup } from "./etcd3-client.js";
 import { H2Endpoint } from "./h2/endpoint.js";
 import { H2Client } from "./h2/h2-client.js";
 import { randomLeaseId } from "./h2/lease-messages.js";
+import { ttlsOf } from "./lease-ttls.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { keyValueAt } from "./reply-decoders.js";
 import type {
@@ -275,7 +276,7 @@ class EtcdStore implements Store {
     // so an attempt that committed before its answer was lost makes the retry's compare fail.
     return this.call(
       "write",
-      (client, deadline) => client.txn(compares, success, failure, deadline),
+      (client, deadline) => client.txn({ compares, success, failure }, deadline),
       firstKey,
     );
   }
@@ -337,16 +338,7 @@ class EtcdStore implements Store {
         ),
       );
     }
-    const out = new Map<string, number>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < ids.length; i = next++) {
-        const id = ids[i] as string;
-        out.set(id, await this.timeToLive(id));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(TTL_CONCURRENCY_FALLBACK, ids.length) }, worker));
-    return out;
+    return ttlsOf(ids, TTL_CONCURRENCY_FALLBACK, (id) => this.timeToLive(id));
   }
 
   /**
@@ -365,7 +357,7 @@ class EtcdStore implements Store {
     };
     return this.call("write", (client, deadline) => {
       endpoint = this.pool.endpoints.find((e) => e.client === client);
-      return client.watch(prefix, fromRevision, hooks, deadline);
+      return client.watch({ prefix, fromRevision }, hooks, deadline);
     });
   }
 

@@ -5,10 +5,11 @@
  */
 
 import { DeadlineError } from "../endpoint-pool.js";
-import type { ClientWatchHandlers, EtcdClient, RangeQuery } from "../etcd-client.js";
+import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "../etcd-client.js";
 import type { Etcd3Setup } from "../etcd3-client.js";
+import { ttlsOf } from "../lease-ttls.js";
 import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
-import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch } from "../store.js";
+import type { KeyValue, KeyValueCursor, TxnResult, Watch } from "../store.js";
 import type { H2Endpoint } from "./endpoint.js";
 import { GrpcError } from "./grpc.js";
 import {
@@ -76,12 +77,7 @@ export class H2Client implements EtcdClient {
     return decodeCount(await this.endpoint.unary(KV_RANGE, rangeOf(query, true), deadline));
   }
 
-  async txn(
-    compares: readonly Compare[],
-    success: readonly Op[],
-    failure: readonly Op[],
-    deadline: number,
-  ): Promise<TxnResult> {
+  async txn({ compares, success, failure }: TxnRequest, deadline: number): Promise<TxnResult> {
     return decodeTxn(await this.endpoint.unary(KV_TXN, encodeTxn(compares, success, failure), deadline));
   }
 
@@ -146,16 +142,7 @@ export class H2Client implements EtcdClient {
     deadline: number,
     concurrency: number,
   ): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < ids.length; i = next++) {
-        const id = ids[i] as string;
-        out.set(id, await this.timeToLive(id, deadline));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
-    return out;
+    return ttlsOf(ids, concurrency, (id) => this.timeToLive(id, deadline));
   }
 
   async compact(revision: number, deadline: number): Promise<void> {
@@ -167,19 +154,14 @@ export class H2Client implements EtcdClient {
   }
 
   /** Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use. */
-  async watch(
-    prefix: string,
-    fromRevision: number,
-    handlers: ClientWatchHandlers,
-    deadline: number,
-  ): Promise<Watch> {
+  async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
     this.watcher ??= import("../etcd3-client.js").then(
       async ({ createEtcd3Clients }) =>
         (await createEtcd3Clients(this.watchSetup, [this.endpoint.url]))[0] as EtcdClient,
     );
     const client = await this.watcher;
     await client.ready(deadline);
-    return client.watch(prefix, fromRevision, handlers, deadline);
+    return client.watch(where, handlers, deadline);
   }
 
   close(): void {
