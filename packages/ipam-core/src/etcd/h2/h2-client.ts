@@ -153,7 +153,11 @@ export class H2Client implements EtcdClient {
     return decodeStatus(await this.endpoint.unary(MAINTENANCE_STATUS, EMPTY, deadline));
   }
 
-  /** Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use. */
+  /**
+   * Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use.
+   * The h2 watch replaces this body with one call over `this.endpoint` (its `stream()` carries the
+   * token and holds the process open while the stream runs); the store around it stays as it is.
+   */
   async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
     this.watcher ??= import("../etcd3-client.js").then(
       async ({ createEtcd3Clients }) =>
