@@ -161,7 +161,13 @@ export class H2Client implements EtcdClient {
   async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
     this.watcher ??= import("../etcd3-client.js").then(
       async ({ createEtcd3Clients }) =>
-        (await createEtcd3Clients(this.watchSetup, [this.endpoint.url]))[0] as EtcdClient,
+        (
+          await createEtcd3Clients(
+            // Watches do not use etcd3's fast path: no warning about its internals from a watch.
+            { ...this.watchSetup, opts: { ...this.watchSetup.opts, fastDecode: false } },
+            [this.endpoint.url],
+          )
+        )[0] as EtcdClient,
     );
     const client = await this.watcher;
     await client.ready(deadline);
