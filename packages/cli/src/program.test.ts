@@ -10,9 +10,9 @@ function leaves(cmd: Command): Command[] {
   );
 }
 
-describe("the command tree", () => {
-  const program = buildProgram();
+const program = await buildProgram();
 
+describe("the command tree", () => {
   it("every runnable command has examples in its help (ifconfig's come with its grammar)", () => {
     const missing = leaves(program)
       .map(commandPath)

@@ -1,22 +1,39 @@
 import { Command, CommanderError, Option } from "commander";
-import { agentCommand } from "./commands/agent.js";
-import { completionCommand } from "./commands/completion.js";
-import { configCommand } from "./commands/config/index.js";
-import { doctorCommand } from "./commands/doctor.js";
-import { ifconfigCommand } from "./commands/ifconfig/index.js";
-import { ipamCommand } from "./commands/ipam/index.js";
-import { leaseCommand } from "./commands/lease/index.js";
-import { migrateCommand } from "./commands/migrate.js";
-import { routeCommand } from "./commands/route/index.js";
-import { podnetVersion, versionCommand } from "./commands/version.js";
-import { watchCommand } from "./commands/watch.js";
+import { podnetVersion } from "./commands/version.js";
 import { EXIT, reportError } from "./exit.js";
 import { addExamples } from "./print/examples.js";
 import { OUTPUT_FORMATS } from "./print/output.js";
 import { flushWarnings, setVerboseWarnings } from "./print/warn.js";
 
-/** The `podnet` command with its global flags (etcdctl's names, flannel's defaults). */
-export function buildProgram(): Command {
+/**
+ * The top-level commands in help order, each loaded only when needed: a command's module
+ * pulls in its own dependencies (the agent's metrics, the data plane, the config schema), and
+ * loading all of them cost a one-shot command more time than its work (see the README's
+ * Benchmarks). `completion` walks the whole tree, so it loads every command.
+ */
+const COMMANDS: readonly { name: string; load: (program: Command) => Promise<Command> }[] = [
+  { name: "config", load: async () => (await import("./commands/config/index.js")).configCommand() },
+  { name: "ifconfig", load: async () => (await import("./commands/ifconfig/index.js")).ifconfigCommand() },
+  { name: "route", load: async () => (await import("./commands/route/index.js")).routeCommand() },
+  { name: "lease", load: async () => (await import("./commands/lease/index.js")).leaseCommand() },
+  { name: "ipam", load: async () => (await import("./commands/ipam/index.js")).ipamCommand() },
+  { name: "watch", load: async () => (await import("./commands/watch.js")).watchCommand() },
+  { name: "agent", load: async () => (await import("./commands/agent.js")).agentCommand() },
+  { name: "migrate", load: async () => (await import("./commands/migrate.js")).migrateCommand() },
+  { name: "doctor", load: async () => (await import("./commands/doctor.js")).doctorCommand() },
+  { name: "version", load: async () => (await import("./commands/version.js")).versionCommand() },
+  {
+    name: "completion",
+    load: async (program) => (await import("./commands/completion.js")).completionCommand(program),
+  },
+];
+
+/**
+ * The `podnet` command with its global flags (etcdctl's names, flannel's defaults) and its
+ * commands: all of them, or only the one ARGV names (its help and errors are the same either
+ * way; anything else, `help`, a typo or no command, gets the whole tree).
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command("podnet")
     .description("Overlay pod networks in etcd, flannel-compatible: config, leases, ifconfig, route, ipam")
     .version(podnetVersion(), "-v, --version", "print podnet's version (see also 'podnet version')")
@@ -47,17 +64,11 @@ export function buildProgram(): Command {
         "The command line wins. NO_COLOR (non-empty) turns colour off.\n" +
         "Exit status: 0 success, 1 operation failed, 2 usage error, 3 validation failed.",
     );
-  program.addCommand(configCommand());
-  program.addCommand(ifconfigCommand());
-  program.addCommand(routeCommand());
-  program.addCommand(leaseCommand());
-  program.addCommand(ipamCommand());
-  program.addCommand(watchCommand());
-  program.addCommand(agentCommand());
-  program.addCommand(migrateCommand());
-  program.addCommand(doctorCommand());
-  program.addCommand(versionCommand());
-  program.addCommand(completionCommand(program));
+  const word = argv === undefined ? undefined : commandWord(program, argv);
+  const named = COMMANDS.filter((c) => c.name === word && c.name !== "completion");
+  const needed = word === VERSION_FLAG ? [] : named.length === 1 ? named : COMMANDS;
+  const commands = await Promise.all(needed.map((c) => c.load(program)));
+  for (const command of commands) program.addCommand(command);
   addExamples(program);
   program.hook("preAction", (_root, action) => {
     setVerboseWarnings(action.optsWithGlobals<{ verbose?: boolean }>().verbose === true);
@@ -65,9 +76,34 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** What {@link commandWord} answers for `--version` first: commander prints it before any command runs. */
+const VERSION_FLAG = "--version";
+
+/**
+ * The first operand of ARGV past the root's own flags (the command's name), or undefined
+ * when there is none or a flag the root does not know comes first (commander then decides,
+ * with every command loaded).
+ */
+function commandWord(program: Command, argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--" || arg === "-") return undefined;
+    if (!arg.startsWith("-")) return arg;
+    const long = arg.startsWith("--");
+    const flag = long ? arg.split("=")[0] : arg.slice(0, 2);
+    const option = program.options.find((o) => (long ? o.long === flag : o.short === flag));
+    if (option === undefined || option.optional) return undefined;
+    if (option.long === VERSION_FLAG) return VERSION_FLAG;
+    // A flag with a value takes the next argument unless it is joined (--prefix=/x, -ojson).
+    const joined = long ? arg.includes("=") : arg.length > 2;
+    if (option.required && !joined) i++;
+  }
+  return undefined;
+}
+
 /** Runs podnet with these arguments; resolves to the exit status. */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   const exitOverride = (err: CommanderError) => {
     throw err;
   };
