@@ -46,7 +46,7 @@ export function contextFor(cmd: Command): Context {
           connection = { ...connection, password: await promptPassword(`Password for etcd user ${user}: `) };
         }
         resolved = connection;
-        const { connect } = await import("@podnet/ipam-core");
+        const { connect } = await import("./connect.js");
         return connect(connection);
       })();
       return connecting;

@@ -3,8 +3,8 @@
  * as PODNET_<FLAG> or, where flanneld has the same flag, FLANNELD_<FLAG>; the command line wins.
  * Logs one timestamped line per event on stderr; exits 1 when its lease is lost.
  */
-import { compilePattern, PodnetError, parseDuration, parseIPv4, parseIPv6 } from "@podnet/ipam-core";
-import type { AgentOptions, LogLevel } from "@podnet/netcfg";
+import { compilePattern, connect, PodnetError, parseDuration, parseIPv4, parseIPv6 } from "@podnet/ipam-core";
+import { type AgentOptions, type LogLevel, runAgent } from "@podnet/netcfg";
 import { Command, Option } from "commander";
 import { keepAgentHeapSmall } from "../agent-heap.js";
 import { contextFor } from "../context.js";
@@ -297,8 +297,6 @@ export function agentCommand(): Command {
         const log = agentLogger(settings.logFormat, settings.logLevel);
         const notifier = new SystemdNotifier(process.env, (message) => log(message, { level: "warn" }));
         notifier.startWatchdog();
-        const { connect } = await import("@podnet/ipam-core");
-        const { runAgent } = await import("@podnet/netcfg");
         const stop = new AbortController();
         let signals = 0;
         const onSignal = (sig: NodeJS.Signals) => {

@@ -1,6 +1,44 @@
 import { existsSync } from "node:fs";
-import { findHostLease, type LeaseListing, PodnetError, parseIPv4, type Store } from "@podnet/ipam-core";
-import type { Check, EndpointResult, LinkInfo, NetworkState, SubnetFileReading } from "@podnet/netcfg";
+import {
+  checkEndpoints,
+  findHostLease,
+  type LeaseListing,
+  LeaseRegistry,
+  normaliseEndpoints,
+  PodnetError,
+  parseIPv4,
+  type Store,
+  waitedText,
+  wantsTls,
+} from "@podnet/ipam-core";
+import {
+  type Check,
+  compareKernel,
+  configChecks,
+  DEFAULT_SUBNET_FILE,
+  deviceChecks,
+  doctorPassed,
+  type EndpointResult,
+  endpointChecks,
+  hostFamilies,
+  hostLeaseCheck,
+  kernelTableChecks,
+  type LinkInfo,
+  leaseChecks,
+  messageOf,
+  type NetworkState,
+  needsTtl,
+  planHost,
+  readKernelStateFor,
+  readLink,
+  readNetwork,
+  readSubnetFile,
+  type SubnetFileReading,
+  subnetFileCheck,
+  underlayByName,
+  underlayFactsOf,
+  vxlanDeviceName,
+} from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../context.js";
 import { EXIT } from "../exit.js";
@@ -54,7 +92,6 @@ export function doctorCommand(): Command {
           bar.done();
         }
         const strict = flags.strict === true;
-        const { doctorPassed } = await import("@podnet/netcfg");
         await ctx.print({
           data: doctorData(checks, strict),
           human: () => formatDoctor(checks, ctx.colours),
@@ -68,7 +105,6 @@ export function doctorCommand(): Command {
 const STEPS = 4;
 
 async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promise<Check[]> {
-  const netcfg = await import("@podnet/netcfg");
   const skip = (section: string, name: string, why: string): Check => ({
     section,
     name,
@@ -76,7 +112,7 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
     detail: `skipped: ${why}`,
   });
   bar.update(0, STEPS);
-  const etcd = netcfg.endpointChecks(await endpointStatuses(ctx));
+  const etcd = endpointChecks(await endpointStatuses(ctx));
   const checks = [...etcd.checks];
   bar.update(1, STEPS);
   let store: Store | undefined;
@@ -85,7 +121,7 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
     try {
       store = await ctx.store();
     } catch (err) {
-      why = `etcd: ${netcfg.messageOf(err)}`;
+      why = `etcd: ${messageOf(err)}`;
     }
   }
   if (store === undefined) {
@@ -98,31 +134,30 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
   }
   let state: NetworkState | undefined;
   try {
-    state = await netcfg.readNetwork(store, ctx.globals.prefix);
-    checks.push(...netcfg.configChecks(state));
+    state = await readNetwork(store, ctx.globals.prefix);
+    checks.push(...configChecks(state));
   } catch (err) {
     checks.push({
       section: "config",
       name: "present",
       status: "fail",
-      detail: `cannot read the config: ${netcfg.messageOf(err)}`,
+      detail: `cannot read the config: ${messageOf(err)}`,
     });
   }
   bar.update(2, STEPS);
   let leases: { listing: LeaseListing; ttls: ReadonlyMap<string, number> | undefined } | undefined;
   try {
-    const { LeaseRegistry } = await import("@podnet/ipam-core");
     const listing = await new LeaseRegistry(store, { prefix: ctx.globals.prefix }).list();
     const lookup = await lookupTtls(store, listing, "auto");
     noteTtls(lookup);
     leases = { listing, ttls: lookup.ttls };
-    if (state !== undefined) checks.push(...netcfg.leaseChecks(listing, state, lookup.ttls));
+    if (state !== undefined) checks.push(...leaseChecks(listing, state, lookup.ttls));
   } catch (err) {
     checks.push({
       section: "leases",
       name: "leases",
       status: "fail",
-      detail: `cannot list the leases: ${netcfg.messageOf(err)}`,
+      detail: `cannot list the leases: ${messageOf(err)}`,
     });
   }
   bar.update(3, STEPS);
@@ -137,8 +172,6 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
  * asked once, through the shared connection; then latency is not measured.
  */
 async function endpointStatuses(ctx: Context): Promise<EndpointResult[]> {
-  const { checkEndpoints, normaliseEndpoints, waitedText, wantsTls } = await import("@podnet/ipam-core");
-  const { messageOf } = await import("@podnet/netcfg");
   const connection = ctx.globals.connection;
   const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
   const user = connection.user;
@@ -165,7 +198,6 @@ async function hostChecks(
   state: NetworkState | undefined,
   leases: { listing: LeaseListing; ttls: ReadonlyMap<string, number> | undefined } | undefined,
 ): Promise<Check[]> {
-  const netcfg = await import("@podnet/netcfg");
   const skip = (name: string, why: string): Check => ({
     section: "host",
     name,
@@ -174,15 +206,10 @@ async function hostChecks(
   });
   const file =
     flags.subnetFile ??
-    (flags.publicIp === undefined && existsSync(netcfg.DEFAULT_SUBNET_FILE)
-      ? netcfg.DEFAULT_SUBNET_FILE
-      : undefined);
+    (flags.publicIp === undefined && existsSync(DEFAULT_SUBNET_FILE) ? DEFAULT_SUBNET_FILE : undefined);
   if (flags.publicIp === undefined && file === undefined) {
     return [
-      skip(
-        "lease",
-        `give --public-ip or --subnet-file (no ${netcfg.DEFAULT_SUBNET_FILE} here) to check this host`,
-      ),
+      skip("lease", `give --public-ip or --subnet-file (no ${DEFAULT_SUBNET_FILE} here) to check this host`),
     ];
   }
   if (leases === undefined) return [skip("lease", "the leases could not be listed")];
@@ -190,12 +217,12 @@ async function hostChecks(
   let reading: SubnetFileReading | undefined;
   if (file !== undefined) {
     try {
-      const contents = await netcfg.readSubnetFile(file);
+      const contents = await readSubnetFile(file);
       reading = { path: file, ...(contents !== undefined && { contents }) };
     } catch (err) {
-      reading = { path: file, error: netcfg.messageOf(err) };
+      reading = { path: file, error: messageOf(err) };
     }
-    checks.push(netcfg.subnetFileCheck(reading));
+    checks.push(subnetFileCheck(reading));
   }
   const fromFile = reading?.contents?.previousSubnet();
   if (flags.publicIp === undefined && fromFile === undefined) {
@@ -209,13 +236,13 @@ async function hostChecks(
   const own = match.lease;
   // This host's own TTL is always looked up, even when the others were too many.
   const ttl =
-    own === undefined || !netcfg.needsTtl(own)
+    own === undefined || !needsTtl(own)
       ? null
       : (leases.ttls?.get(own.etcdLease) ??
         (await store.timeToLiveMany([own.etcdLease])).get(own.etcdLease) ??
         -1);
   checks.push(
-    netcfg.hostLeaseCheck(
+    hostLeaseCheck(
       match,
       {
         ...(flags.publicIp !== undefined && { publicIp: flags.publicIp }),
@@ -238,17 +265,16 @@ async function hostChecks(
   }
   // One device per family of the network (flannel.<VNI>, flannel-v6.<VNI>), or the one --iface names.
   const families =
-    flags.iface !== undefined || resolved === undefined ? [4 as const] : netcfg.hostFamilies(resolved);
+    flags.iface !== undefined || resolved === undefined ? [4 as const] : hostFamilies(resolved);
   const links: { family: 4 | 6; name: string; link: LinkInfo }[] = [];
   for (const family of families) {
-    const name =
-      flags.iface ?? netcfg.vxlanDeviceName(backend?.Type === "vxlan" ? backend.VNI : 1, family === 6);
+    const name = flags.iface ?? vxlanDeviceName(backend?.Type === "vxlan" ? backend.VNI : 1, family === 6);
     const label = (check: string) => (family === 6 ? `${check}-v6` : check);
     let link: LinkInfo | undefined;
     try {
-      link = await netcfg.readLink(name);
+      link = await readLink(name);
     } catch (err) {
-      checks.push(skip(label("device"), netcfg.messageOf(err)));
+      checks.push(skip(label("device"), messageOf(err)));
       continue;
     }
     if (link === undefined) {
@@ -256,9 +282,8 @@ async function hostChecks(
       checks.push({ section: "host", name: label("device"), status: "fail", detail });
       continue;
     }
-    const underlay =
-      link.dev === undefined ? undefined : await netcfg.readLink(link.dev).catch(() => undefined);
-    const found = netcfg.deviceChecks({
+    const underlay = link.dev === undefined ? undefined : await readLink(link.dev).catch(() => undefined);
+    const found = deviceChecks({
       name,
       link,
       own,
@@ -274,8 +299,8 @@ async function hostChecks(
   const v4 = links.find((l) => l.family === 4)?.link;
   const v6 = links.find((l) => l.family === 6)?.link;
   const dev = (v4 ?? v6)?.dev;
-  const nets = dev === undefined ? undefined : await netcfg.underlayByName(dev).catch(() => undefined);
-  const facts = netcfg.underlayFactsOf(
+  const nets = dev === undefined ? undefined : await underlayByName(dev).catch(() => undefined);
+  const facts = underlayFactsOf(
     own,
     { ...(v4 !== undefined && { v4 }), ...(v6 !== undefined && { v6 }) },
     nets ?? {},
@@ -283,19 +308,17 @@ async function hostChecks(
   for (const { family, name } of links) {
     const label = (check: string) => (family === 6 ? `${check}-v6` : check);
     try {
-      const plan = netcfg.planHost(
+      const plan = planHost(
         { config: resolved, leases: leases.listing.leases, own, underlay: facts },
         family,
       );
       const planned = plan.device.name === name ? plan : { ...plan, device: { ...plan.device, name } };
-      const state = await netcfg.readKernelStateFor(planned);
+      const state = await readKernelStateFor(planned);
       checks.push(
-        ...netcfg
-          .kernelTableChecks(netcfg.compareKernel(planned, state))
-          .map((c) => ({ ...c, name: label(c.name) })),
+        ...kernelTableChecks(compareKernel(planned, state)).map((c) => ({ ...c, name: label(c.name) })),
       );
     } catch (err) {
-      checks.push(skip(label("peers"), netcfg.messageOf(err)));
+      checks.push(skip(label("peers"), messageOf(err)));
     }
   }
   return checks;

@@ -1,4 +1,5 @@
-import { PodnetError } from "@podnet/ipam-core";
+import { PodnetError, readV2Keyspace, subnetsPrefix } from "@podnet/ipam-core";
+import { applyV2Migration, migrationCounts, planV2Migration, readConfig } from "@podnet/netcfg";
 import { Command, Option } from "commander";
 import { withContext } from "../context.js";
 import { EXIT } from "../exit.js";
@@ -45,10 +46,6 @@ run writes nothing. Exit 0 when done, 1 with conflicts, 3 when the v2 config is 
         )
         .action(
           withContext(async (ctx, flags: V2Flags) => {
-            const { readV2Keyspace, subnetsPrefix } = await import("@podnet/ipam-core");
-            const { planV2Migration, applyV2Migration, readConfig, migrationCounts } = await import(
-              "@podnet/netcfg"
-            );
             const endpoints = flags.from?.split(",") ?? ctx.globals.connection.endpoints;
             if (flags.from !== undefined && endpoints.every((e) => e.trim() === "")) {
               throw new PodnetError("usage", "--from needs an endpoint, like 127.0.0.1:2379");

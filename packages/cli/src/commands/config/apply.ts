@@ -1,5 +1,13 @@
 import type { Store } from "@podnet/ipam-core";
-import type { ValidateOptions } from "@podnet/netcfg";
+import {
+  distinctSecretMarks,
+  readConfig,
+  readConfigImpact,
+  redactConfigText,
+  type ValidateOptions,
+  validateConfigText,
+  writeConfig,
+} from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { EXIT } from "../../exit.js";
 import { diagnosticsData, formatDiagnostics } from "../../print/diagnostics.js";
@@ -27,7 +35,6 @@ export interface ApplyRequest {
  * `config set`, `config rollback` and `ifconfig`'s setting form.
  */
 export async function applyDocument(ctx: Context, store: Store, req: ApplyRequest): Promise<number> {
-  const { validateConfigText, readConfig } = await import("@podnet/netcfg");
   const result = validateConfigText(req.text, req.validate);
   const failed = !result.valid || (req.strict === true && result.warnings.length > 0);
   if (failed) {
@@ -50,7 +57,6 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   const key = current?.key ?? `${ctx.globals.prefix}/config`;
   const currentRevision = current?.modRevision ?? 0;
   const expect = req.expectRevision ?? currentRevision;
-  const { redactConfigText, distinctSecretMarks, readConfigImpact } = await import("@podnet/netcfg");
   const mark = distinctSecretMarks();
   const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text, mark));
   const diff = unifiedDiff(
@@ -68,7 +74,6 @@ export async function applyDocument(ctx: Context, store: Store, req: ApplyReques
   const refused = impact?.disruptive === true && req.allowDisruption !== true;
   let revision: number | undefined;
   if (!unchanged && !req.dryRun && !refused) {
-    const { writeConfig } = await import("@podnet/netcfg");
     revision = await writeConfig(store, ctx.globals.prefix, req.text, expect);
   }
   await ctx.print({

@@ -1,3 +1,10 @@
+import {
+  distinctSecretMarks,
+  readConfig,
+  readConfigImpact,
+  redactConfigText,
+  validateConfigText,
+} from "@podnet/netcfg";
 import { Command } from "commander";
 import { readInput, withContext } from "../../context.js";
 import { EXIT } from "../../exit.js";
@@ -14,8 +21,6 @@ export function diffCommand(): Command {
     .action(
       withContext(async (ctx, file: string) => {
         const input = await readInput(file);
-        const { readConfig, readConfigImpact, redactConfigText, distinctSecretMarks, validateConfigText } =
-          await import("@podnet/netcfg");
         const store = await ctx.store();
         const { config } = await readConfig(store, ctx.globals.prefix);
         const key = config?.key ?? `${ctx.globals.prefix}/config`;

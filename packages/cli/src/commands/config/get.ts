@@ -1,3 +1,4 @@
+import { getConfig, redactConfig, redactConfigText, validateConfigText } from "@podnet/netcfg";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { safeJson } from "../../print/bounded.js";
@@ -7,9 +8,6 @@ import { warn } from "../../print/warn.js";
 export function getCommand(): Command {
   return new Command("get").description("print the network config document stored in etcd").action(
     withContext(async (ctx) => {
-      const { getConfig, redactConfig, redactConfigText, validateConfigText } = await import(
-        "@podnet/netcfg"
-      );
       const config = await getConfig(await ctx.store(), ctx.globals.prefix);
       const show = ctx.globals.showSecrets;
       const text = show ? config.text : redactConfigText(config.text);

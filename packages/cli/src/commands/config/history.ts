@@ -1,4 +1,5 @@
-import { PodnetError } from "@podnet/ipam-core";
+import { configKey, PodnetError } from "@podnet/ipam-core";
+import { configHistory, configNotFoundMessage, redactConfigText, validateConfigText } from "@podnet/netcfg";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { table } from "../../print/table.js";
@@ -14,13 +15,10 @@ export function historyCommand(): Command {
         if (!Number.isInteger(limit) || limit < 1) {
           throw new PodnetError("usage", `--limit "${flags.limit}" is not a positive whole number`);
         }
-        const { configHistory, configNotFoundMessage } = await import("@podnet/netcfg");
-        const { configKey } = await import("@podnet/ipam-core");
         const history = await configHistory(await ctx.store(), ctx.globals.prefix, limit);
         if (history.versions.length === 0) {
           throw new PodnetError("not-found", configNotFoundMessage(configKey(ctx.globals.prefix)));
         }
-        const { validateConfigText, redactConfigText } = await import("@podnet/netcfg");
         const shown = (text: string) => (ctx.globals.showSecrets ? text : redactConfigText(text));
         const summary = (text: string): { network: string; backend: string } => {
           const { resolved } = validateConfigText(text);

@@ -1,3 +1,4 @@
+import { configAt } from "@podnet/netcfg";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { applyDocument } from "./apply.js";
@@ -16,7 +17,6 @@ export function rollbackCommand(): Command {
     .action(
       withContext(async (ctx, rev: string, flags: { dryRun?: boolean; allowDisruption?: boolean }) => {
         const revision = parseRevision(rev, "revision") ?? 0;
-        const { configAt } = await import("@podnet/netcfg");
         const store = await ctx.store();
         const old = await configAt(store, ctx.globals.prefix, revision);
         return applyDocument(ctx, store, {

@@ -1,4 +1,5 @@
 import { PodnetError } from "@podnet/ipam-core";
+import { redactConfig, validateConfigText } from "@podnet/netcfg";
 import { Command, Option } from "commander";
 import { readInput, withContext } from "../../context.js";
 import { EXIT } from "../../exit.js";
@@ -40,7 +41,6 @@ export function validateCommand(): Command {
           }
         }
         const input = await readInput(file);
-        const { validateConfigText, redactConfig } = await import("@podnet/netcfg");
         const shown = <T>(value: T): T => (ctx.globals.showSecrets ? value : redactConfig(value));
         const result = validateConfigText(input.text, {
           ...(nodes !== undefined ? { nodes } : {}),

@@ -1,4 +1,5 @@
 import { PodnetError } from "@podnet/ipam-core";
+import { parseDeviceName } from "@podnet/netcfg";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { setIfconfig } from "./set.js";
@@ -55,7 +56,6 @@ export function ifconfigCommand(): Command {
       .addHelpText("after", GRAMMAR)
       .action(
         withContext(async (ctx, allWords: string[], flags: IfconfigFlags) => {
-          const { parseDeviceName } = await import("@podnet/netcfg");
           const words = allWords.filter((w) => w !== "-a");
           const all = flags.all === true || words.length < allWords.length;
           const [first] = words;

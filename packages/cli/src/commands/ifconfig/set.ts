@@ -2,6 +2,7 @@
  * `podnet ifconfig flannel.1 10.5.0.0/16 subnetlen 24 vxlan vni 1 ...` (setting): the words
  * applied on top of the stored config, then validated, diffed and written like `config set`.
  */
+import { applyIfconfigWords, parseIfconfigWords, readConfig } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { applyDocument } from "../config/apply.js";
 
@@ -14,7 +15,6 @@ export interface SetFlags {
 
 /** Runs the setting form; returns the exit status (3 invalid, 1 disruptive without the flag; nothing written). */
 export async function setIfconfig(ctx: Context, words: readonly string[], flags: SetFlags): Promise<number> {
-  const { parseIfconfigWords, applyIfconfigWords, readConfig } = await import("@podnet/netcfg");
   const parsed = parseIfconfigWords(words); // a bad word fails before etcd is contacted
   const store = await ctx.store();
   const { config } = await readConfig(store, ctx.globals.prefix);

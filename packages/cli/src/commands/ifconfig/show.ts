@@ -22,7 +22,16 @@ import {
   utilisation,
   vtepMacOf,
 } from "@podnet/ipam-core";
-import type { LinkInfo } from "@podnet/netcfg";
+import {
+  DEFAULT_SUBNET_FILE,
+  type LinkInfo,
+  loadNetwork,
+  overlayDeviceName,
+  overlayMtu,
+  readLink,
+  readSubnetFile,
+  redactConfig,
+} from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import {
   formatIfconfig,
@@ -46,11 +55,10 @@ export interface ShowFlags {
 /** Runs the showing form; returns the exit status. */
 export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<number> {
   const publicIp = flags.publicIp === undefined ? undefined : publicIpFlag(flags.publicIp);
-  const netcfg = await import("@podnet/netcfg");
   const store = await ctx.store();
-  const { config, resolved, network } = await netcfg.loadNetwork(store, ctx.globals.prefix);
+  const { config, resolved, network } = await loadNetwork(store, ctx.globals.prefix);
   const backend = resolved.Backend;
-  const device = netcfg.overlayDeviceName(resolved);
+  const device = overlayDeviceName(resolved);
   if (flags.deviceWord !== undefined && flags.deviceWord !== device) {
     throw new PodnetError(
       "not-found",
@@ -71,7 +79,7 @@ export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<numb
   let localDeviceNote: string | null = null;
   if (device !== null) {
     try {
-      localDevice = (await netcfg.readLink(device)) ?? null;
+      localDevice = (await readLink(device)) ?? null;
       if (localDevice === null) localDeviceNote = `no ${device} on this host`;
     } catch (err) {
       if (!isPodnetError(err, "host")) throw err;
@@ -91,13 +99,13 @@ export async function showIfconfig(ctx: Context, flags: ShowFlags): Promise<numb
     lease = hostLeaseView(found.lease, found.foundBy, ttls);
   }
 
-  const { mtu, mtuSource } = mtuOf(netcfg.overlayMtu(backend), localDevice);
+  const { mtu, mtuSource } = mtuOf(overlayMtu(backend), localDevice);
   const use = utilisation(listing, network);
   const view: IfconfigView = {
     configKey: config.key,
     configRevision: config.modRevision,
     device,
-    backend: ctx.globals.showSecrets ? backend : netcfg.redactConfig(backend),
+    backend: ctx.globals.showSecrets ? backend : redactConfig(backend),
     flags: [...(localDevice?.up ? ["UP"] : []), backend.Type.toUpperCase()],
     mtu,
     mtuSource,
@@ -145,7 +153,6 @@ async function findOwn(
   listing: LeaseListing,
   how: { publicIp?: string; subnetFile?: string; localDevice: LinkInfo | null; device: string | null },
 ): Promise<Found> {
-  const { readSubnetFile, DEFAULT_SUBNET_FILE } = await import("@podnet/netcfg");
   const path = how.subnetFile ?? DEFAULT_SUBNET_FILE;
   let subnetFileSubnet: ReturnType<NonNullable<Awaited<ReturnType<typeof readSubnetFile>>>["previousSubnet"]>;
   let fileNote: string | undefined;

@@ -12,7 +12,14 @@ import {
   REPORT_VERSION,
   type Report,
 } from "@podnet/ipam-core";
-import type { NetworkState, ResolvedConfig, StoredConfig } from "@podnet/netcfg";
+import {
+  checkedConfigOf,
+  configNotFoundMessage,
+  type NetworkState,
+  type ResolvedConfig,
+  readNetwork,
+  type StoredConfig,
+} from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
@@ -33,7 +40,6 @@ export interface IpamState {
 
 /** Lists `<prefix>/subnets/` in one request, then reads the config at that same revision. */
 export async function readIpamState(ctx: Context): Promise<IpamState> {
-  const { readNetwork } = await import("@podnet/netcfg");
   const store = await ctx.store();
   const registry = await openRegistry(ctx);
   const listing = await registry.list();
@@ -49,7 +55,6 @@ export async function readIpamState(ctx: Context): Promise<IpamState> {
 export async function requireNetwork(state: IpamState, prefix: string): Promise<LeaseNetwork> {
   const ns = state.networkState;
   if (ns.state === "missing") {
-    const { configNotFoundMessage } = await import("@podnet/netcfg");
     throw new PodnetError("not-found", configNotFoundMessage(configKey(prefix)));
   }
   if (ns.state === "invalid") {
@@ -63,7 +68,6 @@ export async function requireNetwork(state: IpamState, prefix: string): Promise<
 
 /** The findings of the stored state, bound to the listing's revision. */
 export async function reportOf(state: IpamState, prefix: string, generatedAt: Date): Promise<Report> {
-  const { checkedConfigOf } = await import("@podnet/netcfg");
   const config = checkedConfigOf(state.networkState);
   const findings = checkLeases({
     listing: state.listing,

@@ -1,4 +1,5 @@
 import { hasIPv4, type LeaseSubnet } from "@podnet/ipam-core";
+import { overlayMtu, readSubnetFile, writeSubnetFile } from "@podnet/netcfg";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
 import { formatLease, leaseData, subnetText } from "../../print/lease.js";
@@ -42,12 +43,11 @@ export function acquireCommand(): Command {
         const ttlSeconds = flags.ttl === undefined ? undefined : ttlFlag(flags.ttl);
         const attrsFor = leaseAttrsFrom(flags);
         const mtuGiven = flags.mtu === undefined ? undefined : mtuFlag(flags.mtu);
-        const netcfg = await import("@podnet/netcfg");
         const { resolved, network } = await loadNetwork(ctx);
         const attrs = attrsFor(resolved.Backend);
         let previous: LeaseSubnet | undefined;
         if (flags.subnetFile !== undefined) {
-          previous = (await netcfg.readSubnetFile(flags.subnetFile))?.previousSubnet();
+          previous = (await readSubnetFile(flags.subnetFile))?.previousSubnet();
         }
         const registry = await openRegistry(ctx, ttlSeconds);
         const result = await registry.acquire({
@@ -59,9 +59,9 @@ export function acquireCommand(): Command {
           incompleteHint: VTEP_MAC_HINT,
         });
         const { lease } = result;
-        const mtu = mtuGiven ?? netcfg.overlayMtu(resolved.Backend).mtu;
+        const mtu = mtuGiven ?? overlayMtu(resolved.Backend).mtu;
         if (flags.subnetFile !== undefined) {
-          await netcfg.writeSubnetFile(flags.subnetFile, {
+          await writeSubnetFile(flags.subnetFile, {
             ...(hasIPv4(lease.subnet) && { subnet: lease.subnet.ipv4, network: network.ipv4?.network }),
             ...(lease.subnet.ipv6 !== undefined && {
               ipv6Subnet: lease.subnet.ipv6,

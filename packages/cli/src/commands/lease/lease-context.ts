@@ -11,7 +11,7 @@ import {
   PodnetError,
   sameSubnet,
 } from "@podnet/ipam-core";
-import type { StoredNetwork } from "@podnet/netcfg";
+import { loadNetwork as loadStoredNetwork, type StoredNetwork } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
@@ -32,8 +32,7 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */
 export async function loadNetwork(ctx: Context): Promise<StoredNetwork> {
-  const { loadNetwork } = await import("@podnet/netcfg");
-  return loadNetwork(await ctx.store(), ctx.globals.prefix);
+  return loadStoredNetwork(await ctx.store(), ctx.globals.prefix);
 }
 
 /** Opens the registry, lists once and returns the leases a SUBNET or IP names; not-found when none. */

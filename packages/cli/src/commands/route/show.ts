@@ -1,5 +1,19 @@
 import { findHostLease, type Lease, type LeaseListing, PodnetError, parseIPv6 } from "@podnet/ipam-core";
-import type { KernelComparison } from "@podnet/netcfg";
+import {
+  compareKernel,
+  DEFAULT_SUBNET_FILE,
+  hostFamilies,
+  type KernelComparison,
+  planHost,
+  readConfig,
+  readKernelState,
+  readKernelStateFor,
+  readSubnetFile,
+  underlayByName,
+  underlayFactsOf,
+  validateConfigText,
+  vxlanDeviceName,
+} from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { sortedBySubnet, subnetText } from "../../print/lease.js";
@@ -90,7 +104,6 @@ function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
 
 /** The config's VNI, for vxlan leases whose BackendData has none; undefined when there is no valid config. */
 async function configVni(ctx: Context): Promise<number | undefined> {
-  const { readConfig, validateConfigText } = await import("@podnet/netcfg");
   const { config } = await readConfig(await ctx.store(), ctx.globals.prefix);
   if (config === undefined) return undefined;
   const backend = validateConfigText(config.text).resolved?.Backend;
@@ -118,7 +131,6 @@ export interface KernelFlags {
  */
 async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
   const publicIp = flags.publicIp === undefined ? undefined : publicIpFlag(flags.publicIp);
-  const netcfg = await import("@podnet/netcfg");
   const { resolved } = await loadNetwork(ctx);
   const backend = resolved.Backend;
   if (backend.Type !== "vxlan") {
@@ -127,16 +139,16 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
       `--kernel compares a vxlan data plane; this network's backend is ${backend.Type}`,
     );
   }
-  const families = netcfg.hostFamilies(resolved);
+  const families = hostFamilies(resolved);
   const target = flags.netns === undefined ? {} : { netns: flags.netns };
   const deviceOf = (family: 4 | 6) =>
     families.length === 1 && flags.iface !== undefined
       ? flags.iface
-      : netcfg.vxlanDeviceName(backend.VNI, family === 6);
+      : vxlanDeviceName(backend.VNI, family === 6);
   const registry = await openRegistry(ctx);
   const [listing, found] = await Promise.all([
     registry.list(),
-    Promise.all(families.map((f) => netcfg.readKernelState(deviceOf(f), target, undefined, f))),
+    Promise.all(families.map((f) => readKernelState(deviceOf(f), target, undefined, f))),
   ]);
   warnAboutListing(listing);
   const first = found.find((s) => s.device !== undefined);
@@ -151,17 +163,17 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
   );
   // The underlay as the agent saw it: the interface the device runs over, its addresses and networks.
   const underlayDev = first?.device?.dev ?? "";
-  const underlay = underlayDev === "" ? undefined : await netcfg.underlayByName(underlayDev, target);
+  const underlay = underlayDev === "" ? undefined : await underlayByName(underlayDev, target);
   const v4 = found[families.indexOf(4)]?.device;
   const v6 = found[families.indexOf(6)]?.device;
-  const facts = netcfg.underlayFactsOf(
+  const facts = underlayFactsOf(
     own,
     { ...(v4 !== undefined && { v4 }), ...(v6 !== undefined && { v6 }) },
     underlay ?? {},
   );
   const rows: KernelComparison[] = [];
   for (const [i, family] of families.entries()) {
-    const plan = netcfg.planHost({ config: resolved, leases: listing.leases, own, underlay: facts }, family);
+    const plan = planHost({ config: resolved, leases: listing.leases, own, underlay: facts }, family);
     const device = deviceOf(family);
     const planned =
       device === plan.device.name ? plan : { ...plan, device: { ...plan.device, name: device } };
@@ -170,9 +182,9 @@ async function checkKernel(ctx: Context, flags: KernelFlags): Promise<number> {
     // DirectRouting's routes sit on the underlay, so read those too when the underlay is known.
     const state =
       backend.DirectRouting && planned.device.dev !== ""
-        ? await netcfg.readKernelStateFor(planned, target)
+        ? await readKernelStateFor(planned, target)
         : (found[i] ?? { neighbours: [], fdb: [], routes: [] });
-    rows.push(...netcfg.compareKernel(planned, state));
+    rows.push(...compareKernel(planned, state));
   }
   const devices = families.map(deviceOf).join(", ");
   const bad = rows.filter((r) => r.status !== "ok").length;
@@ -215,7 +227,6 @@ async function ownLease(
   deviceAddresses: readonly string[],
   how: { publicIp: string | undefined; subnetFile: string | undefined; device: string },
 ): Promise<Lease> {
-  const { readSubnetFile, DEFAULT_SUBNET_FILE } = await import("@podnet/netcfg");
   const path = how.subnetFile ?? DEFAULT_SUBNET_FILE;
   const file = how.publicIp === undefined ? await readSubnetFile(path) : undefined;
   if (how.publicIp === undefined && file === undefined && how.subnetFile !== undefined) {
