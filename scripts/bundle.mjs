@@ -4,6 +4,8 @@
 // etcd3 (grpc) stays external: it loads only when a command connects.
 import { execFileSync } from "node:child_process";
 import { readFile, rename, rm } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
 // The commit `podnet version` reports: PODNET_COMMIT when set (release builds from a tarball),
@@ -19,6 +21,85 @@ function gitCommit() {
     return "unknown";
   }
 }
+
+// esbuild's code splitting follows a package's index.js to every module it re-exports that has
+// top-level code (zod schemas, classes, prom-client's requires), so one command importing one
+// name from @podnet/netcfg loaded the agent, its metrics and the data plane with it (~40% of an
+// empty `ipam show`'s start-up). This plugin rewrites each named import of a workspace package
+// to the module that defines the name: the same bindings, without the barrel in between.
+const BARRELS = {
+  "@podnet/ipam-core": new URL("../packages/ipam-core/dist/index.js", import.meta.url).pathname,
+  "@podnet/netcfg": new URL("../packages/netcfg/dist/index.js", import.meta.url).pathname,
+};
+const EXPORT_FROM = /export\s*(\*|\{([^}]*)\})\s*from\s*"([^"]+)";/g;
+const definedIn = new Map();
+/** Name -> { file, name } of the module that defines each export of FILE, through re-exports. */
+function definitions(file) {
+  // The promise is what is kept: loads run concurrently and must not see a half-built map.
+  if (!definedIn.has(file)) definedIn.set(file, definitionsOf(file));
+  return definedIn.get(file);
+}
+async function definitionsOf(file) {
+  const map = new Map();
+  const text = await readFile(file, "utf8");
+  const reexported = new Set();
+  for (const [, star, list, from] of text.matchAll(EXPORT_FROM)) {
+    if (!from.startsWith(".")) continue;
+    const inner = await definitions(resolve(dirname(file), from));
+    if (star === "*") {
+      for (const [name, def] of inner) if (name !== "default" && !map.has(name)) map.set(name, def);
+      continue;
+    }
+    for (const item of list
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean)) {
+      const [orig, as = orig] = item.split(/\s+as\s+/);
+      map.set(as, inner.get(orig) ?? { file: resolve(dirname(file), from), name: orig });
+      reexported.add(as);
+    }
+  }
+  for (const name of Object.keys(await import(pathToFileURL(file).href))) {
+    if (!map.has(name) && !reexported.has(name)) map.set(name, { file, name });
+  }
+  return map;
+}
+const IMPORT_NAMED = /(import|export)\s*\{([^}]*)\}\s*from\s*"(@podnet\/[a-z-]+)";/g;
+const directImports = {
+  name: "direct-imports",
+  setup(b) {
+    b.onLoad({ filter: /\/packages\/[a-z-]+\/dist\/.*\.js$/ }, async (args) => {
+      const text = await readFile(args.path, "utf8");
+      const out = [];
+      let last = 0;
+      for (const m of text.matchAll(IMPORT_NAMED)) {
+        const [whole, kind, list, pkg] = m;
+        if (!(pkg in BARRELS)) continue;
+        const defs = await definitions(BARRELS[pkg]);
+        const byFile = new Map();
+        for (const item of list
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean)) {
+          const [name, as = name] = item.split(/\s+as\s+/);
+          const def = defs.get(name);
+          const key = def?.file ?? pkg;
+          const imported = def?.name ?? name;
+          byFile.set(key, [...(byFile.get(key) ?? []), imported === as ? as : `${imported} as ${as}`]);
+        }
+        out.push(text.slice(last, m.index));
+        out.push(
+          [...byFile]
+            .map(([file, names]) => `${kind} { ${names.join(", ")} } from ${JSON.stringify(file)};`)
+            .join("\n"),
+        );
+        last = m.index + whole.length;
+      }
+      out.push(text.slice(last));
+      return { contents: out.join(""), loader: "js", resolveDir: dirname(args.path) };
+    });
+  },
+};
 
 const target = new URL("../packages/cli/bundle", import.meta.url).pathname;
 // Built aside and swapped in, so a podnet running from the bundle never sees it half-written.
@@ -46,6 +127,7 @@ await build({
       JSON.parse(await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version,
     ),
   },
+  plugins: [directImports],
   logLevel: "warning",
 });
 const old = `${target}.old-${process.pid}`;
