@@ -4,20 +4,15 @@
  * a compare, and every etcd lease granted here is either attached to a key or revoked.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { decideFrom, subnetsOverlap } from "./allocator.js";
+import { type AllocationDecision, decideFrom, subnetsOverlap } from "./allocator.js";
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
 import type { Compare, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
+import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
-import {
-  type AcquireView,
-  LeaseCache,
-  LeaseSnapshot,
-  type OwnWrite,
-  PatchedSnapshot,
-} from "./lease-cache.js";
+import { type AcquireView, LeaseCache, LeaseSnapshot } from "./lease-cache.js";
 import {
   decodeLeaseValue,
   encodeLeaseValue,
@@ -26,6 +21,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -119,6 +115,17 @@ const LIVE_IDLE_MS = 10_000;
 /** A view `acquire` and `list` can both read. */
 type ListingView = AcquireView & { listing(): LeaseListing };
 
+/**
+ * A view an acquisition reads, and what it may be trusted for: `fresh`, no older than the
+ * call (so "out of subnets" is true, and this host's leases need no second look); `full`, a
+ * listing that knows every key's etcd lease (so a stale lease's may be revoked).
+ */
+interface Seen {
+  readonly view: AcquireView;
+  readonly fresh: boolean;
+  readonly full: boolean;
+}
+
 /** Runs of an async task shared by callers, each caller getting a run that started no earlier than its call. */
 class SharedRuns<T> {
   private inflight: Promise<T> | undefined;
@@ -141,6 +148,11 @@ class SharedRuns<T> {
     return this.pending;
   }
 
+  /** Whether a run is in flight. */
+  get running(): boolean {
+    return this.inflight !== undefined;
+  }
+
   private start(): Promise<T> {
     const run = this.run();
     this.inflight = run;
@@ -160,13 +172,17 @@ export class LeaseRegistry {
   private readonly listings = new SharedRuns(() => this.startListing());
   /** Checks that the last listing, patched with this registry's writes, is still current. */
   private readonly checks = new SharedRuns(() => this.check());
+  /** Counts of the prefix that tell an acquisition whether the last listing may still serve it. */
+  private readonly counts = new SharedRuns(() => this.countCheck());
+  /** Whether an acquisition has scanned for its host alone; the next one lists, for every host. */
+  private scannedOnce = false;
   /** The last listing patched with this registry's own writes since; dropped when idle. */
   private live: PatchedSnapshot | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
   /** This registry's writes under the prefix whose answer has not come yet. */
   private readonly writing = new Set<Promise<void>>();
-  /** Own writes answered while a listing is in flight, one array per listing. */
-  private readonly duringListing = new Set<OwnWrite[]>();
+  /** Writes answered while a listing is in flight (learned ones flagged), one array per listing. */
+  private readonly duringListing = new Set<[OwnWrite, boolean][]>();
   private cacheWanted: boolean;
   private cache: Promise<LeaseCache> | undefined;
 
@@ -248,6 +264,24 @@ export class LeaseRegistry {
   /**
    * Gets this host a lease: its own if it still fits, else the previous subnet if free, else a
    * random free one, created only if absent. Lost races are retried with another subnet.
+   *
+   * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
+   * prefix once for this host (compact: subnets and this host's values only); a long-running
+   * one keeps its last listing patched and asks etcd only how many keys the prefix holds (a
+   * count, shared by concurrent callers, started after the call): when that is what the view
+   * expects, nobody else created or deleted a key since and the view serves, else it lists
+   * again (shared). What each property rests on:
+   * - no duplicate subnet: the create-if-absent compare, whatever the view; a lost create's
+   *   answer says what won, and that is patched into the view, so a stale view costs one retry;
+   * - this host's lease written by another process before the call: that write created a key,
+   *   so the count differs and the registry lists (a count can miss it only when a delete or an
+   *   expiry under the prefix balanced it in the same interval; a lease of this host's already
+   *   in the view is checked against etcd before it is reused);
+   * - reservations are never taken: a reservation's key makes the create compare fail (and one
+   *   of another length, added since, changes the count);
+   * - "out of subnets" and removing a stale lease come only from a view no older than the call
+   *   (a listing is taken first otherwise), so expired or deleted leases are free again;
+   * - backend data: the request's data, with what it leaves out kept from the lease reused.
    */
   async acquire(req: AcquireRequest): Promise<AcquireResult> {
     const random = req.random ?? Math.random;
@@ -258,22 +292,36 @@ export class LeaseRegistry {
     const tried: LeaseSubnet[] = [];
     let removed: Lease[] | undefined;
     let lastFailure = "";
+    /** This call's own scan, patched with what its lost creates found. */
+    let scan: HostScan | undefined;
+    /** The last attempt found the view wrong about this host's lease: read the leases again. */
+    let wrong = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       req.signal?.throwIfAborted();
       if (attempt > 1) await sleep(5 + Math.floor(random() * 46), undefined, { signal: req.signal });
       try {
-        // The cache only for the first try: after any failure, a listing that started after it.
-        const view: AcquireView =
-          attempt === 1 && this.cacheWanted ? await this.cached() : await this.fresh();
-        const decision = decideFrom(
-          { mine: view.leasesOf(req.attrs.publicIP), occupied: view.occupied() },
-          {
-            network: req.network,
-            random,
-            exclude: tried,
-            ...(req.previous !== undefined ? { previous: req.previous } : {}),
-          },
-        );
+        let seen = await this.viewFor(req.attrs.publicIP, attempt, scan, wrong);
+        if (seen.view instanceof HostScan) scan = seen.view;
+        wrong = false;
+        let decision: AllocationDecision | undefined;
+        while (decision === undefined) {
+          try {
+            const d = decideFrom(
+              { mine: seen.view.leasesOf(req.attrs.publicIP), occupied: seen.view.occupied() },
+              {
+                network: req.network,
+                random,
+                exclude: tried,
+                ...(req.previous !== undefined ? { previous: req.previous } : {}),
+              },
+            );
+            if (d.stale.length > 0 && !seen.full) seen = await this.listed();
+            else decision = d;
+          } catch (err) {
+            if (!isPodnetError(err, "exhausted") || seen.fresh) throw err;
+            seen = await this.listed();
+          }
+        }
         // Data the request leaves out is kept from this host's live lease (a VtepMAC peers route by).
         const attrs = keepBackendData(
           req.attrs,
@@ -281,15 +329,21 @@ export class LeaseRegistry {
         );
         refuseIncomplete(attrs, req);
         const value = encodeLeaseValue(attrs);
-        removed ??= await this.removeStale(decision.stale, view);
+        removed ??= await this.removeStale(decision.stale, seen.view);
         if (decision.kind === "reuse") {
-          const lease = await this.reuse(decision.lease, value, view instanceof LeaseCache);
+          const lease = await this.reuse(decision.lease, value, !seen.fresh);
           if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
+          wrong = true;
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
         }
-        const lease = await this.create(decision.subnet, value, ttl);
-        if (lease !== null) return { lease, outcome: decision.kind, attempts: attempt, removed };
+        const created = await this.create(decision.subnet, value, ttl);
+        if ("lease" in created)
+          return { lease: created.lease, outcome: decision.kind, attempts: attempt, removed };
+        if (created.winner !== undefined) {
+          this.learn(created.winner);
+          scan?.learn(created.winner);
+        }
         tried.push(decision.subnet);
         lastFailure = `another host took ${nameOf(decision.subnet)} first`;
       } catch (err) {
@@ -501,6 +555,66 @@ export class LeaseRegistry {
     return this.live === undefined ? this.listings.next() : this.checks.next();
   }
 
+  /**
+   * The view an attempt reads: the cache's on a cached registry's first try; this call's own
+   * scan again after a lost create; on a registry with no listing yet, a scan for this host
+   * (once: the next acquisition lists, for every host); else the live listing, if a count
+   * says it may serve (see {@link acquire}). After a failed reuse, the leases are read again.
+   */
+  private async viewFor(
+    publicIP: string,
+    attempt: number,
+    scan: HostScan | undefined,
+    wrong: boolean,
+  ): Promise<Seen> {
+    if (this.cacheWanted) {
+      // The cache only for the first try: after any failure, a listing that started after it.
+      return attempt === 1 ? { view: await this.cached(), fresh: false, full: false } : this.listedFresh();
+    }
+    if (scan !== undefined && !wrong) return { view: scan, fresh: true, full: false };
+    if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
+      this.scannedOnce = true;
+      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress);
+      return { view, fresh: true, full: false };
+    }
+    return wrong ? this.listed() : this.counts.next();
+  }
+
+  /** A listing started after this call (shared with concurrent callers). */
+  private async listed(): Promise<Seen> {
+    return { view: await this.listings.next(), fresh: true, full: true };
+  }
+
+  /** The leases as of no earlier than this call, listed only when someone else wrote. */
+  private async listedFresh(): Promise<Seen> {
+    return { view: await this.fresh(), fresh: true, full: true };
+  }
+
+  /**
+   * Counts the keys under the prefix (a run started after the call) and compares with what the
+   * live listing expects at that revision, its own writes answered by then included: the same
+   * number, and nobody else created or deleted a key since the listing (or the ones who did are
+   * patched in, learned from lost creates), so the view serves an acquisition; otherwise it lists.
+   */
+  private async countCheck(): Promise<Seen> {
+    if (this.live === undefined) return this.listed();
+    const { revision, value: keys } = await this.store.count(subnetsPrefix(this.prefix));
+    // Own writes still in flight may account for the count.
+    if (this.writing.size > 0) await Promise.all([...this.writing]);
+    const live = this.live;
+    if (live === undefined) return this.listed();
+    live.settle(revision);
+    if (live.revision >= revision) {
+      this.keepLive();
+      return { view: live, fresh: true, full: true };
+    }
+    if (live.sizeAt(revision) === keys) {
+      this.keepLive();
+      return { view: live, fresh: false, full: false };
+    }
+    return this.listed();
+  }
+
   private async check(): Promise<ListingView> {
     const live = this.live;
     if (live === undefined) return this.listings.next();
@@ -516,7 +630,7 @@ export class LeaseRegistry {
   }
 
   private startListing(): Promise<ListingView> {
-    const during: OwnWrite[] = [];
+    const during: [OwnWrite, boolean][] = [];
     this.duringListing.add(during);
     const listing = this.store
       .list(subnetsPrefix(this.prefix), this.onListProgress ? { onPage: this.onListProgress } : undefined)
@@ -525,7 +639,7 @@ export class LeaseRegistry {
           this.prefix,
           new LeaseSnapshot(this.prefix, res.value, res.revision),
         );
-        for (const w of during) view.apply(w);
+        for (const [w, learned] of during) view.apply(w, learned);
         if (this.live === undefined || this.live.revision <= view.revision) this.live = view;
         this.keepLive();
         return view;
@@ -559,8 +673,9 @@ export class LeaseRegistry {
     compares: readonly Compare[],
     ops: readonly Op[],
     written: (revision: number) => OwnWrite[],
+    failure: readonly Op[] = [],
   ): Promise<TxnResult> {
-    const res = this.store.txn(compares, ops);
+    const res = this.store.txn(compares, ops, failure);
     const noted = res.then(
       (r) => {
         if (r.succeeded && ops.length > 0) this.noteOwn(written(r.revision));
@@ -575,8 +690,15 @@ export class LeaseRegistry {
   private noteOwn(writes: readonly OwnWrite[]): void {
     for (const w of writes) {
       this.live?.apply(w);
-      for (const during of this.duringListing) during.push(w);
+      for (const during of this.duringListing) during.push([w, false]);
     }
+  }
+
+  /** Patches what a lost create found holding its key into the live listing (it never makes it exact). */
+  private learn(kv: KeyValue): void {
+    const w: OwnWrite = { key: kv.key, kv, revision: kv.modRevision };
+    this.live?.apply(w, true);
+    for (const during of this.duringListing) during.push([w, true]);
   }
 
   /** The lease cache, started on first use; a failed start is retried by the next call. */
@@ -687,30 +809,50 @@ export class LeaseRegistry {
     return updated;
   }
 
-  /** Grants an etcd lease and creates the key on it only if absent; null (grant revoked) when the key exists. */
-  private async create(subnet: LeaseSubnet, value: string, ttl: number): Promise<Lease | null> {
+  /**
+   * Grants an etcd lease and creates the key on it only if absent. When the key exists, the
+   * grant is revoked and the answer says what holds the key (read in the same transaction).
+   */
+  private async create(
+    subnet: LeaseSubnet,
+    value: string,
+    ttl: number,
+  ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
     const grant = await this.store.grant(ttl);
-    let won: boolean;
-    let revision: number;
+    let res: TxnResult;
     try {
-      const res = await this.write([{ key, modRevision: 0 }], [{ put: key, value, lease: grant }], (r) => [
-        putAt(key, value, grant, r, r),
-      ]);
-      won = res.succeeded;
-      revision = res.revision;
+      res = await this.write(
+        [{ key, modRevision: 0 }],
+        [{ put: key, value, lease: grant }],
+        (r) => [putAt(key, value, grant, r, r)],
+        [{ get: key }],
+      );
     } catch (err) {
       // The transaction may have committed before the answer was lost: revoking deletes the key too.
       await this.revokeHard(grant);
       throw err;
     }
-    if (!won) {
-      await this.revokeHard(grant);
-      return null;
+    const winner = res.gets[0];
+    if (
+      !res.succeeded &&
+      winner !== undefined &&
+      winner.lease === grant &&
+      winner.value.equals(Buffer.from(value))
+    ) {
+      // A transport retry of a create that had committed: what holds the key is this very write.
+      const lease = leaseOf(key, subnet, value, grant, winner.modRevision, winner.createRevision);
+      this.noteOwn([{ key, kv: winner, revision: winner.modRevision }]);
+      this.noteWritten(lease);
+      return { lease };
     }
-    const lease = leaseOf(key, subnet, value, grant, revision, revision);
+    if (!res.succeeded) {
+      await this.revokeHard(grant);
+      return { winner };
+    }
+    const lease = leaseOf(key, subnet, value, grant, res.revision, res.revision);
     this.noteWritten(lease);
-    return lease;
+    return { lease };
   }
 
   /** Revokes a grant, once more if the first try fails; a grant that cannot be revoked expires with its TTL. */
