@@ -591,28 +591,42 @@ export class LeaseRegistry {
   }
 
   /**
-   * Counts the keys under the prefix (a run started after the call) and compares with what the
-   * live listing expects at that revision, its own writes answered by then included: the same
-   * number, and nobody else created or deleted a key since the listing (or the ones who did are
-   * patched in, learned from lost creates), so the view serves an acquisition; otherwise it lists.
+   * Whether the live listing may serve an acquisition, read after the call (shared by concurrent
+   * callers). First etcd's revision, one small read: when only this registry wrote since, the
+   * view is exact. Otherwise the number of keys under the prefix, compared with what the view
+   * expects at that revision (its own writes answered by then, and the keys learned from lost
+   * creates, included): the same number, and nobody else created or deleted a key since, so the
+   * view serves; else it lists. The count is etcd's in-memory index, no value read, but it walks
+   * every key (about 16 ms at 60,000 on the development machine), so it is asked only when
+   * someone else wrote somewhere.
    */
   private async countCheck(): Promise<Seen> {
-    if (this.live === undefined) return this.listed();
-    const { revision, value: keys } = await this.store.count(subnetsPrefix(this.prefix));
-    // Own writes still in flight may account for the count.
-    if (this.writing.size > 0) await Promise.all([...this.writing]);
-    const live = this.live;
+    const dir = subnetsPrefix(this.prefix);
+    const exact = await this.exactAt((await this.store.get(dir)).revision);
+    if (exact !== undefined) return exact;
+    const { revision, value: keys } = await this.store.count(dir);
+    const live = (await this.exactAt(revision)) ?? this.live;
     if (live === undefined) return this.listed();
-    live.settle(revision);
-    if (live.revision >= revision) {
-      this.keepLive();
-      return { view: live, fresh: true, full: true };
-    }
+    if ("view" in live) return live;
     if (live.sizeAt(revision) === keys) {
       this.keepLive();
       return { view: live, fresh: false, full: false };
     }
     return this.listed();
+  }
+
+  /**
+   * The live listing as an exact view when nothing but this registry's own writes (waited for
+   * when in flight) lies between it and `revision`; undefined when there is something else.
+   */
+  private async exactAt(revision: number): Promise<Seen | undefined> {
+    if (this.writing.size > 0) await Promise.all([...this.writing]);
+    const live = this.live;
+    if (live === undefined) return this.listed();
+    live.settle(revision);
+    if (live.revision < revision) return undefined;
+    this.keepLive();
+    return { view: live, fresh: true, full: true };
   }
 
   private async check(): Promise<ListingView> {
