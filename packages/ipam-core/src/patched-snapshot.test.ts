@@ -106,4 +106,18 @@ describe("PatchedSnapshot", () => {
     expect(view.occupied().overlaps(parseLeaseKey("10.22.103.0-24")!)).toBe(true);
     expect(() => view.listing()).toThrow(/exact nowhere/);
   });
+
+  it("stays vouched for by a count while only its own writes follow", () => {
+    const view = new PatchedSnapshot(PREFIX, base());
+    expect(view.vouched).toBe(10);
+    view.apply(put("10.5.4.0-24", "4.4.4.4", 12)); // 11 was someone else's
+    expect([view.revision, view.vouched]).toEqual([10, 10]);
+    view.vouch(12); // a count at 12 matched
+    expect([view.revision, view.vouched]).toEqual([10, 12]);
+    view.apply(put("10.5.5.0-24", "5.5.5.5", 14));
+    expect(view.vouched).toBe(12); // 13 was someone else's again
+    view.apply(put("10.5.6.0-24", "6.6.6.6", 13)); // no: an own write answered late
+    expect(view.vouched).toBe(14);
+    expect(view.revision).toBe(10); // revision 11 never fills: exact no further
+  });
 });

@@ -45,9 +45,13 @@ export class PatchedSnapshot implements AcquireView {
   /** The valid leases among the patches, by key, and their keys by PublicIP (decoded once, on apply). */
   private readonly patchLeases = new Map<string, Lease>();
   private readonly patchOwners = new Map<string, Set<string>>();
-  /** Revisions above {@link revision} that were own writes (they close a gap once it fills). */
+  /** Revisions above {@link revision} or {@link vouched} that were own writes (they close a gap once it fills). */
   private readonly ahead = new Set<number>();
   private exact: number;
+  /** Up to this revision a count vouched for the view, and only own writes came since. */
+  private counted = 0;
+  /** Someone else's write lies right above the exact revision: it can never move again. */
+  private stuck = false;
   /** Whether the base holds writes above the exact revision (a fold past it): exact nowhere then. */
   private inexact = false;
   /** How each patch changed the number of keys, at the revision it did so (only non-zero changes). */
@@ -63,11 +67,29 @@ export class PatchedSnapshot implements AcquireView {
   ) {
     this.base = base;
     this.exact = base.revision;
+    this.counted = base.revision;
   }
 
   /** Every revision up to this one is in the view; -1 once that is known of none. */
   get revision(): number {
     return this.inexact ? -1 : this.exact;
+  }
+
+  /**
+   * Up to this revision the view is as good as a count of the prefix can tell: a count at some
+   * revision matched {@link sizeAt}, and every revision since was an own write.
+   */
+  get vouched(): number {
+    return Math.max(this.counted, this.revision);
+  }
+
+  /** A count of the prefix at `revision` matched {@link sizeAt}. */
+  vouch(revision: number): void {
+    if (revision <= this.counted) return;
+    // Asked only when more than own writes lay between the exact revision and this one.
+    if (revision > this.exact) this.stuck = true;
+    this.counted = revision;
+    this.advance();
   }
 
   /**
@@ -107,9 +129,9 @@ export class PatchedSnapshot implements AcquireView {
           addKey(this.occupancy, write.key.startsWith(dir) ? write.key.slice(dir.length) : write.key);
       }
     }
-    if (!learned && !this.inexact) {
-      if (write.revision > this.exact) this.ahead.add(write.revision);
-      while (this.ahead.delete(this.exact + 1)) this.exact++;
+    if (!learned) {
+      if (write.revision > this.floor()) this.ahead.add(write.revision);
+      this.advance();
     }
     if (this.patches.size > MAX_PATCHES) this.fold();
   }
@@ -171,6 +193,19 @@ export class PatchedSnapshot implements AcquireView {
       if (decodeEntryIn(dir, kv).kind === "lease") return true;
     }
     return false;
+  }
+
+  /** Moves the exact and the vouched revision over the own writes right above them. */
+  private advance(): void {
+    if (!this.inexact && !this.stuck) while (this.ahead.has(this.exact + 1)) this.exact++;
+    while (this.ahead.has(this.counted + 1)) this.counted++;
+    const floor = this.floor();
+    for (const r of this.ahead) if (r <= floor) this.ahead.delete(r);
+  }
+
+  /** Own writes at or below this revision can move neither the exact nor the vouched revision. */
+  private floor(): number {
+    return this.inexact || this.stuck ? this.counted : Math.min(this.exact, this.counted);
   }
 
   /** The listing's entries with the writes up to `upTo` applied, in key order. */

@@ -598,35 +598,42 @@ export class LeaseRegistry {
    * creates, included): the same number, and nobody else created or deleted a key since, so the
    * view serves; else it lists. The count is etcd's in-memory index, no value read, but it walks
    * every key (about 16 ms at 60,000 on the development machine), so it is asked only when
-   * someone else wrote somewhere.
+   * someone else wrote somewhere since the last count that matched.
    */
   private async countCheck(): Promise<Seen> {
     const dir = subnetsPrefix(this.prefix);
-    const exact = await this.exactAt((await this.store.get(dir)).revision);
-    if (exact !== undefined) return exact;
+    const head = await this.settled((await this.store.get(dir)).revision);
+    if (head === undefined) return this.listed();
+    if (head.live.revision >= head.at) return this.serve(head.live, true);
+    // Nothing but own writes since a count vouched for the view: it still holds.
+    if (head.live.vouched >= head.at) return this.serve(head.live, false);
     const { revision, value: keys } = await this.store.count(dir);
-    const live = (await this.exactAt(revision)) ?? this.live;
-    if (live === undefined) return this.listed();
-    if ("view" in live) return live;
-    if (live.sizeAt(revision) === keys) {
-      this.keepLive();
-      return { view: live, fresh: false, full: false };
-    }
-    return this.listed();
+    const counted = await this.settled(revision);
+    if (counted === undefined) return this.listed();
+    const { live } = counted;
+    if (live.revision >= revision) return this.serve(live, true);
+    if (live.sizeAt(revision) !== keys) return this.listed();
+    live.vouch(revision);
+    return this.serve(live, false);
   }
 
   /**
-   * The live listing as an exact view when nothing but this registry's own writes (waited for
-   * when in flight) lies between it and `revision`; undefined when there is something else.
+   * The live listing once this registry's writes in flight have been answered (they may account
+   * for the revisions up to `at`), noting that every own write up to `at` is in it; undefined
+   * when there is no live listing.
    */
-  private async exactAt(revision: number): Promise<Seen | undefined> {
+  private async settled(at: number): Promise<{ live: PatchedSnapshot; at: number } | undefined> {
     if (this.writing.size > 0) await Promise.all([...this.writing]);
     const live = this.live;
-    if (live === undefined) return this.listed();
-    live.settle(revision);
-    if (live.revision < revision) return undefined;
+    if (live === undefined) return undefined;
+    live.settle(at);
+    return { live, at };
+  }
+
+  /** The live listing as an acquisition's view: exact (as good as a listing now), or vouched for by a count. */
+  private serve(live: PatchedSnapshot, exact: boolean): Seen {
     this.keepLive();
-    return { view: live, fresh: true, full: true };
+    return { view: live, fresh: exact, full: exact };
   }
 
   private async check(): Promise<ListingView> {
