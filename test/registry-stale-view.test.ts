@@ -17,6 +17,7 @@ import {
 } from "@podnet/ipam-core";
 import { etcdAvailable } from "@podnet/test-harness/etcd";
 import { useEtcd } from "@podnet/test-harness/vitest";
+import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const net = (third: number, first: number, last: number): LeaseNetwork => ({
@@ -48,6 +49,22 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
   afterAll(() => {
     for (const s of stores) s.close();
   });
+
+  /** The etcd leases (in the whole cluster) that carry no key. */
+  async function keylessLeases(): Promise<string[]> {
+    const out = await etcd().etcdctlOk(["lease", "list"]);
+    const ids = out
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim())
+      .filter((l) => /^[0-9a-f]+$/.test(l));
+    const keyless: string[] = [];
+    for (const hex of ids) {
+      const info = await etcd().etcdctlOk(["lease", "timetolive", hex, "--keys"]);
+      if (/attached keys\(\[\]\)/.test(info)) keyless.push(hex);
+    }
+    return keyless;
+  }
 
   /** Every lease under the prefix as etcdctl sees it: key name to PublicIP. */
   async function held(prefix: string): Promise<Map<string, string>> {
@@ -100,6 +117,11 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     expect(got.outcome).toBe("reused");
     expect(got.lease.key).toBe(key);
     expect([...(await held(prefix)).values()].filter((ip) => ip === "192.0.2.9")).toHaveLength(1);
+    // The grant asked for ahead (the view gave this host no lease) went unused: it is revoked.
+    await waitFor(async () => (await keylessLeases()).length === 0, {
+      what: "every etcd lease to carry a key",
+      intervalMs: 100,
+    });
   });
 
   it("finds this host's lease written while a delete kept the count, through the failed create", async () => {

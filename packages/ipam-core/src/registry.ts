@@ -289,7 +289,39 @@ export class LeaseRegistry {
     const ttl = req.ttlSeconds ?? this.ttlSeconds;
     checkLeaseTtl(ttl); // before any request: etcd would refuse the grant only after the listing
     encodeLeaseValue(req.attrs); // checks the attributes before anything is written
-    const tried: LeaseSubnet[] = [];
+    // A long-running registry whose view, before its check, gives this host no lease asks for the
+    // grant alongside the check: a create then waits no longer than raw etcd's grant + txn. An
+    // unused grant (the host had a lease after all, or the call failed) is revoked.
+    let early =
+      !this.cacheWanted &&
+      !req.signal?.aborted &&
+      this.live !== undefined &&
+      this.live.leasesOf(req.attrs.publicIP).length === 0
+        ? this.store.grant(ttl)
+        : undefined;
+    early?.catch(() => undefined); // its failure is met by the create that awaits it
+    try {
+      return await this.attempts(req, { random, maxAttempts, ttl, tried: [] }, () => {
+        const grant = early;
+        early = undefined;
+        return grant;
+      });
+    } finally {
+      if (early !== undefined)
+        void early.then(
+          (g) => this.revokeHard(g),
+          () => undefined,
+        );
+    }
+  }
+
+  /** The attempts of one {@link acquire}; `takeGrant` hands over (once) a grant asked for ahead. */
+  private async attempts(
+    req: AcquireRequest,
+    opts: { random: () => number; maxAttempts: number; ttl: number; tried: LeaseSubnet[] },
+    takeGrant: () => Promise<string> | undefined,
+  ): Promise<AcquireResult> {
+    const { random, maxAttempts, ttl, tried } = opts;
     let removed: Lease[] | undefined;
     let lastFailure = "";
     /** This call's own scan, patched with what its lost creates found. */
@@ -337,7 +369,7 @@ export class LeaseRegistry {
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
         }
-        const created = await this.create(decision.subnet, value, ttl);
+        const created = await this.create(decision.subnet, value, ttl, takeGrant());
         if ("lease" in created)
           return { lease: created.lease, outcome: decision.kind, attempts: attempt, removed };
         if (created.winner !== undefined) {
@@ -838,9 +870,10 @@ export class LeaseRegistry {
     subnet: LeaseSubnet,
     value: string,
     ttl: number,
+    granted?: Promise<string>,
   ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
-    const grant = await this.store.grant(ttl);
+    const grant = await (granted ?? this.store.grant(ttl));
     let res: TxnResult;
     try {
       res = await this.write(
