@@ -1,15 +1,17 @@
 /**
  * What one acquisition by a fresh registry (`podnet lease acquire`) reads of the leases, straight
  * from etcd's reply bytes through {@link Store.scan}: every occupied subnet (from the keys, into
- * flat number arrays), this host's leases (only values that could name its PublicIP are copied
- * and decoded), and how many keys there are. No object per key, so 60,000 leases cost a pass
+ * flat number arrays), this host's leases (only values that could name its PublicIP, holding
+ * its address or an escape, are copied and decoded), and how many keys there are. No object per key, so 60,000 leases cost a pass
  * over the bytes, not 60,000 decoded leases.
  */
 import { OccupiedSubnets } from "./allocator.js";
 import type { KeyValue, KeyValueCursor, Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import { decodeEntryIn, type Lease } from "./lease.js";
-import { type AcquireView, addKey, OWNER_HEAD, ownerEnd, ownerHeadOf } from "./lease-cache.js";
+import { type AcquireView, addKey } from "./lease-cache.js";
+
+const BACKSLASH = 0x5c;
 
 /** One scan of `<prefix>/subnets/` as one host's acquisition needs it. */
 export class HostScan implements AcquireView {
@@ -35,22 +37,16 @@ export class HostScan implements AcquireView {
     onPage?: (keys: number, last: boolean) => void,
   ): Promise<HostScan> {
     const scan = new HostScan(prefix, publicIP);
-    const want = ownerHeadOf(publicIP);
+    // JSON spells this host's address either literally, quotes included, or with a backslash
+    // escape: a value with neither cannot name it (nor be its lease), whatever else it holds.
+    const quoted = Buffer.from(`"${publicIP}"`);
     const dirBytes = Buffer.byteLength(scan.dir);
     const visit = (c: KeyValueCursor): void => {
-      const { buf, valueStart: vs, valueEnd: ve } = c;
+      const { buf } = c;
       // Key names are ASCII when they name a subnet; anything else is foreign and occupies nothing.
       addKey(scan.occupancy, buf.toString("latin1", c.keyStart + dirBytes, c.keyEnd));
-      if (ve - vs >= want.length && buf.compare(want, 0, want.length, vs, vs + want.length) === 0) {
-        scan.take(c); // names this host first (a decode says whether it is valid and stays so)
-      } else if (
-        ve - vs <= OWNER_HEAD.length ||
-        buf.compare(OWNER_HEAD, 0, OWNER_HEAD.length, vs, vs + OWNER_HEAD.length) !== 0 ||
-        ownerEnd(buf.subarray(vs, ve)) < 0
-      ) {
-        scan.take(c); // not written compactly (spaces, escapes, a repeated key, damage): decode
-      }
-      // Otherwise the value names another host's PublicIP: nothing to keep but its subnet.
+      const value = buf.subarray(c.valueStart, c.valueEnd);
+      if (value.indexOf(quoted) >= 0 || value.indexOf(BACKSLASH) >= 0) scan.take(c); // a decode decides
     };
     scan.scanned = await store.scan(scan.dir, visit, onPage ? { onPage } : undefined);
     return scan;

@@ -111,35 +111,22 @@ interface OwnerIndex {
   readonly unsure: number[];
 }
 
-/** How a compactly written lease value starts: its PublicIP comes next. */
-export const OWNER_HEAD = Buffer.from('{"PublicIP":"');
+const OWNER_HEAD = Buffer.from('{"PublicIP":"');
 const QUOTE = 0x22;
 const PUBLIC_IP_KEY = Buffer.from('"PublicIP"');
-
-/**
- * Where the PublicIP of a compactly written value ends (it starts at {@link OWNER_HEAD}'s
- * length), or -1 when only a decode can tell whose the value is.
- */
-export function ownerEnd(value: Buffer): number {
-  const end = value.indexOf(QUOTE, OWNER_HEAD.length);
-  if (end < 0 || value.compare(OWNER_HEAD, 0, OWNER_HEAD.length, 0, OWNER_HEAD.length) !== 0) return -1;
-  // Escapes could spell another address, and a repeated key overrides the first (JSON.parse's rule).
-  if (value.indexOf(BACKSLASH) >= 0 || value.indexOf(PUBLIC_IP_KEY, end) >= 0) return -1;
-  return end;
-}
-
-/** The bytes a compactly written value of `publicIP` starts with, up to the address's closing quote. */
-export function ownerHeadOf(publicIP: string): Buffer {
-  return Buffer.from(`{"PublicIP":"${publicIP}"`);
-}
 
 function indexOwners(kvs: readonly KeyValue[]): OwnerIndex {
   const byIP = new Map<string, number[]>();
   const unsure: number[] = [];
   for (let i = 0; i < kvs.length; i++) {
     const value = kvs[i]!.value;
-    const end = ownerEnd(value);
-    if (end < 0) {
+    const end = value.indexOf(QUOTE, OWNER_HEAD.length);
+    if (end < 0 || value.compare(OWNER_HEAD, 0, OWNER_HEAD.length, 0, OWNER_HEAD.length) !== 0) {
+      unsure.push(i);
+      continue;
+    }
+    // Escapes could spell another address, and a repeated key overrides the first (JSON.parse's rule).
+    if (value.indexOf(BACKSLASH) >= 0 || value.indexOf(PUBLIC_IP_KEY, end) >= 0) {
       unsure.push(i);
       continue;
     }

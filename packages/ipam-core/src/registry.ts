@@ -40,8 +40,9 @@ export interface LeaseRegistryOptions {
    * Keep the leases in a watch-fed cache (started by the first `acquire`, or by
    * {@link LeaseRegistry.startCache}) instead of reading them for every acquisition: for
    * long-running callers that acquire many times while others write too. (Without it, the
-   * registry keeps its last listing patched with its own writes and lists again only when
-   * etcd's revision shows a write of someone else's; it drops that listing when idle.) Stop it with {@link LeaseRegistry.stopCache}.
+   * registry keeps its last listing patched with its transactions' answers and lists again only
+   * when a count of the prefix shows a key created or deleted by someone else, see
+   * {@link LeaseRegistry.acquire}; it drops that listing when idle.) Stop it with {@link LeaseRegistry.stopCache}.
    * The cache can lag etcd by the watch delay: a lease written for this host's PublicIP by
    * another process inside that window is not seen (subnets stay unique: the
    * create-if-absent transaction decides).
