@@ -325,16 +325,23 @@ export class LeaseRegistry {
     const { random, maxAttempts, ttl, tried } = opts;
     let removed: Lease[] | undefined;
     let lastFailure = "";
-    /** This call's own scan, patched with what its lost creates found. */
+    /** This call's own scan, patched with what its lost creates found, and how many it lost since. */
     let scan: HostScan | undefined;
+    let lostOnScan = 0;
     /** The last attempt found the view wrong about this host's lease: read the leases again. */
     let wrong = false;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       req.signal?.throwIfAborted();
       if (attempt > 1) await sleep(5 + Math.floor(random() * 46), undefined, { signal: req.signal });
       try {
+        // A scan patched with one lost create's answer serves the retry; a second loss means
+        // others are creating fast here, so the next retry reads the leases again.
+        if (lostOnScan >= 2) wrong = true;
         let seen = await this.viewFor(req.attrs.publicIP, attempt, scan, wrong);
-        if (seen.view instanceof HostScan) scan = seen.view;
+        if (seen.view instanceof HostScan && seen.view !== scan) {
+          scan = seen.view;
+          lostOnScan = 0;
+        }
         wrong = false;
         let decision: AllocationDecision | undefined;
         while (decision === undefined) {
@@ -376,6 +383,7 @@ export class LeaseRegistry {
         if (created.winner !== undefined) {
           this.learn(created.winner);
           scan?.learn(created.winner);
+          if (seen.view === scan) lostOnScan++;
         }
         tried.push(decision.subnet);
         lastFailure = `another host took ${nameOf(decision.subnet)} first`;
