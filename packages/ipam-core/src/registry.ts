@@ -268,10 +268,10 @@ export class LeaseRegistry {
    *
    * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
    * prefix once for this host (compact: subnets and this host's values only); a long-running
-   * one keeps its last listing patched and asks etcd only how many keys the prefix holds (a
-   * count, shared by concurrent callers, started after the call): when that is what the view
-   * expects, nobody else created or deleted a key since and the view serves, else it lists
-   * again (shared). What each property rests on:
+   * one keeps its last listing patched and asks etcd its revision and, when someone else wrote
+   * since, how many keys the prefix holds (shared by concurrent callers, asked after the call):
+   * when that is what the view expects, nobody else created or deleted a key since and the view
+   * serves, else it lists again (shared). What each property rests on:
    * - no duplicate subnet: the create-if-absent compare, whatever the view; a lost create's
    *   answer says what won, and that is patched into the view, so a stale view costs one retry;
    * - this host's lease written by another process before the call: that write created a key,
