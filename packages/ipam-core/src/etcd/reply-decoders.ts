@@ -15,7 +15,7 @@ export interface RangePage {
 }
 
 /** A cursor over protobuf wire bytes: varints, 64-bit varints, skipping by wire type. */
-class WireReader {
+export class WireReader {
   pos = 0;
   constructor(
     readonly buf: Buffer,
