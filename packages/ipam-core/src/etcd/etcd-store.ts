@@ -1,5 +1,4 @@
 import { createRequire } from "node:module";
-import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp, IStatusResponse, Watcher } from "etcd3";
 import { PodnetError } from "../errors.js";
@@ -15,6 +14,7 @@ import {
 } from "./endpoint-pool.js";
 import { bestError, isEndpointFailure, translateEtcdError } from "./etcd-errors.js";
 import { closeChannels, type FastPath, fastPathOf, hasLiveConnection } from "./etcd3-internals.js";
+import { ipLiteralOf } from "./ip-literal.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { type RangePage, type RangeWalk, walkRangeResponse } from "./reply-decoders.js";
 import type {
@@ -134,16 +134,6 @@ export const IP_ENDPOINT_SERVERNAME = "etcd-by-ip.podnet.invalid";
 interface VerifyOptions {
   rejectUnauthorized?: boolean;
   checkServerIdentity?: (name: string, cert: PeerCertificate) => Error | undefined;
-}
-
-/** The IP address of an endpoint URL whose host is an IP literal (`https://[::1]:2379` too). */
-export function ipLiteralOf(url: string): string | undefined {
-  try {
-    const host = new URL(url).hostname.replace(/^\[(.*)\]$/, "$1");
-    return isIP(host) === 0 ? undefined : host;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
