@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { WatchEvent } from "../store.js";
-import type { WatchResponse } from "./watch-codec.js";
+import type { WatchResponse } from "./watch-messages.js";
 import { WatchState } from "./watch-state.js";
 
 const response = (o: Partial<WatchResponse>): WatchResponse => ({

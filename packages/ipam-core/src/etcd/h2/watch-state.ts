@@ -4,7 +4,7 @@
  * says. A watch never resumes by itself; once it failed or was compacted it says nothing more.
  */
 import type { WatchEvent } from "../store.js";
-import type { WatchResponse } from "./watch-codec.js";
+import type { WatchResponse } from "./watch-messages.js";
 
 /** What the stream must do after a response. */
 export type WatchOutput =
@@ -26,6 +26,11 @@ export class WatchState {
   private watchId = -1;
   /** Events of a revision etcd split into fragments, joined until the last fragment. */
   private fragments: WatchEvent[] = [];
+
+  /** Whether the watch waits for etcd's confirmation. */
+  get creating(): boolean {
+    return this.phase === "creating";
+  }
 
   /** Whether etcd confirmed the watch and it still runs. */
   get watching(): boolean {

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { decodeWatchResponse, encodeWatchCancel, encodeWatchCreate } from "./watch-codec.js";
+import { decodeWatchResponse, encodeWatchCancel, encodeWatchCreate } from "./watch-messages.js";
 
 /** protobufjs on etcd's own .proto files (etcd3 ships them): the oracle, loaded by the test only. */
 interface PbType {

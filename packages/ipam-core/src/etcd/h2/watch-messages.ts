@@ -3,8 +3,9 @@
  * sends and the responses it reads, decoded straight into Store's KeyValue. Pure functions of
  * bytes, checked against protobufjs on etcd's own .proto files in the tests.
  */
-import { WireReader } from "../reply-decoders.js";
+import { WireReader, WireWriter } from "../protobuf-wire.js";
 import type { KeyValue, WatchEvent } from "../store.js";
+import { headerRevision } from "./kv-messages.js";
 
 /** What a watch asks etcd for (etcdserverpb.WatchCreateRequest). */
 export interface WatchCreate {
@@ -36,58 +37,6 @@ export interface WatchResponse {
   readonly events: WatchEvent[];
 }
 
-/** Appends protobuf fields to a list of chunks. */
-class WireWriter {
-  private readonly chunks: Buffer[] = [];
-
-  /** A non-negative varint below 2^53. */
-  private varint(n: number): void {
-    const out: number[] = [];
-    let v = n;
-    while (v >= 0x80) {
-      out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    out.push(v);
-    this.chunks.push(Buffer.from(out));
-  }
-
-  /** A varint field; proto3 leaves out zero. */
-  uint(field: number, n: number): this {
-    if (n !== 0) {
-      this.varint(field << 3);
-      this.varint(n);
-    }
-    return this;
-  }
-
-  bool(field: number, b: boolean | undefined): this {
-    return this.uint(field, b === true ? 1 : 0);
-  }
-
-  /** A length-delimited field; proto3 leaves out an empty one. */
-  bytes(field: number, b: Buffer): this {
-    if (b.length > 0) {
-      this.varint((field << 3) | 2);
-      this.varint(b.length);
-      this.chunks.push(b);
-    }
-    return this;
-  }
-
-  /** A nested message, written even when empty (it selects a oneof member). */
-  message(field: number, body: Buffer): this {
-    this.varint((field << 3) | 2);
-    this.varint(body.length);
-    this.chunks.push(body);
-    return this;
-  }
-
-  finish(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
-
 /** A WatchRequest with its create_request (field 1). */
 export function encodeWatchCreate(req: WatchCreate): Buffer {
   if (req.startRevision < 0 || !Number.isSafeInteger(req.startRevision)) {
@@ -99,15 +48,14 @@ export function encodeWatchCreate(req: WatchCreate): Buffer {
     .uint(3, req.startRevision)
     .bool(4, req.progressNotify)
     .bool(6, req.prevKv)
-    .bool(8, req.fragment)
-    .finish();
+    .bool(8, req.fragment);
   return new WireWriter().message(1, create).finish();
 }
 
 /** A WatchRequest with its cancel_request (field 2) for `watchId`. */
 export function encodeWatchCancel(watchId: number): Buffer {
   if (watchId < 0 || !Number.isSafeInteger(watchId)) throw new RangeError(`no watch has the id ${watchId}`);
-  return new WireWriter().message(2, new WireWriter().uint(1, watchId).finish()).finish();
+  return new WireWriter().message(2, new WireWriter().uint(1, watchId)).finish();
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -197,16 +145,9 @@ export function decodeWatchResponse(buf: Buffer): WatchResponse {
   while (r.pos < buf.length) {
     const t = r.varint();
     switch (t) {
-      case (1 << 3) | 2: {
-        const stop = r.varint() + r.pos;
-        while (r.pos < stop) {
-          const h = r.varint();
-          if (h === 3 << 3) revision = Number(r.int64());
-          else r.skip(h & 7);
-        }
-        if (r.pos !== stop) throw new Error("truncated watch response");
+      case (1 << 3) | 2:
+        revision = headerRevision(r.bytes());
         break;
-      }
       case 2 << 3:
         // etcd answers a create it refused with the id -1.
         watchId = Number(r.int64());
@@ -238,6 +179,6 @@ export function decodeWatchResponse(buf: Buffer): WatchResponse {
         r.skip(t & 7);
     }
   }
-  if (r.pos !== buf.length) throw new Error("truncated watch response");
+  r.done();
   return { revision, watchId, created, canceled, compactRevision, cancelReason, fragment, events };
 }

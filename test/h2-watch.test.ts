@@ -1,0 +1,162 @@
+/**
+ * The h2 transport's watch against real etcds: events exactly as etcd ordered them, a
+ * compacted start, cancel, a re-authentication, and a frozen member found out by pings.
+ */
+import type { WatchEvent } from "@podnet/ipam-core";
+import type { EtcdMember } from "@podnet/test-harness/etcd";
+import { freeze, thaw } from "@podnet/test-harness/sick-endpoints";
+import { useEtcd } from "@podnet/test-harness/vitest";
+import { waitFor } from "@podnet/test-harness/wait";
+import { afterEach, describe, expect, it } from "vitest";
+import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
+import { type EndpointWatchHandlers, watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
+import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
+import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
+
+const open: H2Endpoint[] = [];
+afterEach(() => {
+  for (const e of open.splice(0)) e.close();
+});
+const endpoint = (o: ConstructorParameters<typeof H2Endpoint>[0]) => {
+  const e = new H2Endpoint(o);
+  open.push(e);
+  return e;
+};
+const soon = () => Date.now() + 5000;
+const OPTS = {
+  liveness: { intervalMs: 10_000, timeoutMs: 1000 },
+  authenticated: false,
+  cancelTimeoutMs: 2000,
+};
+
+/** Handlers that record what they hear. */
+function recorder() {
+  const events: { type: string; key: string; value: string; modRevision: number }[] = [];
+  const batches: number[] = [];
+  const compacted: (number | undefined)[] = [];
+  const errors: { err: unknown; lost: boolean }[] = [];
+  const handlers: EndpointWatchHandlers = {
+    events: (batch: readonly WatchEvent[], revision: number) => {
+      batches.push(revision);
+      for (const e of batch) {
+        events.push({
+          type: e.type,
+          key: e.kv.key,
+          value: e.kv.value.toString(),
+          modRevision: e.kv.modRevision,
+        });
+      }
+    },
+    compacted: (rev) => compacted.push(rev),
+    error: (err, lost) => errors.push({ err, lost }),
+  };
+  return { events, batches, compacted, errors, handlers };
+}
+
+async function revisionOf(e: H2Endpoint): Promise<number> {
+  return decodeRangeResponse(await e.unary(KV_RANGE, encodeRange({ key: "/" }), soon())).revision;
+}
+
+describe("one etcd", () => {
+  const etcd = useEtcd();
+
+  it("delivers the history from the start revision, then live events, each once and in order; cancel stops it", async () => {
+    const e = endpoint({ url: etcd().endpoints[0] as string, dialTimeoutMs: 2000 });
+    await etcd().etcdctlOk(["put", "/w1/a", "1"]);
+    const start = await revisionOf(e);
+    await etcd().etcdctlOk(["put", "/w1/b", "2"]);
+    await etcd().etcdctlOk(["put", "/w1x", "outside the prefix"]);
+    const r = recorder();
+    const watch = await watchOnEndpoint(e, "/w1/", start, r.handlers, soon(), OPTS);
+    await etcd().etcdctlOk(["del", "/w1/a"]);
+    await waitFor(() => r.events.length === 3, { timeoutMs: 10_000, what: "three events" });
+    expect(r.events.map(({ type, key, value }) => [type, key, value])).toEqual([
+      ["put", "/w1/a", "1"],
+      ["put", "/w1/b", "2"],
+      ["delete", "/w1/a", ""],
+    ]);
+    expect(r.events.map((x) => x.modRevision)).toEqual([start, start + 1, start + 3]);
+    await watch.cancel();
+    await etcd().etcdctlOk(["put", "/w1/c", "after the cancel"]);
+    // A read after the write: had the watch still run, its event would have come first on the session.
+    await revisionOf(e);
+    expect(r.events).toHaveLength(3);
+    expect(r.errors).toEqual([]);
+  });
+
+  it("says compacted when the start revision is gone, and nothing else", async () => {
+    const e = endpoint({ url: etcd().endpoints[0] as string, dialTimeoutMs: 2000 });
+    await etcd().etcdctlOk(["put", "/w2/a", "1"]);
+    await etcd().etcdctlOk(["put", "/w2/a", "2"]);
+    const now = await revisionOf(e);
+    await etcd().etcdctlOk(["compact", String(now)]);
+    const r = recorder();
+    const watch = await watchOnEndpoint(e, "/w2/", now - 1, r.handlers, soon(), OPTS);
+    await waitFor(() => r.compacted.length > 0, { timeoutMs: 10_000, what: "the compaction" });
+    expect(r.compacted).toEqual([now]);
+    expect(r.events).toEqual([]);
+    expect(r.errors).toEqual([]);
+    await watch.cancel();
+  });
+
+  it("a stream that ends fails the watch once, as lost; it does not resume", async () => {
+    const e = endpoint({ url: etcd().endpoints[0] as string, dialTimeoutMs: 2000 });
+    const r = recorder();
+    await watchOnEndpoint(e, "/w3/", 0, r.handlers, soon(), OPTS);
+    await etcd().members[0]?.restart();
+    await waitFor(() => r.errors.length > 0, { timeoutMs: 20_000, what: "the watch's failure" });
+    await etcd().etcdctlOk(["put", "/w3/a", "after the restart"]);
+    await revisionOf(e);
+    expect(r.errors.map((x) => x.lost)).toEqual([true]);
+    expect(r.events).toEqual([]);
+  });
+});
+
+describe("etcd with auth", () => {
+  const etcd = useEtcd({ auth: true });
+
+  it("sends the token, and authenticates again once when etcd calls it invalid", async () => {
+    const e = endpoint({
+      url: etcd().endpoints[0] as string,
+      user: { username: "root", password: etcd().auth!.rootPassword },
+      dialTimeoutMs: 2000,
+    });
+    (e as unknown as { token: Promise<string> }).token = Promise.resolve("stale.token");
+    let reauthenticated = 0;
+    const reauthenticate = e.reauthenticate.bind(e);
+    e.reauthenticate = () => {
+      reauthenticated++;
+      reauthenticate();
+    };
+    const r = recorder();
+    const watch = await watchOnEndpoint(e, "/w4/", 0, r.handlers, soon(), { ...OPTS, authenticated: true });
+    await etcd().etcdctlOk(["put", "/w4/a", "1"]);
+    await waitFor(() => r.events.length === 1, { timeoutMs: 10_000, what: "the event" });
+    expect(reauthenticated).toBe(1);
+    await watch.cancel();
+  });
+});
+
+describe("three members, one frozen", () => {
+  const etcd = useEtcd({ members: 3 });
+  let frozen: EtcdMember | undefined;
+  afterEach(() => {
+    if (frozen) thaw(frozen);
+    frozen = undefined;
+  });
+
+  it("a ping nobody answers fails the watch as lost, within the liveness bounds", async () => {
+    const member = etcd().members[0] as EtcdMember;
+    const e = endpoint({ url: member.clientUrl, dialTimeoutMs: 2000 });
+    const r = recorder();
+    await watchOnEndpoint(e, "/w5/", 0, r.handlers, soon(), {
+      ...OPTS,
+      liveness: { intervalMs: 500, timeoutMs: 1000 },
+    });
+    frozen = member;
+    freeze(member);
+    await waitFor(() => r.errors.length > 0, { timeoutMs: 20_000, what: "the watch's failure" });
+    expect(r.errors.map((x) => x.lost)).toEqual([true]);
+    expect(String(r.errors[0]?.err)).toMatch(/Unavailable/);
+  });
+});
