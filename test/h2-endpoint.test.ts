@@ -90,6 +90,16 @@ describe("TLS etcd reached by IP", () => {
     expect(decodeRangeResponse(reply).revision).toBeGreaterThan(0);
   });
 
+  it("fails a call, and lets the process end, when the server wants a client certificate", async () => {
+    const e = endpoint({
+      url: etcd().endpoints[0] as string,
+      tls: { ca: await readFile(etcd().tls!.caFile) },
+      dialTimeoutMs: 5000,
+    });
+    const err = await e.unary(KV_RANGE, encodeRange({ key: "/none" }), soon()).catch((x: unknown) => x);
+    expect(String(err)).toMatch(/certificate|alert/);
+  });
+
   it("refuses a server it cannot verify", async () => {
     const e = endpoint({ url: etcd().endpoints[0] as string, tls: {}, dialTimeoutMs: 5000 });
     await expect(e.session(soon())).rejects.toThrow(/certificate/);

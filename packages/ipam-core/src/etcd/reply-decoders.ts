@@ -141,6 +141,18 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
   };
 }
 
+/** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */
+export function keyValueAt(c: KeyValueCursor): KeyValue {
+  return {
+    key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
+    value: c.valueEnd > c.valueStart ? c.buf.subarray(c.valueStart, c.valueEnd) : EMPTY,
+    createRevision: c.createRevision,
+    modRevision: c.modRevision,
+    version: c.version,
+    lease: c.lease(),
+  };
+}
+
 /**
  * Decodes an etcdserverpb.RangeResponse straight into KeyValues. Values are views into the
  * message (a page's buffer is ~1 MB and lives only as long as its entries: copying 5,000 small
@@ -148,16 +160,7 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
  */
 export function decodeRangeResponse(buf: Buffer): RangePage {
   const kvs: KeyValue[] = [];
-  const walk = walkRangeResponse(buf, (c) => {
-    kvs.push({
-      key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
-      value: c.valueEnd > c.valueStart ? c.buf.subarray(c.valueStart, c.valueEnd) : EMPTY,
-      createRevision: c.createRevision,
-      modRevision: c.modRevision,
-      version: c.version,
-      lease: c.lease(),
-    });
-  });
+  const walk = walkRangeResponse(buf, (c) => kvs.push(keyValueAt(c)));
   return {
     revision: walk.revision,
     more: walk.more,

@@ -108,6 +108,12 @@ export class H2Endpoint {
       const timer = setTimeout(() => fail(new DeadlineError()), Math.max(0, deadline - Date.now()));
       timer.unref();
       s.on("error", (err) => fail(err));
+      // A TLS alert after the handshake (a refused client certificate, TLS 1.3) reaches the socket
+      // and not the session: end the session with it, so its calls end too.
+      s.socket.on("error", (err) => {
+        fail(err);
+        s.destroy(err);
+      });
       s.on("goaway", () => {
         if (this.live === s) this.live = undefined;
       });
@@ -176,33 +182,41 @@ export class H2Endpoint {
   }
 
   /**
-   * One unary call with the auth token; on "invalid auth token" the token is fetched again and
-   * the call retried once, as etcd3 does.
+   * Runs `fn` with the auth metadata; on "invalid auth token" the token is fetched again and
+   * `fn` run once more, as etcd3 does.
    */
-  async unary(path: string, request: Buffer, deadline: number): Promise<Buffer> {
-    const once = async () => {
-      const metadata = await this.metadata(deadline);
-      return this.run((s) => unary(s, path, request, { deadline, ...(metadata && { metadata }) }), deadline);
-    };
+  async withToken<T>(deadline: number, fn: (metadata: Metadata | undefined) => Promise<T>): Promise<T> {
     try {
-      return await once();
+      return await fn(await this.metadata(deadline));
     } catch (err) {
       if (!isInvalidToken(err) || this.opts.user === undefined) throw err;
       this.reauthenticate();
-      return once();
+      return fn(await this.metadata(deadline));
     }
   }
 
+  /** One unary call with the auth token (see {@link withToken}). */
+  unary(path: string, request: Buffer, deadline: number): Promise<Buffer> {
+    return this.withToken(deadline, (metadata) =>
+      this.run((s) => unary(s, path, request, { deadline, ...(metadata && { metadata }) }), deadline),
+    );
+  }
+
   /**
-   * Opens a stream with the auth token (dialling and authenticating by `deadline`); the process
-   * is held open until the stream ends.
+   * Opens a stream with `metadata` (by default the auth token, authenticating by `deadline`);
+   * the process is held open until the stream ends.
    */
-  async stream(path: string, handlers: StreamHandlers, deadline: number): Promise<GrpcStream> {
-    const metadata = await this.metadata(deadline);
+  async stream(
+    path: string,
+    handlers: StreamHandlers,
+    deadline: number,
+    metadata?: Metadata,
+  ): Promise<GrpcStream> {
+    const headers = metadata ?? (await this.metadata(deadline));
     const s = await this.session(deadline);
     this.hold(s);
     let released = false;
-    return openStream(s, path, metadata !== undefined ? { metadata } : {}, {
+    return openStream(s, path, headers !== undefined ? { metadata: headers } : {}, {
       message: (m) => handlers.message(m),
       end: (err) => {
         if (!released) {
