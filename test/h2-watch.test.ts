@@ -8,8 +8,9 @@ import { freeze, thaw } from "@podnet/test-harness/sick-endpoints";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ClientWatchHandlers } from "../packages/ipam-core/src/etcd/etcd-client.js";
 import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
-import { type EndpointWatchHandlers, watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
+import { watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
 
@@ -35,7 +36,7 @@ function recorder() {
   const batches: number[] = [];
   const compacted: (number | undefined)[] = [];
   const errors: { err: unknown; lost: boolean }[] = [];
-  const handlers: EndpointWatchHandlers = {
+  const handlers: ClientWatchHandlers = {
     events: (batch: readonly WatchEvent[], revision: number) => {
       batches.push(revision);
       for (const e of batch) {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DeadlineError } from "./endpoint-pool.js";
+import type { ClientWatchHandlers } from "./etcd-client.js";
 import type { Watch, WatchEvent } from "./store.js";
-import { type AttemptWatchHandlers, WatchAttempts } from "./watch-attempts.js";
+import { WatchAttempts } from "./watch-attempts.js";
 
 const put = (key: string, modRevision: number): WatchEvent => ({
   type: "put",
@@ -11,14 +12,14 @@ const put = (key: string, modRevision: number): WatchEvent => ({
 /** A watch an attempt opens: confirmed when the test says, recording its cancel. */
 function fakeOpen() {
   let confirm!: () => void;
-  let handlers!: AttemptWatchHandlers;
+  let handlers!: ClientWatchHandlers;
   let cancelled = 0;
   const watch: Watch = {
     cancel: async () => {
       cancelled++;
     },
   };
-  const open = (h: AttemptWatchHandlers) => {
+  const open = (h: ClientWatchHandlers) => {
     handlers = h;
     return new Promise<Watch>((resolve) => {
       confirm = () => resolve(watch);
@@ -34,7 +35,7 @@ function fakeOpen() {
 
 function recorder() {
   const heard: string[] = [];
-  const handlers: AttemptWatchHandlers = {
+  const handlers: ClientWatchHandlers = {
     events: (events, revision) => heard.push(`events ${events.map((e) => e.kv.key).join(",")} @${revision}`),
     compacted: (rev) => heard.push(`compacted ${rev}`),
     error: (err, lost) => heard.push(`error ${String(err)} ${lost}`),

@@ -7,14 +7,8 @@
  * which would otherwise run unseen until the process ends.
  */
 import { DeadlineError } from "./endpoint-pool.js";
+import type { ClientWatchHandlers } from "./etcd-client.js";
 import type { Watch, WatchEvent } from "./store.js";
-
-/** What a transport's watch reports (etcd-client.ts's ClientWatchHandlers has this shape). */
-export interface AttemptWatchHandlers {
-  events(events: readonly WatchEvent[], revision: number): void;
-  compacted(compactRevision?: number): void;
-  error(err: unknown, lost: boolean): void;
-}
 
 /** One report, held until the call decides whose it is. */
 type Report =
@@ -25,10 +19,10 @@ type Report =
 /** Holds one attempt's reports until it is released to the caller or dropped. */
 class Holder {
   private readonly queue: Report[] = [];
-  private to: AttemptWatchHandlers | undefined;
+  private to: ClientWatchHandlers | undefined;
   private dropped = false;
 
-  readonly handlers: AttemptWatchHandlers = {
+  readonly handlers: ClientWatchHandlers = {
     events: (events, revision) => this.report({ kind: "events", events, revision }),
     compacted: (compactRevision) => this.report({ kind: "compacted", compactRevision }),
     error: (err, lost) => this.report({ kind: "error", err, lost }),
@@ -40,7 +34,7 @@ class Holder {
     else deliver(this.to, r);
   }
 
-  release(to: AttemptWatchHandlers): void {
+  release(to: ClientWatchHandlers): void {
     if (this.dropped) return;
     for (const r of this.queue.splice(0)) deliver(to, r);
     this.to = to;
@@ -52,7 +46,7 @@ class Holder {
   }
 }
 
-function deliver(to: AttemptWatchHandlers, r: Report): void {
+function deliver(to: ClientWatchHandlers, r: Report): void {
   if (r.kind === "events") to.events(r.events, r.revision);
   else if (r.kind === "compacted") to.compacted(r.compactRevision);
   else to.error(r.err, r.lost);
@@ -75,7 +69,7 @@ export class WatchAttempts {
   private over = false;
 
   /** One attempt: `open` gets handlers that hold what they hear until the call is decided. */
-  async attempt(open: (handlers: AttemptWatchHandlers) => Promise<Watch>): Promise<AttemptedWatch> {
+  async attempt(open: (handlers: ClientWatchHandlers) => Promise<Watch>): Promise<AttemptedWatch> {
     if (this.over) throw new DeadlineError();
     const entry: Opened = { holder: new Holder() };
     this.opened.push(entry);
@@ -96,7 +90,7 @@ export class WatchAttempts {
    * from now on, first what it heard so far; every other watch is cancelled, now or as soon as
    * it is confirmed.
    */
-  finish(won: AttemptedWatch | undefined, handlers?: AttemptWatchHandlers): void {
+  finish(won: AttemptedWatch | undefined, handlers?: ClientWatchHandlers): void {
     this.over = true;
     for (const e of this.opened) {
       if (won !== undefined && e.result === won) {

@@ -1,16 +1,16 @@
 /**
  * The h2 transport's client of one endpoint: etcd's KV, Lease and Maintenance calls as podnet's
- * own protobuf over h2/grpc.ts. Watches still go through an etcd3 client of the same endpoint,
- * created (and etcd3 loaded) only when a command first watches.
+ * own protobuf over h2/grpc.ts, watches included (h2-watch.ts), so etcd3, grpc-js and
+ * protobufjs are never loaded on this transport.
  */
 
 import { DeadlineError } from "../endpoint-pool.js";
 import type { ClientWatchHandlers, EtcdClient, RangeQuery } from "../etcd-client.js";
-import type { Etcd3Setup } from "../etcd3-client.js";
 import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
 import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch } from "../store.js";
 import type { H2Endpoint } from "./endpoint.js";
 import { GrpcError } from "./grpc.js";
+import { type EndpointWatchOptions, watchOnEndpoint } from "./h2-watch.js";
 import {
   decodeCount,
   decodeTxn,
@@ -31,6 +31,7 @@ import {
   LEASE_TTL,
 } from "./lease-messages.js";
 import { decodeStatus, MAINTENANCE_STATUS, type StatusReply } from "./maintenance-messages.js";
+import type { WatchStream } from "./watch-stream.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -46,12 +47,13 @@ const rangeOf = (q: RangeQuery, countOnly = false) =>
 
 /** One endpoint over podnet's own gRPC; see the file's comment. */
 export class H2Client implements EtcdClient {
-  private watcher: Promise<EtcdClient> | undefined;
+  /** The watches running on this endpoint, silenced when the client closes. */
+  private readonly watches = new Set<WatchStream>();
 
   constructor(
     private readonly endpoint: H2Endpoint,
-    /** How to build the etcd3 client that carries this endpoint's watches. */
-    private readonly watchSetup: Etcd3Setup,
+    /** How this endpoint's watches run (pings, re-authentication, cancel's bound). */
+    private readonly watchOptions: EndpointWatchOptions,
   ) {}
 
   /** Nothing to prepare: the session's dial is bounded by each call's deadline. */
@@ -166,24 +168,28 @@ export class H2Client implements EtcdClient {
     return decodeStatus(await this.endpoint.unary(MAINTENANCE_STATUS, EMPTY, deadline));
   }
 
-  /** Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use. */
+  /** A Watch stream of its own on this endpoint's session; see h2-watch.ts. */
   async watch(
     prefix: string,
     fromRevision: number,
     handlers: ClientWatchHandlers,
     deadline: number,
   ): Promise<Watch> {
-    this.watcher ??= import("../etcd3-client.js").then(
-      async ({ createEtcd3Clients }) =>
-        (await createEtcd3Clients(this.watchSetup, [this.endpoint.url]))[0] as EtcdClient,
+    return watchOnEndpoint(
+      this.endpoint,
+      prefix,
+      fromRevision,
+      handlers,
+      deadline,
+      this.watchOptions,
+      this.watches,
     );
-    const client = await this.watcher;
-    await client.ready(deadline);
-    return client.watch(prefix, fromRevision, handlers, deadline);
   }
 
   close(): void {
+    // Silenced first: the session's end must not reach the caller as a failed watch.
+    for (const s of this.watches) void s.cancel(Date.now());
+    this.watches.clear();
     this.endpoint.close();
-    void this.watcher?.then((c) => c.close());
   }
 }

@@ -4,21 +4,14 @@
  * its stream fails, the store sets the endpoint aside and the caller watches again from the
  * revision it really saw (lease-watch.ts), so no event comes twice and none is skipped.
  */
+
+import type { ClientWatchHandlers } from "../etcd-client.js";
 import { isEndpointFailure } from "../etcd-errors.js";
 // etcd-store.js imports this file too; prefixEnd is a function declaration, so the cycle is harmless.
 import { prefixEnd } from "../etcd-store.js";
-import type { Watch, WatchEvent } from "../store.js";
+import type { Watch } from "../store.js";
 import type { Liveness } from "./liveness.js";
 import { type WatchEndpoint, WatchStream } from "./watch-stream.js";
-
-/** What a watch on one endpoint reports; the store turns errors into sentences. */
-export interface EndpointWatchHandlers {
-  events(events: readonly WatchEvent[], revision: number): void;
-  /** The revision asked for is compacted (etcd's compact revision when it said). */
-  compacted(compactRevision?: number): void;
-  /** The stream failed; `lost` says the endpoint did not answer and should be set aside. */
-  error(err: unknown, lost: boolean): void;
-}
 
 /** How watches on an endpoint run. */
 export interface EndpointWatchOptions {
@@ -29,14 +22,19 @@ export interface EndpointWatchOptions {
   readonly cancelTimeoutMs: number;
 }
 
-/** Watches every key under `prefix` from `fromRevision` on `endpoint`; resolves once etcd confirms. */
+/**
+ * Watches every key under `prefix` from `fromRevision` on `endpoint`; resolves once etcd
+ * confirms. The stream is in `running` for as long as it may report (so a closing client can
+ * silence it).
+ */
 export async function watchOnEndpoint(
   endpoint: WatchEndpoint,
   prefix: string,
   fromRevision: number,
-  handlers: EndpointWatchHandlers,
+  handlers: ClientWatchHandlers,
   deadline: number,
   opts: EndpointWatchOptions,
+  running: Set<WatchStream> = new Set(),
 ): Promise<Watch> {
   const stream = new WatchStream(endpoint, {
     create: {
@@ -50,10 +48,22 @@ export async function watchOnEndpoint(
     authenticated: opts.authenticated,
   });
   await stream.confirmed;
+  running.add(stream);
   stream.adopt({
     events: (events, revision) => handlers.events(events, revision),
-    compacted: (compactRevision) => handlers.compacted(compactRevision),
-    failed: (err) => handlers.error(err, isEndpointFailure(err)),
+    compacted: (compactRevision) => {
+      running.delete(stream);
+      handlers.compacted(compactRevision);
+    },
+    failed: (err) => {
+      running.delete(stream);
+      handlers.error(err, isEndpointFailure(err));
+    },
   });
-  return { cancel: () => stream.cancel(Date.now() + opts.cancelTimeoutMs) };
+  return {
+    cancel: () => {
+      running.delete(stream);
+      return stream.cancel(Date.now() + opts.cancelTimeoutMs);
+    },
+  };
 }
