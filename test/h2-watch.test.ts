@@ -2,7 +2,7 @@
  * The h2 transport's watch against real etcds: events exactly as etcd ordered them, a
  * compacted start, cancel, a re-authentication, and a frozen member found out by pings.
  */
-import type { WatchEvent } from "@podnet/ipam-core";
+import { connect, type WatchEvent, type WatchHandlers } from "@podnet/ipam-core";
 import type { EtcdMember } from "@podnet/test-harness/etcd";
 import { freeze, thaw } from "@podnet/test-harness/sick-endpoints";
 import { useEtcd } from "@podnet/test-harness/vitest";
@@ -159,5 +159,67 @@ describe("three members, one frozen", () => {
     await waitFor(() => r.errors.length > 0, { timeoutMs: 20_000, what: "the watch's failure" });
     expect(r.errors.map((x) => x.lost)).toEqual([true]);
     expect(String(r.errors[0]?.err)).toMatch(/Unavailable/);
+  });
+});
+
+describe.each(["h2", "grpc-js"] as const)("Store.watch over %s, mutual TLS and auth", (transport) => {
+  const etcd = useEtcd({ tls: "mutual", auth: true });
+  const open = () =>
+    connect({
+      transport,
+      endpoints: etcd().endpoints,
+      caFile: etcd().tls!.caFile,
+      certFile: etcd().tls!.certFile!,
+      keyFile: etcd().tls!.keyFile!,
+      user: "root",
+      password: etcd().auth!.rootPassword,
+      dialTimeoutMs: 2000,
+      commandTimeoutMs: 5000,
+    });
+  function heard() {
+    const lines: string[] = [];
+    const handlers: WatchHandlers = {
+      events: (events) => {
+        for (const e of events) lines.push(`${e.type} ${e.kv.key} ${e.kv.value.toString()}`);
+      },
+      compacted: () => lines.push("compacted"),
+      error: (err) => lines.push(`error ${err.message}`),
+    };
+    return { lines, handlers };
+  }
+
+  it("delivers events, reports a compacted start, and says nothing once the store is closed", async () => {
+    const store = await open();
+    const a = heard();
+    try {
+      const start = (await store.get("/sw/")).revision + 1;
+      await store.txn([], [{ put: "/sw/a", value: "1" }]);
+      await store.watch("/sw/", start, a.handlers);
+      await store.txn([], [{ put: "/sw/b", value: "2" }]);
+      await waitFor(() => a.lines.length === 2, { timeoutMs: 10_000, what: `two events; heard ${a.lines}` });
+      expect(a.lines).toEqual(["put /sw/a 1", "put /sw/b 2"]);
+      const now = (await store.get("/sw/")).revision;
+      await store.compact(now);
+      const c = heard();
+      await store
+        .watch("/sw/", start, c.handlers)
+        .catch((err: Error) => c.lines.push(`rejected ${err.message}`));
+      await waitFor(() => c.lines.length > 0, { timeoutMs: 10_000, what: "the compaction" });
+      expect(c.lines[0]).toMatch(/^compacted|^rejected .*compacted/);
+    } finally {
+      store.close();
+    }
+    const closedAt = a.lines.length;
+    // Another store's watch sees a later write; the closed one heard nothing, not even an error.
+    const other = await open();
+    const b = heard();
+    try {
+      await other.watch("/sw/", (await other.get("/sw/")).revision + 1, b.handlers);
+      await other.txn([], [{ put: "/sw/c", value: "3" }]);
+      await waitFor(() => b.lines.length === 1, { timeoutMs: 10_000, what: "the other store's event" });
+    } finally {
+      other.close();
+    }
+    expect(a.lines.slice(closedAt)).toEqual([]);
   });
 });
