@@ -5,8 +5,13 @@ import { createServer, type Server } from "node:net";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineError } from "../packages/ipam-core/src/etcd/endpoint-pool.js";
+import type { EtcdClient } from "../packages/ipam-core/src/etcd/etcd-client.js";
+import { createEtcd3Clients } from "../packages/ipam-core/src/etcd/etcd3-client.js";
 import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
+import { H2Client } from "../packages/ipam-core/src/etcd/h2/h2-client.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
+import { randomLeaseId } from "../packages/ipam-core/src/etcd/h2/lease-messages.js";
+import { livenessFor } from "../packages/ipam-core/src/etcd/h2/liveness.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
 
 const open: H2Endpoint[] = [];
@@ -69,6 +74,35 @@ describe("plain etcd with auth", () => {
     const again = await e.session(soon());
     expect(again === s).toBe(false);
     await e.unary(KV_RANGE, encodeRange({ key: "/h2/a" }), soon());
+  });
+});
+
+describe("a grant repeated with its id", () => {
+  const etcd = useEtcd();
+
+  it("is 'lease already exists' on both transports: the store's sign that the first attempt won", async () => {
+    const url = etcd().endpoints[0] as string;
+    const setup = {
+      opts: { endpoints: [url], dialTimeoutMs: 5000, commandTimeoutMs: 5000 },
+      user: undefined,
+      tls: undefined,
+    };
+    const h2 = new H2Client(endpoint({ url, dialTimeoutMs: 5000 }), {
+      liveness: livenessFor(5000),
+      authenticated: false,
+      cancelTimeoutMs: 5000,
+    });
+    const [grpc] = await createEtcd3Clients(setup, [url]);
+    try {
+      for (const client of [h2, grpc as EtcdClient]) {
+        const id = randomLeaseId();
+        await client.grant(60, id, soon());
+        expect(await client.timeToLive(id, soon())).toBeGreaterThan(50);
+        await expect(client.grant(60, id, soon())).rejects.toThrow(/lease already exists/);
+      }
+    } finally {
+      grpc?.close();
+    }
   });
 });
 

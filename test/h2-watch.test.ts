@@ -68,7 +68,7 @@ describe("one etcd", () => {
     await etcd().etcdctlOk(["put", "/w1/b", "2"]);
     await etcd().etcdctlOk(["put", "/w1x", "outside the prefix"]);
     const r = recorder();
-    const watch = await watchOnEndpoint(e, "/w1/", start, r.handlers, soon(), OPTS);
+    const watch = await watchOnEndpoint(e, { prefix: "/w1/", fromRevision: start }, r.handlers, soon(), OPTS);
     await etcd().etcdctlOk(["del", "/w1/a"]);
     await waitFor(() => r.events.length === 3, { timeoutMs: 10_000, what: "three events" });
     expect(r.events.map(({ type, key, value }) => [type, key, value])).toEqual([
@@ -92,7 +92,13 @@ describe("one etcd", () => {
     const now = await revisionOf(e);
     await etcd().etcdctlOk(["compact", String(now)]);
     const r = recorder();
-    const watch = await watchOnEndpoint(e, "/w2/", now - 1, r.handlers, soon(), OPTS);
+    const watch = await watchOnEndpoint(
+      e,
+      { prefix: "/w2/", fromRevision: now - 1 },
+      r.handlers,
+      soon(),
+      OPTS,
+    );
     await waitFor(() => r.compacted.length > 0, { timeoutMs: 10_000, what: "the compaction" });
     expect(r.compacted).toEqual([now]);
     expect(r.events).toEqual([]);
@@ -103,7 +109,7 @@ describe("one etcd", () => {
   it("a stream that ends fails the watch once, as lost; it does not resume", async () => {
     const e = endpoint({ url: etcd().endpoints[0] as string, dialTimeoutMs: 2000 });
     const r = recorder();
-    await watchOnEndpoint(e, "/w3/", 0, r.handlers, soon(), OPTS);
+    await watchOnEndpoint(e, { prefix: "/w3/", fromRevision: 0 }, r.handlers, soon(), OPTS);
     await etcd().members[0]?.restart();
     await waitFor(() => r.errors.length > 0, { timeoutMs: 20_000, what: "the watch's failure" });
     await etcd().etcdctlOk(["put", "/w3/a", "after the restart"]);
@@ -130,7 +136,10 @@ describe("etcd with auth", () => {
       reauthenticate();
     };
     const r = recorder();
-    const watch = await watchOnEndpoint(e, "/w4/", 0, r.handlers, soon(), { ...OPTS, authenticated: true });
+    const watch = await watchOnEndpoint(e, { prefix: "/w4/", fromRevision: 0 }, r.handlers, soon(), {
+      ...OPTS,
+      authenticated: true,
+    });
     await etcd().etcdctlOk(["put", "/w4/a", "1"]);
     await waitFor(() => r.events.length === 1, { timeoutMs: 10_000, what: "the event" });
     expect(reauthenticated).toBe(1);
@@ -150,7 +159,7 @@ describe("three members, one frozen", () => {
     const member = etcd().members[0] as EtcdMember;
     const e = endpoint({ url: member.clientUrl, dialTimeoutMs: 2000 });
     const r = recorder();
-    await watchOnEndpoint(e, "/w5/", 0, r.handlers, soon(), {
+    await watchOnEndpoint(e, { prefix: "/w5/", fromRevision: 0 }, r.handlers, soon(), {
       ...OPTS,
       liveness: { intervalMs: 500, timeoutMs: 1000 },
     });

@@ -17,6 +17,19 @@ export interface RangeQuery {
   readonly keysOnly?: boolean;
 }
 
+/** A transaction: `success` runs if every compare holds, else `failure`. */
+export interface TxnRequest {
+  readonly compares: readonly Compare[];
+  readonly success: readonly Op[];
+  readonly failure: readonly Op[];
+}
+
+/** Where a watch starts: every key under `prefix`, from `fromRevision` on. */
+export interface WatchStart {
+  readonly prefix: string;
+  readonly fromRevision: number;
+}
+
 /** What a client's watch reports; the store turns errors into sentences. */
 export interface ClientWatchHandlers {
   events(events: readonly WatchEvent[], revision: number): void;
@@ -40,12 +53,7 @@ export interface EtcdClient {
   walk(query: RangeQuery, visit: (kv: KeyValueCursor) => void, deadline: number): Promise<RangeWalk>;
   /** How many keys a range holds, and the reply's revision. */
   count(query: RangeQuery, deadline: number): Promise<{ revision: number; count: number }>;
-  txn(
-    compares: readonly Compare[],
-    success: readonly Op[],
-    failure: readonly Op[],
-    deadline: number,
-  ): Promise<TxnResult>;
+  txn(request: TxnRequest, deadline: number): Promise<TxnResult>;
   /** Grants lease `id` (chosen by the store, so a retry asks for the same lease). */
   grant(ttlSeconds: number, id: string, deadline: number): Promise<void>;
   revoke(id: string, deadline: number): Promise<void>;
@@ -60,12 +68,7 @@ export interface EtcdClient {
   compact(revision: number, deadline: number): Promise<void>;
   status(deadline: number): Promise<StatusReply>;
   /** Watches `prefix` from `fromRevision`; resolves once etcd confirms the watch. */
-  watch(
-    prefix: string,
-    fromRevision: number,
-    handlers: ClientWatchHandlers,
-    deadline: number,
-  ): Promise<Watch>;
+  watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch>;
   /** Ends every call and connection of this client now. */
   close(): void;
 }

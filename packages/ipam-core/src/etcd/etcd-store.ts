@@ -16,6 +16,7 @@ import { H2Endpoint } from "./h2/endpoint.js";
 import { H2Client } from "./h2/h2-client.js";
 import { randomLeaseId } from "./h2/lease-messages.js";
 import { livenessFor } from "./h2/liveness.js";
+import { ttlsOf } from "./lease-ttls.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { keyValueAt } from "./reply-decoders.js";
 import type {
@@ -282,7 +283,7 @@ class EtcdStore implements Store {
     // so an attempt that committed before its answer was lost makes the retry's compare fail.
     return this.call(
       "write",
-      (client, deadline) => client.txn(compares, success, failure, deadline),
+      (client, deadline) => client.txn({ compares, success, failure }, deadline),
       firstKey,
     );
   }
@@ -344,16 +345,7 @@ class EtcdStore implements Store {
         ),
       );
     }
-    const out = new Map<string, number>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < ids.length; i = next++) {
-        const id = ids[i] as string;
-        out.set(id, await this.timeToLive(id));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(TTL_CONCURRENCY_FALLBACK, ids.length) }, worker));
-    return out;
+    return ttlsOf(ids, TTL_CONCURRENCY_FALLBACK, (id) => this.timeToLive(id));
   }
 
   /**
@@ -366,7 +358,7 @@ class EtcdStore implements Store {
     let won: { attempted: AttemptedWatch; endpoint: Endpoint | undefined } | undefined;
     try {
       won = await this.call("write", async (client, deadline) => ({
-        attempted: await attempts.attempt((hooks) => client.watch(prefix, fromRevision, hooks, deadline)),
+        attempted: await attempts.attempt((hooks) => client.watch({ prefix, fromRevision }, hooks, deadline)),
         endpoint: this.pool.endpoints.find((e) => e.client === client),
       }));
     } finally {

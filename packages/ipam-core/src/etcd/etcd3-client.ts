@@ -9,7 +9,7 @@ import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etc
 import { PodnetError } from "../errors.js";
 import type { ConnectionOptions } from "./connection.js";
 import { withDeadline } from "./endpoint-pool.js";
-import type { ClientWatchHandlers, EtcdClient, RangeQuery } from "./etcd-client.js";
+import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "./etcd-client.js";
 import { isEndpointFailure } from "./etcd-errors.js";
 import { closeChannels, type FastPath, fastPathOf, hasLiveConnection } from "./etcd3-internals.js";
 import { ipLiteralOf } from "./ip-literal.js";
@@ -252,12 +252,7 @@ class Etcd3Client implements EtcdClient {
     return { revision: Number(res.header.revision), count: Number(res.count) };
   }
 
-  async txn(
-    compares: readonly Compare[],
-    success: readonly Op[],
-    failure: readonly Op[],
-    deadline: number,
-  ): Promise<TxnResult> {
+  async txn({ compares, success, failure }: TxnRequest, deadline: number): Promise<TxnResult> {
     const request = {
       compare: compares.map(toCompare),
       success: success.map(toOp),
@@ -323,12 +318,8 @@ class Etcd3Client implements EtcdClient {
     };
   }
 
-  async watch(
-    prefix: string,
-    fromRevision: number,
-    handlers: ClientWatchHandlers,
-    deadline: number,
-  ): Promise<Watch> {
+  async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
+    const { prefix, fromRevision } = where;
     const watcher = this.etcd.watch().prefix(prefix).startRevision(String(fromRevision)).watcher();
     this.watchers.add(watcher);
     try {

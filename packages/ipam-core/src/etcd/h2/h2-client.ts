@@ -5,9 +5,10 @@
  */
 
 import { DeadlineError } from "../endpoint-pool.js";
-import type { ClientWatchHandlers, EtcdClient, RangeQuery } from "../etcd-client.js";
+import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "../etcd-client.js";
+import { ttlsOf } from "../lease-ttls.js";
 import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
-import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch } from "../store.js";
+import type { KeyValue, KeyValueCursor, TxnResult, Watch } from "../store.js";
 import type { H2Endpoint } from "./endpoint.js";
 import { GrpcError } from "./grpc.js";
 import { type EndpointWatchOptions, watchOnEndpoint } from "./h2-watch.js";
@@ -78,12 +79,7 @@ export class H2Client implements EtcdClient {
     return decodeCount(await this.endpoint.unary(KV_RANGE, rangeOf(query, true), deadline));
   }
 
-  async txn(
-    compares: readonly Compare[],
-    success: readonly Op[],
-    failure: readonly Op[],
-    deadline: number,
-  ): Promise<TxnResult> {
+  async txn({ compares, success, failure }: TxnRequest, deadline: number): Promise<TxnResult> {
     return decodeTxn(await this.endpoint.unary(KV_TXN, encodeTxn(compares, success, failure), deadline));
   }
 
@@ -148,16 +144,7 @@ export class H2Client implements EtcdClient {
     deadline: number,
     concurrency: number,
   ): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let i = next++; i < ids.length; i = next++) {
-        const id = ids[i] as string;
-        out.set(id, await this.timeToLive(id, deadline));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
-    return out;
+    return ttlsOf(ids, concurrency, (id) => this.timeToLive(id, deadline));
   }
 
   async compact(revision: number, deadline: number): Promise<void> {
@@ -169,21 +156,8 @@ export class H2Client implements EtcdClient {
   }
 
   /** A Watch stream of its own on this endpoint's session; see h2-watch.ts. */
-  async watch(
-    prefix: string,
-    fromRevision: number,
-    handlers: ClientWatchHandlers,
-    deadline: number,
-  ): Promise<Watch> {
-    return watchOnEndpoint(
-      this.endpoint,
-      prefix,
-      fromRevision,
-      handlers,
-      deadline,
-      this.watchOptions,
-      this.watches,
-    );
+  watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
+    return watchOnEndpoint(this.endpoint, where, handlers, deadline, this.watchOptions, this.watches);
   }
 
   close(): void {

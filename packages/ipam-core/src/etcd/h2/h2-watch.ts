@@ -5,7 +5,7 @@
  * revision it really saw (lease-watch.ts), so no event comes twice and none is skipped.
  */
 
-import type { ClientWatchHandlers } from "../etcd-client.js";
+import type { ClientWatchHandlers, WatchStart } from "../etcd-client.js";
 import { isEndpointFailure } from "../etcd-errors.js";
 // etcd-store.js imports this file too; prefixEnd is a function declaration, so the cycle is harmless.
 import { prefixEnd } from "../etcd-store.js";
@@ -29,8 +29,7 @@ export interface EndpointWatchOptions {
  */
 export async function watchOnEndpoint(
   endpoint: WatchEndpoint,
-  prefix: string,
-  fromRevision: number,
+  { prefix, fromRevision }: WatchStart,
   handlers: ClientWatchHandlers,
   deadline: number,
   opts: EndpointWatchOptions,
