@@ -99,12 +99,14 @@ export class WatchStream {
         if (state === this.state) this.streamEnded(state, err);
       },
     };
-    let stream: GrpcStream;
+    let stream: GrpcStream | undefined;
     let session: ClientHttp2Session;
     try {
-      session = await this.endpoint.session(deadline);
       stream = await this.endpoint.stream(WATCH, handlers, deadline);
+      // The live session now is the one the stream opened on (a dead one would have ended it).
+      session = await this.endpoint.session(deadline);
     } catch (err) {
+      stream?.cancel();
       if (state === this.state) this.giveUp(err instanceof Error ? err : new Error(String(err)));
       return;
     }
