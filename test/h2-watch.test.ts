@@ -8,6 +8,7 @@ import { freeze, thaw } from "@podnet/test-harness/sick-endpoints";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
+import { DeadlineError } from "../packages/ipam-core/src/etcd/endpoint-pool.js";
 import type { ClientWatchHandlers } from "../packages/ipam-core/src/etcd/etcd-client.js";
 import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
 import { watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
@@ -153,6 +154,25 @@ describe("three members, one frozen", () => {
   afterEach(() => {
     if (frozen) thaw(frozen);
     frozen = undefined;
+  });
+
+  it("a watch a frozen member never confirms is rejected at its deadline, and its stream let go", async () => {
+    const member = etcd().members[1] as EtcdMember;
+    const e = endpoint({ url: member.clientUrl, dialTimeoutMs: 2000 });
+    // A live session first: the frozen member keeps its socket, so the stream opens and waits.
+    await revisionOf(e);
+    frozen = member;
+    freeze(member);
+    const r = recorder();
+    await expect(
+      watchOnEndpoint(e, { prefix: "/w6/", fromRevision: 0 }, r.handlers, Date.now() + 1000, OPTS),
+    ).rejects.toThrow(DeadlineError);
+    // The endpoint holds its session open only while a call or stream runs on it.
+    await waitFor(() => (e as unknown as { active: number }).active === 0, {
+      timeoutMs: 5000,
+      what: "the unconfirmed stream to end",
+    });
+    expect(r.errors).toEqual([]);
   });
 
   it("a ping nobody answers fails the watch as lost, within the liveness bounds", async () => {
