@@ -378,7 +378,9 @@ class EtcdStore implements Store {
       compacted: (compactRevision) => handlers.compacted(compactRevision ?? fromRevision),
       error: (err, lost) => {
         if (lost && endpoint !== undefined && !this.closed) this.pool.aside(endpoint);
-        handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs: 0 }));
+        // A silent endpoint under a watch is one that left a keepalive ping unanswered this long.
+        const timeoutMs = livenessFor(this.opts.dialTimeoutMs).timeoutMs;
+        handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs }));
       },
     };
   }

@@ -14,7 +14,10 @@ export interface Liveness {
   readonly timeoutMs: number;
 }
 
-/** grpc's keepalive as connect() set it: every 10 s, answered within min(10 s, max(1 s, dial timeout)). */
+/**
+ * How a watch's connection is kept honest, on both transports (grpc-js's keepalive takes the
+ * same): a ping every 10 s, answered within min(10 s, max(1 s, dial timeout)).
+ */
 export function livenessFor(dialTimeoutMs: number): Liveness {
   return { intervalMs: 10_000, timeoutMs: Math.min(10_000, Math.max(1000, dialTimeoutMs)) };
 }
