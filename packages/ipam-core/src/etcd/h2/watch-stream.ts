@@ -1,8 +1,9 @@
 /**
  * One etcd watch on one endpoint: its own Watch stream on the endpoint's session, confirmed
  * by `deadline` or cancelled, kept honest by pings (liveness.ts), never resumed by itself
- * (watch-state.ts). Until the store adopts it, what it hears is queued: a stream that confirms
- * after its call gave up is cancelled without a word reaching the caller.
+ * (watch-state.ts). What it hears between etcd's confirmation and its adoption (events in the
+ * same chunk as the confirmation) is queued and handed over in order; one never adopted is
+ * cancelled without a word reaching anyone (the store's WatchAttempts sees to it).
  */
 import type { ClientHttp2Session } from "node:http2";
 import { DeadlineError } from "../endpoint-pool.js";
