@@ -4,6 +4,7 @@
  * bytes, checked against protobufjs on etcd's own .proto files in the tests.
  */
 import { WireReader, WireWriter } from "../protobuf-wire.js";
+import { readKeyValue } from "../reply-decoders.js";
 import type { KeyValue, WatchEvent } from "../store.js";
 import { headerRevision } from "./kv-messages.js";
 
@@ -60,53 +61,6 @@ export function encodeWatchCancel(watchId: number): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
-/**
- * A mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6.
- * The value is copied: an event may outlive the (possibly large, catch-up) message it came in.
- */
-function readKeyValue(r: WireReader, stop: number): KeyValue {
-  let key = "";
-  let value = EMPTY;
-  let createRevision = 0;
-  let modRevision = 0;
-  let version = 0;
-  let lease = "0";
-  while (r.pos < stop) {
-    const t = r.varint();
-    switch (t) {
-      case (1 << 3) | 2: {
-        const len = r.varint();
-        key = r.buf.toString("utf8", r.pos, r.pos + len);
-        r.pos += len;
-        break;
-      }
-      case 2 << 3:
-        createRevision = r.varint();
-        break;
-      case 3 << 3:
-        modRevision = r.varint();
-        break;
-      case 4 << 3:
-        version = r.varint();
-        break;
-      case (5 << 3) | 2: {
-        const len = r.varint();
-        value = len > 0 ? Buffer.from(r.buf.subarray(r.pos, r.pos + len)) : EMPTY;
-        r.pos += len;
-        break;
-      }
-      case 6 << 3:
-        // etcd lease ids use all 63 bits: a decimal string, as etcd3 gives them.
-        lease = r.int64().toString();
-        break;
-      default:
-        r.skip(t & 7);
-    }
-  }
-  if (r.pos !== stop) throw new Error("truncated watch response");
-  return { key, value, createRevision, modRevision, version, lease };
-}
-
 /** A mvccpb.Event: type 1 (PUT 0, DELETE 1), kv 2; prev_kv 3 is skipped (podnet does not ask for it). */
 function readEvent(r: WireReader, stop: number): WatchEvent {
   let type: WatchEvent["type"] = "put";
@@ -116,7 +70,8 @@ function readEvent(r: WireReader, stop: number): WatchEvent {
     if (t === 1 << 3) type = r.varint() === 1 ? "delete" : "put";
     else if (t === ((2 << 3) | 2)) {
       const end = r.varint() + r.pos;
-      kv = readKeyValue(r, end);
+      // Copied values: an event may outlive the (possibly large, catch-up) message it came in.
+      kv = readKeyValue(r, end, "watch response");
     } else r.skip(t & 7);
   }
   if (r.pos !== stop) throw new Error("truncated watch response");
