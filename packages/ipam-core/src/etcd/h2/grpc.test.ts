@@ -146,11 +146,11 @@ describe("unary", () => {
   });
 
   it("cancels the stream at the deadline and rejects with a DeadlineError", async () => {
-    let cancelled: Promise<number> | undefined;
-    const s = await serve((stream) => {
-      stream.respond(okHeaders);
-      cancelled = new Promise((r) => stream.on("close", () => r(stream.rstCode)));
-    });
+    const s = await serve((stream) => stream.respond(okHeaders));
+    // Taken when the stream opens, not when its request ends: on a slow host the deadline may come first.
+    const cancelled = new Promise<number | undefined>((resolve) =>
+      server?.once("stream", (stream) => stream.on("close", () => resolve(stream.rstCode))),
+    );
     const err = await unary(s, "/x.Y/Z", Buffer.from("a"), { deadline: Date.now() + 200 }).catch(
       (e: unknown) => e,
     );
