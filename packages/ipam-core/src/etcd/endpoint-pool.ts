@@ -173,8 +173,9 @@ export class EndpointPool<C> {
         }
         const index = next++;
         const endpoint = queue[index] as PooledEndpoint<C>;
-        // Shares are counted among the candidates; the aside ones share what the candidates left.
-        const left = index < candidates.length ? candidates.length - index : queue.length - index;
+        // Every endpoint not yet tried counts, the aside ones too: a last candidate that is silent
+        // must not take the time an aside endpoint that has recovered since needs for its turn.
+        const left = queue.length - index;
         const share = left > 1 ? Math.max(1, Math.floor((end - now) / left)) : end - now;
         const deadline = kind === "write" ? now + share : end;
         let passedOn = false;
