@@ -26,6 +26,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { deleteLanded, putLanded } from "./lost-answer.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -324,8 +325,10 @@ export class LeaseRegistry {
       );
     }
     const res = await this.write(guardOf(lease), [{ delete: lease.key }], (r) => [deletedAt(lease.key, r)]);
-    if (!res.succeeded) throw await this.lostError(lease, "release");
-    this.noteDeleted(lease.key, res.revision);
+    if (res.succeeded) this.noteDeleted(lease.key, res.revision);
+    // A failed compare on a key deleted while our etcd lease lives: our delete landed, its answer lost.
+    else if (!(await deleteLanded(this.store, lease.key, lease.etcdLease)))
+      throw await this.lostError(lease, "release");
     await this.store.revoke(lease.etcdLease);
   }
 
@@ -371,20 +374,27 @@ export class LeaseRegistry {
       const res = await this.write([{ key, modRevision: 0 }], [{ put: key, value }], (r) => [
         putAt(key, value, "0", r, r),
       ]);
-      if (!res.succeeded) {
-        throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
-      }
-      return leaseOf(key, subnet, value, "0", res.revision, res.revision);
+      if (res.succeeded) return leaseOf(key, subnet, value, "0", res.revision, res.revision);
+      const landed = await putLanded(this.store, key, value, "0");
+      if (landed !== undefined)
+        return leaseOf(key, subnet, value, "0", landed.modRevision, landed.createRevision);
+      throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
     }
     if (isReservation(current) && current.value === value) return current;
     // A put without a lease detaches the key from its etcd lease: it becomes a reservation.
     const res = await this.write([{ key, modRevision: current.modRevision }], [{ put: key, value }], (r) => [
       putAt(key, value, "0", r, current.createRevision),
     ]);
-    if (!res.succeeded)
+    // A failed compare on a key that holds exactly our reservation: our put landed, its answer lost.
+    const modRevision = res.succeeded
+      ? res.revision
+      : (await putLanded(this.store, key, value, "0", current.createRevision))?.modRevision;
+    if (modRevision === undefined)
       throw new PodnetError("conflict", `cannot reserve ${name}: it changed just now; try again`);
-    if (!isReservation(current)) await this.store.revoke(current.etcdLease);
-    return leaseOf(key, subnet, value, "0", res.revision, current.createRevision);
+    // The old etcd lease carries nothing now, unless another key rides on it (revoking would delete that).
+    if (!isReservation(current) && !sharesEtcdLease(listing, current))
+      await this.store.revoke(current.etcdLease);
+    return leaseOf(key, subnet, value, "0", modRevision, current.createRevision);
   }
 
   /**
@@ -416,7 +426,8 @@ export class LeaseRegistry {
       [{ delete: key }],
       (r) => [deletedAt(key, r)],
     );
-    if (!res.succeeded)
+    // A failed compare on a key that is gone: our delete landed, its answer lost.
+    if (!res.succeeded && !(await deleteLanded(this.store, key, "0")))
       throw new PodnetError("conflict", `the reservation for ${name} changed just now; try again`);
     const decoded = decodeLeaseValue(kv.value);
     return {
@@ -609,15 +620,22 @@ export class LeaseRegistry {
     const res = await this.write(guardOf(lease), ops, (r) => [
       putAt(lease.key, value, lease.etcdLease, r, lease.createRevision),
     ]);
+    let modRevision = res.revision;
     if (!res.succeeded) {
-      const adopted = await this.adoptReservation(lease);
-      if (adopted !== null) return { lease: adopted, ttl: 0 };
-      throw await this.lostError(lease, "renew");
+      // A put that landed with its answer lost leaves the key exactly as we wrote it: renewed.
+      const landed =
+        ops.length > 0
+          ? await putLanded(this.store, lease.key, value, lease.etcdLease, lease.createRevision)
+          : undefined;
+      if (landed === undefined) {
+        const adopted = await this.adoptReservation(lease);
+        if (adopted !== null) return { lease: adopted, ttl: 0 };
+        throw await this.lostError(lease, "renew");
+      }
+      modRevision = landed.modRevision;
     }
     const renewed =
-      ops.length > 0
-        ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision }
-        : lease;
+      ops.length > 0 ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision } : lease;
     if (renewed !== lease) this.noteWritten(renewed);
     if (isReservation(lease)) return { lease: renewed, ttl: 0 };
     const ttl = await this.store.keepAliveOnce(lease.etcdLease);
@@ -731,9 +749,10 @@ export class LeaseRegistry {
         [{ delete: lease.key }],
         (r) => [deletedAt(lease.key, r)],
       );
-      if (!res.succeeded) continue;
+      if (res.succeeded) this.noteDeleted(lease.key, res.revision);
+      // Our delete may have landed with its answer lost: then it is ours to finish (revoke).
+      else if (!(await deleteLanded(this.store, lease.key, lease.etcdLease))) continue;
       removed.push(lease);
-      this.noteDeleted(lease.key, res.revision);
       if (!view.sharesEtcdLease(lease)) await this.store.revoke(lease.etcdLease);
     }
     return removed;
@@ -752,6 +771,11 @@ function refuseIncomplete(
     "usage",
     `a ${attrs.backendType} lease for ${attrs.publicIP} needs a VtepMAC in its BackendData, and ${incomplete}; nothing was written${hint}`,
   );
+}
+
+/** Whether a valid lease other than `lease` of the listing is on the same etcd lease. */
+function sharesEtcdLease(listing: LeaseListing, lease: Lease): boolean {
+  return listing.leases.some((l) => l.key !== lease.key && l.etcdLease === lease.etcdLease);
 }
 
 /** The compare that says "this key is still exactly our lease": same value, same etcd lease. */
