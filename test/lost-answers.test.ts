@@ -8,7 +8,7 @@
  * Two proxies (to two members of a three-member cluster) share one rule, "lose the next Txn's
  * reply", so whichever endpoint the pool tries first loses the answer and the other is healthy.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   connect,
@@ -38,15 +38,15 @@ const mac = (n: number) => `0e:00:00:00:00:${n.toString(16).padStart(2, "0")}`;
 useTempDirs();
 
 describe("a write whose answer was lost is recognised as done", () => {
-  const etcd = useEtcd({ members: 3 });
+  const etcd = useEtcd({ members: 3, enableV2: true });
   const proxies: GrpcProxy[] = [];
   afterEach(async () => {
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 
-  /** Endpoints through which the next transaction commits but its reply is lost. */
-  async function losingEndpoints(method: string = GRPC.txn): Promise<{ lose: LostReplies; urls: string[] }> {
-    const lose = new LostReplies(method);
+  /** Endpoints through which the next `count` transactions commit but their replies are lost. */
+  async function losingEndpoints(count = 1): Promise<{ lose: LostReplies; urls: string[] }> {
+    const lose = new LostReplies(GRPC.txn, count);
     const two = etcd().members.slice(0, 2);
     const opened = await Promise.all(two.map((m) => grpcProxy(m.clientUrl, { lose })));
     proxies.push(...opened);
@@ -177,6 +177,59 @@ describe("a write whose answer was lost is recognised as done", () => {
     expect(JSON.parse(await readFile(report, "utf8")).version).toBe(2);
   });
 
+  it("config set: written, not 'changed since it was read'", async () => {
+    const p = "/lost-config";
+    await withConfig(p);
+    const dir = await tempDir();
+    const file = join(dir, "config.json");
+    const text = CONFIG.replace('"SubnetLen":24', '"SubnetLen":24,"SubnetMin":"10.5.10.0"');
+    await writeFile(file, text);
+    const { lose, urls } = await losingEndpoints();
+    const r = await podnet(p, urls, ["config", "set", file, "-o", "json"]);
+    expect(lose.lost).toEqual([GRPC.txn]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const doc = JSON.parse(r.stdout) as { written: boolean; revision: number };
+    expect(doc.written).toBe(true);
+    expect(await ctl(["get", "--print-value-only", `${p}/config`])).toBe(`${text}\n`);
+    expect(doc.revision).toBe(await modRevisionOf(`${p}/config`));
+  });
+
+  it("migrate v2: the config, a lease and a reservation migrated, one etcd lease granted", async () => {
+    const p = "/lost-migrate";
+    const v2Put = async (key: string, value: string, ttl?: number) => {
+      const body = new URLSearchParams({ value, ...(ttl !== undefined && { ttl: String(ttl) }) });
+      const res = await fetch(`${etcd().endpoints[0]}/v2/keys${key}`, { method: "PUT", body });
+      expect(res.ok).toBe(true);
+    };
+    await v2Put(`${p}/config`, CONFIG);
+    await v2Put(`${p}/subnets/10.5.8.0-24`, flannelVxlanValue("192.0.2.8", mac(8)), 3600);
+    await v2Put(`${p}/subnets/10.5.9.0-24`, flannelVxlanValue("192.0.2.9", mac(9)));
+    const grants = async () =>
+      (await ctl(["lease", "list"])).split("\n").filter((l) => /^[0-9a-f]+$/.test(l));
+    const before = await grants();
+    // Every transaction of the run loses its answer: the config's and both entries'.
+    const { lose, urls } = await losingEndpoints(3);
+    const r = await podnet(p, urls, ["migrate", "v2", "--from", etcd().endpoints[0] ?? "", "-o", "json"]);
+    expect(lose.lost).toEqual([GRPC.txn, GRPC.txn, GRPC.txn]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const report = JSON.parse(r.stdout) as { config: { status: string }; leases: { status: string }[] };
+    expect([report.config.status, ...report.leases.map((l) => l.status)]).toEqual([
+      "migrated",
+      "migrated",
+      "migrated",
+    ]);
+    const lease = await stored(`${p}/subnets/10.5.8.0-24`);
+    expect(lease?.value).toBe(flannelVxlanValue("192.0.2.8", mac(8)));
+    expect(await ttlOf(hexOf(lease?.lease ?? "0"))).toBeGreaterThan(0);
+    expect(await stored(`${p}/subnets/10.5.9.0-24`)).toEqual({
+      value: flannelVxlanValue("192.0.2.9", mac(9)),
+      lease: "0",
+    });
+    // One grant for the one lease: none repeated, none left over.
+    const after = await grants();
+    expect(after.filter((id) => !before.includes(id))).toEqual([hexOf(lease?.lease ?? "0")]);
+  });
+
   describe("the registry through a losing endpoint", () => {
     const network: LeaseNetwork = {
       ipv4: {
@@ -247,6 +300,27 @@ describe("a write whose answer was lost is recognised as done", () => {
       await (await registryVia(p, unreserved.urls)).unreserve(reservation.subnet, { expect: reservation });
       expect(unreserved.lose.lost).toEqual([GRPC.txn]);
       expect(await stored(again.lease.key)).toBeUndefined();
+      await untouched();
+    });
+
+    it("no answer at all (the other endpoint silent): a read shows the release landed, and it is finished", async () => {
+      const p = "/lost-noanswer";
+      await withConfig(p);
+      const untouched = await bystander(p);
+      const direct = await registryVia(p, etcd().endpoints);
+      const { lease } = await direct.acquire({ network, attrs: attrs("192.0.2.8", 8) });
+      const lose = new LostReplies(GRPC.txn);
+      const [losing, silent] = await Promise.all([
+        grpcProxy(etcd().members[0]?.clientUrl ?? "", { lose }),
+        grpcProxy(etcd().members[1]?.clientUrl ?? ""),
+      ]);
+      proxies.push(losing!, silent!);
+      silent!.hold();
+      const lossy = await registryVia(p, [losing!.url, silent!.url]);
+      await lossy.release(lease);
+      expect(lose.lost).toEqual([GRPC.txn]);
+      expect(await stored(lease.key)).toBeUndefined();
+      expect(await ttlOf(hexOf(lease.etcdLease))).toBe(-1);
       await untouched();
     });
 
