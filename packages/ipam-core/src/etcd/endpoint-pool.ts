@@ -139,9 +139,10 @@ export class EndpointPool<C> {
 
   /**
    * Runs `attempt` on one endpoint after another until one answers, all within the call
-   * timeout. Each endpoint gets an equal share of the time left; a read whose endpoint is
-   * silent past its share keeps waiting while the next endpoint is asked too (first answer
-   * wins), a write is ended at its share (its compare makes the retry harmless).
+   * timeout. Each endpoint not yet tried (aside ones included) gets an equal share of the time
+   * left; a read whose endpoint is silent past its share keeps waiting while the next endpoint
+   * is asked too (first answer wins), a write is ended at its share (its compare makes the
+   * retry harmless; the caller tells its own landed write from a lost race, see lost-answer.ts).
    * `classify` says whether a failure may be retried on another endpoint.
    */
   run<T>(
