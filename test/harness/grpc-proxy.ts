@@ -14,9 +14,9 @@ import {
   createServer,
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
-  type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
+import { listen } from "./sick-endpoints.js";
 
 /** Which calls lose their reply: the next `count` calls of `method` (a gRPC path), over every proxy sharing it. */
 export class LostReplies {
@@ -72,9 +72,8 @@ function plain(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 }
 
 /** Starts a proxy on 127.0.0.1 to the member at `target` (an `http://` client URL). */
-export function grpcProxy(target: string, opts: { lose?: LostReplies } = {}): Promise<GrpcProxy> {
+export async function grpcProxy(target: string, opts: { lose?: LostReplies } = {}): Promise<GrpcProxy> {
   const calls: string[] = [];
-  const sessions = new Set<ServerHttp2Session>();
   const streams = new Set<ServerHttp2Stream>();
   let holding = false;
   let held = 0;
@@ -91,11 +90,7 @@ export function grpcProxy(target: string, opts: { lose?: LostReplies } = {}): Pr
     return upstream;
   };
   const server = createServer();
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("error", () => undefined);
-    s.on("close", () => sessions.delete(s));
-  });
+  server.on("session", (s) => s.on("error", () => undefined));
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const path = String(headers[":path"] ?? "");
     calls.push(path);
@@ -144,31 +139,23 @@ export function grpcProxy(target: string, opts: { lose?: LostReplies } = {}): Pr
       out.pipe(stream);
     });
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const addr = server.address();
-      if (addr === null || typeof addr === "string") return reject(new Error("no port"));
-      resolve({
-        url: `http://127.0.0.1:${addr.port}`,
-        calls,
-        get held() {
-          return held;
-        },
-        hold: () => {
-          holding = true;
-        },
-        forward: () => {
-          holding = false;
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const s of streams) s.close(constants.NGHTTP2_CANCEL);
-            for (const s of sessions) s.destroy();
-            upstream?.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
+  const ep = await listen(server);
+  return {
+    url: `http://${ep.endpoint}`,
+    calls,
+    get held() {
+      return held;
+    },
+    hold: () => {
+      holding = true;
+    },
+    forward: () => {
+      holding = false;
+    },
+    close: async () => {
+      for (const s of streams) s.close(constants.NGHTTP2_CANCEL);
+      upstream?.destroy();
+      await ep.close();
+    },
+  };
 }
