@@ -784,9 +784,11 @@ function refuseIncomplete(
   );
 }
 
-/** Whether a valid lease other than `lease` of the listing is on the same etcd lease. */
+/** Whether another entry of the listing (a lease, a damaged or a foreign key) is on the same etcd lease. */
 function sharesEtcdLease(listing: LeaseListing, lease: Lease): boolean {
-  return listing.leases.some((l) => l.key !== lease.key && l.etcdLease === lease.etcdLease);
+  const other = (e: { key: string; etcdLease: string }) =>
+    e.key !== lease.key && e.etcdLease === lease.etcdLease;
+  return listing.leases.some(other) || listing.damaged.some(other) || listing.foreign.some(other);
 }
 
 /** The compare that says "this key is still exactly our lease": same value, same etcd lease. */
