@@ -24,6 +24,7 @@ export * from "./lease.js";
 export * from "./lease-codec.js";
 export * from "./lease-lookup.js";
 export * from "./lease-watch.js";
+export * from "./lost-answer.js";
 export * from "./pattern.js";
 export * from "./registry.js";
 export * from "./subnet-range.js";

@@ -21,6 +21,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
 
 /** flannel's lease TTL: 24 hours. */
@@ -418,9 +419,13 @@ export class LeaseRegistry {
         `${nameOf(lease.subnet)} is a reservation for ${lease.attrs.publicIP}, not a lease; nothing was deleted; unreserve it ('podnet lease unreserve') to delete it`,
       );
     }
-    const res = await this.write(guardOf(lease), [{ delete: lease.key }], (r) => [deletedAt(lease.key, r)]);
-    if (!res.succeeded) throw await this.lostError(lease, "release");
-    this.noteDeleted(lease.key, res.revision);
+    // A key deleted while our etcd lease lives: our delete landed, even if its answer was lost.
+    const res = await guardedWrite(
+      () => this.write(guardOf(lease), [{ delete: lease.key }], (r) => [deletedAt(lease.key, r)]),
+      () => deleteLanded(this.store, lease.key, lease.etcdLease),
+    );
+    if (res.kind === "lost") throw await this.lostError(lease, "release");
+    if (res.kind === "written") this.noteDeleted(lease.key, res.revision);
     await this.store.revoke(lease.etcdLease);
   }
 
@@ -463,23 +468,33 @@ export class LeaseRegistry {
     refuseIncomplete(attrs, opts);
     const value = encodeLeaseValue(attrs);
     if (current === undefined) {
-      const res = await this.write([{ key, modRevision: 0 }], [{ put: key, value }], (r) => [
-        putAt(key, value, "0", r, r),
-      ]);
-      if (!res.succeeded) {
-        throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
-      }
-      return leaseOf(key, subnet, value, "0", res.revision, res.revision);
+      const res = await guardedWrite(
+        () =>
+          this.write([{ key, modRevision: 0 }], [{ put: key, value }], (r) => [putAt(key, value, "0", r, r)]),
+        () => putLanded(this.store, key, value, "0"),
+      );
+      if (res.kind === "written") return leaseOf(key, subnet, value, "0", res.revision, res.revision);
+      if (res.kind === "landed")
+        return leaseOf(key, subnet, value, "0", res.found.modRevision, res.found.createRevision);
+      throw new PodnetError("conflict", `cannot reserve ${name}: another host took it just now; try again`);
     }
     if (isReservation(current) && current.value === value) return current;
     // A put without a lease detaches the key from its etcd lease: it becomes a reservation.
-    const res = await this.write([{ key, modRevision: current.modRevision }], [{ put: key, value }], (r) => [
-      putAt(key, value, "0", r, current.createRevision),
-    ]);
-    if (!res.succeeded)
+    // A key that holds exactly our reservation: our put landed, even if its answer was lost.
+    const res = await guardedWrite(
+      () =>
+        this.write([{ key, modRevision: current.modRevision }], [{ put: key, value }], (r) => [
+          putAt(key, value, "0", r, current.createRevision),
+        ]),
+      () => putLanded(this.store, key, value, "0", current.createRevision),
+    );
+    if (res.kind === "lost")
       throw new PodnetError("conflict", `cannot reserve ${name}: it changed just now; try again`);
-    if (!isReservation(current)) await this.store.revoke(current.etcdLease);
-    return leaseOf(key, subnet, value, "0", res.revision, current.createRevision);
+    const modRevision = res.kind === "written" ? res.revision : res.found.modRevision;
+    // The old etcd lease carries nothing now, unless another key rides on it (revoking would delete that).
+    if (!isReservation(current) && !sharesEtcdLease(listing, current))
+      await this.store.revoke(current.etcdLease);
+    return leaseOf(key, subnet, value, "0", modRevision, current.createRevision);
   }
 
   /**
@@ -503,15 +518,20 @@ export class LeaseRegistry {
         `${name} is a live lease, not a reservation; release it instead if its host is gone`,
       );
     }
-    const res = await this.write(
-      [
-        { key, modRevision: kv.modRevision },
-        { key, lease: "0" },
-      ],
-      [{ delete: key }],
-      (r) => [deletedAt(key, r)],
+    // A key that is gone: our delete landed, even if its answer was lost.
+    const res = await guardedWrite(
+      () =>
+        this.write(
+          [
+            { key, modRevision: kv.modRevision },
+            { key, lease: "0" },
+          ],
+          [{ delete: key }],
+          (r) => [deletedAt(key, r)],
+        ),
+      () => deleteLanded(this.store, key, "0"),
     );
-    if (!res.succeeded)
+    if (res.kind === "lost")
       throw new PodnetError("conflict", `the reservation for ${name} changed just now; try again`);
     const decoded = decodeLeaseValue(kv.value);
     return {
@@ -790,18 +810,25 @@ export class LeaseRegistry {
     const value =
       opts.attrs !== undefined ? encodeLeaseValue(keepBackendData(opts.attrs, lease.attrs)) : lease.value;
     const ops = value !== lease.value ? [{ put: lease.key, value, lease: lease.etcdLease }] : [];
-    const res = await this.write(guardOf(lease), ops, (r) => [
-      putAt(lease.key, value, lease.etcdLease, r, lease.createRevision),
-    ]);
-    if (!res.succeeded) {
+    // A put that landed leaves the key exactly as we wrote it (a compare alone writes nothing).
+    const res = await guardedWrite(
+      () =>
+        this.write(guardOf(lease), ops, (r) => [
+          putAt(lease.key, value, lease.etcdLease, r, lease.createRevision),
+        ]),
+      async () =>
+        ops.length > 0
+          ? await putLanded(this.store, lease.key, value, lease.etcdLease, lease.createRevision)
+          : undefined,
+    );
+    if (res.kind === "lost") {
       const adopted = await this.adoptReservation(lease);
       if (adopted !== null) return { lease: adopted, ttl: 0 };
       throw await this.lostError(lease, "renew");
     }
+    const modRevision = res.kind === "written" ? res.revision : res.found.modRevision;
     const renewed =
-      ops.length > 0
-        ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision }
-        : lease;
+      ops.length > 0 ? { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision } : lease;
     if (renewed !== lease) this.noteWritten(renewed);
     if (isReservation(lease)) return { lease: renewed, ttl: 0 };
     const ttl = await this.store.keepAliveOnce(lease.etcdLease);
@@ -931,14 +958,17 @@ export class LeaseRegistry {
   private async removeStale(stale: readonly Lease[], view: AcquireView): Promise<Lease[]> {
     const removed: Lease[] = [];
     for (const lease of stale) {
-      const res = await this.write(
-        [{ key: lease.key, modRevision: lease.modRevision }],
-        [{ delete: lease.key }],
-        (r) => [deletedAt(lease.key, r)],
+      // Our delete may have landed with its answer lost: then it is ours to finish (revoke).
+      const res = await guardedWrite(
+        () =>
+          this.write([{ key: lease.key, modRevision: lease.modRevision }], [{ delete: lease.key }], (r) => [
+            deletedAt(lease.key, r),
+          ]),
+        () => deleteLanded(this.store, lease.key, lease.etcdLease),
       );
-      if (!res.succeeded) continue;
+      if (res.kind === "lost") continue;
+      if (res.kind === "written") this.noteDeleted(lease.key, res.revision);
       removed.push(lease);
-      this.noteDeleted(lease.key, res.revision);
       if (!view.sharesEtcdLease(lease)) await this.store.revoke(lease.etcdLease);
     }
     return removed;
@@ -957,6 +987,13 @@ function refuseIncomplete(
     "usage",
     `a ${attrs.backendType} lease for ${attrs.publicIP} needs a VtepMAC in its BackendData, and ${incomplete}; nothing was written${hint}`,
   );
+}
+
+/** Whether another entry of the listing (a lease, a damaged or a foreign key) is on the same etcd lease. */
+function sharesEtcdLease(listing: LeaseListing, lease: Lease): boolean {
+  const other = (e: { key: string; etcdLease: string }) =>
+    e.key !== lease.key && e.etcdLease === lease.etcdLease;
+  return listing.leases.some(other) || listing.damaged.some(other) || listing.foreign.some(other);
 }
 
 /** The compare that says "this key is still exactly our lease": same value, same etcd lease. */
