@@ -26,6 +26,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -190,6 +191,20 @@ export class LeaseRegistry {
    */
   async list(): Promise<LeaseListing> {
     return (await this.fresh()).listing();
+  }
+
+  /**
+   * The same entries as {@link list}, read fresh (never a shared or cached listing) straight
+   * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
+   */
+  async table(): Promise<LeaseTable> {
+    const builder = new LeaseTableBuilder(this.prefix);
+    const { revision } = await this.store.scan(
+      subnetsPrefix(this.prefix),
+      (kv) => builder.add(kv),
+      this.onListProgress ? { onPage: this.onListProgress } : undefined,
+    );
+    return builder.finish(revision);
   }
 
   /**
