@@ -33,8 +33,18 @@ const NO_VNI = -1;
 /** {@link LeaseTable.vni} of a row whose BackendData has no readable VNI. */
 const BAD_VNI = -2;
 
+/** How many entries of each kind a listing holds, for summaries and footers (a {@link LeaseTable} is one). */
+export interface ListingCounts {
+  readonly revision: number;
+  /** Leases and reservations. */
+  readonly size: number;
+  readonly reservations: number;
+  readonly damaged: readonly DamagedEntry[];
+  readonly foreign: readonly ForeignEntry[];
+}
+
 /** Every entry under `<prefix>/subnets/` at one revision, leases as columns (see the file comment). */
-export class LeaseTable {
+export class LeaseTable implements ListingCounts {
   /** Leases (and reservations) in the table. */
   readonly size: number;
   /** How many of them are reservations. */
@@ -145,11 +155,11 @@ export class LeaseTable {
     return this.cols.ids[this.cols.lease[i]!] ?? "0";
   }
 
-  /** The distinct etcd lease ids of the leases and damaged entries (reservations have none). */
-  etcdLeaseIds(): Set<string> {
+  /** The distinct etcd lease ids of the leases and (unless told not to) damaged entries; reservations have none. */
+  etcdLeaseIds(opts: { damaged?: boolean } = {}): Set<string> {
     const ids = new Set<string>();
     for (const id of this.cols.ids) if (id !== "0") ids.add(id);
-    for (const d of this.damaged) if (d.etcdLease !== "0") ids.add(d.etcdLease);
+    if (opts.damaged !== false) for (const d of this.damaged) if (d.etcdLease !== "0") ids.add(d.etcdLease);
     return ids;
   }
 
