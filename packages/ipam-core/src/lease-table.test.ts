@@ -12,14 +12,15 @@ const MAC = "c6:d2:32:6f:8f:44";
 /** A cursor over one KeyValue, as a store's scan hands it to the visit. */
 function cursorOf(kv: KeyValue): KeyValueCursor {
   const key = Buffer.from(kv.key);
-  const pad = Buffer.from("xx"); // offsets that do not start at 0, as in a real reply
-  const buf = Buffer.concat([pad, key, kv.value, pad]);
+  // Bytes between and around key and value, as in a real reply (revisions, tags).
+  const pad = Buffer.from("xyz");
+  const buf = Buffer.concat([pad, key, pad, kv.value, pad]);
   return {
     buf,
-    keyStart: 2,
-    keyEnd: 2 + key.length,
-    valueStart: 2 + key.length,
-    valueEnd: 2 + key.length + kv.value.length,
+    keyStart: 3,
+    keyEnd: 3 + key.length,
+    valueStart: 6 + key.length,
+    valueEnd: 6 + key.length + kv.value.length,
     createRevision: kv.createRevision,
     modRevision: kv.modRevision,
     version: kv.version,
@@ -124,6 +125,24 @@ describe("LeaseTable", () => {
         addressMap(listing, NET, family, { ttls, maxCells: 64 }),
       );
     }
+  });
+
+  it("grows past its first columns and byte chunks without losing a row", () => {
+    const many: KeyValue[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const name = `10.${(i >> 8) & 255}.${i & 255}.0-24`;
+      many.push({
+        key: DIR + name,
+        value: Buffer.from(vxlan(`172.16.${(i >> 8) & 255}.${i & 255}`, 1)),
+        createRevision: i + 2,
+        modRevision: i + 2,
+        version: 1,
+        lease: String(1000 + (i % 5)),
+      });
+    }
+    const b = new LeaseTableBuilder(P);
+    for (const kv of many) b.add(cursorOf(kv));
+    expect(b.finish(9).listing()).toEqual(decodeListing(P, many, 9));
   });
 
   it("keeps a listing's own order and objects when made from one", () => {

@@ -79,7 +79,7 @@ export class LeaseTable implements ListingCounts {
       listing.revision,
       listing.damaged,
       listing.foreign,
-      b.finish([...ids.keys()], new Uint32Array(b.n + 1), Buffer.alloc(0)),
+      b.finish([...ids.keys()], new ByteArena()),
       listing.leases,
     );
   }
@@ -177,18 +177,16 @@ export class LeaseTable implements ListingCounts {
   key(i: number): string {
     const o = this.objects?.[i];
     if (o !== undefined) return o.key;
-    const { offsets, bytes } = this.cols;
-    return subnetsPrefix(this.prefix) + bytes.toString("latin1", offsets[2 * i]!, offsets[2 * i + 1]!);
+    return subnetsPrefix(this.prefix) + this.cols.bytes.name(i);
   }
 
   /** Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). */
   lease(i: number): Lease {
     const o = this.objects?.[i];
     if (o !== undefined) return o;
-    const { offsets, bytes } = this.cols;
     const kv: KeyValue = {
       key: this.key(i),
-      value: bytes.subarray(offsets[2 * i + 1]!, offsets[2 * i + 2]!),
+      value: this.cols.bytes.value(i),
       createRevision: this.cols.createRevision[i]!,
       modRevision: this.cols.modRevision[i]!,
       version: 0,
@@ -226,9 +224,7 @@ export class LeaseTableBuilder {
   private readonly ids = new Map<string, number>();
   private readonly damaged: DamagedEntry[] = [];
   private readonly foreign: ForeignEntry[] = [];
-  private offsets = new Uint32Array(2 * 1024 + 1);
-  private bytes = Buffer.allocUnsafe(128 * 1024);
-  private used = 0;
+  private readonly arena = new ByteArena();
 
   constructor(private readonly prefix: string) {
     this.dir = subnetsPrefix(prefix);
@@ -254,32 +250,16 @@ export class LeaseTableBuilder {
       this.damaged.push(decoded.entry);
       return;
     }
-    const row = this.cols.n;
     this.cols.push(decoded.lease, idIndex(this.ids, kv.lease));
     // The key's name (after the directory) and the value, back to back.
     const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes : 0);
-    const need = c.keyEnd - nameStart + (c.valueEnd - c.valueStart);
-    if (this.used + need > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + need));
-      this.bytes.copy(grown, 0, 0, this.used);
-      this.bytes = grown;
-    }
-    if (2 * row + 3 > this.offsets.length) {
-      const grown = new Uint32Array(this.offsets.length * 2);
-      grown.set(this.offsets);
-      this.offsets = grown;
-    }
-    this.offsets[2 * row] = this.used;
-    this.used += c.buf.copy(this.bytes, this.used, nameStart, c.keyEnd);
-    this.offsets[2 * row + 1] = this.used;
-    this.used += c.buf.copy(this.bytes, this.used, c.valueStart, c.valueEnd);
-    this.offsets[2 * row + 2] = this.used;
+    this.arena.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
   }
 
   /** The table of everything added, taken at `revision`. */
   finish(revision: number): LeaseTable {
     this.damaged.sort((x, y) => compareSubnets(x.subnet, y.subnet));
-    const cols = this.cols.finish([...this.ids.keys()], this.offsets, this.bytes.subarray(0, this.used));
+    const cols = this.cols.finish([...this.ids.keys()], this.arena);
     return new LeaseTable(this.prefix, revision, this.damaged, this.foreign, cols, undefined);
   }
 }
@@ -288,36 +268,35 @@ export class LeaseTableBuilder {
 interface Columns {
   readonly n: number;
   readonly flags: Uint8Array;
-  readonly ip4: Float64Array;
+  readonly ip4: Uint32Array;
   readonly len4: Uint8Array;
   readonly ip6: (IPv6Net | undefined)[] | undefined;
-  readonly publicIP: Float64Array;
+  readonly publicIP: Uint32Array;
   readonly type: Uint16Array;
   /** The BackendType strings `type` indexes; index 0 is "none" (undefined). */
   readonly types: readonly (string | undefined)[];
-  readonly vni: Float64Array;
+  readonly vni: Int32Array;
   readonly lease: Uint32Array;
   /** The etcd lease ids `lease` indexes. */
   readonly ids: readonly string[];
   readonly createRevision: Float64Array;
   readonly modRevision: Float64Array;
-  /** Row i's key name is bytes[offsets[2i], offsets[2i+1]), its value bytes[offsets[2i+1], offsets[2i+2]). */
-  readonly offsets: Uint32Array;
-  readonly bytes: Buffer;
+  /** Each row's key name (after the directory) and value bytes. */
+  readonly bytes: ByteArena;
 }
 
 /** Growable columns, filled one decoded lease at a time. */
 class ColumnBuilder {
   n = 0;
   private flags: Uint8Array;
-  private ip4: Float64Array;
+  private ip4: Uint32Array;
   private len4: Uint8Array;
   private ip6: (IPv6Net | undefined)[] | undefined;
-  private publicIP: Float64Array;
+  private publicIP: Uint32Array;
   private type: Uint16Array;
   private readonly typeIndex = new Map<string, number>();
   private readonly types: (string | undefined)[] = [undefined];
-  private vni: Float64Array;
+  private vni: Int32Array;
   private lease: Uint32Array;
   private createRevision: Float64Array;
   private modRevision: Float64Array;
@@ -325,11 +304,11 @@ class ColumnBuilder {
   constructor(capacity: number) {
     const c = Math.max(1, capacity);
     this.flags = new Uint8Array(c);
-    this.ip4 = new Float64Array(c);
+    this.ip4 = new Uint32Array(c);
     this.len4 = new Uint8Array(c);
-    this.publicIP = new Float64Array(c);
+    this.publicIP = new Uint32Array(c);
     this.type = new Uint16Array(c);
-    this.vni = new Float64Array(c);
+    this.vni = new Int32Array(c);
     this.lease = new Uint32Array(c);
     this.createRevision = new Float64Array(c);
     this.modRevision = new Float64Array(c);
@@ -352,7 +331,7 @@ class ColumnBuilder {
       this.ip6 ??= [];
       this.ip6[i] = subnet.ipv6;
     }
-    this.publicIP[i] = parseIPv4(attrs.publicIP) ?? -1;
+    this.publicIP[i] = parseIPv4(attrs.publicIP) ?? 0; // always an address: the codec checked it
     const type = attrs.backendType;
     if (type !== undefined) {
       let t = this.typeIndex.get(type);
@@ -374,7 +353,7 @@ class ColumnBuilder {
     this.modRevision[i] = lease.modRevision;
   }
 
-  finish(ids: readonly string[], offsets: Uint32Array, bytes: Buffer): Columns {
+  finish(ids: readonly string[], bytes: ByteArena): Columns {
     const n = this.n;
     return {
       n,
@@ -390,7 +369,6 @@ class ColumnBuilder {
       ids,
       createRevision: this.createRevision.subarray(0, n),
       modRevision: this.modRevision.subarray(0, n),
-      offsets,
       bytes,
     };
   }
@@ -403,11 +381,11 @@ class ColumnBuilder {
       return b;
     };
     this.flags = more(this.flags, (k) => new Uint8Array(k));
-    this.ip4 = more(this.ip4, (k) => new Float64Array(k));
+    this.ip4 = more(this.ip4, (k) => new Uint32Array(k));
     this.len4 = more(this.len4, (k) => new Uint8Array(k));
-    this.publicIP = more(this.publicIP, (k) => new Float64Array(k));
+    this.publicIP = more(this.publicIP, (k) => new Uint32Array(k));
     this.type = more(this.type, (k) => new Uint16Array(k));
-    this.vni = more(this.vni, (k) => new Float64Array(k));
+    this.vni = more(this.vni, (k) => new Int32Array(k));
     this.lease = more(this.lease, (k) => new Uint32Array(k));
     this.createRevision = more(this.createRevision, (k) => new Float64Array(k));
     this.modRevision = more(this.modRevision, (k) => new Float64Array(k));
@@ -445,4 +423,45 @@ function addressOrder(cols: Columns): Uint32Array {
     return v6 === undefined ? { ipv4 } : { ipv4, ipv6: v6 };
   };
   return order.sort((a, b) => compareSubnets(sub(a), sub(b)) || a - b);
+}
+
+/** Bytes of every row (key name, then value) in 1 MiB chunks: no copy as it grows, little slack. */
+class ByteArena {
+  private static readonly CHUNK = 1 << 20;
+  private readonly chunks: Buffer[] = [];
+  private used = ByteArena.CHUNK;
+  /** Per row: chunk, start of the name, start of the value, end. */
+  private at = new Uint32Array(4 * 1024);
+  private rows = 0;
+
+  add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+    const need = nameEnd - nameStart + (valueEnd - valueStart);
+    if (this.used + need > ByteArena.CHUNK || this.chunks.length === 0) {
+      this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
+      this.used = 0;
+    }
+    if (4 * this.rows + 4 > this.at.length) {
+      const grown = new Uint32Array(this.at.length * 2);
+      grown.set(this.at);
+      this.at = grown;
+    }
+    const chunk = this.chunks[this.chunks.length - 1]!;
+    const r = 4 * this.rows++;
+    this.at[r] = this.chunks.length - 1;
+    this.at[r + 1] = this.used;
+    this.used += buf.copy(chunk, this.used, nameStart, nameEnd);
+    this.at[r + 2] = this.used;
+    this.used += buf.copy(chunk, this.used, valueStart, valueEnd);
+    this.at[r + 3] = this.used;
+  }
+
+  /** Row `i`'s key name. */
+  name(i: number): string {
+    return this.chunks[this.at[4 * i]!]!.toString("latin1", this.at[4 * i + 1]!, this.at[4 * i + 2]!);
+  }
+
+  /** Row `i`'s value bytes (a view). */
+  value(i: number): Buffer {
+    return this.chunks[this.at[4 * i]!]!.subarray(this.at[4 * i + 2]!, this.at[4 * i + 3]!);
+  }
 }
