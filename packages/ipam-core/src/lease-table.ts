@@ -9,7 +9,7 @@
  */
 import type { IPv6Net } from "./address.js";
 import { parseIPv4 } from "./address.js";
-import { missingBackendData, parseVxlanData } from "./backend-data.js";
+import { routingData } from "./backend-data.js";
 import type { KeyValue, KeyValueCursor } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import {
@@ -323,7 +323,9 @@ class ColumnBuilder {
     if (lease.etcdLease === "0") flags |= RESERVED;
     if (!(subnet.ipv4.ip === 0 && subnet.ipv4.prefix === 0 && v6)) flags |= HAS_V4;
     if (attrs.backendData !== undefined) flags |= HAS_BACKEND_DATA;
-    if (missingBackendData(attrs) !== null) flags |= BAD_BACKEND_DATA;
+    // One parse of the vxlan data for both the VtepMAC check and the VNI (when it is BackendData's).
+    const data = routingData(attrs);
+    if (typeof data === "string") flags |= BAD_BACKEND_DATA;
     this.flags[i] = flags;
     this.ip4[i] = subnet.ipv4.ip;
     this.len4[i] = subnet.ipv4.prefix;
@@ -342,12 +344,13 @@ class ColumnBuilder {
       }
       this.type[i] = t;
     }
-    let vni = NO_VNI;
-    if ((type ?? "").toLowerCase() === "vxlan" && attrs.backendData !== undefined) {
-      const data = parseVxlanData(attrs.backendData);
-      vni = typeof data === "string" ? BAD_VNI : data.vni;
-    }
-    this.vni[i] = vni;
+    // routingData read BackendData whenever there is some (it falls back to BackendV6Data only without).
+    this.vni[i] =
+      data === undefined || attrs.backendData === undefined
+        ? NO_VNI
+        : typeof data === "string"
+          ? BAD_VNI
+          : data.vni;
     this.lease[i] = leaseIndex;
     this.createRevision[i] = lease.createRevision;
     this.modRevision[i] = lease.modRevision;
@@ -430,38 +433,48 @@ class ByteArena {
   private static readonly CHUNK = 1 << 20;
   private readonly chunks: Buffer[] = [];
   private used = ByteArena.CHUNK;
-  /** Per row: chunk, start of the name, start of the value, end. */
-  private at = new Uint32Array(4 * 1024);
+  /** Per row: chunk, start and end of the name, start and end of the value. */
+  private at = new Uint32Array(5 * 1024);
   private rows = 0;
 
   add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
-    const need = nameEnd - nameStart + (valueEnd - valueStart);
+    // One copy from the name to the end of the value when they are close (etcd writes the key,
+    // a few varints, then the value): Buffer.copy's fixed cost is most of a hundred bytes' copy.
+    const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
+    const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
     if (this.used + need > ByteArena.CHUNK || this.chunks.length === 0) {
       this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
       this.used = 0;
     }
-    if (4 * this.rows + 4 > this.at.length) {
+    if (5 * this.rows + 5 > this.at.length) {
       const grown = new Uint32Array(this.at.length * 2);
       grown.set(this.at);
       this.at = grown;
     }
     const chunk = this.chunks[this.chunks.length - 1]!;
-    const r = 4 * this.rows++;
+    const r = 5 * this.rows++;
+    const o = this.used;
     this.at[r] = this.chunks.length - 1;
-    this.at[r + 1] = this.used;
-    this.used += buf.copy(chunk, this.used, nameStart, nameEnd);
-    this.at[r + 2] = this.used;
-    this.used += buf.copy(chunk, this.used, valueStart, valueEnd);
-    this.at[r + 3] = this.used;
+    this.at[r + 1] = o;
+    this.at[r + 2] = o + (nameEnd - nameStart);
+    if (one) {
+      this.used += buf.copy(chunk, o, nameStart, valueEnd);
+      this.at[r + 3] = o + (valueStart - nameStart);
+    } else {
+      this.used += buf.copy(chunk, o, nameStart, nameEnd);
+      this.at[r + 3] = this.used;
+      this.used += buf.copy(chunk, this.used, valueStart, valueEnd);
+    }
+    this.at[r + 4] = this.used;
   }
 
   /** Row `i`'s key name. */
   name(i: number): string {
-    return this.chunks[this.at[4 * i]!]!.toString("latin1", this.at[4 * i + 1]!, this.at[4 * i + 2]!);
+    return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 1]!, this.at[5 * i + 2]!);
   }
 
   /** Row `i`'s value bytes (a view). */
   value(i: number): Buffer {
-    return this.chunks[this.at[4 * i]!]!.subarray(this.at[4 * i + 2]!, this.at[4 * i + 3]!);
+    return this.chunks[this.at[5 * i]!]!.subarray(this.at[5 * i + 3]!, this.at[5 * i + 4]!);
   }
 }
