@@ -145,6 +145,14 @@ describe("LeaseTable", () => {
     expect(b.finish(9).listing()).toEqual(decodeListing(P, many, 9));
   });
 
+  it("made without rows, counts the same and refuses to decode a lease", () => {
+    const b = new LeaseTableBuilder(P, { rows: false });
+    for (const kv of kvs) b.add(cursorOf(kv));
+    const t = b.finish(50);
+    expect(utilisation(t, NET)).toEqual(utilisation(decodeListing(P, kvs, 50), NET));
+    expect(() => t.lease(0)).toThrow(/without its rows/);
+  });
+
   it("keeps a listing's own order and objects when made from one", () => {
     const listing = decodeListing(P, kvs, 50);
     const reversed = { ...listing, leases: [...listing.leases].reverse() };

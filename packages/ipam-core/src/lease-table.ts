@@ -177,7 +177,7 @@ export class LeaseTable implements ListingCounts {
   key(i: number): string {
     const o = this.objects?.[i];
     if (o !== undefined) return o.key;
-    return subnetsPrefix(this.prefix) + this.cols.bytes.name(i);
+    return subnetsPrefix(this.prefix) + this.rows().name(i);
   }
 
   /** Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). */
@@ -186,7 +186,7 @@ export class LeaseTable implements ListingCounts {
     if (o !== undefined) return o;
     const kv: KeyValue = {
       key: this.key(i),
-      value: this.cols.bytes.value(i),
+      value: this.rows().value(i),
       createRevision: this.cols.createRevision[i]!,
       modRevision: this.cols.modRevision[i]!,
       version: 0,
@@ -195,6 +195,11 @@ export class LeaseTable implements ListingCounts {
     const decoded = decodeEntryIn(subnetsPrefix(this.prefix), kv);
     if (decoded.kind !== "lease") throw new Error(`lease table row ${kv.key} no longer decodes as a lease`);
     return decoded.lease;
+  }
+
+  private rows(): ByteArena {
+    if (this.cols.bytes === undefined) throw new Error("this lease table was made without its rows");
+    return this.cols.bytes;
   }
 
   /** The leases in address order, one at a time, each decoded as it is reached. */
@@ -224,9 +229,17 @@ export class LeaseTableBuilder {
   private readonly ids = new Map<string, number>();
   private readonly damaged: DamagedEntry[] = [];
   private readonly foreign: ForeignEntry[] = [];
-  private readonly arena = new ByteArena();
+  private readonly arena: ByteArena | undefined;
 
-  constructor(private readonly prefix: string) {
+  /**
+   * `rows: false` keeps no key or value bytes: a table for counts and spans only (utilisation,
+   * the map), whose `lease(i)`, `key(i)` and `listing()` throw. About half the memory.
+   */
+  constructor(
+    private readonly prefix: string,
+    opts: { rows?: boolean } = {},
+  ) {
+    this.arena = opts.rows === false ? undefined : new ByteArena();
     this.dir = subnetsPrefix(prefix);
     this.dirBytes = Buffer.byteLength(this.dir);
   }
@@ -253,7 +266,7 @@ export class LeaseTableBuilder {
     this.cols.push(decoded.lease, idIndex(this.ids, kv.lease));
     // The key's name (after the directory) and the value, back to back.
     const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes : 0);
-    this.arena.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
+    this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
   }
 
   /** The table of everything added, taken at `revision`. */
@@ -281,8 +294,8 @@ interface Columns {
   readonly ids: readonly string[];
   readonly createRevision: Float64Array;
   readonly modRevision: Float64Array;
-  /** Each row's key name (after the directory) and value bytes. */
-  readonly bytes: ByteArena;
+  /** Each row's key name (after the directory) and value bytes; undefined in a table made without rows. */
+  readonly bytes: ByteArena | undefined;
 }
 
 /** Growable columns, filled one decoded lease at a time. */
@@ -356,7 +369,7 @@ class ColumnBuilder {
     this.modRevision[i] = lease.modRevision;
   }
 
-  finish(ids: readonly string[], bytes: ByteArena): Columns {
+  finish(ids: readonly string[], bytes: ByteArena | undefined): Columns {
     const n = this.n;
     return {
       n,

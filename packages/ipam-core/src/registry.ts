@@ -196,9 +196,10 @@ export class LeaseRegistry {
   /**
    * The same entries as {@link list}, read fresh (never a shared or cached listing) straight
    * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
+   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder).
    */
-  async table(): Promise<LeaseTable> {
-    const builder = new LeaseTableBuilder(this.prefix);
+  async table(opts: { rows?: boolean } = {}): Promise<LeaseTable> {
+    const builder = new LeaseTableBuilder(this.prefix, opts);
     const { revision } = await this.store.scan(
       subnetsPrefix(this.prefix),
       (kv) => builder.add(kv),

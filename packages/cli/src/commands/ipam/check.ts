@@ -32,12 +32,15 @@ export interface IpamState {
   readonly network?: LeaseNetwork;
 }
 
-/** Scans `<prefix>/subnets/` into a table, then reads the config at that same revision. */
-export async function readIpamState(ctx: Context): Promise<IpamState> {
+/**
+ * Scans `<prefix>/subnets/` into a table, then reads the config at that same revision.
+ * `rows: false` when the view needs no lease as an object (see LeaseTableBuilder).
+ */
+export async function readIpamState(ctx: Context, opts: { rows?: boolean } = {}): Promise<IpamState> {
   const { readNetwork } = await import("@podnet/netcfg");
   const store = await ctx.store();
   const registry = await openRegistry(ctx);
-  const table = await registry.table();
+  const table = await registry.table(opts);
   const networkState = await readNetwork(store, ctx.globals.prefix, { revision: table.revision });
   if (networkState.state === "missing") return { registry, table, networkState };
   if (networkState.state === "invalid") return { registry, table, networkState, config: networkState.config };

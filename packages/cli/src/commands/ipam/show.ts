@@ -65,7 +65,8 @@ export function showCommand(): Command {
         if (opts.ip !== undefined && locateAddress(emptyListing, opts.ip) === null) {
           throw new PodnetError("usage", `--ip: ${opts.ip} is not an address as flannel writes them`);
         }
-        const state = await readIpamState(ctx);
+        // Usage and the map need counts and spans only; --ip and --free decode the leases.
+        const state = await readIpamState(ctx, { rows: opts.ip !== undefined || opts.free === true });
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);
         if (opts.free) return showFree(ctx, state);
         const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl, opts.ttlAutoMax);
