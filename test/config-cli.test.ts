@@ -220,8 +220,14 @@ describe("podnet config in etcd", () => {
     await podnet(["config", "set", files.good]);
     const hist = await podnet(["config", "history", "-o", "json"]);
     expect(hist.code).toBe(0);
-    const versions = (JSON.parse(hist.stdout) as { versions: { revision: number; text: string }[] }).versions;
+    const doc = JSON.parse(hist.stdout) as {
+      revision: number;
+      versions: { revision: number; text: string }[];
+    };
+    const versions = doc.versions;
     expect(versions.length).toBeGreaterThanOrEqual(3);
+    // The revision the history was read at: at or past the newest version's.
+    expect(doc.revision).toBeGreaterThanOrEqual(versions[0]?.revision ?? Number.POSITIVE_INFINITY);
     expect(versions[0]?.text).toBe(GOOD);
     const v2 = versions.find((v) => v.text.includes('"VNI": 2'));
     expect(v2).toBeDefined();

@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  formatAddress,
+  formatCidr,
   formatIPv4,
   formatIPv4Cidr,
   formatIPv6,
@@ -134,5 +136,14 @@ describe("IPv6", () => {
     expect(ipv6NetsOverlap(net, parseIPv6Cidr("fc00:0:0:1::/64")!)).toBe(true);
     expect(ipv6NetsOverlap(net, parseIPv6Cidr("fc00:0:1::/64")!)).toBe(false);
     expect(parseIPv6Cidr("fc00::/129")).toBeNull();
+  });
+});
+
+describe("formatAddress and formatCidr", () => {
+  it("print an address by its own family: a number is IPv4, a bigint IPv6", () => {
+    expect(formatAddress(parseIPv4("10.5.7.1") as number)).toBe("10.5.7.1");
+    expect(formatAddress(parseIPv6("fc00:0:0:7::1") as bigint)).toBe("fc00:0:0:7::1");
+    expect(formatCidr(parseIPv4("10.5.7.0") as number, 24)).toBe("10.5.7.0/24");
+    expect(formatCidr(parseIPv6("fc00:0:0:7::") as bigint, 64)).toBe("fc00:0:0:7::/64");
   });
 });

@@ -211,3 +211,16 @@ function parsePrefix(text: string, max: number): number | null {
   const n = Number(text);
   return n <= max ? n : null;
 }
+
+/** An address of either family: a number (IPv4) or a bigint (IPv6). */
+export type AnyAddress = number | bigint;
+
+/** The address in iproute2's words (dotted IPv4, compressed lower-case IPv6), by its own family. */
+export function formatAddress(ip: AnyAddress): string {
+  return typeof ip === "bigint" ? formatIPv6(ip) : formatIPv4(ip);
+}
+
+/** `10.5.7.0/24` or `fc00:0:0:7::/64`, by the address's own family. */
+export function formatCidr(ip: AnyAddress, prefix: number): string {
+  return typeof ip === "bigint" ? formatIPv6Cidr({ ip, prefix }) : formatIPv4Cidr({ ip, prefix });
+}

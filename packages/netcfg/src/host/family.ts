@@ -3,10 +3,7 @@
  * IPv6 address a bigint (ipam-core's forms), so a peer's addresses say their family themselves.
  */
 import {
-  formatIPv4,
-  formatIPv4Cidr,
-  formatIPv6,
-  formatIPv6Cidr,
+  type AnyAddress,
   type IPv4Net,
   type IPv6Net,
   ipv4NetContains,
@@ -21,17 +18,11 @@ import {
 export type AddressFamily = 4 | 6;
 
 /** An address of either family: a number (IPv4) or a bigint (IPv6). */
-export type PeerAddress = number | bigint;
+export type PeerAddress = AnyAddress;
 
-/** The address in iproute2's words (dotted IPv4, compressed lower-case IPv6). */
-export function formatAddress(ip: PeerAddress): string {
-  return typeof ip === "bigint" ? formatIPv6(ip) : formatIPv4(ip);
-}
-
-/** `10.5.7.0/24` or `fc00:0:0:7::/64`. */
-export function formatCidr(ip: PeerAddress, prefix: number): string {
-  return typeof ip === "bigint" ? formatIPv6Cidr({ ip, prefix }) : formatIPv4Cidr({ ip, prefix });
-}
+// The family-generic printers live in ipam-core with the rest of the address rules; netcfg's
+// API keeps offering them here.
+export { formatAddress, formatCidr } from "@podnet/ipam-core";
 
 /** An address of the family, or null. */
 export function parseAddress(family: AddressFamily, text: string): PeerAddress | null {

@@ -77,6 +77,8 @@ export interface ConfigVersion extends StoredConfig {}
 
 /** What `history` found and why it stopped. */
 export interface ConfigHistory {
+  /** The revision the walk started at: the history as etcd held it then. */
+  readonly revision: number;
   readonly versions: ConfigVersion[];
   /** Why the walk stopped before the key's first version, if it did. */
   readonly truncated?: "compacted" | "limit";
@@ -88,20 +90,22 @@ export interface ConfigHistory {
  */
 export async function configHistory(store: Store, prefix: string, limit = 50): Promise<ConfigHistory> {
   const versions: ConfigVersion[] = [];
-  let { config } = await readConfig(store, prefix);
+  const first = await readConfig(store, prefix);
+  const revision = first.revision;
+  let config = first.config;
   while (config) {
     versions.push(config);
-    if (versions.length >= limit) return { versions, truncated: "limit" };
+    if (versions.length >= limit) return { revision, versions, truncated: "limit" };
     // The first version since the key was (re)created: older ones, if any, sit behind a delete.
-    if (config.version === 1) return { versions };
+    if (config.version === 1) return { revision, versions };
     try {
       ({ config } = await readConfig(store, prefix, { revision: config.modRevision - 1 }));
     } catch (err) {
-      if (isPodnetError(err, "compacted")) return { versions, truncated: "compacted" };
+      if (isPodnetError(err, "compacted")) return { revision, versions, truncated: "compacted" };
       throw err;
     }
   }
-  return { versions };
+  return { revision, versions };
 }
 
 /** The document as it stood at `revision`; a clear error when compacted or absent then. */

@@ -29,6 +29,7 @@ export function historyCommand(): Command {
         };
         await ctx.print({
           data: {
+            revision: history.revision,
             key: configKey(ctx.globals.prefix),
             versions: history.versions.map((v) => ({
               revision: v.modRevision,

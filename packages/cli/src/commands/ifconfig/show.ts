@@ -5,6 +5,8 @@
  */
 import {
   findHostLease,
+  formatAddress,
+  formatCidr,
   formatIPv4,
   formatIPv6,
   hasIPv4,
@@ -203,13 +205,12 @@ function networkView(
 ): NetworkView | null {
   const range = family === 4 ? network.ipv4 : network.ipv6;
   if (use === undefined || range === undefined) return null;
-  const ip = (v: number | bigint) => (typeof v === "bigint" ? formatIPv6(v) : formatIPv4(v));
   const total = use.total;
   return {
-    network: `${ip(range.network.ip)}/${range.network.prefix}`,
+    network: formatCidr(range.network.ip, range.network.prefix),
     subnetLen: range.subnetLen,
-    subnetMin: ip(range.min),
-    subnetMax: ip(range.max),
+    subnetMin: formatAddress(range.min),
+    subnetMax: formatAddress(range.max),
     subnets:
       typeof total === "bigint" && total > BigInt(Number.MAX_SAFE_INTEGER) ? total.toString() : Number(total),
     leased: Number(use.leased),
