@@ -42,6 +42,8 @@ const ENTRIES: [string, string, string][] = [
   ["10.5.4.0-24", vxlan("192.0.2.4", 1, "01:00:5e:00:00:01"), "7"], // multicast VtepMAC
   ["10.5.5.0-24", `{ "PublicIP": "192.0.2.5", "BackendType": "host-gw" }`, "9"], // non-canonical spelling
   ["10.5.6.0-24", "{oops", "9"], // damaged
+  ["10.5.8.0-24", `{"PublicIP":"192.0.2.8","BackendType":"host-gw","BackendData":{"Note":"grüße"}}`, "9"], // not ASCII
+  ["10.5.9.0-24", `\uFEFF{"PublicIP":"192.0.2.9"}`, "9"], // a byte order mark
   [
     "10.5.7.0-24&fc00:0:0:7::-64",
     `{"PublicIP":"192.0.2.7","PublicIPv6":"fc00::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"},"BackendV6Data":{"VNI":1,"VtepMAC":"${MAC}"}}`,

@@ -19,14 +19,17 @@ import {
   type ForeignEntry,
   type Lease,
   type LeaseListing,
+  leaseWith,
 } from "./lease.js";
-import type { LeaseSubnet } from "./lease-codec.js";
+import { decodeLeaseValue, type LeaseSubnet, utf8Text } from "./lease-codec.js";
 
 /** Row flags. */
 const RESERVED = 1;
 const HAS_BACKEND_DATA = 2;
 const BAD_BACKEND_DATA = 4;
 const HAS_V4 = 8;
+/** The value is ASCII: its UTF-8 text is its Latin-1 text. */
+const ASCII = 16;
 
 /** {@link LeaseTable.vni} of a row without vxlan BackendData to read a VNI from. */
 const NO_VNI = -1;
@@ -180,21 +183,28 @@ export class LeaseTable implements ListingCounts {
     return subnetsPrefix(this.prefix) + this.rows().name(i);
   }
 
-  /** Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). */
+  /**
+   * Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). The
+   * scan already judged the key and the value's UTF-8: the subnet comes from the columns and
+   * an ASCII value is read as Latin-1 (the same text), so only the value's attributes are decoded.
+   */
   lease(i: number): Lease {
     const o = this.objects?.[i];
     if (o !== undefined) return o;
-    const kv: KeyValue = {
-      key: this.key(i),
-      value: this.rows().value(i),
-      createRevision: this.cols.createRevision[i]!,
-      modRevision: this.cols.modRevision[i]!,
-      version: 0,
+    const rows = this.rows();
+    const key = this.key(i);
+    const text = (this.cols.flags[i]! & ASCII) !== 0 ? rows.text(i) : utf8Text(rows.value(i));
+    const decoded = text === null ? undefined : decodeLeaseValue(text);
+    if (text === null || decoded === undefined || !decoded.ok) {
+      throw new Error(`lease table row ${key} no longer decodes as a lease`);
+    }
+    const kv = {
+      key,
       lease: this.etcdLease(i),
+      modRevision: this.cols.modRevision[i]!,
+      createRevision: this.cols.createRevision[i]!,
     };
-    const decoded = decodeEntryIn(subnetsPrefix(this.prefix), kv);
-    if (decoded.kind !== "lease") throw new Error(`lease table row ${kv.key} no longer decodes as a lease`);
-    return decoded.lease;
+    return leaseWith(kv, this.subnet(i), decoded.attrs, text);
   }
 
   private rows(): ByteArena {
@@ -263,7 +273,12 @@ export class LeaseTableBuilder {
       this.damaged.push(decoded.entry);
       return;
     }
-    this.cols.push(decoded.lease, idIndex(this.ids, kv.lease));
+    // Valid UTF-8 (it decoded) with as many characters as bytes is ASCII.
+    this.cols.push(
+      decoded.lease,
+      idIndex(this.ids, kv.lease),
+      decoded.lease.value.length === kv.value.length,
+    );
     // The key's name (after the directory) and the value, back to back.
     const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes : 0);
     this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
@@ -327,7 +342,7 @@ class ColumnBuilder {
     this.modRevision = new Float64Array(c);
   }
 
-  push(lease: Lease, leaseIndex: number): void {
+  push(lease: Lease, leaseIndex: number, ascii = false): void {
     if (this.n === this.flags.length) this.grow();
     const i = this.n++;
     const { subnet, attrs } = lease;
@@ -335,6 +350,7 @@ class ColumnBuilder {
     let flags = 0;
     if (lease.etcdLease === "0") flags |= RESERVED;
     if (!(subnet.ipv4.ip === 0 && subnet.ipv4.prefix === 0 && v6)) flags |= HAS_V4;
+    if (ascii) flags |= ASCII;
     if (attrs.backendData !== undefined) flags |= HAS_BACKEND_DATA;
     // One parse of the vxlan data for both the VtepMAC check and the VNI (when it is BackendData's).
     const data = routingData(attrs);
@@ -484,6 +500,11 @@ class ByteArena {
   /** Row `i`'s key name. */
   name(i: number): string {
     return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 1]!, this.at[5 * i + 2]!);
+  }
+
+  /** Row `i`'s value as Latin-1 text. */
+  text(i: number): string {
+    return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 3]!, this.at[5 * i + 4]!);
   }
 
   /** Row `i`'s value bytes (a view). */
