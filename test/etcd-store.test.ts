@@ -2,12 +2,13 @@ import { connect, type Store } from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-describe("EtcdStore against a real etcd", () => {
+describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd", (transport) => {
   const etcd = useEtcd();
   let store: Store;
   beforeAll(async () => {
     // Small pages, so a test-sized listing takes several.
     store = await connect({
+      transport,
       endpoints: etcd().endpoints,
       dialTimeoutMs: 2000,
       commandTimeoutMs: 10_000,
@@ -59,6 +60,7 @@ describe("EtcdStore against a real etcd", () => {
       dialTimeoutMs: 2000,
       commandTimeoutMs: 10_000,
       listPageSize: 5000,
+      transport: "grpc-js",
       fastDecode: false,
     });
     try {
@@ -109,6 +111,7 @@ describe("EtcdStore against a real etcd", () => {
       endpoints: etcd().endpoints,
       dialTimeoutMs: 2000,
       commandTimeoutMs: 10_000,
+      transport: "grpc-js",
       fastDecode: false,
     });
     try {
@@ -135,6 +138,7 @@ describe("EtcdStore against a real etcd", () => {
       }
       // Pages of 5 keys: three pages, still every key once.
       const paged = await connect({
+        transport,
         endpoints: etcd().endpoints,
         dialTimeoutMs: 2000,
         commandTimeoutMs: 10_000,
@@ -186,5 +190,46 @@ describe("EtcdStore against a real etcd", () => {
     expect(res.gets[1]).toBeUndefined();
     const ok = await store.txn([{ key: "/won/a", value: "winner" }], [{ put: "/won/a", value: "next" }]);
     expect(ok).toMatchObject({ succeeded: true, gets: [] });
+  });
+  it("grants, renews, looks up and revokes leases; a gone lease is -1, 0 on renewal, and no error on revoke", async () => {
+    const lease = await store.grant(600);
+    expect(BigInt(lease)).toBeGreaterThan(0n);
+    expect(BigInt(lease)).toBeLessThan(2n ** 63n);
+    expect(await store.timeToLive(lease)).toBeGreaterThan(590);
+    expect(await store.keepAliveOnce(lease)).toBe(600);
+    await store.txn([], [{ put: "/leased/a", value: "1", lease }]);
+    expect((await store.get("/leased/a")).value?.lease).toBe(lease);
+    expect((await store.txn([{ key: "/leased/a", lease }], [{ delete: "/leased/a" }])).succeeded).toBe(true);
+    await store.revoke(lease);
+    await store.revoke(lease);
+    expect(await store.timeToLive(lease)).toBe(-1);
+    expect(await store.keepAliveOnce(lease)).toBe(0);
+  });
+
+  it("reports each endpoint's status and compacts", async () => {
+    const [st] = await store.status();
+    expect(st).toMatchObject({ endpoint: etcd().endpoints[0], version: expect.stringMatching(/^3\./) });
+    const s = st as {
+      memberId: string;
+      leaderId: string;
+      revision: number;
+      dbSize: number;
+      raftTerm: number;
+    };
+    expect(s.memberId).toMatch(/^[1-9]\d*$/);
+    expect(s.leaderId).toBe(s.memberId);
+    expect(s.revision).toBeGreaterThan(1);
+    expect(s.dbSize).toBeGreaterThan(0);
+    expect(s.raftTerm).toBeGreaterThan(0);
+    const json = JSON.parse(await etcd().etcdctlOk(["endpoint", "status", "-w", "json"])) as {
+      Status: { header: { member_id: number | string } };
+    }[];
+    expect(
+      BigInt(json[0]?.Status.header.member_id as number)
+        .toString()
+        .slice(0, 12),
+    ).toBe(s.memberId.slice(0, 12));
+    await store.compact(s.revision);
+    await expect(store.get("/c/a", { revision: 1 })).rejects.toThrow(/compacted/);
   });
 });

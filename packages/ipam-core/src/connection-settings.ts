@@ -149,7 +149,9 @@ export function resolveConnectionSettings(
       throw new PodnetError("usage", `cannot read ${named("passwordFile")} ${passwordFile} (${code})`);
     }
   }
+  const transport = etcdTransport(env);
   const connection: ConnectionOptions = {
+    ...(transport !== undefined ? { transport } : {}),
     endpoints: endpoints !== undefined ? endpoints.split(",") : DEFAULT_ENDPOINTS,
     ...(caFile !== undefined ? { caFile } : {}),
     ...(certFile !== undefined ? { certFile } : {}),
@@ -160,6 +162,17 @@ export function resolveConnectionSettings(
     commandTimeoutMs: duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT_MS),
   };
   return { connection, prefix, sources };
+}
+
+/** The environment variable that picks the etcd transport: `h2` (the default) or `grpc-js` (etcd3). */
+export const TRANSPORT_ENV = "PODNET_ETCD_TRANSPORT";
+
+/** The transport {@link TRANSPORT_ENV} asks for; a usage error for anything else. */
+function etcdTransport(env: Environment): "h2" | "grpc-js" | undefined {
+  const value = env[TRANSPORT_ENV];
+  if (value === undefined || value === "") return undefined;
+  if (value === "h2" || value === "grpc-js") return value;
+  throw new PodnetError("usage", `${TRANSPORT_ENV} "${value}" is not h2 or grpc-js`);
 }
 
 /** An open etcd connection and the prefix it serves; close it, or let `await using` do it. */

@@ -42,7 +42,7 @@ describe("parseDuration", () => {
 
 describe("ipLiteralOf", () => {
   it("names the IP of an IP endpoint, for the certificate check, and nothing for a host name", async () => {
-    const { ipLiteralOf } = await import("./etcd-store.js");
+    const { ipLiteralOf } = await import("./ip-literal.js");
     expect(ipLiteralOf("https://127.0.0.1:2379")).toBe("127.0.0.1");
     expect(ipLiteralOf("https://[::1]:2379")).toBe("::1");
     expect(ipLiteralOf("https://etcd.example:2379")).toBeUndefined();

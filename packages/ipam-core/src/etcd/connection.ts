@@ -17,10 +17,15 @@ export interface ConnectionOptions {
   readonly insecureSkipTlsVerify?: boolean;
   /** Keys per range request of a listing; default 32,768. */
   readonly listPageSize?: number;
-  /** Decode Range and TTL replies with podnet's own decoder (default true); false uses etcd3's protobufjs decoding. */
+  /** grpc-js transport: decode Range and TTL replies with podnet's own decoder (default true); false uses etcd3's protobufjs decoding. */
   readonly fastDecode?: boolean;
   /** The cluster's `--max-request-bytes`; default etcd's 1.5 MiB. Larger writes are refused before sending. */
   readonly maxRequestBytes?: number;
+  /**
+   * How to talk to etcd: "h2" (default), podnet's own gRPC over node:http2, or "grpc-js", the
+   * etcd3 library (PODNET_ETCD_TRANSPORT=grpc-js for the CLI).
+   */
+  readonly transport?: "h2" | "grpc-js";
   /** Where a warning about the connection goes (one line); default process.emitWarning. */
   readonly onWarning?: (message: string) => void;
 }

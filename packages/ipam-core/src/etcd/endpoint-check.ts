@@ -18,7 +18,7 @@ export type EndpointCheck = { readonly endpoint: string } & (
 export async function checkEndpoints(connection: ConnectionOptions): Promise<EndpointCheck[]> {
   const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
   // Loaded before the clocks start: the time waited is the endpoint's, not the module loader's.
-  await Promise.all([import("etcd3"), import("cockatiel")]);
+  if (connection.transport === "grpc-js") await Promise.all([import("etcd3"), import("cockatiel")]);
   return Promise.all(
     endpoints.map(async (endpoint): Promise<EndpointCheck> => {
       const started = performance.now();

@@ -8,6 +8,7 @@
  * {@link closeChannels} closes the grpc channels at once (etcd3 waits a second for a connecting one).
  */
 import type { Etcd3 } from "etcd3";
+import { ttlsOf } from "./lease-ttls.js";
 import { decodeRangeResponse, decodeTtl, type RangePage } from "./reply-decoders.js";
 
 /** A grpc-js unary method as a generated client carries it. */
@@ -122,16 +123,9 @@ export function fastPathOf(
     timeToLiveMany: (ids, deadline, concurrency) =>
       withRetry("Lease", async (raw, metadata) => {
         const method = methodOf(raw, "leaseTimeToLive") as RawMethod;
-        const out = new Map<string, number>();
-        let next = 0;
-        const worker = async (): Promise<void> => {
-          for (let i = next++; i < ids.length; i = next++) {
-            const id = ids[i] as string;
-            out.set(id, await unary(raw, method, decodeTtl, { ID: id }, metadata, deadline));
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
-        return out;
+        return ttlsOf(ids, concurrency, (id) =>
+          unary(raw, method, decodeTtl, { ID: id }, metadata, deadline),
+        );
       }),
   };
 }

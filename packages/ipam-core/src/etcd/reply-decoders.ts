@@ -3,6 +3,7 @@
  * used instead of protobufjs on the fast path (see etcd3-internals.ts). Pure functions of the
  * reply's bytes, tested on bytes captured from a real etcd.
  */
+import { WireReader } from "./protobuf-wire.js";
 import type { KeyValue, KeyValueCursor } from "./store.js";
 
 /** One page of a range: the kvs, the header's revision, whether more follow. */
@@ -12,49 +13,6 @@ export interface RangePage {
   readonly kvs: KeyValue[];
   /** The last key's bytes, when the decoder kept them (the next page starts after it). */
   readonly lastKey?: Buffer;
-}
-
-/** A cursor over protobuf wire bytes: varints, 64-bit varints, skipping by wire type. */
-class WireReader {
-  pos = 0;
-  constructor(
-    readonly buf: Buffer,
-    private readonly what: string,
-  ) {}
-
-  /** An unsigned varint; exact below 2^53, which every revision, version and length is. */
-  varint(): number {
-    let result = 0;
-    let scale = 1;
-    for (;;) {
-      const b = this.buf[this.pos++];
-      if (b === undefined) throw new Error(`truncated ${this.what}`);
-      result += (b & 0x7f) * scale;
-      if (b < 0x80) return result;
-      scale *= 128;
-    }
-  }
-
-  /** An int64 varint as a bigint (two's complement: -1 is ten bytes). */
-  int64(): bigint {
-    const start = this.pos;
-    const n = this.varint();
-    if (this.pos - start < 8) return BigInt(n);
-    let big = 0n;
-    for (let i = this.pos - 1; i >= start; i--) big = (big << 7n) | BigInt((this.buf[i] as number) & 0x7f);
-    return BigInt.asIntN(64, big);
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) {
-      // Not `this.pos += this.varint()`: that adds the length to the position before the length.
-      const len = this.varint();
-      this.pos += len;
-    } else if (wire === 5) this.pos += 4;
-    else throw new Error(`unexpected wire type ${wire} in a ${this.what}`);
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -183,6 +141,18 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
   };
 }
 
+/** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */
+export function keyValueAt(c: KeyValueCursor): KeyValue {
+  return {
+    key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
+    value: c.valueEnd > c.valueStart ? c.buf.subarray(c.valueStart, c.valueEnd) : EMPTY,
+    createRevision: c.createRevision,
+    modRevision: c.modRevision,
+    version: c.version,
+    lease: c.lease(),
+  };
+}
+
 /**
  * Decodes an etcdserverpb.RangeResponse straight into KeyValues. Values are views into the
  * message (a page's buffer is ~1 MB and lives only as long as its entries: copying 5,000 small
@@ -190,16 +160,7 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
  */
 export function decodeRangeResponse(buf: Buffer): RangePage {
   const kvs: KeyValue[] = [];
-  const walk = walkRangeResponse(buf, (c) => {
-    kvs.push({
-      key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
-      value: c.valueEnd > c.valueStart ? c.buf.subarray(c.valueStart, c.valueEnd) : EMPTY,
-      createRevision: c.createRevision,
-      modRevision: c.modRevision,
-      version: c.version,
-      lease: c.lease(),
-    });
-  });
+  const walk = walkRangeResponse(buf, (c) => kvs.push(keyValueAt(c)));
   return {
     revision: walk.revision,
     more: walk.more,

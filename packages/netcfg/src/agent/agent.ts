@@ -1,16 +1,14 @@
 /**
  * The host agent (`podnet agent`): flanneld's job for the VXLAN backend, done so that failures
  * show. It waits for a valid config (config-wait.ts), acquires (or reuses) this host's lease
- * (own-lease.ts), writes the subnet file, programs the devices and every peer (family-plane.ts,
- * peer-table.ts, lease-book.ts), then keeps the kernel in step with the leases: a watch for
- * changes, a periodic full reconcile for drift (scheduler.ts), guarded renewals, and a truthful
- * account of etcd's health (etcd-health.ts, status.ts). A lost lease ends the agent with exit
+ * (own-lease.ts), writes the subnet file, programs the devices and every peer (host-plane.ts,
+ * family-plane.ts, peer-table.ts, lease-book.ts), then keeps the kernel in step with the leases:
+ * a watch for changes, a periodic full reconcile for drift (scheduler.ts), guarded renewals
+ * (own-lease-keeper.ts), and a truthful account of etcd's health (etcd-health.ts, status.ts). A lost lease ends the agent with exit
  * status 1; during an etcd outage the data plane stays as it is.
  */
 import {
   formatLeaseKey,
-  type KeepAliveHandle,
-  type Lease,
   type LeaseEvent,
   LeaseRegistry,
   type LeaseWatch,
@@ -21,18 +19,17 @@ import type { HostTarget } from "../host/iproute.js";
 import { subnetFileFor, writeSubnetFile } from "../host/subnet-file.js";
 import { type AgentNetwork, waitForConfig } from "./config-wait.js";
 import type { EtcdHealth } from "./etcd-health.js";
-import { type FamilyPlane, planesFor } from "./family-plane.js";
+import { HostPlane } from "./host-plane.js";
 import { LeaseBook, watchInto } from "./lease-book.js";
-import { describeLease } from "./lease-log.js";
-import { keepMasquerade, releaseHost } from "./leaving.js";
-import type { AgentMetrics } from "./metrics.js";
+import { releaseHost } from "./leaving.js";
 import { AgentMonitor } from "./monitor.js";
 import type { AgentEnvironment, AgentOptions, AgentResult, LogMeta } from "./options.js";
-import { acquireOwnLease, checkRewrittenLease, judgeOwnEvent, keepOwnLease } from "./own-lease.js";
+import { acquireOwnLease } from "./own-lease.js";
+import { OwnLeaseKeeper } from "./own-lease-keeper.js";
 import { retrying } from "./retry.js";
 import { ReconcileScheduler } from "./scheduler.js";
 import type { AgentStatus } from "./status.js";
-import { chooseUnderlay, type Underlay } from "./underlay.js";
+import { chooseUnderlay } from "./underlay.js";
 
 export type {
   AgentEnvironment,
@@ -50,7 +47,6 @@ export function runAgent(opts: AgentOptions, env: AgentEnvironment): Promise<Age
 
 class Agent {
   private readonly monitor: AgentMonitor;
-  private readonly metrics: AgentMetrics;
   private readonly stop = new AbortController();
   private readonly signal: AbortSignal;
   private readonly target: HostTarget;
@@ -61,16 +57,13 @@ class Agent {
   private readonly retry: { readonly signal: AbortSignal; log(line: string): void };
   private result: AgentResult | undefined;
   private store: Store | undefined;
-  private underlay: Underlay | undefined;
   private net: AgentNetwork | undefined;
   private book: LeaseBook | undefined;
   private registry: LeaseRegistry | undefined;
-  private own: Lease | undefined;
-  private keep: KeepAliveHandle | undefined;
+  /** This host's lease, once acquired. */
+  private own: OwnLeaseKeeper | undefined;
   private watch: LeaseWatch | undefined;
-  /** One per family of the network; empty while the plan cannot be made (`planError` says why). */
-  private planes: FamilyPlane[] = [];
-  private planError: unknown;
+  private readonly plane: HostPlane;
 
   constructor(
     private readonly opts: AgentOptions,
@@ -84,14 +77,20 @@ class Agent {
       log: (line, meta) => this.log(line, meta),
       ...(env.status !== undefined && { onStatus: env.status }),
     });
-    this.metrics = this.monitor.metrics;
     this.etcd = this.monitor.etcd;
     this.status = this.monitor.status;
+    this.plane = new HostPlane({
+      monitor: this.monitor,
+      target: this.target,
+      ipMasq: opts.ipMasq,
+      log: (line, meta) => this.log(line, meta),
+      fullNext: () => this.scheduler.fullNext(),
+    });
     this.scheduler = new ReconcileScheduler(
       {
         full: () => this.reconcile(),
-        incremental: () => this.applyChanged(),
-        pending: () => this.planes.some((p) => p.peers.pending),
+        incremental: () => this.plane.applyChanged(),
+        pending: () => this.plane.pending,
       },
       this.signal,
     );
@@ -125,7 +124,6 @@ class Agent {
       this.target,
       (line) => this.log(line),
     );
-    this.underlay = underlay;
     const v6 = underlay.publicIPv6 === undefined ? "" : `; public IPv6 ${underlay.publicIPv6}`;
     this.log(
       `using interface ${underlay.dev} (${underlay.ip}, MTU ${underlay.mtu}); public IP ${underlay.publicIP}${v6}`,
@@ -156,13 +154,17 @@ class Agent {
     this.log(
       `network config (revision ${net.revision}): ${ranges.filter(Boolean).join(" and ")}, vxlan VNI ${backend.VNI}${backend.DirectRouting ? ", DirectRouting" : ""}`,
     );
-    this.registry = new LeaseRegistry(store, {
+    const registryOptions = {
       prefix: o.prefix,
       ...(o.leaseTtlSeconds !== undefined && { ttlSeconds: o.leaseTtlSeconds }),
-    });
+    };
+    this.registry = new LeaseRegistry(store, registryOptions);
     this.status.phase("acquiring a lease");
+    // Acquiring lists the whole network, and a registry keeps its last listing for a while: one
+    // of its own lets it go now, not beside the watch's listing (renewals need no listing).
+    const acquiring = new LeaseRegistry(store, registryOptions);
     const own = await acquireOwnLease({
-      registry: this.registry,
+      registry: acquiring,
       network,
       vni: backend.VNI,
       identity: {
@@ -173,10 +175,15 @@ class Agent {
       target: this.target,
       signal: this.signal,
       log: (line) => this.log(line),
-    });
+    }).finally(() => acquiring.close());
     if (own === undefined) return;
-    this.own = own;
-    this.startKeepAlive(own);
+    this.own = new OwnLeaseKeeper(this.registry, own, {
+      etcd: this.etcd,
+      metrics: this.monitor.metrics,
+      log: (line, meta) => this.log(line, meta),
+      lost: (reason) => this.lost(reason),
+    });
+    this.own.start(o.renewMarginSeconds);
     this.status.phase("writing the subnet file");
     const mtu = overlayMtu(backend, underlay.mtu).mtu;
     await writeSubnetFile(o.subnetFile, subnetFileFor(network, own.subnet, mtu, o.ipMasq));
@@ -186,7 +193,7 @@ class Agent {
     const book = new LeaseBook(network, (line, meta) => this.log(line, meta));
     book.ownKey = own.key;
     this.book = book;
-    this.preparePlanes(own, book);
+    this.plane.prepare(config, own, underlay, book);
     const watch = await retrying(
       "list the leases",
       () =>
@@ -210,127 +217,23 @@ class Agent {
     this.scheduler.every(o.reconcileIntervalMs);
   }
 
-  /** Works out each family's device and per-peer context once; a failure is reported by every reconcile. */
-  private preparePlanes(own: Lease, book: LeaseBook): void {
-    try {
-      this.planes = planesFor(this.net!.config, own, this.underlay!, this.target, {
-        log: (line) => this.log(line),
-        changed: (n) => this.metrics.inc("podnet_kernel_changes_total", n),
-      });
-    } catch (err) {
-      this.planes = [];
-      this.planError = err;
-    }
-    book.tables = this.planes.map((p) => p.peers);
-  }
-
-  private startKeepAlive(own: Lease): void {
-    const name = formatLeaseKey(own.subnet);
-    const fields = { fields: { lease: name } };
-    this.keep = keepOwnLease(this.registry!, own, this.opts.renewMarginSeconds, {
-      renewed: (lease, remaining) => {
-        this.etcd.answered();
-        this.own = lease;
-        this.metrics.inc("podnet_renewals_total");
-        this.log(
-          `renewed lease ${name}${remaining > 0 ? ` (${remaining}s left)` : " (a reservation)"}`,
-          fields,
-        );
-      },
-      lost: (reason) => this.lost(reason),
-      failed: (err) => {
-        this.etcd.failed(err);
-        this.metrics.inc("podnet_renew_failures_total");
-        this.log(`renewing lease ${name} failed (will retry): ${err.message}`, { level: "warn", ...fields });
-      },
-    });
-  }
-
   // ---- the leases ----
 
   private onEvents(events: readonly LeaseEvent[]): void {
     this.etcd.answered();
-    this.book?.apply(events, (e) => this.onOwnEvent(e));
+    this.book?.apply(events, (e) => this.own?.onEvent(e, this.book));
     this.updateLeaseMetrics();
-    if (this.planes.some((p) => p.peers.pending)) this.scheduler.kick(false);
-  }
-
-  /** Our own key changed under us: gone or taken means the lease is lost; anything else is checked. */
-  private onOwnEvent(e: LeaseEvent): void {
-    const own = this.own!;
-    if (e.type === "added" || e.type === "changed") this.book?.track(e.lease.key, e.lease);
-    else if (e.type === "removed") this.book?.track(e.key, undefined);
-    const verdict = judgeOwnEvent(e, own);
-    if (verdict.kind === "lost") this.lost(verdict.reason);
-    if (verdict.kind !== "check") return;
-    // Someone rewrote our key with our address: still ours only if a guarded renewal agrees.
-    void checkRewrittenLease(this.registry!, own).then((r) => {
-      if ("lease" in r) {
-        this.own = r.lease;
-        this.log(`this host's lease was rewritten in etcd and is still ours: ${describeLease(r.lease)}`);
-      } else if ("lost" in r) {
-        this.lost(r.lost);
-      } else {
-        const line = `checking this host's rewritten lease failed (will check at the next renewal): ${r.error}`;
-        this.log(line, { level: "warn" });
-      }
-    });
+    if (this.plane.pending) this.scheduler.kick(false);
   }
 
   // ---- applying ----
 
-  /** Applies exactly the changed peers' entries; a failure makes the next pass a full reconcile. */
-  private async applyChanged(): Promise<void> {
-    for (const plane of this.planes) {
-      try {
-        await plane.applyChanged();
-      } catch (err) {
-        // The kernel is not as we thought (an entry or the device removed by hand): compare it all.
-        this.log(`applying lease changes failed (reconciling fully): ${errorText(err)}`, { level: "warn" });
-        this.scheduler.fullNext();
-      }
-    }
-    this.updatePeerMetrics();
-  }
-
-  /** One full comparison of the kernel with the plan, applying the difference in batches. */
+  /** One full comparison of the kernel with the plan (see HostPlane.reconcile). */
   private async reconcile(): Promise<void> {
     const own = this.own;
     const net = this.net;
     if (own === undefined || net === undefined) return;
-    this.metrics.inc("podnet_reconciles_total");
-    if (this.planes.length === 0) return this.reconcileFailed(this.planError);
-    let failure: unknown;
-    for (const plane of this.planes) {
-      await plane.reconcile().catch((err: unknown) => {
-        failure ??= err;
-      });
-    }
-    // The rules need no device or peer: pods keep their way out while a peer entry fails.
-    if (this.opts.ipMasq) {
-      await keepMasquerade(net.network, own, this.target, (line) => this.log(line)).catch((err: unknown) => {
-        failure ??= err;
-      });
-    }
-    if (failure !== undefined) return this.reconcileFailed(failure);
-    if (this.status.lastReconcileError !== null) this.log("reconcile succeeded again");
-    const first = !this.status.programmed;
-    const peers = this.planes.map((p) => `${p.peers.programmed} peer(s) on ${p.name}`).join(", ");
-    this.status.reconciled(peers);
-    this.updatePeerMetrics();
-    if (first) this.log(`ready: ${peers}`);
-  }
-
-  private reconcileFailed(err: unknown): void {
-    const text = errorText(err);
-    this.metrics.inc("podnet_reconcile_errors_total");
-    if (text !== this.status.lastReconcileError)
-      this.log(`reconcile failed (will retry): ${text}`, { level: "error" });
-    this.status.reconcileFailed(text);
-  }
-
-  private updatePeerMetrics(): void {
-    this.monitor.peers(this.planes.map((p) => ({ peers: p.peers, family: p.plan.device.family })));
+    await this.plane.reconcile(own.lease, net.network);
   }
 
   private updateLeaseMetrics(): void {
@@ -354,16 +257,16 @@ class Agent {
     }
     this.status.stop(this.result.reason);
     this.stop.abort();
-    this.keep?.stop();
+    this.own?.stop();
     await this.watch?.stop().catch(() => undefined);
     await this.scheduler.stop();
-    const own = this.keep?.lease ?? this.own;
+    const own = this.own?.kept;
     if (own !== undefined && this.result.exitCode === 0) {
       if (this.opts.releaseOnExit && this.registry !== undefined && this.net !== undefined) {
         await releaseHost({
           registry: this.registry,
           own,
-          planes: this.planes,
+          planes: this.plane.planes,
           network: this.net.network,
           ipMasq: this.opts.ipMasq,
           target: this.target,
@@ -380,10 +283,6 @@ class Agent {
   private log(line: string, meta?: LogMeta): void {
     this.env.log(line, meta);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Resolves when `signal` aborts. */

@@ -241,7 +241,7 @@ export async function streamKernelEntries(
 
 /**
  * Runs `tool ARGS` and calls `onItem` for every element of the JSON array it prints, parsing
- * one element at a time as the output arrives (iproute2 prints `[{...},{...}]`).
+ * the elements a piece at a time as the output arrives (iproute2 prints `[{...},{...}]`).
  */
 async function streamJson(
   tool: Tool,
@@ -251,56 +251,77 @@ async function streamJson(
 ): Promise<void> {
   const splitter = new JsonArraySplitter(onItem);
   await runTool(tool, args, target, { onStdout: (chunk) => splitter.push(chunk) });
+  splitter.end();
 }
 
+/** How many `},{` from the end of the text are tried as the cut before waiting for more. */
+const CUT_TRIES = 4;
+
 /**
- * Splits a JSON array arriving in pieces into its elements, each parsed on its own: keeps
- * only the element being read. Elements must be objects or arrays (as iproute2's are).
+ * Splits a JSON array of objects arriving in pieces into its elements: the complete elements
+ * of each piece go through one `JSON.parse` (native code, as fast under any JIT tier as the
+ * agent runs at), and only the unfinished element's text is kept. A cut is made where one
+ * element ends and the next begins (`},{`); one inside a string or a nested array fails to
+ * parse and an earlier (or later) one is taken, so any valid array reads correctly.
  */
 export class JsonArraySplitter {
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
-  /** The unfinished element's text so far. */
-  private partial = "";
+  /** The elements not handed over yet, from the start of one (the array's `[` dropped). */
+  private pending = "";
+  private opened = false;
 
   constructor(private readonly onItem: (item: unknown) => void) {}
 
-  /** Feeds the next piece of the array's text; each complete element goes to the callback. */
+  /** Feeds the next piece of the array's text; the complete elements go to the callback. */
   push(chunk: string): void {
-    let start = this.depth >= 2 ? 0 : -1;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk.charCodeAt(i);
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c) this.escaped = true;
-        else if (c === 0x22) this.inString = false;
-        continue;
-      }
-      if (c === 0x22) {
-        this.inString = true;
-      } else if (c === 0x7b || c === 0x5b) {
-        this.depth++;
-        if (this.depth === 2) start = i;
-      } else if (c === 0x7d || c === 0x5d) {
-        this.depth--;
-        if (this.depth === 1 && start >= 0) {
-          const text = this.partial + chunk.slice(start, i + 1);
-          this.partial = "";
-          start = -1;
-          try {
-            this.onItem(JSON.parse(text));
-          } catch (err) {
-            if (err instanceof SyntaxError)
-              throw new PodnetError("host", "iproute2 printed something that is not JSON; is it too old?");
-            throw err;
-          }
-        }
-        if (this.depth < 0) this.depth = 0;
-      }
+    let text = this.pending + chunk;
+    if (!this.opened) {
+      const open = text.search(/\S/);
+      if (open < 0) return;
+      if (text[open] !== "[") throw notJson();
+      this.opened = true;
+      text = text.slice(open + 1);
     }
-    if (start >= 0) this.partial += chunk.slice(start);
+    let cut = text.length;
+    for (let i = 0; i < CUT_TRIES; i++) {
+      cut = text.lastIndexOf("},{", cut - 1);
+      if (cut < 0) break;
+      const items = parseArray(text.slice(0, cut + 1));
+      if (items === undefined) continue;
+      this.pending = text.slice(cut + 2);
+      for (const item of items) this.onItem(item);
+      return;
+    }
+    this.pending = text;
   }
+
+  /** The tool's output ended: the last elements go to the callback; throws when it was not a whole array. */
+  end(): void {
+    const rest = this.pending.trimEnd();
+    this.pending = "";
+    if (!this.opened) {
+      if (rest === "") return; // iproute2 prints nothing for an empty list
+      throw notJson();
+    }
+    if (!rest.endsWith("]")) throw notJson();
+    const body = rest.slice(0, -1);
+    if (body.trim() === "") return;
+    const items = parseArray(body);
+    if (items === undefined) throw notJson();
+    for (const item of items) this.onItem(item);
+  }
+}
+
+/** The elements of `[text]`, or undefined when that is not a JSON array. */
+function parseArray(text: string): unknown[] | undefined {
+  try {
+    return JSON.parse(`[${text}]`) as unknown[];
+  } catch {
+    return undefined;
+  }
+}
+
+function notJson(): PodnetError {
+  return new PodnetError("host", "iproute2 printed something that is not JSON; is it too old?");
 }
 
 /** Reads the kernel state a plan is compared with: its device, plus its DirectRouting routes. */

@@ -240,7 +240,7 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
       key: peer.key,
       net: subnet.ip,
       prefix: subnet.prefix,
-      mac: data.vtepMac,
+      mac: ownCopy(data.vtepMac),
       publicIp,
       direct: context.directNets.some((net) => netContains(net, publicIp)),
     };
@@ -257,10 +257,19 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
     key: peer.key,
     net: peer.subnet.ipv4.ip,
     prefix: peer.subnet.ipv4.prefix,
-    mac: data.vtepMac,
+    mac: ownCopy(data.vtepMac),
     publicIp,
     direct: context.directNets.some((net) => netContains(net, publicIp)),
   };
+}
+
+/**
+ * A string that holds only its own characters. A VtepMAC read from a lease value is a slice
+ * of it, and a slice keeps the whole value alive: ~140 bytes per peer kept for 17. (A joined
+ * array is a new flat string in V8.)
+ */
+function ownCopy(text: string): string {
+  return text.split(":").join(":");
 }
 
 /** A peer plan's route, as the plan lists it. */

@@ -1,0 +1,342 @@
+/**
+ * gRPC over one node:http2 session: length-prefixed messages (a 1-byte compression flag and a
+ * 4-byte big-endian length, split across DATA frames or several to a frame), the status in the
+ * trailers or in a trailers-only reply, and HTTP-level failures (a status other than 200,
+ * RST_STREAM, GOAWAY, a session error) as a {@link GrpcError} whose message etcd-errors.ts
+ * recognises (`Unavailable: etcdserver: leader changed`). No protobuf here: messages are bytes.
+ */
+import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node:http2";
+import { DeadlineError } from "../endpoint-pool.js";
+
+/** gRPC's status codes by number, named as grpc-js and etcd3 name them in messages. */
+const CODE_NAMES = [
+  "OK",
+  "Cancelled",
+  "Unknown",
+  "InvalidArgument",
+  "DeadlineExceeded",
+  "NotFound",
+  "AlreadyExists",
+  "PermissionDenied",
+  "ResourceExhausted",
+  "FailedPrecondition",
+  "Aborted",
+  "OutOfRange",
+  "Unimplemented",
+  "Internal",
+  "Unavailable",
+  "DataLoss",
+  "Unauthenticated",
+] as const;
+
+/** gRPC status codes podnet tells apart. */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  DEADLINE_EXCEEDED: 4,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** A call that ended with a gRPC status other than OK; the message reads `<CodeName>: <details>`. */
+export class GrpcError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(`${CODE_NAMES[code] ?? `Code${code}`}: ${details}`);
+    this.name = "GrpcError";
+  }
+}
+
+/** Request headers of a call beyond gRPC's own (etcd's auth `token`). */
+export type Metadata = Readonly<Record<string, string>>;
+
+/** What a stream reports: each reply message, then its end once (undefined for status OK). */
+export interface StreamHandlers {
+  message(msg: Buffer): void;
+  end(err: Error | undefined): void;
+}
+
+/** A running call: request messages go in with write(), end() half-closes, cancel() resets it. */
+export interface GrpcStream {
+  write(msg: Buffer): void;
+  end(): void;
+  /** Resets the stream (NGHTTP2_CANCEL); `end` is then called with `err`, or a Cancelled error. */
+  cancel(err?: Error): void;
+}
+
+/** One message as gRPC frames it: uncompressed flag, 4-byte length, bytes. */
+export function frameMessage(msg: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + msg.length);
+  out[0] = 0;
+  out.writeUInt32BE(msg.length, 1);
+  msg.copy(out, 5);
+  return out;
+}
+
+/**
+ * Reassembles length-prefixed messages from DATA chunks of any size: a message split across
+ * chunks is joined once when complete, never re-copied chunk by chunk.
+ */
+export class MessageDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** The length of the message being read, once its 5-byte prefix is in. */
+  private need = -1;
+
+  constructor(private readonly onMessage: (msg: Buffer) => void) {}
+
+  /** Feeds one chunk; throws a GrpcError on a compressed message (none was asked for). */
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.need < 0) {
+        if (this.buffered < 5) return;
+        const head = this.take(5);
+        if (head[0] !== 0) throw new GrpcError(GrpcStatus.INTERNAL, "compressed message without negotiation");
+        this.need = head.readUInt32BE(1);
+      }
+      if (this.buffered < this.need) return;
+      const msg = this.take(this.need);
+      this.need = -1;
+      this.onMessage(msg);
+    }
+  }
+
+  /** Whether a message was cut off by the end of the stream. */
+  get partial(): boolean {
+    return this.buffered > 0 || this.need >= 0;
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0] as Buffer;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const c = this.chunks[0] as Buffer;
+        const len = Math.min(c.length, n - at);
+        c.copy(out, at, 0, len);
+        at += len;
+        if (len === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(len);
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** The status of an HTTP reply that is not 200, as grpc-js maps it. */
+function httpStatusError(status: number): GrpcError {
+  const code =
+    status === 400
+      ? GrpcStatus.INTERNAL
+      : status === 401
+        ? GrpcStatus.UNAUTHENTICATED
+        : status === 403
+          ? GrpcStatus.PERMISSION_DENIED
+          : status === 404
+            ? GrpcStatus.UNIMPLEMENTED
+            : status === 429 || status === 502 || status === 503 || status === 504
+              ? GrpcStatus.UNAVAILABLE
+              : GrpcStatus.UNKNOWN;
+  return new GrpcError(code, `Received HTTP status code ${status}`);
+}
+
+/** A stream reset by the server (or by nghttp2) without a gRPC status. */
+function rstError(rstCode: number): GrpcError {
+  if (rstCode === constants.NGHTTP2_REFUSED_STREAM) {
+    return new GrpcError(GrpcStatus.UNAVAILABLE, "Stream refused by server");
+  }
+  if (rstCode === constants.NGHTTP2_CANCEL) return new GrpcError(GrpcStatus.CANCELLED, "Call cancelled");
+  if (rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM) {
+    return new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, "Bandwidth exhausted or memory limit exceeded");
+  }
+  // A protocol error or an internal one: the endpoint is no etcd podnet can talk to; try another.
+  return new GrpcError(GrpcStatus.UNAVAILABLE, `Received RST_STREAM with code ${rstCode}`);
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"). */
+function decodeGrpcMessage(raw: string | string[] | undefined): string {
+  const text = Array.isArray(raw) ? raw.join(",") : (raw ?? "");
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The status in headers or trailers, when there is one. */
+function statusOf(headers: Record<string, string | string[] | undefined>): Error | undefined | null {
+  const raw = headers["grpc-status"];
+  if (raw === undefined) return null;
+  const code = Number(Array.isArray(raw) ? raw[0] : raw);
+  if (!Number.isInteger(code))
+    return new GrpcError(GrpcStatus.UNKNOWN, `malformed grpc-status ${String(raw)}`);
+  return code === GrpcStatus.OK ? undefined : new GrpcError(code, decodeGrpcMessage(headers["grpc-message"]));
+}
+
+/**
+ * Opens a call on `session` to `path` (`/etcdserverpb.Watch/Watch`). Each reply message goes to
+ * `handlers.message`; `handlers.end` runs once, with undefined when the server's status is OK
+ * and an Error otherwise (a GrpcError, or the session's own error). Nothing is retried here.
+ */
+export function openStream(
+  session: ClientHttp2Session,
+  path: string,
+  opts: { readonly metadata?: Metadata },
+  handlers: StreamHandlers,
+): GrpcStream {
+  let done = false;
+  let status: Error | undefined | null = null;
+  let failure: Error | undefined;
+  const finish = (err: Error | undefined) => {
+    if (done) return;
+    done = true;
+    handlers.end(err);
+  };
+  let stream: ClientHttp2Stream;
+  try {
+    stream = session.request(
+      {
+        [constants.HTTP2_HEADER_METHOD]: "POST",
+        [constants.HTTP2_HEADER_PATH]: path,
+        [constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc",
+        te: "trailers",
+        ...opts.metadata,
+      },
+      { endStream: false },
+    );
+  } catch (err) {
+    // A session that is closing or destroyed: nothing was sent.
+    const e = new GrpcError(GrpcStatus.UNAVAILABLE, `no connection: ${(err as Error).message}`);
+    queueMicrotask(() => finish(e));
+    return { write: () => undefined, end: () => undefined, cancel: () => undefined };
+  }
+  const decoder = new MessageDecoder((msg) => {
+    if (!done && failure === undefined) handlers.message(msg);
+  });
+  stream.on("response", (headers) => {
+    const code = Number(headers[constants.HTTP2_HEADER_STATUS]);
+    if (code !== 200) {
+      failure ??= httpStatusError(code);
+      stream.close(constants.NGHTTP2_CANCEL);
+      return;
+    }
+    const type = String(headers[constants.HTTP2_HEADER_CONTENT_TYPE] ?? "");
+    if (!type.startsWith("application/grpc")) {
+      failure ??= new GrpcError(GrpcStatus.UNKNOWN, `Received HTTP reply of content-type "${type}"`);
+      stream.close(constants.NGHTTP2_CANCEL);
+      return;
+    }
+    // Trailers-only: an error (or an empty OK) in the reply's only headers.
+    const s = statusOf(headers);
+    if (s !== null) status = s;
+  });
+  stream.on("trailers", (trailers) => {
+    const s = statusOf(trailers);
+    status = s === null ? new GrpcError(GrpcStatus.UNKNOWN, "trailers without grpc-status") : s;
+  });
+  stream.on("data", (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    try {
+      decoder.push(chunk);
+    } catch (err) {
+      failure = err as Error;
+      stream.close(constants.NGHTTP2_CANCEL);
+    }
+  });
+  stream.on("error", (err: Error) => {
+    // A session error or GOAWAY ends its streams with it; keep the first cause.
+    failure ??=
+      (err as NodeJS.ErrnoException).code === "ERR_HTTP2_STREAM_ERROR"
+        ? rstError(stream.rstCode ?? constants.NGHTTP2_INTERNAL_ERROR)
+        : new GrpcError(GrpcStatus.UNAVAILABLE, err.message);
+  });
+  stream.on("close", () => {
+    if (failure !== undefined) return finish(failure);
+    if (status !== null) {
+      if (status === undefined && decoder.partial) {
+        return finish(new GrpcError(GrpcStatus.INTERNAL, "the reply ended inside a message"));
+      }
+      return finish(status);
+    }
+    const rst = stream.rstCode;
+    // A session that closed (GOAWAY, a reset connection) ends its streams with NGHTTP2_CANCEL.
+    const sessionGone = session.closed || session.destroyed;
+    finish(
+      rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR && !sessionGone
+        ? rstError(rst)
+        : new GrpcError(
+            GrpcStatus.UNAVAILABLE,
+            "the connection closed before the call's status (GOAWAY or reset)",
+          ),
+    );
+  });
+  // The reply is read as it comes; a paused stream would hold etcd's flow control window.
+  stream.resume();
+  return {
+    write: (msg) => {
+      if (!done && !stream.destroyed) stream.write(frameMessage(msg));
+    },
+    end: () => {
+      if (!stream.destroyed) stream.end();
+    },
+    cancel: (err) => {
+      failure ??= err ?? new GrpcError(GrpcStatus.CANCELLED, "Call cancelled");
+      if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    },
+  };
+}
+
+/**
+ * One request, one reply: the reply's message bytes, or a rejection with the call's status.
+ * At `deadline` the stream is cancelled (NGHTTP2_CANCEL) and the call rejects with a
+ * DeadlineError, as endpoint-pool's deadlines do.
+ */
+export function unary(
+  session: ClientHttp2Session,
+  path: string,
+  request: Buffer,
+  opts: { readonly deadline: number; readonly metadata?: Metadata },
+): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    let reply: Buffer | undefined;
+    let extra = false;
+    const stream = openStream(session, path, opts.metadata !== undefined ? { metadata: opts.metadata } : {}, {
+      message: (msg) => {
+        if (reply === undefined) reply = msg;
+        else extra = true;
+      },
+      end: (err) => {
+        clearTimeout(timer);
+        if (err !== undefined) reject(err);
+        else if (reply === undefined) reject(new GrpcError(GrpcStatus.UNIMPLEMENTED, "no reply message"));
+        else if (extra) reject(new GrpcError(GrpcStatus.UNIMPLEMENTED, "more than one reply message"));
+        else resolve(reply);
+      },
+    });
+    const timer = setTimeout(
+      () => stream.cancel(new DeadlineError()),
+      Math.max(0, opts.deadline - Date.now()),
+    );
+    timer.unref();
+    stream.write(request);
+    stream.end();
+  });
+}

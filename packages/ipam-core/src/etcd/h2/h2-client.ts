@@ -1,0 +1,181 @@
+/**
+ * The h2 transport's client of one endpoint: etcd's KV, Lease and Maintenance calls as podnet's
+ * own protobuf over h2/grpc.ts. Watches still go through an etcd3 client of the same endpoint,
+ * created (and etcd3 loaded) only when a command first watches.
+ */
+
+import { DeadlineError } from "../endpoint-pool.js";
+import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "../etcd-client.js";
+import type { Etcd3Setup } from "../etcd3-client.js";
+import { ttlsOf } from "../lease-ttls.js";
+import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
+import type { KeyValue, KeyValueCursor, TxnResult, Watch } from "../store.js";
+import type { H2Endpoint } from "./endpoint.js";
+import { GrpcError } from "./grpc.js";
+import {
+  decodeCount,
+  decodeTxn,
+  encodeCompaction,
+  encodeRange,
+  encodeTxn,
+  KV_COMPACT,
+  KV_RANGE,
+  KV_TXN,
+} from "./kv-messages.js";
+import {
+  decodeLeaseReply,
+  encodeLeaseGrant,
+  encodeLeaseId,
+  LEASE_GRANT,
+  LEASE_KEEPALIVE,
+  LEASE_REVOKE,
+  LEASE_TTL,
+} from "./lease-messages.js";
+import { decodeStatus, MAINTENANCE_STATUS, type StatusReply } from "./maintenance-messages.js";
+
+const EMPTY = Buffer.alloc(0);
+
+const rangeOf = (q: RangeQuery, countOnly = false) =>
+  encodeRange({
+    key: q.key,
+    rangeEnd: q.rangeEnd,
+    limit: q.limit,
+    revision: q.revision,
+    keysOnly: q.keysOnly,
+    countOnly,
+  });
+
+/** One endpoint over podnet's own gRPC; see the file's comment. */
+export class H2Client implements EtcdClient {
+  private watcher: Promise<EtcdClient> | undefined;
+
+  constructor(
+    private readonly endpoint: H2Endpoint,
+    /** How to build the etcd3 client that carries this endpoint's watches. */
+    private readonly watchSetup: Etcd3Setup,
+  ) {}
+
+  /** Nothing to prepare: the session's dial is bounded by each call's deadline. */
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async get(key: string, revision: number | undefined, deadline: number) {
+    let kv: KeyValue | undefined;
+    const reply = await this.endpoint.unary(KV_RANGE, encodeRange({ key, revision }), deadline);
+    const walk = walkRangeResponse(reply, (c) => {
+      kv ??= keyValueAt(c);
+    });
+    return { revision: walk.revision, kv };
+  }
+
+  async walk(query: RangeQuery, visit: (kv: KeyValueCursor) => void, deadline: number): Promise<RangeWalk> {
+    return walkRangeResponse(await this.endpoint.unary(KV_RANGE, rangeOf(query), deadline), visit);
+  }
+
+  async count(query: RangeQuery, deadline: number) {
+    return decodeCount(await this.endpoint.unary(KV_RANGE, rangeOf(query, true), deadline));
+  }
+
+  async txn({ compares, success, failure }: TxnRequest, deadline: number): Promise<TxnResult> {
+    return decodeTxn(await this.endpoint.unary(KV_TXN, encodeTxn(compares, success, failure), deadline));
+  }
+
+  async grant(ttlSeconds: number, id: string, deadline: number): Promise<void> {
+    const reply = decodeLeaseReply(
+      await this.endpoint.unary(LEASE_GRANT, encodeLeaseGrant(ttlSeconds, id), deadline),
+    );
+    if (reply.error !== "") throw new GrpcError(2, reply.error);
+  }
+
+  async revoke(id: string, deadline: number): Promise<void> {
+    await this.endpoint.unary(LEASE_REVOKE, encodeLeaseId(id), deadline);
+  }
+
+  /** One message on a LeaseKeepAlive stream: the renewed TTL (0 when the lease is gone). */
+  keepAliveOnce(id: string, deadline: number): Promise<number> {
+    return this.endpoint.withToken(deadline, async (metadata) => {
+      let stream: Awaited<ReturnType<H2Endpoint["stream"]>> | undefined;
+      const answer = new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(
+          () => stream?.cancel(new DeadlineError()),
+          Math.max(0, deadline - Date.now()),
+        );
+        timer.unref();
+        let ttl: number | undefined;
+        this.endpoint
+          .stream(
+            LEASE_KEEPALIVE,
+            {
+              message: (m) => {
+                if (ttl !== undefined) return;
+                ttl = decodeLeaseReply(m).ttl;
+                clearTimeout(timer);
+                resolve(ttl);
+                stream?.end();
+              },
+              end: (err) => {
+                clearTimeout(timer);
+                if (ttl === undefined)
+                  reject(err ?? new GrpcError(2, "the keep-alive stream ended without a reply"));
+              },
+            },
+            deadline,
+            metadata,
+          )
+          .then((s) => {
+            stream = s;
+            s.write(encodeLeaseId(id));
+          }, reject);
+      });
+      return answer;
+    });
+  }
+
+  async timeToLive(id: string, deadline: number): Promise<number> {
+    return decodeTtl(await this.endpoint.unary(LEASE_TTL, encodeLeaseId(id), deadline));
+  }
+
+  /** `concurrency` LeaseTimeToLive calls in flight on the endpoint's one session. */
+  async timeToLiveMany(
+    ids: readonly string[],
+    deadline: number,
+    concurrency: number,
+  ): Promise<Map<string, number>> {
+    return ttlsOf(ids, concurrency, (id) => this.timeToLive(id, deadline));
+  }
+
+  async compact(revision: number, deadline: number): Promise<void> {
+    await this.endpoint.unary(KV_COMPACT, encodeCompaction(revision, true), deadline);
+  }
+
+  async status(deadline: number): Promise<StatusReply> {
+    return decodeStatus(await this.endpoint.unary(MAINTENANCE_STATUS, EMPTY, deadline));
+  }
+
+  /**
+   * Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use.
+   * The h2 watch replaces this body with one call over `this.endpoint` (its `stream()` carries the
+   * token and holds the process open while the stream runs); the store around it stays as it is.
+   */
+  async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
+    this.watcher ??= import("../etcd3-client.js").then(
+      async ({ createEtcd3Clients }) =>
+        (
+          await createEtcd3Clients(
+            // Watches do not use etcd3's fast path: no warning about its internals from a watch.
+            { ...this.watchSetup, opts: { ...this.watchSetup.opts, fastDecode: false } },
+            [this.endpoint.url],
+          )
+        )[0] as EtcdClient,
+    );
+    const client = await this.watcher;
+    await client.ready(deadline);
+    return client.watch(where, handlers, deadline);
+  }
+
+  close(): void {
+    this.endpoint.close();
+    void this.watcher?.then((c) => c.close());
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Protobuf's wire format, the little podnet needs of it: a reader (varints, 64-bit varints,
+ * skipping unknown fields by wire type) for the hand decoders of etcd's replies, and a writer
+ * (varints, int64 as two's complement, length-delimited fields) for the h2 transport's requests.
+ */
+
+/** Wire types (protobuf encoding, "Message Structure"). */
+export const VARINT = 0;
+export const LEN = 2;
+
+/** A cursor over protobuf wire bytes: varints, 64-bit varints, skipping by wire type. */
+export class WireReader {
+  pos = 0;
+  constructor(
+    readonly buf: Buffer,
+    private readonly what: string,
+  ) {}
+
+  /** An unsigned varint; exact below 2^53, which every revision, version and length is. */
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.buf[this.pos++];
+      if (b === undefined) throw new Error(`truncated ${this.what}`);
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+  }
+
+  /** An int64 varint as a bigint (two's complement: -1 is ten bytes). */
+  int64(): bigint {
+    const start = this.pos;
+    const n = this.varint();
+    if (this.pos - start < 8) return BigInt(n);
+    let big = 0n;
+    for (let i = this.pos - 1; i >= start; i--) big = (big << 7n) | BigInt((this.buf[i] as number) & 0x7f);
+    return BigInt.asIntN(64, big);
+  }
+
+  /** A length-delimited field's bytes (a view into the buffer). */
+  bytes(): Buffer {
+    const len = this.varint();
+    const start = this.pos;
+    this.pos += len;
+    if (this.pos > this.buf.length) throw new Error(`truncated ${this.what}`);
+    return this.buf.subarray(start, this.pos);
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) {
+      // Not `this.pos += this.varint()`: that adds the length to the position before the length.
+      const len = this.varint();
+      this.pos += len;
+    } else if (wire === 5) this.pos += 4;
+    else throw new Error(`unexpected wire type ${wire} in a ${this.what}`);
+  }
+
+  /** Throws unless the last field ended exactly at the end of the buffer. */
+  done(): void {
+    if (this.pos !== this.buf.length) throw new Error(`truncated ${this.what}`);
+  }
+}
+
+/** An int64 as etcd ids come: a number, a decimal string, or a bigint. */
+export type Int64 = number | string | bigint;
+
+/**
+ * Writes a protobuf message field by field. Fields equal to proto3's default (0, false, empty)
+ * are left out, as protobuf's encoders do, unless `always` says they carry meaning (a oneof).
+ */
+export class WireWriter {
+  private buf = Buffer.allocUnsafe(64);
+  private pos = 0;
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  private raw(n: number): void {
+    this.room(10);
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 128) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  private rawBig(v: bigint): void {
+    this.room(10);
+    let u = BigInt.asUintN(64, v);
+    while (u >= 0x80n) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.buf[this.pos++] = Number(u);
+  }
+
+  /** A varint field (uint64/int64/enum/bool) from a non-negative safe integer. */
+  uint(field: number, n: number, always = false): this {
+    if (n === 0 && !always) return this;
+    if (!Number.isSafeInteger(n) || n < 0) return this.int64(field, BigInt(n), always);
+    this.raw(field * 8);
+    this.raw(n);
+    return this;
+  }
+
+  /** An int64 field; negative values are ten bytes of two's complement, as protobuf writes them. */
+  int64(field: number, v: Int64, always = false): this {
+    const big = typeof v === "bigint" ? v : BigInt(v);
+    if (big === 0n && !always) return this;
+    this.raw(field * 8);
+    if (big >= 0n && big <= BigInt(Number.MAX_SAFE_INTEGER)) this.raw(Number(big));
+    else this.rawBig(big);
+    return this;
+  }
+
+  /** A bool field. */
+  bool(field: number, b: boolean | undefined): this {
+    return b === true ? this.uint(field, 1) : this;
+  }
+
+  /** A bytes or string field. */
+  bytes(field: number, b: Buffer | string | undefined, always = false): this {
+    if (b === undefined || (b.length === 0 && !always)) return this;
+    const len = typeof b === "string" ? Buffer.byteLength(b) : b.length;
+    this.raw(field * 8 + LEN);
+    this.raw(len);
+    this.room(len);
+    if (typeof b === "string") this.buf.write(b, this.pos);
+    else b.copy(this.buf, this.pos);
+    this.pos += len;
+    return this;
+  }
+
+  /** An embedded message field (always written: an empty message is still a set field). */
+  message(field: number, m: WireWriter | Buffer): this {
+    return this.bytes(field, m instanceof WireWriter ? m.finish() : m, true);
+  }
+
+  /** The message's bytes. */
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
