@@ -23,6 +23,7 @@ export * from "./keys.js";
 export * from "./lease.js";
 export * from "./lease-codec.js";
 export * from "./lease-lookup.js";
+export * from "./lease-table.js";
 export * from "./lease-watch.js";
 export * from "./lost-answer.js";
 export * from "./pattern.js";

@@ -21,6 +21,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
 
@@ -208,6 +209,21 @@ export class LeaseRegistry {
    */
   async list(): Promise<LeaseListing> {
     return (await this.fresh()).listing();
+  }
+
+  /**
+   * The same entries as {@link list}, read fresh (never a shared or cached listing) straight
+   * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
+   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder).
+   */
+  async table(opts: { rows?: boolean } = {}): Promise<LeaseTable> {
+    const builder = new LeaseTableBuilder(this.prefix, opts);
+    const { revision } = await this.store.scan(
+      subnetsPrefix(this.prefix),
+      (kv) => builder.add(kv),
+      this.onListProgress ? { onPage: this.onListProgress } : undefined,
+    );
+    return builder.finish(revision);
   }
 
   /**
