@@ -11,6 +11,7 @@ import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
 import { H2Client } from "../packages/ipam-core/src/etcd/h2/h2-client.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
 import { randomLeaseId } from "../packages/ipam-core/src/etcd/h2/lease-messages.js";
+import { livenessFor } from "../packages/ipam-core/src/etcd/h2/liveness.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
 
 const open: H2Endpoint[] = [];
@@ -86,7 +87,11 @@ describe("a grant repeated with its id", () => {
       user: undefined,
       tls: undefined,
     };
-    const h2 = new H2Client(endpoint({ url, dialTimeoutMs: 5000 }), setup);
+    const h2 = new H2Client(endpoint({ url, dialTimeoutMs: 5000 }), {
+      liveness: livenessFor(5000),
+      authenticated: false,
+      cancelTimeoutMs: 5000,
+    });
     const [grpc] = await createEtcd3Clients(setup, [url]);
     try {
       for (const client of [h2, grpc as EtcdClient]) {

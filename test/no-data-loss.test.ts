@@ -59,6 +59,21 @@ describe.skipIf(!etcdAvailable())("no command loses data", () => {
     expect(await stored(key)).toEqual({ value: vxlanValue("192.0.2.7", MAC), lease: "0" });
   });
 
+  it("lease reserve of a live lease keeps the etcd lease another key rides on", async () => {
+    const p = "/sharedlease";
+    await ctl(["put", `${p}/config`], VXLAN_CONFIG);
+    const key = `${p}/subnets/10.5.53.0-24`;
+    const rider = `${p}/subnets/not-a-subnet`;
+    const id = await flannelLease(key, vxlanValue("192.0.2.53", MAC));
+    await ctl(["put", `--lease=${id}`, rider, "rides on the same etcd lease"]);
+    const r = await podnet(p, ["lease", "reserve", "10.5.53.0/24", "--public-ip", "192.0.2.53"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await stored(key)).toEqual({ value: vxlanValue("192.0.2.53", MAC), lease: "0" });
+    // Revoking the old etcd lease would have deleted the other key with it.
+    expect((await stored(rider))?.value).toBe("rides on the same etcd lease");
+    expect(await ttlOf(id)).toBeGreaterThan(0);
+  });
+
   it("a new vxlan lease without a VtepMAC is refused, naming --vtep-mac; --no-vtep-mac says so on purpose", async () => {
     const p = "/nomac";
     await ctl(["put", `${p}/config`], VXLAN_CONFIG);

@@ -17,7 +17,8 @@ export interface SickEndpoint {
   close(): Promise<void>;
 }
 
-function listen(server: Server, sockets: Set<Socket>): Promise<SickEndpoint> {
+/** Listens on a free port of 127.0.0.1; `close` destroys every connection still open, then closes. */
+export function listen(server: Server, sockets = new Set<Socket>()): Promise<SickEndpoint> {
   server.on("connection", (s: Socket) => {
     sockets.add(s);
     s.on("error", () => undefined);

@@ -5,7 +5,7 @@
  * with --ttl, and the view shows `-` (null in json) with one note on stderr. --no-ttl never
  * fetches them.
  */
-import { type LeaseListing, PodnetError, type Store } from "@podnet/ipam-core";
+import { type LeaseListing, LeaseTable, PodnetError, type Store } from "@podnet/ipam-core";
 import type { Command } from "commander";
 import { note } from "./print/warn.js";
 
@@ -49,12 +49,14 @@ export interface TtlLookup {
   readonly note?: string;
 }
 
+/** The entries whose etcd leases the views look up: a listing's leases and damaged entries, a table, or the ids. */
+export type TtlSource = Pick<LeaseListing, "leases" | "damaged"> | LeaseTable | ReadonlySet<string>;
+
 /** The distinct etcd lease ids of a listing's leases and damaged entries (reservations have none). */
-export function etcdLeaseIds(listing: Pick<LeaseListing, "leases" | "damaged">): Set<string> {
-  const ids = new Set<string>();
-  for (const l of listing.leases) if (l.etcdLease !== "0") ids.add(l.etcdLease);
-  for (const d of listing.damaged) if (d.etcdLease !== "0") ids.add(d.etcdLease);
-  return ids;
+export function etcdLeaseIds(source: TtlSource): ReadonlySet<string> {
+  if (source instanceof LeaseTable) return source.etcdLeaseIds();
+  if ("leases" in source) return LeaseTable.of({ revision: 0, foreign: [], ...source }).etcdLeaseIds();
+  return source;
 }
 
 /**
@@ -63,7 +65,7 @@ export function etcdLeaseIds(listing: Pick<LeaseListing, "leases" | "damaged">):
  */
 export async function lookupTtls(
   store: Store,
-  listing: Pick<LeaseListing, "leases" | "damaged">,
+  listing: TtlSource,
   mode: TtlMode,
   opts: { limit?: number } = {},
 ): Promise<TtlLookup> {

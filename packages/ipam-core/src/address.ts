@@ -22,22 +22,26 @@ const IPV6_ALL = (1n << 128n) - 1n;
 
 /** Parses a dotted-quad IPv4 address; null when it is not one. */
 export function parseIPv4(text: string): number | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+  // One pass over the characters, no split: the views parse 65,000 PublicIPs.
   let value = 0;
-  for (const part of parts) {
-    if (part.length === 0 || part.length > 3) return null;
-    if (part.length > 1 && part.charCodeAt(0) === 48) return null; // leading zero: Go rejects it
-    let octet = 0;
-    for (let i = 0; i < part.length; i++) {
-      const c = part.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) return null;
-      octet = octet * 10 + c;
-    }
-    if (octet > 255) return null;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || ++dots > 3) return null;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return null; // leading zero: Go rejects it
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return null;
+    } else return null;
   }
-  return value;
+  if (dots !== 3 || digits === 0) return null;
+  return value * 256 + octet;
 }
 
 /** Formats an unsigned 32-bit integer as a dotted quad. */

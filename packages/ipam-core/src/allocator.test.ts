@@ -226,6 +226,29 @@ describe("decideAllocation", () => {
     expect(pick([...Array(24).fill(at(0)), 0])).toBe("10.0.3.0-24");
   });
 
+  it("on a large range nine tenths taken, draws only free subnets, and counts when every draw misses", () => {
+    const wide: LeaseNetwork = { ipv4: range4("10.0.0.0/8", 24, "10.0.1.0", "10.255.255.0") };
+    const nameAt = (i: number) => `10.${((i + 1) >> 8) & 255}.${(i + 1) & 255}.0-24`;
+    const leases: Lease[] = [];
+    for (let i = 0; i < 65_535; i++) if (i % 10 !== 3) leases.push(lease(nameAt(i), "1.1.1.1"));
+    const taken = listing(leases);
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let k = 0; k < 200; k++) {
+      const d = decideAllocation({ listing: taken, network: wide, attrs: ME, random });
+      expect(d.kind).toBe("new");
+      const got = d.kind === "new" ? name(d.subnet) : "";
+      const i = ((parseIPv4(got.split("-")[0]!)! - parseIPv4("10.0.1.0")!) / 256) | 0;
+      expect(i % 10, got).toBe(3);
+    }
+    // Every draw on a taken subnet: the exact count and rank decide (rank 0: the lowest free).
+    const d = decideAllocation({ listing: taken, network: wide, attrs: ME, random: () => 0 });
+    expect(d.kind === "new" && name(d.subnet)).toBe(nameAt(3));
+  });
+
   it("lets overlapping leases of any length occupy, and foreign keys nothing", () => {
     const wide = listing([lease("10.5.0.0-17", "1.1.1.1")], {
       foreign: [{ key: `${PREFIX}garbage`, reason: "not a subnet", etcdLease: "0", modRevision: 1 }],

@@ -228,17 +228,20 @@ function pickFrom(
   return { ipv4: ipv4 ?? { ip: 0, prefix: 0 }, ...(ipv6 !== undefined ? { ipv6 } : {}) };
 }
 
-/** Draws before {@link sampleFreeIPv4} gives up and counts. */
-const SAMPLE_TRIES = 24;
 /** Ranges smaller than this are counted exactly: cheap, and deterministic for a given `random`. */
 const SAMPLE_MIN_SIZE = 4096;
+/** Sampling stops paying above this share taken (the draws a miss needs grow as 1 / ln(share)). */
+const SAMPLE_MAX_TAKEN = 0.99;
+/** How unlikely it should be that every draw misses, so the exact count runs (it is right either way). */
+const SAMPLE_MISS_ODDS = 1e-14;
 
 /**
  * A uniformly random free IPv4 subnet found by drawing subnets of the whole range until one is
- * free, in a range of 4,096 subnets or more of which at most a quarter is taken (so 24 draws
- * all miss with odds below 1e-14); undefined otherwise, or when every draw missed. Accepting the first free draw is
- * uniform over the free subnets, as the exact count-and-rank below is; it just costs O(1)
- * instead of a pass over every lease, which a long-running registry pays on each acquire.
+ * free, in a range of 4,096 subnets or more of which at most 99% is taken, with as many draws as
+ * make a miss of every one less likely than 1e-14 (24 at a quarter taken, ~3,200 at 99%);
+ * undefined otherwise, or when every draw missed. Accepting the first free draw is uniform over
+ * the free subnets, as the exact count-and-rank below is; it just costs a few set lookups
+ * instead of a pass over every lease, which a long-running registry would pay on each acquire.
  */
 function sampleFreeIPv4(
   occupied: OccupiedSubnets,
@@ -247,9 +250,11 @@ function sampleFreeIPv4(
   exclude: readonly LeaseSubnet[],
 ): IPv4Net | undefined {
   const size = rangeSize(range);
-  if (size < SAMPLE_MIN_SIZE || (occupied.ip4.length + exclude.length) * 4 > size) return undefined;
+  const taken = (occupied.ip4.length + exclude.length) / size;
+  if (size < SAMPLE_MIN_SIZE || taken > SAMPLE_MAX_TAKEN) return undefined;
+  const tries = taken <= 0 ? 1 : Math.ceil(Math.log(SAMPLE_MISS_ODDS) / Math.log(taken));
   const step = 2 ** (32 - range.subnetLen);
-  for (let t = 0; t < SAMPLE_TRIES; t++) {
+  for (let t = 0; t < tries; t++) {
     const i = Math.min(size - 1, Math.floor(random() * size));
     const net = { ip: range.min + i * step, prefix: range.subnetLen };
     if (!occupied.freeIPv4(net.ip, net.prefix)) continue;

@@ -16,7 +16,7 @@ import {
   parseIPv4,
   parseIPv6,
 } from "./address.js";
-import { isVxlanLease, missingBackendData, parseVxlanData } from "./backend-data.js";
+import { missingBackendData } from "./backend-data.js";
 import { PodnetError } from "./errors.js";
 import { subnetsPrefix } from "./keys.js";
 import {
@@ -27,6 +27,7 @@ import {
   type LeaseNetwork,
 } from "./lease.js";
 import { hasIPv4, type LeaseSubnet, subnetName } from "./lease-codec.js";
+import { LeaseTable } from "./lease-table.js";
 import {
   countFree,
   rangeContains,
@@ -39,6 +40,17 @@ import {
 
 /** A lease whose TTL is below this many seconds counts as expiring soon. */
 export const EXPIRING_SOON_SECONDS = 3600;
+
+/**
+ * What the analysis reads: a decoded listing, or the same entries as a {@link LeaseTable}
+ * (the views' columns). Every rule below runs over the table; a listing is made one first.
+ */
+export type LeaseSource = LeaseListing | LeaseTable;
+
+/** The table of a source (a listing becomes one, keeping its leases' order and objects). */
+export function tableOf(source: LeaseSource): LeaseTable {
+  return source instanceof LeaseTable ? source : LeaseTable.of(source);
+}
 
 // ---- utilisation ----
 
@@ -76,55 +88,86 @@ export interface Utilisation {
  * LeaseRegistry.ttls returns); without it `expiringSoon` is null.
  */
 export function utilisation(
-  listing: LeaseListing,
+  source: LeaseSource,
   network: LeaseNetwork,
   ttls?: ReadonlyMap<string, number>,
 ): Utilisation {
-  const live = listing.leases.filter((l) => !isReservation(l));
-  const reserved = listing.leases.filter(isReservation);
-  const expiring = ttls === undefined ? undefined : live.filter((l) => expiresSoon(l, ttls));
+  const t = tableOf(source);
+  const { damaged } = t;
+  const expiring = (i: number) => ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), ttls);
+  const live = (i: number) => !t.isReservation(i);
+  const reserved = (i: number) => t.isReservation(i);
+  const all = () => true;
   const out: { ipv4?: FamilyUtilisation<number>; ipv6?: FamilyUtilisation<bigint> } = {};
   if (network.ipv4 !== undefined) {
     const range = network.ipv4;
     const total = rangeSize(range);
-    const covered = (entries: readonly { subnet: LeaseSubnet }[]) => covered4(range, total, nets4(entries));
-    const free = total - covered4(range, total, [...nets4(listing.leases), ...nets4(listing.damaged)]);
+    const covered = (rows: (i: number) => boolean, withDamaged: boolean) =>
+      covered4(range, total, (add) => {
+        for (let i = 0; i < t.size; i++) if (t.hasV4(i) && rows(i)) add(t.ip4(i), t.len4(i));
+        if (withDamaged)
+          for (const d of damaged) if (hasIPv4(d.subnet)) add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
+      });
+    const free = total - covered(all, true);
     out.ipv4 = {
       total,
-      leased: covered(live),
-      reserved: covered(reserved),
-      damaged: covered(listing.damaged),
+      leased: covered(live, false),
+      reserved: covered(reserved, false),
+      damaged: covered4(range, total, (add) => {
+        for (const d of damaged) if (hasIPv4(d.subnet)) add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
+      }),
       used: total - free,
       free,
-      expiringSoon: expiring === undefined ? null : expiring.filter((l) => hasIPv4(l.subnet)).length,
+      expiringSoon: ttls === undefined ? null : countRows(t, (i) => live(i) && expiring(i) && t.hasV4(i)),
       percentUsed: total === 0 ? 0 : Math.round(((total - free) / total) * 10_000) / 100,
     };
   }
   if (network.ipv6 !== undefined) {
     const range = network.ipv6;
     const total = rangeSize(range);
-    const covered = (entries: readonly { subnet: LeaseSubnet }[]) => total - countFree(range, nets6(entries));
-    const free = countFree(range, [...nets6(listing.leases), ...nets6(listing.damaged)]);
+    const nets = (rows: (i: number) => boolean): IPv6Net[] => {
+      const out6: IPv6Net[] = [];
+      if (t.hasIPv6) {
+        for (let i = 0; i < t.size; i++) {
+          const net = t.ip6(i);
+          if (net !== undefined && rows(i)) out6.push(net);
+        }
+      }
+      return out6;
+    };
+    const covered = (rows: (i: number) => boolean) => total - countFree(range, nets(rows));
+    const free = countFree(range, [...nets(all), ...nets6(damaged)]);
     out.ipv6 = {
       total,
       leased: covered(live),
       reserved: covered(reserved),
-      damaged: covered(listing.damaged),
+      damaged: total - countFree(range, nets6(damaged)),
       used: total - free,
       free,
       expiringSoon:
-        expiring === undefined ? null : expiring.filter((l) => l.subnet.ipv6 !== undefined).length,
+        ttls === undefined ? null : countRows(t, (i) => live(i) && expiring(i) && t.ip6(i) !== undefined),
       percentUsed: total === 0n ? 0 : Number(((total - free) * 10_000n) / total) / 100,
     };
   }
   return out;
 }
 
+function countRows(t: LeaseTable, rows: (i: number) => boolean): number {
+  let n = 0;
+  for (let i = 0; i < t.size; i++) if (rows(i)) n++;
+  return n;
+}
+
+/** Whether an etcd lease has less than an hour left (or is already gone) according to `ttls`; never a reservation ("0"). */
+function ttlExpiresSoon(etcdLease: string, ttls: ReadonlyMap<string, number>): boolean {
+  if (etcdLease === "0") return false;
+  const ttl = ttls.get(etcdLease);
+  return ttl !== undefined && ttl < EXPIRING_SOON_SECONDS;
+}
+
 /** Whether a live lease has less than an hour left (or is already gone) according to `ttls`. */
 export function expiresSoon(lease: Lease, ttls: ReadonlyMap<string, number>): boolean {
-  if (isReservation(lease)) return false;
-  const ttl = ttls.get(lease.etcdLease);
-  return ttl !== undefined && ttl < EXPIRING_SOON_SECONDS;
+  return ttlExpiresSoon(lease.etcdLease, ttls);
 }
 
 // ---- who holds an address ----
@@ -255,7 +298,8 @@ export interface CheckedConfig {
 
 /** What `checkLeases` looks at. */
 export interface CheckInput {
-  readonly listing: LeaseListing;
+  /** The entries: a listing or its table. */
+  readonly listing: LeaseSource;
   /** The ranges of a valid config; range checks are skipped without it. */
   readonly network?: LeaseNetwork;
   readonly config?: CheckedConfig;
@@ -270,7 +314,8 @@ const UNTYPED_BACKENDS = new Set(["udp", "alloc"]);
 
 /** Everything wrong with the leases and the config, errors first, then by kind and key. */
 export function checkLeases(input: CheckInput): Finding[] {
-  const { listing, network, config } = input;
+  const { network, config } = input;
+  const t = tableOf(input.listing);
   const findings: Finding[] = [];
   if (input.configMissing) {
     findings.push({
@@ -291,7 +336,9 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  for (const [kept, extra] of overlappingPairs(listing.leases)) {
+  for (const [keptRow, extraRow] of overlappingRows(t)) {
+    const kept = t.lease(keptRow);
+    const extra = t.lease(extraRow);
     findings.push({
       kind: "overlap",
       severity: "error",
@@ -302,7 +349,9 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  for (const [kept, extra] of duplicateOwners(listing.leases)) {
+  for (const [keptRow, extraRow] of duplicateOwners(t)) {
+    const kept = t.lease(keptRow);
+    const extra = t.lease(extraRow);
     findings.push({
       kind: "duplicate-public-ip",
       severity: "error",
@@ -313,7 +362,7 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  for (const d of listing.damaged) {
+  for (const d of t.damaged) {
     findings.push({
       kind: "damaged-value",
       severity: "error",
@@ -324,15 +373,15 @@ export function checkLeases(input: CheckInput): Finding[] {
   }
 
   if (network !== undefined) {
-    for (const lease of listing.leases) {
-      const problem = rangeProblem(network, lease.subnet);
+    for (const i of t.order) {
+      const problem = rangeProblem(network, t.subnet(i));
       if (problem === null) continue;
       findings.push({
         kind: problem.kind,
         severity: "warning",
-        key: lease.key,
-        modRevision: lease.modRevision,
-        message: `${describe(lease)} ${problem.text}`,
+        key: t.key(i),
+        modRevision: t.modRevision(i),
+        message: `${describe(t.lease(i))} ${problem.text}`,
       });
     }
   }
@@ -340,39 +389,38 @@ export function checkLeases(input: CheckInput): Finding[] {
   if (config?.valid && config.backendType !== undefined) {
     const type = config.backendType.toLowerCase();
     const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
-    for (const lease of listing.leases) {
-      const actual = (lease.attrs.backendType ?? "").toLowerCase();
+    for (const i of t.order) {
+      const actual = (t.backendType(i) ?? "").toLowerCase();
       if (actual !== expected) {
         findings.push({
           kind: "backend-mismatch",
           severity: "error",
-          key: lease.key,
-          modRevision: lease.modRevision,
-          message: `${describe(lease)} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
+          key: t.key(i),
+          modRevision: t.modRevision(i),
+          message: `${describe(t.lease(i))} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
         });
-      } else if (type === "vxlan" && config.vni !== undefined && lease.attrs.backendData !== undefined) {
+      } else if (type === "vxlan" && config.vni !== undefined && t.hasBackendData(i)) {
         // A reservation made without backend data gets its VNI when its host takes it up.
-        const data = parseVxlanData(lease.attrs.backendData);
-        const vni = typeof data === "string" ? null : data.vni;
+        const vni = t.vni(i) ?? null;
         if (vni !== null && vni !== config.vni) {
           findings.push({
             kind: "vni-mismatch",
             severity: "error",
-            key: lease.key,
-            modRevision: lease.modRevision,
-            message: `${describe(lease)} has VNI ${vni ?? "none"} but the config says ${config.vni}`,
+            key: t.key(i),
+            modRevision: t.modRevision(i),
+            message: `${describe(t.lease(i))} has VNI ${vni ?? "none"} but the config says ${config.vni}`,
           });
         }
       }
     }
   }
 
-  for (const lease of listing.leases) {
-    if (!isVxlanLease(lease.attrs)) continue;
-    const problem = missingBackendData(lease.attrs);
-    if (problem === null) continue;
+  for (const i of t.order) {
+    if (!t.badBackendData(i)) continue;
+    const lease = t.lease(i);
+    const problem = missingBackendData(lease.attrs) ?? "";
     // A reservation made without data on purpose waits for its host to write its VtepMAC.
-    const placeholder = isReservation(lease) && lease.attrs.backendData === undefined;
+    const placeholder = t.isReservation(i) && !t.hasBackendData(i);
     findings.push({
       kind: "bad-backend-data",
       severity: placeholder ? "warning" : "error",
@@ -382,7 +430,7 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  for (const f of listing.foreign) {
+  for (const f of t.foreign) {
     findings.push({
       kind: "foreign-key",
       severity: "warning",
@@ -407,39 +455,61 @@ export function checkLeases(input: CheckInput): Finding[] {
  * other appears in at least one pair.
  */
 export function overlappingPairs(leases: readonly Lease[]): [Lease, Lease][] {
-  const pairs: [Lease, Lease][] = [];
+  const t = LeaseTable.of({ revision: 0, leases: [...leases], foreign: [], damaged: [] });
+  return overlappingRows(t).map(([a, b]) => [t.lease(a), t.lease(b)]);
+}
+
+/** {@link overlappingPairs} over a table's rows (in its address order), as row numbers. */
+function overlappingRows(t: LeaseTable): [number, number][] {
+  const pairs: [number, number][] = [];
   const seen = new Set<string>();
-  const add = (a: Lease, b: Lease) => {
-    const [kept, extra] = newer(a, b) ? [b, a] : [a, b];
-    const id = `${kept.key}\u0000${extra.key}`;
+  const add = (a: number, b: number) => {
+    const [kept, extra] = newer(t, a, b) ? [b, a] : [a, b];
+    const id = `${kept},${extra}`;
     if (seen.has(id)) return;
     seen.add(id);
     pairs.push([kept, extra]);
   };
-  // IPv4 spans as numbers (exact below 2^53); IPv6 as bigints.
-  const spans4: Span<number>[] = [];
+  // IPv4 spans as numbers (exact below 2^53), by position in the table's order; IPv6 as bigints.
+  const rows = t.order;
+  const starts = new Float64Array(rows.length);
+  const ends = new Float64Array(rows.length);
+  const v4 = new Uint32Array(rows.length);
+  let n = 0;
   const spans6: Span<bigint>[] = [];
-  for (const lease of leases) {
-    const { ipv4, ipv6 } = lease.subnet;
-    if (hasIPv4(lease.subnet)) {
-      const size = 2 ** (32 - ipv4.prefix);
-      const start = Math.floor(ipv4.ip / size) * size;
-      spans4.push({ start, end: start + size - 1, lease });
+  for (let p = 0; p < rows.length; p++) {
+    const i = rows[p]!;
+    if (t.hasV4(i)) {
+      const size = 2 ** (32 - t.len4(i));
+      const start = Math.floor(t.ip4(i) / size) * size;
+      starts[p] = start;
+      ends[p] = start + size - 1;
+      v4[n++] = p;
     }
+    const ipv6 = t.ip6(i);
     if (ipv6 !== undefined) {
       const size = 1n << BigInt(128 - ipv6.prefix);
       const start = (ipv6.ip / size) * size;
-      spans6.push({ start, end: start + size - 1n, lease });
+      spans6.push({ start, end: start + size - 1n, row: i });
     }
   }
-  spans4.sort((a, b) => a.start - b.start || b.end - a.end);
+  // By start, the larger first on a tie, else in the table's order (as a stable sort would);
+  // a table in address order already is, so the sort is skipped after one look.
+  const byStart = (a: number, b: number) => starts[a]! - starts[b]! || ends[b]! - ends[a]! || a - b;
+  const spans4 = v4.subarray(0, n);
+  let sorted = true;
+  for (let k = 1; k < n && sorted; k++) sorted = byStart(spans4[k - 1]!, spans4[k]!) < 0;
+  if (!sorted) spans4.sort(byStart);
+  let reach = -1;
+  for (const p of spans4) {
+    if (reach >= 0 && starts[p]! <= ends[reach]!) add(rows[reach]!, rows[p]!);
+    if (reach < 0 || ends[p]! > ends[reach]!) reach = p;
+  }
   spans6.sort((a, b) => cmpBig(a.start, b.start) || cmpBig(b.end, a.end));
-  for (const spans of [spans4, spans6] as const) {
-    let reach: Span<number | bigint> | undefined;
-    for (const s of spans) {
-      if (reach !== undefined && s.start <= reach.end) add(reach.lease, s.lease);
-      if (reach === undefined || s.end > reach.end) reach = s;
-    }
+  let reach6: Span<bigint> | undefined;
+  for (const s of spans6) {
+    if (reach6 !== undefined && s.start <= reach6.end) add(reach6.row, s.row);
+    if (reach6 === undefined || s.end > reach6.end) reach6 = s;
   }
   return pairs;
 }
@@ -447,36 +517,39 @@ export function overlappingPairs(leases: readonly Lease[]): [Lease, Lease][] {
 interface Span<T extends number | bigint> {
   readonly start: T;
   readonly end: T;
-  readonly lease: Lease;
+  readonly row: number;
 }
 
-/** Whether `a` is newer than `b`: created later, or the larger key when created together. */
-function newer(a: Lease, b: Lease): boolean {
-  return a.createRevision !== b.createRevision ? a.createRevision > b.createRevision : a.key > b.key;
+/** Whether row `a` is newer than row `b`: created later, or the larger key when created together. */
+function newer(t: LeaseTable, a: number, b: number): boolean {
+  const ca = t.createRevision(a);
+  const cb = t.createRevision(b);
+  return ca !== cb ? ca > cb : t.key(a) > t.key(b);
 }
 
-/** For each PublicIP with several leases: [kept, extra] pairs; a reservation is kept first, else the oldest. */
-function duplicateOwners(leases: readonly Lease[]): [Lease, Lease][] {
+/** For each PublicIP with several leases: [kept, extra] row pairs; a reservation is kept first, else the oldest. */
+function duplicateOwners(t: LeaseTable): [number, number][] {
   // One map entry per owner and an array only for owners seen twice: 65,000 leases, few duplicates.
-  const first = new Map<string, Lease>();
-  const byOwner = new Map<string, Lease[]>();
-  for (const lease of leases) {
-    const owner = lease.attrs.publicIP;
+  const first = new Map<number, number>();
+  const byOwner = new Map<number, number[]>();
+  for (const i of t.order) {
+    const owner = t.publicIP(i);
     const seen = first.get(owner);
     if (seen === undefined) {
-      first.set(owner, lease);
+      first.set(owner, i);
       continue;
     }
     const list = byOwner.get(owner);
-    if (list === undefined) byOwner.set(owner, [seen, lease]);
-    else list.push(lease);
+    if (list === undefined) byOwner.set(owner, [seen, i]);
+    else list.push(i);
   }
-  const pairs: [Lease, Lease][] = [];
+  const pairs: [number, number][] = [];
   for (const list of byOwner.values()) {
     if (list.length < 2) continue;
     list.sort(
       (a, b) =>
-        Number(isReservation(b)) - Number(isReservation(a)) || (newer(a, b) ? 1 : newer(b, a) ? -1 : 0),
+        Number(t.isReservation(b)) - Number(t.isReservation(a)) ||
+        (newer(t, a, b) ? 1 : newer(t, b, a) ? -1 : 0),
     );
     const [kept, ...extra] = list;
     if (kept === undefined) continue;
@@ -706,7 +779,7 @@ export interface AddressMap {
  * (expiring over leased over reserved). Null when the family is not enabled.
  */
 export function addressMap(
-  listing: LeaseListing,
+  source: LeaseSource,
   network: LeaseNetwork,
   family: 4 | 6,
   opts: { ttls?: ReadonlyMap<string, number>; maxCells?: number } = {},
@@ -723,8 +796,9 @@ export function addressMap(
   const step = 1n << BigInt(bits - range.subnetLen);
   const last = min + total * step - 1n;
 
-  const problemKeys = new Set<string>();
-  for (const [a, b] of overlappingPairs(listing.leases)) problemKeys.add(a.key).add(b.key);
+  const t = tableOf(source);
+  const problemRows = new Set<number>();
+  for (const [a, b] of overlappingRows(t)) problemRows.add(a).add(b);
   const partOf = (s: LeaseSubnet): { ip: number | bigint; prefix: number } | undefined =>
     family === 4 ? (hasIPv4(s) ? s.ipv4 : undefined) : s.ipv6;
 
@@ -787,20 +861,27 @@ export function addressMap(
     if (end < min || start > last) return;
     spreadBig(state, ((start > min ? start : min) - min) / step, ((end < last ? end : last) - min) / step);
   };
-  for (const lease of listing.leases) {
-    const net = partOf(lease.subnet);
+  const net4 = { ip: 0, prefix: 0 };
+  for (let i = 0; i < t.size; i++) {
+    let net: { ip: number | bigint; prefix: number } | undefined;
+    if (family === 6) net = t.ip6(i);
+    else if (t.hasV4(i)) {
+      net4.ip = t.ip4(i);
+      net4.prefix = t.len4(i);
+      net = net4;
+    }
     if (net === undefined) continue;
     const state: Covered =
-      problemKeys.has(lease.key) || net.prefix !== range.subnetLen
+      problemRows.has(i) || net.prefix !== range.subnetLen
         ? "problem"
-        : isReservation(lease)
+        : t.isReservation(i)
           ? "reserved"
-          : opts.ttls !== undefined && expiresSoon(lease, opts.ttls)
+          : opts.ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), opts.ttls)
             ? "expiring"
             : "leased";
     cover(state, net);
   }
-  for (const d of listing.damaged) {
+  for (const d of t.damaged) {
     const net = partOf(d.subnet);
     if (net !== undefined) cover("problem", net);
   }
@@ -853,24 +934,36 @@ export function addressMap(
  * with typed-array sorts instead of comparator sorts: starts and ends are sorted apart and
  * swept together, which is all a union length needs.
  */
-function covered4(range: SubnetRange4, total: number, nets: readonly IPv4Net[]): number {
+function covered4(
+  range: SubnetRange4,
+  total: number,
+  each: (add: (ip: number, prefix: number) => void) => void,
+): number {
   if (total === 0) return 0;
   const step = 2 ** (32 - range.subnetLen);
   const first = range.min;
   const last = range.min + total * step - 1;
-  const starts = new Float64Array(nets.length);
-  const ends = new Float64Array(nets.length);
+  let starts = new Float64Array(1024);
+  let ends = new Float64Array(1024);
   let n = 0;
-  for (const net of nets) {
-    if (!(net.prefix >= 0 && net.prefix <= 32)) continue;
-    const size = 2 ** (32 - net.prefix);
-    const start = Math.floor(net.ip / size) * size;
+  each((ip, prefix) => {
+    if (!(prefix >= 0 && prefix <= 32)) return;
+    const size = 2 ** (32 - prefix);
+    const start = Math.floor(ip / size) * size;
     const end = start + size - 1;
-    if (end < first || start > last) continue;
+    if (end < first || start > last) return;
+    if (n === starts.length) {
+      const s2 = new Float64Array(n * 2);
+      const e2 = new Float64Array(n * 2);
+      s2.set(starts);
+      e2.set(ends);
+      starts = s2;
+      ends = e2;
+    }
     starts[n] = Math.floor((Math.max(start, first) - first) / step);
     ends[n] = Math.floor((Math.min(end, last) - first) / step) + 1; // exclusive
     n++;
-  }
+  });
   const a = starts.subarray(0, n).sort();
   const b = ends.subarray(0, n).sort();
   let covered = 0;
@@ -892,12 +985,6 @@ function covered4(range: SubnetRange4, total: number, nets: readonly IPv4Net[]):
 
 function bump(counts: Float64Array, i: number, by: number): void {
   counts[i] = (counts[i] ?? 0) + by;
-}
-
-function nets4(entries: readonly { subnet: LeaseSubnet }[]): IPv4Net[] {
-  const out: IPv4Net[] = [];
-  for (const e of entries) if (hasIPv4(e.subnet)) out.push(e.subnet.ipv4);
-  return out;
 }
 
 function nets6(entries: readonly { subnet: LeaseSubnet }[]): IPv6Net[] {

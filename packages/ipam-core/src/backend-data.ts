@@ -16,9 +16,16 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 /** Normalises a MAC to lower-case colon form; null when it is not a unicast Ethernet address. */
 export function normaliseMac(text: string): string | null {
   const mac = text.trim().toLowerCase().replaceAll("-", ":");
-  if (!MAC_RE.test(mac) || mac === "00:00:00:00:00:00") return null;
-  // A multicast VtepMAC would make the kernel flood instead of tunnel.
-  return (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 ? mac : null;
+  if (!MAC_RE.test(mac)) return null;
+  return isUnicastMac(mac) ? mac : null;
+}
+
+/** Whether a MAC already in lower-case colon form is a unicast Ethernet address (not zero, not multicast). */
+function isUnicastMac(mac: string): boolean {
+  if (mac === "00:00:00:00:00:00") return false;
+  // A multicast VtepMAC would make the kernel flood instead of tunnel: the low bit of the first octet.
+  const c = mac.charCodeAt(1);
+  return ((c <= 57 ? c - 48 : c - 87) & 1) === 0;
 }
 
 /** Go's case-insensitive field matching: each canonical name takes the last key spelled like it. */
@@ -108,8 +115,9 @@ export function parseVxlanData(raw: RawJson | undefined, field = "BackendData"):
   if (raw !== undefined) {
     const fast = FLANNEL_VXLAN.exec(raw);
     if (fast !== null) {
-      const mac = normaliseMac(fast[2] ?? "");
-      if (mac !== null && Number(fast[1]) <= MAX_VNI) return { vni: Number(fast[1]), vtepMac: mac };
+      // The pattern only matches a MAC already in normalised form.
+      const mac = fast[2] ?? "";
+      if (isUnicastMac(mac) && Number(fast[1]) <= MAX_VNI) return { vni: Number(fast[1]), vtepMac: mac };
     }
   }
   const parsed = parseRawJson(raw, field);
@@ -174,12 +182,20 @@ export function vtepMacOf(attrs: LeaseAttrs): string | null {
  * IPv6-only host (no BackendData at all, as flanneld writes it), in its BackendV6Data.
  */
 export function missingBackendData(attrs: LeaseAttrs): string | null {
-  if (!isVxlanLease(attrs)) return null;
-  const data =
-    attrs.backendData === undefined && attrs.backendV6Data !== undefined
-      ? parseVxlanData(attrs.backendV6Data, "BackendV6Data")
-      : parseVxlanData(attrs.backendData);
+  const data = routingData(attrs);
   return typeof data === "string" ? data : null;
+}
+
+/**
+ * The vxlan data peers route a lease by (see {@link missingBackendData}): its BackendData,
+ * or BackendV6Data when an IPv6-only host wrote no BackendData; a reason when unusable;
+ * undefined when the lease is not vxlan.
+ */
+export function routingData(attrs: LeaseAttrs): VxlanData | string | undefined {
+  if (!isVxlanLease(attrs)) return undefined;
+  return attrs.backendData === undefined && attrs.backendV6Data !== undefined
+    ? parseVxlanData(attrs.backendV6Data, "BackendV6Data")
+    : parseVxlanData(attrs.backendData);
 }
 
 /**

@@ -26,7 +26,7 @@ function fakeStore(keys: Record<string, number>): Store & { keys: Map<string, nu
         "lease" in c ? c.lease === "0" : "modRevision" in c && (map.get(c.key) ?? 0) === c.modRevision,
       );
       if (ok) for (const op of ops) if ("delete" in op) map.delete(op.delete);
-      return { succeeded: ok, revision: 101 };
+      return { succeeded: ok, revision: 101, gets: [] };
     },
   };
   return store as unknown as Store & { keys: Map<string, number> };
@@ -59,6 +59,34 @@ describe("deleteUnchanged", () => {
     const out = await deleteUnchanged(store, P, [{ key: k("a"), modRevision: 5, etcdLease: "7" }]);
     expect(out.map((o) => o.status)).toEqual(["unverified"]);
     expect(store.keys.has(k("a"))).toBe(true);
+  });
+
+  it("a delete that landed with its answer lost (the retry's compare fails) is reported deleted", async () => {
+    const store = fakeStore({ [k("a")]: 5 });
+    const txn = store.txn.bind(store);
+    // The first attempt commits, its answer is lost; the retry finds the key gone.
+    store.txn = async (compares, ops) => ({ ...(await txn(compares, ops)), succeeded: false });
+    const out = await deleteUnchanged(store, P, [{ key: k("a"), modRevision: 5 }]);
+    expect(out.map((o) => o.status)).toEqual(["deleted"]);
+  });
+
+  it("a key that expired meanwhile is gone, not deleted by us", async () => {
+    const store = fakeStore({ [k("a")]: 5 });
+    const get = store.get.bind(store);
+    store.get = async (key: string) => {
+      const res = await get(key);
+      return { ...res, value: res.value && { ...res.value, lease: "7" } };
+    };
+    // Its etcd lease runs out between the read and the delete: the key goes with it.
+    store.timeToLive = async () => (store.keys.has(k("a")) ? 30 : -1);
+    store.txn = async () => {
+      store.keys.delete(k("a"));
+      return { succeeded: false, revision: 101, gets: [] };
+    };
+    const out = await deleteUnchanged(store, P, [
+      { key: k("a"), modRevision: 5, etcdLease: "7", expiresAt: new Date(Date.now() + 60_000).toISOString() },
+    ]);
+    expect(out.map((o) => o.status)).toEqual(["gone"]);
   });
 
   it("deletes nothing on a dry run", async () => {

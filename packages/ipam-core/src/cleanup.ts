@@ -11,6 +11,7 @@ import { PodnetError } from "./errors.js";
 import type { Compare, Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import type { LeaseListing } from "./lease.js";
+import { deleteLanded, guardedWrite } from "./lost-answer.js";
 
 /** One key to delete if it is still as the report saw it. */
 export interface CleanupTarget {
@@ -147,8 +148,12 @@ export async function deleteUnchanged<T extends CleanupTarget>(
       { key: target.key, modRevision: kv.modRevision },
       { key: target.key, lease: kv.lease },
     ];
-    const res = await store.txn(compares, [{ delete: target.key }]);
-    if (res.succeeded) return { target, status: "deleted" };
+    // A key deleted (not expired) just now: our delete landed, even if its answer was lost.
+    const res = await guardedWrite(
+      () => store.txn(compares, [{ delete: target.key }]),
+      () => deleteLanded(store, target.key, kv.lease),
+    );
+    if (res.kind !== "lost") return { target, status: "deleted" };
     const { value: after } = await store.get(target.key);
     return after === undefined
       ? { target, status: "gone" }

@@ -5,7 +5,7 @@ import { parseIPv4, parseIPv4Cidr } from "./address.js";
 import { connect } from "./etcd/etcd-store.js";
 import type { KeyValue, Store } from "./etcd/store.js";
 import { decodeListing, type LeaseNetwork } from "./lease.js";
-import { LeaseCache, LeaseSnapshot, PatchedSnapshot } from "./lease-cache.js";
+import { LeaseCache, LeaseSnapshot } from "./lease-cache.js";
 import { encodeLeaseValue, type LeaseAttrs, leaseKey, parseLeaseKey } from "./lease-codec.js";
 import { LeaseRegistry } from "./registry.js";
 
@@ -78,54 +78,6 @@ describe("LeaseSnapshot", () => {
       expect(snap.sharesEtcdLease(lease), lease.key).toBe(want);
     }
     expect(snap.sharesEtcdLease(snap.leasesOf("4.4.4.4")[0]!)).toBe(false);
-  });
-});
-
-describe("PatchedSnapshot", () => {
-  const v = (ip: string): string => `{"PublicIP":"${ip}","PublicIPv6":null}`;
-  const base = (): LeaseSnapshot =>
-    new LeaseSnapshot(
-      PREFIX,
-      [kv("10.5.1.0-24", v("1.1.1.1"), "7", 3), kv("10.5.3.0-24", v("3.3.3.3"), "7", 4)],
-      10,
-    );
-  const put = (name: string, ip: string, revision: number) => ({
-    key: DIR + name,
-    kv: kv(name, v(ip), "9", revision),
-    revision,
-  });
-
-  it("is exact up to the last revision without a gap, and lists the writes in key order", () => {
-    const view = new PatchedSnapshot(PREFIX, base());
-    expect(view.revision).toBe(10);
-    view.apply(put("10.5.4.0-24", "4.4.4.4", 12));
-    expect(view.revision).toBe(10); // revision 11 is someone else's until it turns up
-    view.apply(put("10.5.2.0-24", "2.2.2.2", 11));
-    expect(view.revision).toBe(12);
-    expect(view.listing().revision).toBe(12);
-    expect(view.listing().leases.map((l) => nameOf(l.key))).toEqual([
-      "10.5.1.0-24",
-      "10.5.2.0-24",
-      "10.5.3.0-24",
-      "10.5.4.0-24",
-    ]);
-    expect(view.leasesOf("2.2.2.2").map((l) => l.modRevision)).toEqual([11]);
-    expect(view.occupied().overlaps(parseLeaseKey("10.5.4.0-24")!)).toBe(true);
-  });
-
-  it("drops deleted keys, keeps the newer of two writes of a key, and ignores what the listing holds", () => {
-    const view = new PatchedSnapshot(PREFIX, base());
-    expect(view.occupied().overlaps(parseLeaseKey("10.5.1.0-24")!)).toBe(true);
-    view.apply({ key: `${DIR}10.5.1.0-24`, kv: undefined, revision: 11 });
-    view.apply(put("10.5.3.0-24", "9.9.9.9", 13));
-    view.apply(put("10.5.3.0-24", "8.8.8.8", 12)); // answered late: the older write
-    view.apply(put("10.5.1.0-24", "5.5.5.5", 9)); // at or below the listing's revision: already in it
-    expect(view.revision).toBe(13);
-    expect(view.occupied().overlaps(parseLeaseKey("10.5.1.0-24")!)).toBe(false);
-    expect(view.leasesOf("1.1.1.1")).toEqual([]);
-    expect(view.leasesOf("5.5.5.5")).toEqual([]);
-    expect(view.leasesOf("9.9.9.9").map((l) => nameOf(l.key))).toEqual(["10.5.3.0-24"]);
-    expect(view.listing().leases.map((l) => l.attrs.publicIP)).toEqual(["9.9.9.9"]);
   });
 });
 
@@ -251,43 +203,67 @@ describe.skipIf(!etcdAvailable())("the lease cache against a real etcd", () => {
     expect((await registry.list()).leases).toHaveLength(4);
   });
 
-  it("an uncached registry lists once while only it writes, and again once another client wrote", async () => {
+  it("an uncached registry reads the leases once while only it (or anyone elsewhere) writes, and again once another client leased", async () => {
     const prefix = "/patched-listing";
-    let lists = 0;
+    const reads = { lists: 0, scans: 0, counts: 0 };
     const counting: Store = Object.create(store, {
       list: {
         value: (p: string, o?: { revision?: number; keysOnly?: boolean }) => {
-          lists++;
+          reads.lists++;
           return store.list(p, o);
+        },
+      },
+      scan: {
+        value: (...args: Parameters<Store["scan"]>) => {
+          reads.scans++;
+          return store.scan(...args);
+        },
+      },
+      count: {
+        value: (p: string, o?: { revision?: number }) => {
+          reads.counts++;
+          return store.count(p, o);
         },
       },
     });
     const registry = new LeaseRegistry(counting, { prefix, ttlSeconds: 600 });
     const other = new LeaseRegistry(store, { prefix, ttlSeconds: 600 });
+    // A fresh registry scans for its one host (as `podnet lease acquire`)...
     const first = await registry.acquire({ network: TINY, attrs: host("4.0.0.1") });
-    expect(lists).toBe(1);
+    expect(reads).toEqual({ lists: 0, scans: 1, counts: 0 });
+    // ... and lists for every host when it acquires again (two callers, one listing).
     const more = await Promise.all(
       ["4.0.0.2", "4.0.0.3"].map((ip) => registry.acquire({ network: TINY, attrs: host(ip) })),
     );
-    expect(lists).toBe(1); // its own writes kept the listing exact
+    expect(reads.lists).toBe(1);
     expect(new Set([first, ...more].map((g) => g.lease.key)).size).toBe(3);
     await registry.release(more[1]!.lease);
     expect((await registry.list()).leases.map((l) => l.attrs.publicIP).sort()).toEqual([
       "4.0.0.1",
       "4.0.0.2",
     ]);
-    expect(lists).toBe(1);
+    expect(reads.lists).toBe(1); // its own writes kept the listing exact
 
-    // Another client leases for a host: the registry's next acquire for that host must find it.
-    const theirs = await other.acquire({ network: TINY, attrs: host("4.0.0.9") });
-    const again = await registry.acquire({ network: TINY, attrs: host("4.0.0.9") });
-    expect(lists).toBe(2);
-    expect(again.outcome).toBe("reused");
-    expect(again.lease.key).toBe(theirs.lease.key);
-    // And a host's own lease, reused, is not listed for either.
+    // A write elsewhere in etcd moves the revision, not the count: no listing.
+    await store.txn([], [{ put: "/elsewhere/key", value: "x" }]);
+    const countsBefore = reads.counts;
+    const fourth = await registry.acquire({ network: TINY, attrs: host("4.0.0.4") });
+    expect(fourth.outcome).toBe("new");
+    expect(reads.counts).toBe(countsBefore + 1);
+    expect(reads.lists).toBe(1);
+
+    // Release it again so another client finds a free subnet; a host's own lease, reused, needs no listing.
+    await registry.release(fourth.lease);
     expect((await registry.acquire({ network: TINY, attrs: host("4.0.0.1") })).lease.key).toBe(
       first.lease.key,
     );
-    expect(lists).toBe(2);
+    expect(reads.lists).toBe(1);
+
+    // Another client leases for a host: a key more under the prefix, so the next acquire lists and finds it.
+    const theirs = await other.acquire({ network: TINY, attrs: host("4.0.0.9") });
+    const again = await registry.acquire({ network: TINY, attrs: host("4.0.0.9") });
+    expect(reads.lists).toBe(2);
+    expect(again.outcome).toBe("reused");
+    expect(again.lease.key).toBe(theirs.lease.key);
   });
 });

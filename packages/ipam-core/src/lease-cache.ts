@@ -41,6 +41,21 @@ export class LeaseSnapshot implements AcquireView {
     this.dir = subnetsPrefix(prefix);
   }
 
+  /** The entry of `key`, found by binary search (the listing is in etcd's key order). */
+  get(key: string): KeyValue | undefined {
+    const { kvs } = this;
+    let lo = 0;
+    let hi = kvs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = kvs[mid]!.key;
+      if (k === key) return kvs[mid];
+      if (k < key) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
   /** The whole listing decoded, as `LeaseRegistry.list()` returns it. */
   listing(): LeaseListing {
     this.decoded ??= decodeListing(this.prefix, this.kvs, this.revision);
@@ -124,174 +139,12 @@ function indexOwners(kvs: readonly KeyValue[]): OwnerIndex {
 }
 
 /** Adds the subnet a key name occupies; foreign names occupy nothing. */
-function addKey(out: OccupiedSubnets, name: string): void {
+export function addKey(out: OccupiedSubnets, name: string): void {
   const packed = parseLeaseKey4(name);
   if (packed >= 0) out.addIPv4(Math.floor(packed / 64), packed % 64);
   else if (packed !== -1) {
     const subnet = parseLeaseKey(name);
     if (subnet !== null) out.add(subnet);
-  }
-}
-
-/** A write this process made under the prefix, as its transaction's answer told it. */
-export interface OwnWrite {
-  readonly key: string;
-  /** The key as written, or undefined when the write deleted it. */
-  readonly kv: KeyValue | undefined;
-  /** The revision the write committed at. */
-  readonly revision: number;
-}
-
-/** Key order (etcd's, for the ASCII keys of leases). */
-function byKey(a: { readonly key: string }, b: { readonly key: string }): number {
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
-
-/** Own writes kept beside the listing before they are folded into a new one. */
-const MAX_PATCHES = 4096;
-
-/**
- * One listing patched with this process's own writes since (from their transactions' answers),
- * and the revision up to which it is exact: every revision between the listing's and
- * {@link revision} is one of those writes. When etcd's current revision is no higher, nobody
- * else wrote anything meanwhile and the view is as good as a listing taken now, without listing.
- */
-export class PatchedSnapshot implements AcquireView {
-  private base: LeaseSnapshot;
-  private readonly patches = new Map<string, OwnWrite>();
-  /** The valid leases among the patches, by key, and their keys by PublicIP (decoded once, on apply). */
-  private readonly patchLeases = new Map<string, Lease>();
-  private readonly patchOwners = new Map<string, Set<string>>();
-  /** Revisions above {@link revision} that were own writes (they close a gap once it fills). */
-  private readonly ahead = new Set<number>();
-  private exact: number;
-  private occupancy: OccupiedSubnets | undefined;
-  private decoded: LeaseListing | undefined;
-
-  constructor(
-    private readonly prefix: string,
-    base: LeaseSnapshot,
-  ) {
-    this.base = base;
-    this.exact = base.revision;
-  }
-
-  /** Every revision up to this one is in the view. */
-  get revision(): number {
-    return this.exact;
-  }
-
-  /** Takes in an own write; one the listing already holds (at or below its revision) changes nothing. */
-  apply(write: OwnWrite): void {
-    if (write.revision <= this.base.revision) return;
-    const old = this.patches.get(write.key);
-    if (old === undefined || old.revision < write.revision) {
-      this.patches.set(write.key, write);
-      this.unindex(write.key);
-      const entry = write.kv === undefined ? undefined : decodeEntryIn(subnetsPrefix(this.prefix), write.kv);
-      if (entry?.kind === "lease") {
-        this.patchLeases.set(write.key, entry.lease);
-        const ip = entry.lease.attrs.publicIP;
-        const keys = this.patchOwners.get(ip);
-        if (keys === undefined) this.patchOwners.set(ip, new Set([write.key]));
-        else keys.add(write.key);
-      }
-      this.decoded = undefined;
-      if (write.kv === undefined) this.occupancy = undefined;
-      else if (old === undefined || old.kv === undefined) {
-        // A key names its subnet: only a new key changes what is occupied.
-        const dir = subnetsPrefix(this.prefix);
-        if (this.occupancy !== undefined)
-          addKey(this.occupancy, write.key.startsWith(dir) ? write.key.slice(dir.length) : write.key);
-      }
-    }
-    if (write.revision > this.exact) this.ahead.add(write.revision);
-    while (this.ahead.delete(this.exact + 1)) this.exact++;
-    if (this.patches.size > MAX_PATCHES) this.fold();
-  }
-
-  /** The listing as of {@link revision}, as `LeaseRegistry.list()` returns it. */
-  listing(): LeaseListing {
-    this.decoded ??= decodeListing(this.prefix, this.merged(this.exact), this.exact);
-    return this.decoded;
-  }
-
-  occupied(): OccupiedSubnets {
-    if (this.occupancy !== undefined) return this.occupancy;
-    if (this.patches.size === 0) {
-      // The listing's own occupancy, patched in place from now on (the listing is this view's alone).
-      this.occupancy = this.base.occupied();
-      return this.occupancy;
-    }
-    const out = new OccupiedSubnets();
-    const dir = subnetsPrefix(this.prefix);
-    for (const kv of this.merged(Number.POSITIVE_INFINITY))
-      addKey(out, kv.key.startsWith(dir) ? kv.key.slice(dir.length) : kv.key);
-    this.occupancy = out;
-    return out;
-  }
-
-  leasesOf(publicIP: string): Lease[] {
-    const fromBase = this.base.leasesOf(publicIP);
-    if (this.patches.size === 0) return fromBase;
-    const out = fromBase.filter((l) => !this.patches.has(l.key));
-    for (const key of this.patchOwners.get(publicIP) ?? []) {
-      const lease = this.patchLeases.get(key);
-      if (lease !== undefined) out.push(lease);
-    }
-    return out.sort(byKey);
-  }
-
-  sharesEtcdLease(lease: Lease): boolean {
-    const dir = subnetsPrefix(this.prefix);
-    for (const kv of this.merged(Number.POSITIVE_INFINITY)) {
-      if (kv.lease !== lease.etcdLease || kv.key === lease.key) continue;
-      if (decodeEntryIn(dir, kv).kind === "lease") return true;
-    }
-    return false;
-  }
-
-  /** The listing's entries with the own writes up to `upTo` applied, in key order. */
-  private merged(upTo: number): KeyValue[] {
-    const kept = this.base.kvs.filter((kv) => {
-      const p = this.patches.get(kv.key);
-      return p === undefined || p.revision > upTo;
-    });
-    const added: KeyValue[] = [];
-    for (const p of this.patches.values()) if (p.kv !== undefined && p.revision <= upTo) added.push(p.kv);
-    if (added.length === 0) return kept;
-    added.sort(byKey);
-    const out: KeyValue[] = [];
-    let i = 0;
-    for (const kv of kept) {
-      while (i < added.length && byKey(added[i]!, kv) < 0) out.push(added[i++]!);
-      out.push(kv);
-    }
-    while (i < added.length) out.push(added[i++]!);
-    return out;
-  }
-
-  /** Forgets the decoded lease of a patch. */
-  private unindex(key: string): void {
-    const lease = this.patchLeases.get(key);
-    if (lease === undefined) return;
-    this.patchLeases.delete(key);
-    const keys = this.patchOwners.get(lease.attrs.publicIP);
-    keys?.delete(key);
-    if (keys?.size === 0) this.patchOwners.delete(lease.attrs.publicIP);
-  }
-
-  /** Folds the writes up to {@link revision} into the listing, so the patches stay few. */
-  private fold(): void {
-    const kvs = this.merged(this.exact);
-    for (const [key, p] of this.patches) {
-      if (p.revision > this.exact) continue;
-      this.patches.delete(key);
-      this.unindex(key);
-    }
-    this.base = new LeaseSnapshot(this.prefix, kvs, this.exact);
-    this.occupancy = undefined;
-    this.decoded = undefined;
   }
 }
 

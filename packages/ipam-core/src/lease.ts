@@ -114,18 +114,7 @@ export function decodeEntryIn(
   const text = utf8Text(kv.value);
   const decoded = decodeLeaseValue(text ?? kv.value);
   if (decoded.ok) {
-    return {
-      kind: "lease",
-      lease: {
-        key: kv.key,
-        subnet,
-        attrs: decoded.attrs,
-        value: text ?? kv.value.toString("utf8"),
-        etcdLease: kv.lease,
-        modRevision: kv.modRevision,
-        createRevision: kv.createRevision,
-      },
-    };
+    return { kind: "lease", lease: leaseWith(kv, subnet, decoded.attrs, text ?? kv.value.toString("utf8")) };
   }
   return {
     kind: "damaged",
@@ -137,6 +126,24 @@ export function decodeEntryIn(
       etcdLease: kv.lease,
       modRevision: kv.modRevision,
     },
+  };
+}
+
+/** The Lease of an etcd key whose name is `subnet` and whose value `text` decoded into `attrs`. */
+export function leaseWith(
+  kv: Pick<KeyValue, "key" | "lease" | "modRevision" | "createRevision">,
+  subnet: LeaseSubnet,
+  attrs: LeaseAttrs,
+  text: string,
+): Lease {
+  return {
+    key: kv.key,
+    subnet,
+    attrs,
+    value: text,
+    etcdLease: kv.lease,
+    modRevision: kv.modRevision,
+    createRevision: kv.createRevision,
   };
 }
 

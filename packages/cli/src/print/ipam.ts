@@ -17,8 +17,8 @@ import {
   type IPv6Net,
   isReservation,
   type Lease,
-  type LeaseListing,
   type LeaseNetwork,
+  type ListingCounts,
   type ReleaseTarget,
   type Report,
   subnetName,
@@ -65,12 +65,12 @@ export interface UsageData {
 /** Builds the machine form of `ipam show`. */
 export function usageData(
   prefix: string,
-  listing: LeaseListing,
+  listing: ListingCounts,
   network: LeaseNetwork,
   util: Utilisation,
   ttls: { checked: boolean; note?: string },
 ): UsageData {
-  const reservations = listing.leases.filter(isReservation).length;
+  const { reservations } = listing;
   const family = <N extends number | bigint>(
     u: FamilyUtilisation<N>,
     head: Pick<FamilyUsageData, "network" | "subnetLen" | "subnetMin" | "subnetMax">,
@@ -111,7 +111,7 @@ export function usageData(
           subnetMax: formatIPv6(r6.max),
         }),
       }),
-    leases: listing.leases.length - reservations,
+    leases: listing.size - reservations,
     reservations,
     damagedEntries: listing.damaged.length,
     foreignEntries: listing.foreign.length,
@@ -378,9 +378,9 @@ export function findingRows(findings: readonly Finding[]): string[][] {
 }
 
 /** The `ipam check` table with its verdict. */
-export function formatFindings(report: Report, listing: LeaseListing): string {
-  const reservations = listing.leases.filter(isReservation).length;
-  const checked = `${plural(listing.leases.length - reservations, "lease")}, ${plural(reservations, "reservation")}`;
+export function formatFindings(report: Report, listing: ListingCounts): string {
+  const { reservations } = listing;
+  const checked = `${plural(listing.size - reservations, "lease")}, ${plural(reservations, "reservation")}`;
   if (report.findings.length === 0) {
     return `no problems: ${checked} and the config at revision ${report.revision} are consistent`;
   }

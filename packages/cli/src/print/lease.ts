@@ -14,9 +14,10 @@ import {
   type Lease,
   type LeaseListing,
   type LeaseSubnet,
+  type ListingCounts,
   vtepMacOf as vtepMacOfAttrs,
 } from "@podnet/ipam-core";
-import { fields, table } from "./table.js";
+import { fields, table, tableLines } from "./table.js";
 
 /**
  * A lease and its remaining time: seconds, null for a reservation, -1 when expired or revoked,
@@ -25,6 +26,29 @@ import { fields, table } from "./table.js";
 export interface LeaseView {
   readonly lease: Lease;
   readonly ttlSeconds: number | null | undefined;
+}
+
+/**
+ * Leases with their TTLs in address order, made as they are read (a big listing is never
+ * held as views): `views(family)` yields at least those with a subnet of that family.
+ */
+export interface ViewSource {
+  views(family?: 4 | 6): Iterable<LeaseView>;
+  /** How many leases have a subnet of the family. */
+  count(family: 4 | 6): number;
+  /** Leases and reservations. */
+  readonly size: number;
+}
+
+/** The source of views already made (and sorted). */
+export function viewSource(views: readonly LeaseView[]): ViewSource {
+  return {
+    views: () => views,
+    count: (family) =>
+      views.filter((v) => (family === 4 ? hasIPv4(v.lease.subnet) : v.lease.subnet.ipv6 !== undefined))
+        .length,
+    size: views.length,
+  };
 }
 
 /** A subnet for messages: `10.5.52.0/24`, `10.5.52.0/24 + fc00:0:0:34::/64`, or the IPv6 part alone. */
@@ -117,12 +141,39 @@ export function leaseRow(view: LeaseView): string[] {
   return row;
 }
 
+const LEASE_HEAD = ["SUBNET", "PUBLIC-IP", "BACKEND", "VTEP-MAC", "TTL"];
+
 /** The `lease list` table with its footer. */
-export function formatLeaseTable(views: readonly LeaseView[], listing: LeaseListing): string {
-  const head = ["SUBNET", "PUBLIC-IP", "BACKEND", "VTEP-MAC", "TTL"];
+export function formatLeaseTable(
+  views: readonly LeaseView[],
+  listing: Pick<LeaseListing, "revision" | "damaged" | "foreign">,
+): string {
   const reservations = views.filter((v) => isReservation(v.lease)).length;
+  const body = views.length === 0 ? "no leases" : table(LEASE_HEAD, views.map(leaseTableRow));
+  return `${body}\n\n${leaseFooter(views.length, reservations, listing)}`;
+}
+
+/**
+ * formatLeaseTable line by line over views made as they are read (`views` is called twice:
+ * once for the column widths, once to print), so 65,000 leases are never held as rows.
+ */
+export function* leaseTableLines(
+  views: () => Iterable<LeaseView>,
+  listing: ListingCounts,
+): Generator<string> {
+  if (listing.size === 0) yield "no leases";
+  else yield* tableLines(LEASE_HEAD, () => mapIter(views(), leaseTableRow));
+  yield "";
+  yield leaseFooter(listing.size, listing.reservations, listing);
+}
+
+function leaseFooter(
+  leases: number,
+  reservations: number,
+  listing: Pick<ListingCounts, "revision" | "damaged" | "foreign">,
+): string {
   const parts = [
-    `${plural(views.length - reservations, "lease")}, ${plural(reservations, "reservation")} at revision ${listing.revision}`,
+    `${plural(leases - reservations, "lease")}, ${plural(reservations, "reservation")} at revision ${listing.revision}`,
   ];
   const skipped = listing.damaged.length + listing.foreign.length;
   if (skipped > 0) {
@@ -130,8 +181,11 @@ export function formatLeaseTable(views: readonly LeaseView[], listing: LeaseList
       `${plural(skipped, "entry", "entries")} skipped: ${listing.damaged.length} damaged, ${listing.foreign.length} foreign (see the warnings)`,
     );
   }
-  const body = views.length === 0 ? "no leases" : table(head, views.map(leaseTableRow));
-  return `${body}\n\n${parts.join("; ")}`;
+  return parts.join("; ");
+}
+
+function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of items) yield fn(a);
 }
 
 /** One lease as aligned fields (`lease show`, `acquire`, `reserve`, `renew`). */
@@ -157,7 +211,7 @@ export function formatLease(view: LeaseView, extra: readonly (readonly [string, 
 }
 
 /** One warning line per entry that is not a lease, for stderr. */
-export function listingWarnings(listing: LeaseListing): string[] {
+export function listingWarnings(listing: Pick<ListingCounts, "damaged" | "foreign">): string[] {
   return [
     ...listing.damaged.map(
       (d) =>

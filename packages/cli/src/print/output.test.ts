@@ -37,3 +37,26 @@ describe("render", () => {
     expect(() => parseOutputFormat("xml")).toThrow(/use one of table, json, yaml, simple/);
   });
 });
+
+describe("yaml in pieces", () => {
+  const rows = [
+    { key: "a", data: { VNI: 1, Note: "line one\nline two\n\nafter a blank" } },
+    { key: "b", list: [1, [2, 3]], empty: {}, none: null },
+  ];
+  const lazy = (items: unknown[]) => new LazyArray(items.length, () => items.values());
+  for (const [what, data, plain] of [
+    [
+      "lazy lists inside an object, one empty, a member left out",
+      { revision: 7, rows: lazy(rows), empty: lazy([]), gone: undefined, after: ["x"] },
+      { revision: 7, rows, empty: [], after: ["x"] },
+    ],
+    ["a lazy list at the top", lazy(rows), rows],
+    ["an empty lazy list at the top", lazy([]), []],
+  ] as const) {
+    it(`writes exactly what one document of the whole value would (${what})`, async () => {
+      const { toYaml } = await import("./yaml.js");
+      const got = await render({ data, human: () => "" }, "yaml");
+      expect(got).toBe(toYaml(plain));
+    });
+  }
+});

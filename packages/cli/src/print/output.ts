@@ -1,5 +1,4 @@
 import { PodnetError } from "@podnet/ipam-core";
-import { safeSerialise } from "./bounded.js";
 import { jsonChunks } from "./json-stream.js";
 
 /** The output formats every command offers (etcdctl's -w plus yaml). */
@@ -94,8 +93,8 @@ async function emit(
       await write("\n");
       return;
     case "yaml": {
-      const { toYaml } = await import("./yaml.js");
-      await write(safeSerialise(materialised(result.data), toYaml));
+      const { yamlChunks } = await import("./yaml.js");
+      for (const chunk of yamlChunks(result.data)) await write(chunk);
       return;
     }
     case "simple": {
@@ -113,15 +112,6 @@ async function emit(
       }
       await write(withNewline(result.human()));
   }
-}
-
-/** The data with its LazyArrays (at the top or one level down) made plain arrays. */
-function materialised(value: unknown): unknown {
-  if (value instanceof LazyArray) return value.toJSON();
-  if (!isPlainObject(value)) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = v instanceof LazyArray ? v.toJSON() : v;
-  return out;
 }
 
 /** Whether `value` is an object literal (not an array, class instance or null). */

@@ -15,11 +15,18 @@ import {
   hasIPv4,
   isReservation,
   type Lease,
-  type LeaseListing,
+  type ListingCounts,
   vxlanDataOf,
   vxlanV6DataOf,
 } from "@podnet/ipam-core";
-import { formatTtl, type LeaseView, simpleTtl, sortedBySubnet } from "./lease.js";
+import {
+  formatTtl,
+  type LeaseView,
+  simpleTtl,
+  sortedBySubnet,
+  type ViewSource,
+  viewSource,
+} from "./lease.js";
 import { table, tableLines } from "./table.js";
 
 /** One overlay route: where a lease's subnet is reached, and the lease behind it. */
@@ -48,27 +55,25 @@ export interface RouteEntry {
 
 /** The routes of leases, in address order (IPv4 first, then IPv6). `vni` is the config's, for leases without one. */
 export function routeEntries(views: readonly LeaseView[], vni: number | undefined): RouteEntry[] {
-  return [...eachRoute(sortedBySubnet(views), vni)];
+  return [...eachRoute(viewSource(sortedBySubnet(views)), vni)];
 }
 
 /**
  * The routes of leases already in address order, one at a time (IPv4 first, then IPv6), so
  * that a big table is printed without holding every route.
  */
-export function* eachRoute(sorted: readonly LeaseView[], vni: number | undefined): Generator<RouteEntry> {
-  for (const view of sorted) {
+export function* eachRoute(sorted: ViewSource, vni: number | undefined): Generator<RouteEntry> {
+  for (const view of sorted.views(4)) {
     if (hasIPv4(view.lease.subnet)) yield routeOf(view, 4, vni);
   }
-  for (const view of sorted) {
+  for (const view of sorted.views(6)) {
     if (view.lease.subnet.ipv6 !== undefined) yield routeOf(view, 6, vni);
   }
 }
 
 /** How many routes `eachRoute` yields. */
-export function routeCount(views: readonly LeaseView[]): number {
-  let n = 0;
-  for (const v of views) n += (hasIPv4(v.lease.subnet) ? 1 : 0) + (v.lease.subnet.ipv6 !== undefined ? 1 : 0);
-  return n;
+export function routeCount(views: ViewSource): number {
+  return views.count(4) + views.count(6);
 }
 
 function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined): RouteEntry {
@@ -184,14 +189,12 @@ const HEAD = [
 /** The whole table, titled like `route -n`, with a footer counting what was skipped. */
 export function formatRouteTable(
   routes: readonly RouteEntry[],
-  listing: LeaseListing,
+  listing: ListingCounts,
   opts: { numeric: boolean; prefix: string },
 ): string {
   const title = `Overlay IP routing table (${opts.prefix}, revision ${listing.revision})`;
-  const reservations = listing.leases.filter(isReservation).length;
-  const parts = [
-    `${plural(listing.leases.length - reservations, "lease")}, ${plural(reservations, "reservation")}`,
-  ];
+  const { reservations } = listing;
+  const parts = [`${plural(listing.size - reservations, "lease")}, ${plural(reservations, "reservation")}`];
   const skipped = listing.damaged.length + listing.foreign.length;
   if (skipped > 0) {
     parts.push(
@@ -204,9 +207,9 @@ export function formatRouteTable(
 
 /** formatRouteTable line by line, over the leases in address order (see eachRoute). */
 export function* routeTableLines(
-  sorted: readonly LeaseView[],
+  sorted: ViewSource,
   vni: number | undefined,
-  listing: LeaseListing,
+  listing: ListingCounts,
   opts: { numeric: boolean; prefix: string },
 ): Generator<string> {
   const text = formatRouteTable([], listing, opts).split("\n");

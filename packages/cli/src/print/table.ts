@@ -17,19 +17,32 @@ export function fields(pairs: readonly (readonly [string, string])[]): string {
 }
 
 /**
- * `table` line by line over rows made twice (once for the widths, once to print), so that a
- * table of 65,000 rows is never held as rows or as one string.
+ * `table` line by line over rows made once: each row is kept as one string (its cells joined)
+ * with its cells' lengths until the column widths are known, so a table of 65,000 rows holds
+ * 65,000 strings and a typed array, never the rows' arrays or what they were made from.
  */
 export function* tableLines(
   head: readonly string[],
   rows: () => Iterable<readonly string[]>,
 ): Generator<string> {
   const widths = head.map((h) => h.length);
+  const texts: string[] = [];
+  /** Per row: its cell count, then each cell's length. */
+  let cellLengths = new Uint32Array(16 * 1024);
+  let used = 0;
   for (const r of rows()) {
-    for (let i = 0; i < widths.length; i++) {
-      const len = (r[i] ?? "").length;
-      if (len > (widths[i] ?? 0)) widths[i] = len;
+    if (used + r.length + 1 > cellLengths.length) {
+      const grown = new Uint32Array(Math.max(cellLengths.length * 2, used + r.length + 1));
+      grown.set(cellLengths);
+      cellLengths = grown;
     }
+    cellLengths[used++] = r.length;
+    for (let i = 0; i < r.length; i++) {
+      const len = (r[i] ?? "").length;
+      cellLengths[used++] = len;
+      if (i < widths.length && len > (widths[i] ?? 0)) widths[i] = len;
+    }
+    texts.push(r.join(""));
   }
   const line = (cells: readonly string[]) =>
     cells
@@ -37,5 +50,18 @@ export function* tableLines(
       .join("  ")
       .trimEnd();
   yield line(head);
-  for (const r of rows()) yield line(r);
+  let at = 0;
+  for (let k = 0; k < texts.length; k++) {
+    const text = texts[k] ?? "";
+    texts[k] = ""; // printed: let it go
+    const count = cellLengths[at++] ?? 0;
+    const cells: string[] = new Array(count);
+    let from = 0;
+    for (let i = 0; i < count; i++) {
+      const len = cellLengths[at++] ?? 0;
+      cells[i] = text.slice(from, from + len);
+      from += len;
+    }
+    yield line(cells);
+  }
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AllEndpointsFailed, DeadlineError, EndpointPool, type PooledEndpoint } from "./endpoint-pool.js";
 
 type Behaviour = "answer" | "silent" | "refuse" | "deny";
@@ -96,5 +96,56 @@ describe("EndpointPool", () => {
     await Promise.resolve();
     expect(probes).toBe(1);
     expect(pool.endpoints[0]?.health).toBe("up");
+  });
+
+  describe("a last candidate ahead of aside endpoints (fake clock)", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** a is up and silent; b and c were set aside and b has recovered since. */
+    function lastCandidateSilent() {
+      vi.useFakeTimers({ now: 1_000_000 });
+      const tried: { url: string; at: number; deadline: number }[] = [];
+      const pool = new EndpointPool(
+        ["a", "b", "c"].map((url) => ({ url, client: url })),
+        { callTimeoutMs: 3000, random: () => 0.5, now: () => Date.now() },
+      );
+      const [a, b, c] = pool.endpoints as [
+        PooledEndpoint<string>,
+        PooledEndpoint<string>,
+        PooledEndpoint<string>,
+      ];
+      pool.up(a);
+      pool.aside(b);
+      pool.aside(c);
+      const attempt = (e: PooledEndpoint<string>, deadline: number): Promise<string> => {
+        tried.push({ url: e.url, at: Date.now(), deadline });
+        return e.url === "b" ? Promise.resolve("from b") : new Promise(() => undefined);
+      };
+      return { pool, tried, attempt, start: Date.now() };
+    }
+
+    it("a write gives the aside endpoints their turn before the deadline", async () => {
+      const { pool, tried, attempt, start } = lastCandidateSilent();
+      const result = pool.run("write", attempt, () => "endpoint");
+      await vi.advanceTimersByTimeAsync(3000);
+      await expect(result).resolves.toBe("from b");
+      expect(tried.map((t) => t.url)).toEqual(["a", "b"]);
+      // a got a third of the call's time, not all of it; b started inside the call.
+      expect(tried[0]?.deadline).toBe(start + 1000);
+      expect(tried[1]?.at).toBeLessThan(start + 3000);
+      expect(pool.endpoints.find((e) => e.url === "a")?.health).toBe("aside");
+      expect(pool.endpoints.find((e) => e.url === "b")?.health).toBe("up");
+    });
+
+    it("a read asks the aside endpoints too once the last candidate is silent past its share", async () => {
+      const { pool, tried, attempt, start } = lastCandidateSilent();
+      const result = pool.run("read", attempt, () => "endpoint");
+      await vi.advanceTimersByTimeAsync(3000);
+      await expect(result).resolves.toBe("from b");
+      expect(tried.map((t) => t.url)).toEqual(["a", "b"]);
+      expect(tried[1]?.at).toBe(start + 1000);
+    });
   });
 });

@@ -139,9 +139,10 @@ export class EndpointPool<C> {
 
   /**
    * Runs `attempt` on one endpoint after another until one answers, all within the call
-   * timeout. Each endpoint gets an equal share of the time left; a read whose endpoint is
-   * silent past its share keeps waiting while the next endpoint is asked too (first answer
-   * wins), a write is ended at its share (its compare makes the retry harmless).
+   * timeout. Each endpoint not yet tried (aside ones included) gets an equal share of the time
+   * left; a read whose endpoint is silent past its share keeps waiting while the next endpoint
+   * is asked too (first answer wins), a write is ended at its share (its compare makes the
+   * retry harmless; the caller tells its own landed write from a lost race, see lost-answer.ts).
    * `classify` says whether a failure may be retried on another endpoint.
    */
   run<T>(
@@ -173,8 +174,9 @@ export class EndpointPool<C> {
         }
         const index = next++;
         const endpoint = queue[index] as PooledEndpoint<C>;
-        // Shares are counted among the candidates; the aside ones share what the candidates left.
-        const left = index < candidates.length ? candidates.length - index : queue.length - index;
+        // Every endpoint not yet tried counts, the aside ones too: a last candidate that is silent
+        // must not take the time an aside endpoint that has recovered since needs for its turn.
+        const left = queue.length - index;
         const share = left > 1 ? Math.max(1, Math.floor((end - now) / left)) : end - now;
         const deadline = kind === "write" ? now + share : end;
         let passedOn = false;

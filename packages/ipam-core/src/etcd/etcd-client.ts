@@ -33,7 +33,8 @@ export interface WatchStart {
 /** What a client's watch reports; the store turns errors into sentences. */
 export interface ClientWatchHandlers {
   events(events: readonly WatchEvent[], revision: number): void;
-  compacted(): void;
+  /** The revision asked for is compacted; `compactRevision` is etcd's, when the transport has it. */
+  compacted(compactRevision?: number): void;
   /** The stream failed; `lost` says the endpoint should be set aside. */
   error(err: unknown, lost: boolean): void;
 }

@@ -15,6 +15,7 @@ import type { Etcd3Setup } from "./etcd3-client.js";
 import { H2Endpoint } from "./h2/endpoint.js";
 import { H2Client } from "./h2/h2-client.js";
 import { randomLeaseId } from "./h2/lease-messages.js";
+import { livenessFor } from "./h2/liveness.js";
 import { ttlsOf } from "./lease-ttls.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { keyValueAt } from "./reply-decoders.js";
@@ -32,6 +33,7 @@ import type {
   WatchHandlers,
 } from "./store.js";
 import { checkTlsFiles } from "./tls-files.js";
+import { type AttemptedWatch, WatchAttempts } from "./watch-attempts.js";
 
 /** The transports a store can talk to etcd over. */
 export type EtcdTransport = "h2" | "grpc-js";
@@ -41,7 +43,7 @@ export type EtcdTransport = "h2" | "grpc-js";
  * the credentials), so that every later failure is a real one and not a slow start. Every
  * endpoint gets a client of its own: calls fail over between them (see endpoint-pool.ts).
  * The transport is podnet's own gRPC over node:http2 unless `opts.transport` is "grpc-js"
- * (etcd3); on h2, etcd3 and grpc-js are loaded only by a command that watches.
+ * (etcd3); on h2, etcd3, grpc-js and protobufjs are never loaded, watches included.
  */
 export async function connect(opts: ConnectionOptions): Promise<Store> {
   const { endpoints, tls, caFile, certFile, keyFile } = await resolveTransport(opts);
@@ -61,7 +63,12 @@ export async function connect(opts: ConnectionOptions): Promise<Store> {
           (url) =>
             new H2Client(
               new H2Endpoint({ url, tls: setup.tls, user: setup.user, dialTimeoutMs: opts.dialTimeoutMs }),
-              setup,
+              {
+                liveness: livenessFor(opts.dialTimeoutMs),
+                authenticated: setup.user !== undefined,
+                // A frozen endpoint never confirms a cancel: wait at most the command timeout.
+                cancelTimeoutMs: opts.commandTimeoutMs,
+              },
             ),
         );
   const store = new EtcdStore(
@@ -346,19 +353,36 @@ class EtcdStore implements Store {
    * A watch stream that fails sets its endpoint aside; the caller watches again, elsewhere.
    */
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
-    let endpoint: Endpoint | undefined;
-    const hooks: ClientWatchHandlers = {
+    // Only the watch this call returns reports; any other an attempt opened is cancelled.
+    const attempts = new WatchAttempts();
+    let won: { attempted: AttemptedWatch; endpoint: Endpoint | undefined } | undefined;
+    try {
+      won = await this.call("write", async (client, deadline) => ({
+        attempted: await attempts.attempt((hooks) => client.watch({ prefix, fromRevision }, hooks, deadline)),
+        endpoint: this.pool.endpoints.find((e) => e.client === client),
+      }));
+    } finally {
+      attempts.finish(won?.attempted, won && this.hooks(won.endpoint, fromRevision, handlers));
+    }
+    return won.attempted.watch;
+  }
+
+  /** What the winning watch's reports become for the caller. */
+  private hooks(
+    endpoint: Endpoint | undefined,
+    fromRevision: number,
+    handlers: WatchHandlers,
+  ): ClientWatchHandlers {
+    return {
       events: (events, revision) => handlers.events(events, revision),
-      compacted: () => handlers.compacted(fromRevision),
+      compacted: (compactRevision) => handlers.compacted(compactRevision ?? fromRevision),
       error: (err, lost) => {
         if (lost && endpoint !== undefined && !this.closed) this.pool.aside(endpoint);
-        handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs: 0 }));
+        // A silent endpoint under a watch is one that left a keepalive ping unanswered this long.
+        const timeoutMs = livenessFor(this.opts.dialTimeoutMs).timeoutMs;
+        handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs }));
       },
     };
-    return this.call("write", (client, deadline) => {
-      endpoint = this.pool.endpoints.find((e) => e.client === client);
-      return client.watch({ prefix, fromRevision }, hooks, deadline);
-    });
   }
 
   compact(revision: number): Promise<void> {

@@ -12,6 +12,7 @@ import { withDeadline } from "./endpoint-pool.js";
 import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "./etcd-client.js";
 import { isEndpointFailure } from "./etcd-errors.js";
 import { closeChannels, type FastPath, fastPathOf, hasLiveConnection } from "./etcd3-internals.js";
+import { livenessFor } from "./h2/liveness.js";
 import { ipLiteralOf } from "./ip-literal.js";
 import { type RangeWalk, walkRangeResponse } from "./reply-decoders.js";
 import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch, WatchEvent } from "./store.js";
@@ -147,8 +148,8 @@ export async function createEtcd3Clients(setup: Etcd3Setup, urls: readonly strin
       "grpc.max_receive_message_length": -1,
       // A frozen member keeps its sockets: pings on open streams (the watch) find it out. etcd
       // refuses pings more often than every 5 s.
-      "grpc.keepalive_time_ms": 10_000,
-      "grpc.keepalive_timeout_ms": Math.min(10_000, Math.max(1000, dialTimeoutMs)),
+      "grpc.keepalive_time_ms": livenessFor(dialTimeoutMs).intervalMs,
+      "grpc.keepalive_timeout_ms": livenessFor(dialTimeoutMs).timeoutMs,
     },
   };
   if (tls !== undefined) {

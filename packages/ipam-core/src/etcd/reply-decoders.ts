@@ -58,6 +58,61 @@ export interface RangeWalk {
 }
 
 /**
+ * Reads one mvccpb.KeyValue (kv.proto: key 1, create_revision 2, mod_revision 3, version 4,
+ * value 5, lease 6) from `r`, ending at `stop`, into `cursor`.
+ */
+function readKeyValueInto(r: WireReader, stop: number, cursor: RangeCursor, what: string): void {
+  cursor.reset(r.buf, r.pos);
+  while (r.pos < stop) {
+    const t = r.varint();
+    switch (t) {
+      case (1 << 3) | 2: {
+        const len = r.varint();
+        cursor.keyStart = r.pos;
+        cursor.keyEnd = r.pos + len;
+        r.pos += len;
+        break;
+      }
+      case 2 << 3:
+        cursor.createRevision = r.varint();
+        break;
+      case 3 << 3:
+        cursor.modRevision = r.varint();
+        break;
+      case 4 << 3:
+        cursor.version = r.varint();
+        break;
+      case (5 << 3) | 2: {
+        const len = r.varint();
+        cursor.valueStart = r.pos;
+        cursor.valueEnd = r.pos + len;
+        r.pos += len;
+        break;
+      }
+      case 6 << 3:
+        cursor.leaseAt = r.pos;
+        // A zero id is no lease, as protobuf's default.
+        cursor.hasLease = r.varint() !== 0;
+        break;
+      default:
+        r.skip(t & 7);
+    }
+  }
+  if (r.pos !== stop) throw new Error(`truncated ${what}`);
+}
+
+/**
+ * One mvccpb.KeyValue of `r` (ending at `stop`) as a KeyValue whose value is a copy: for
+ * messages whose entries outlive them (a watch's events).
+ */
+export function readKeyValue(r: WireReader, stop: number, what: string): KeyValue {
+  const cursor = new RangeCursor();
+  readKeyValueInto(r, stop, cursor, what);
+  const kv = keyValueAt(cursor);
+  return kv.value.length > 0 ? { ...kv, value: Buffer.from(kv.value) } : kv;
+}
+
+/**
  * Walks an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2: key
  * 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6), more (3), visiting each
  * key through one reused cursor, without an object per key. Unknown fields are skipped by wire
@@ -84,44 +139,7 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
         else r.skip(t & 7);
       }
     } else if (field === 2 && wire === 2) {
-      const stop = r.varint() + r.pos;
-      cursor.reset(buf, r.pos);
-      while (r.pos < stop) {
-        const t = r.varint();
-        switch (t) {
-          case (1 << 3) | 2: {
-            const len = r.varint();
-            cursor.keyStart = r.pos;
-            cursor.keyEnd = r.pos + len;
-            r.pos += len;
-            break;
-          }
-          case 2 << 3:
-            cursor.createRevision = r.varint();
-            break;
-          case 3 << 3:
-            cursor.modRevision = r.varint();
-            break;
-          case 4 << 3:
-            cursor.version = r.varint();
-            break;
-          case (5 << 3) | 2: {
-            const len = r.varint();
-            cursor.valueStart = r.pos;
-            cursor.valueEnd = r.pos + len;
-            r.pos += len;
-            break;
-          }
-          case 6 << 3:
-            cursor.leaseAt = r.pos;
-            // A zero id is no lease, as protobuf's default.
-            cursor.hasLease = r.varint() !== 0;
-            break;
-          default:
-            r.skip(t & 7);
-        }
-      }
-      if (r.pos !== stop) throw new Error("truncated range response");
+      readKeyValueInto(r, r.varint() + r.pos, cursor, "range response");
       count++;
       lastKeyStart = cursor.keyStart;
       lastKeyEnd = cursor.keyEnd;

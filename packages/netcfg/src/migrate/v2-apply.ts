@@ -5,7 +5,7 @@
  * compare-and-swap on the revision read. A lost compare is re-read and reported as present or
  * as a conflict; nothing is ever overwritten.
  */
-import type { Store } from "@podnet/ipam-core";
+import { guardedWrite, putLanded, type Store } from "@podnet/ipam-core";
 import type { ConfigStep, LeaseStep, V2MigrationPlan } from "./v2-plan.js";
 
 /** How many leases are written at once. */
@@ -36,12 +36,14 @@ export async function applyV2Migration(
 async function writeConfigStep(store: Store, step: ConfigStep): Promise<ConfigStep> {
   if (step.status !== "migrate" && step.status !== "replace") return step;
   const expect = step.status === "replace" ? (step.v3Revision ?? 0) : 0;
-  const res = await store.txn(
-    [{ key: step.key, modRevision: expect }],
-    [{ put: step.key, value: step.text }],
+  // The plan found v3 without this text: holding it now, the key shows our put landed (its answer maybe lost).
+  const res = await guardedWrite(
+    () => store.txn([{ key: step.key, modRevision: expect }], [{ put: step.key, value: step.text }]),
+    () => putLanded(store, step.key, step.text, "0"),
   );
-  if (res.succeeded) {
-    return { ...step, status: step.status === "replace" ? "replaced" : "migrated", revision: res.revision };
+  if (res.kind !== "lost") {
+    const revision = res.kind === "written" ? res.revision : res.found.modRevision;
+    return { ...step, status: step.status === "replace" ? "replaced" : "migrated", revision };
   }
   const now = (await store.get(step.key)).value;
   const v3Text = now?.value.toString("utf8");
@@ -65,21 +67,21 @@ async function writeLease(
     grant = await store.grant(left);
   }
   const put = { put: step.key, value: step.value, ...(grant !== undefined && { lease: grant }) };
-  let succeeded = false;
-  let failure: unknown;
-  try {
-    succeeded = (await store.txn([{ key: step.key, modRevision: 0 }], [put])).succeeded;
-  } catch (err) {
-    failure = err; // the answer may be lost after the write committed: look before revoking
-  }
-  if (succeeded) return { ...step, status: "migrated" };
-  // A failed compare can be our own write, committed by an attempt whose answer was lost (a
-  // retry on another endpoint then finds the key): if it is on our grant, it is ours to keep.
+  // A failed compare (or no answer) can be our own write, committed by an attempt whose answer
+  // was lost: a key on our grant (or our reservation, with our value) is ours to keep.
+  const revokeGrant = async () => {
+    if (grant !== undefined) await store.revoke(grant).catch(() => undefined);
+  };
+  const res = await guardedWrite(
+    () => store.txn([{ key: step.key, modRevision: 0 }], [put]),
+    () => putLanded(store, step.key, step.value, grant ?? "0"),
+  ).catch(async (err: unknown) => {
+    await revokeGrant(); // with its key, if the write did land: nothing is left half-migrated
+    throw err;
+  });
+  if (res.kind !== "lost") return { ...step, status: "migrated" };
+  await revokeGrant();
   const now = (await store.get(step.key)).value;
-  const ours = now !== undefined && grant !== undefined && now.lease === grant;
-  if (!ours && grant !== undefined) await store.revoke(grant).catch(() => undefined);
-  if (ours) return { ...step, status: "migrated" };
-  if (failure !== undefined) throw failure;
   if (now !== undefined && now.value.toString("utf8") === step.value) return { ...step, status: "present" };
   return { ...step, status: "conflict", reason: `v3 holds a different value at ${step.key}` };
 }

@@ -1,4 +1,11 @@
-import { configKey, isPodnetError, PodnetError, type Store } from "@podnet/ipam-core";
+import {
+  configKey,
+  guardedWrite,
+  isPodnetError,
+  PodnetError,
+  putLanded,
+  type Store,
+} from "@podnet/ipam-core";
 
 /** The network config document as etcd holds it. */
 export interface StoredConfig {
@@ -59,17 +66,20 @@ export async function writeConfig(
   expectModRevision: number,
 ): Promise<number> {
   const key = configKey(prefix);
-  const res = await store.txn([{ key, modRevision: expectModRevision }], [{ put: key, value: text }]);
-  if (!res.succeeded) {
-    const now = await readConfig(store, prefix);
-    const state = now.config ? `it is now at revision ${now.config.modRevision}` : "it has been deleted";
-    const was = expectModRevision === 0 ? "absent" : `at revision ${expectModRevision}`;
-    throw new PodnetError(
-      "conflict",
-      `${key} changed since it was read (it was ${was}; ${state}); nothing was written; read it again and retry`,
-    );
-  }
-  return res.revision;
+  // A key that holds exactly our text: our put landed, even if its answer was lost.
+  const res = await guardedWrite(
+    () => store.txn([{ key, modRevision: expectModRevision }], [{ put: key, value: text }]),
+    () => putLanded(store, key, text, "0"),
+  );
+  if (res.kind === "written") return res.revision;
+  if (res.kind === "landed") return res.found.modRevision;
+  const now = await readConfig(store, prefix);
+  const state = now.config ? `it is now at revision ${now.config.modRevision}` : "it has been deleted";
+  const was = expectModRevision === 0 ? "absent" : `at revision ${expectModRevision}`;
+  throw new PodnetError(
+    "conflict",
+    `${key} changed since it was read (it was ${was}; ${state}); nothing was written; read it again and retry`,
+  );
 }
 
 /** One earlier version of the config still held by etcd. */

@@ -4,9 +4,9 @@ import {
   bindFindings,
   checkLeases,
   configKey,
-  type LeaseListing,
   type LeaseNetwork,
   type LeaseRegistry,
+  type LeaseTable,
   leasesToBind,
   PodnetError,
   REPORT_VERSION,
@@ -26,10 +26,11 @@ import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
 import { note } from "../../print/warn.js";
 import { openRegistry } from "../lease/lease-context.js";
 
-/** What the ipam commands read: the listing and the config at the listing's revision. */
+/** What the ipam commands read: the leases (as a table) and the config at the table's revision. */
 export interface IpamState {
   readonly registry: LeaseRegistry;
-  readonly listing: LeaseListing;
+  /** Every entry under `<prefix>/subnets/`, as columns (no object per lease). */
+  readonly table: LeaseTable;
   /** What the config key held at the listing's revision. */
   readonly networkState: NetworkState;
   readonly config?: StoredConfig;
@@ -38,17 +39,19 @@ export interface IpamState {
   readonly network?: LeaseNetwork;
 }
 
-/** Lists `<prefix>/subnets/` in one request, then reads the config at that same revision. */
-export async function readIpamState(ctx: Context): Promise<IpamState> {
+/**
+ * Scans `<prefix>/subnets/` into a table, then reads the config at that same revision.
+ * `rows: false` when the view needs no lease as an object (see LeaseTableBuilder).
+ */
+export async function readIpamState(ctx: Context, opts: { rows?: boolean } = {}): Promise<IpamState> {
   const store = await ctx.store();
   const registry = await openRegistry(ctx);
-  const listing = await registry.list();
-  const networkState = await readNetwork(store, ctx.globals.prefix, { revision: listing.revision });
-  if (networkState.state === "missing") return { registry, listing, networkState };
-  if (networkState.state === "invalid")
-    return { registry, listing, networkState, config: networkState.config };
+  const table = await registry.table(opts);
+  const networkState = await readNetwork(store, ctx.globals.prefix, { revision: table.revision });
+  if (networkState.state === "missing") return { registry, table, networkState };
+  if (networkState.state === "invalid") return { registry, table, networkState, config: networkState.config };
   const { config, resolved, network } = networkState;
-  return { registry, listing, networkState, config, resolved, network };
+  return { registry, table, networkState, config, resolved, network };
 }
 
 /** The network of a valid config, or a one-sentence error saying what to do. */
@@ -70,7 +73,7 @@ export async function requireNetwork(state: IpamState, prefix: string): Promise<
 export async function reportOf(state: IpamState, prefix: string, generatedAt: Date): Promise<Report> {
   const config = checkedConfigOf(state.networkState);
   const findings = checkLeases({
-    listing: state.listing,
+    listing: state.table,
     ...(state.network !== undefined && { network: state.network }),
     ...(config !== undefined && { config }),
     configMissing: state.networkState.state === "missing",
@@ -79,7 +82,7 @@ export async function reportOf(state: IpamState, prefix: string, generatedAt: Da
   return {
     version: REPORT_VERSION,
     prefix,
-    revision: state.listing.revision,
+    revision: state.table.revision,
     generatedAt: generatedAt.toISOString(),
     findings,
   };
@@ -103,10 +106,11 @@ export function checkCommand(): Command {
         if (opts.report !== undefined) {
           // A release must find each key as it was, and not renewed since: record its etcd lease and expiry.
           const store = await ctx.store();
-          const ttls = await store.timeToLiveMany(leasesToBind(report.findings, state.listing));
+          const listing = state.table.listing();
+          const ttls = await store.timeToLiveMany(leasesToBind(report.findings, listing));
           const bound = {
             ...report,
-            findings: bindFindings(report.findings, state.listing, ttls, new Date()),
+            findings: bindFindings(report.findings, listing, ttls, new Date()),
           };
           await writeReport(opts.report, bound);
           note(
@@ -115,7 +119,7 @@ export function checkCommand(): Command {
         }
         await ctx.print({
           data: checkData(report),
-          human: () => formatFindings(report, state.listing),
+          human: () => formatFindings(report, state.table),
           rows: () => findingRows(report.findings),
         });
         return report.findings.length > 0 ? 1 : 0;

@@ -65,7 +65,8 @@ export function showCommand(): Command {
         if (opts.ip !== undefined && locateAddress(emptyListing, opts.ip) === null) {
           throw new PodnetError("usage", `--ip: ${opts.ip} is not an address as flannel writes them`);
         }
-        const state = await readIpamState(ctx);
+        // Usage and the map need counts and spans only; --ip and --free decode the leases.
+        const state = await readIpamState(ctx, { rows: opts.ip !== undefined || opts.free === true });
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);
         if (opts.free) return showFree(ctx, state);
         const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl, opts.ttlAutoMax);
@@ -83,7 +84,9 @@ async function ttlsFor(
   state: IpamState,
   mode: TtlMode,
 ): Promise<{ ttls?: Map<string, number>; note?: string }> {
-  const lookup = await lookupTtls(await ctx.store(), { leases: state.listing.leases, damaged: [] }, mode);
+  // The live leases' TTLs only: expiring soon counts leases, not damaged entries.
+  const ids = state.table.etcdLeaseIds({ damaged: false });
+  const lookup = await lookupTtls(await ctx.store(), ids, mode);
   noteTtls(lookup);
   if (lookup.ttls !== undefined) return { ttls: lookup.ttls };
   const why = mode === "never" ? "--no-ttl" : `${lookup.skipped} etcd leases, one TTL lookup each`;
@@ -93,8 +96,8 @@ async function ttlsFor(
 async function showUsage(ctx: Context, state: IpamState, mode: TtlMode): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
   const { ttls, note } = await ttlsFor(ctx, state, mode);
-  const util = utilisation(state.listing, network, ttls);
-  const data = usageData(ctx.globals.prefix, state.listing, network, util, {
+  const util = utilisation(state.table, network, ttls);
+  const data = usageData(ctx.globals.prefix, state.table, network, util, {
     checked: ttls !== undefined,
     ...(note !== undefined && { note }),
   });
@@ -104,22 +107,24 @@ async function showUsage(ctx: Context, state: IpamState, mode: TtlMode): Promise
 
 async function showIp(ctx: Context, state: IpamState, ip: string): Promise<number> {
   const network = state.network ?? {};
-  const loc = locateAddress(state.listing, ip, network);
+  const listing = state.table.listing();
+  const loc = locateAddress(listing, ip, network);
   if (loc === null) throw new PodnetError("usage", `${ip} is not an IPv4 or IPv6 address`);
   // TTLs only for the leases that matter here: one lookup per lease shown.
   const shown: Lease[] = [...new Set([...loc.containing, ...loc.owned])];
   const ttls = await (await ctx.store()).timeToLiveMany(
     shown.filter((l) => !isReservation(l)).map((l) => l.etcdLease),
   );
-  const data = locationData(loc, ttls, state.listing.revision);
+  const data = locationData(loc, ttls, listing.revision);
   await ctx.print({ data, human: () => formatLocation(data), rows: () => locationRows(data) });
   return 0;
 }
 
 async function showFree(ctx: Context, state: IpamState): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
-  const taken = [...state.listing.leases, ...state.listing.damaged];
-  const data = freeData(state.listing.revision, network, {
+  const listing = state.table.listing();
+  const taken = [...listing.leases, ...listing.damaged];
+  const data = freeData(listing.revision, network, {
     ...(network.ipv4 !== undefined && {
       ipv4: freeCidrs(
         network.ipv4,
@@ -146,19 +151,18 @@ async function showMap(
   const network = await requireNetwork(state, ctx.globals.prefix);
   const { ttls, note } = await ttlsFor(ctx, state, mode);
   const opts = ttls !== undefined ? { ttls } : {};
-  const maps = [
-    addressMap(state.listing, network, 4, opts),
-    addressMap(state.listing, network, 6, opts),
-  ].filter((m): m is AddressMap => m !== null);
+  const maps = [addressMap(state.table, network, 4, opts), addressMap(state.table, network, 6, opts)].filter(
+    (m): m is AddressMap => m !== null,
+  );
   const base = {
     prefix: ctx.globals.prefix,
-    revision: state.listing.revision,
+    revision: state.table.revision,
     legend: mapLegend(),
     ttlsChecked: ttls !== undefined,
     ...(note !== undefined && { note }),
   };
   if (typeof target === "string") {
-    const title = `podnet ipam map of ${maps.map((m) => m.network).join(" and ")} (prefix ${ctx.globals.prefix}, revision ${state.listing.revision})`;
+    const title = `podnet ipam map of ${maps.map((m) => m.network).join(" and ")} (prefix ${ctx.globals.prefix}, revision ${state.table.revision})`;
     try {
       await writeFile(target, mapSvg(maps, title));
     } catch (err) {
@@ -182,7 +186,7 @@ async function showMap(
     data: { ...base, maps: maps.map(mapData) },
     human: () =>
       [
-        ...maps.map((m) => formatMap(m, colours, state.listing.foreign.length)),
+        ...maps.map((m) => formatMap(m, colours, state.table.foreign.length)),
         ...(note !== undefined ? [note] : []),
       ].join("\n\n"),
     rows: () => maps.flatMap((m) => mapData(m).rows.map((r) => [`IPv${m.family}`, r.start, r.cells])),

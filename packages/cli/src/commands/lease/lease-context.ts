@@ -7,13 +7,14 @@ import {
   type Lease,
   type LeaseListing,
   LeaseRegistry,
+  type LeaseTable,
   type LeaseTarget,
   PodnetError,
   sameSubnet,
 } from "@podnet/ipam-core";
 import { loadNetwork as loadStoredNetwork, type StoredNetwork } from "@podnet/netcfg";
 import type { Context } from "../../context.js";
-import { type LeaseView, listingWarnings } from "../../print/lease.js";
+import { type LeaseView, listingWarnings, type ViewSource } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
 import { warn } from "../../print/warn.js";
 import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
@@ -60,13 +61,30 @@ export async function viewsOf(
   }));
 }
 
-/** The leases with their TTLs as a lookup found them (undefined where it did not look). */
-export function viewsWith(leases: readonly Lease[], lookup: TtlLookup): LeaseView[] {
-  return leases.map((lease) => ({ lease, ttlSeconds: ttlOf(lookup, lease.etcdLease) }));
+/**
+ * A table's leases as views in address order, each decoded (with its TTL from the lookup)
+ * only as it is read: the listing views print 65,000 leases without holding them as objects.
+ */
+export function tableViews(table: LeaseTable, lookup: TtlLookup): ViewSource {
+  const has = (family: 4 | 6, i: number) => (family === 4 ? table.hasV4(i) : table.ip6(i) !== undefined);
+  return {
+    size: table.size,
+    *views(family) {
+      for (const i of table.order) {
+        if (family !== undefined && !has(family, i)) continue;
+        yield { lease: table.lease(i), ttlSeconds: ttlOf(lookup, table.etcdLease(i)) };
+      }
+    },
+    count(family) {
+      let n = 0;
+      for (let i = 0; i < table.size; i++) if (has(family, i)) n++;
+      return n;
+    },
+  };
 }
 
 /** Writes one warning per damaged or foreign entry on stderr. */
-export function warnAboutListing(listing: LeaseListing): void {
+export function warnAboutListing(listing: Pick<LeaseListing, "damaged" | "foreign">): void {
   for (const line of listingWarnings(listing)) warn(line);
 }
 

@@ -6,11 +6,11 @@ import {
   formatLeaseTable,
   leaseData,
   leaseRow,
-  sortedBySubnet,
+  leaseTableLines,
 } from "../../print/lease.js";
 import { LazyArray } from "../../print/output.js";
 import { lookupTtls, noteTtls, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
-import { openRegistry, viewsWith, warnAboutListing } from "./lease-context.js";
+import { openRegistry, tableViews, warnAboutListing } from "./lease-context.js";
 
 /** `podnet lease list`: every lease and reservation with its TTL; damaged and foreign entries as warnings. */
 export function listCommand(): Command {
@@ -20,20 +20,22 @@ export function listCommand(): Command {
   return withTtlOptions(cmd).action(
     withContext(async (ctx, flags: { ttl?: boolean; ttlAutoMax?: string }) => {
       const registry = await openRegistry(ctx);
-      const listing = await registry.list();
-      const lookup = await lookupTtls(await ctx.store(), listing, ttlModeOf(flags.ttl, flags.ttlAutoMax));
-      const views = sortedBySubnet(viewsWith(listing.leases, lookup));
-      warnAboutListing(listing);
+      const table = await registry.table();
+      const lookup = await lookupTtls(await ctx.store(), table, ttlModeOf(flags.ttl, flags.ttlAutoMax));
+      // Only the table is held; each lease and its json, row or line is made as it is printed.
+      const views = tableViews(table, lookup);
+      warnAboutListing(table);
       noteTtls(lookup);
       await ctx.print({
         data: {
-          revision: listing.revision,
-          leases: new LazyArray(views.length, () => mapIter(views, leaseData)),
-          damaged: listing.damaged.map(damagedData),
-          foreign: listing.foreign.map(foreignData),
+          revision: table.revision,
+          leases: new LazyArray(views.size, () => mapIter(views.views(), leaseData)),
+          damaged: table.damaged.map(damagedData),
+          foreign: table.foreign.map(foreignData),
         },
-        human: () => formatLeaseTable(views, listing),
-        rows: () => mapIter(views, leaseRow),
+        human: () => formatLeaseTable([...views.views()], table),
+        humanLines: () => leaseTableLines(() => views.views(), table),
+        rows: () => mapIter(views.views(), leaseRow),
       });
       return undefined;
     }),

@@ -16,7 +16,7 @@ import {
 } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
-import { sortedBySubnet, subnetText } from "../../print/lease.js";
+import { subnetText } from "../../print/lease.js";
 import { LazyArray } from "../../print/output.js";
 import {
   eachRoute,
@@ -24,14 +24,13 @@ import {
   formatRouteTable,
   routeCount,
   routeData,
-  routeEntries,
   routeSimpleRow,
   routeTableLines,
 } from "../../print/route.js";
 import { warn } from "../../print/warn.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
-import { loadNetwork, openRegistry, viewsWith, warnAboutListing } from "../lease/lease-context.js";
+import { loadNetwork, openRegistry, tableViews, warnAboutListing } from "../lease/lease-context.js";
 
 /** The flags of `podnet route` itself. */
 export interface ShowFlags extends KernelFlags {
@@ -79,20 +78,20 @@ export function showCommand(): Command {
 
 async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<number | undefined> {
   const registry = await openRegistry(ctx);
-  const [listing, vni] = await Promise.all([registry.list(), configVni(ctx)]);
-  const lookup = await lookupTtls(await ctx.store(), listing, ttl);
-  warnAboutListing(listing);
+  const [table, vni] = await Promise.all([registry.table(), configVni(ctx)]);
+  const lookup = await lookupTtls(await ctx.store(), table, ttl);
+  warnAboutListing(table);
   noteTtls(lookup);
-  // Only the sorted views are held; each route (and its json or row) is made as it is printed.
-  const sorted = sortedBySubnet(viewsWith(listing.leases, lookup));
+  // Only the table is held; each lease, its route (and its json or row) is made as it is printed.
+  const sorted = tableViews(table, lookup);
   await ctx.print({
     data: {
-      revision: listing.revision,
+      revision: table.revision,
       routes: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
     },
     human: () =>
-      formatRouteTable(routeEntries(sorted, vni), listing, { numeric, prefix: ctx.globals.prefix }),
-    humanLines: () => routeTableLines(sorted, vni, listing, { numeric, prefix: ctx.globals.prefix }),
+      formatRouteTable([...eachRoute(sorted, vni)], table, { numeric, prefix: ctx.globals.prefix }),
+    humanLines: () => routeTableLines(sorted, vni, table, { numeric, prefix: ctx.globals.prefix }),
     rows: () => mapIter(eachRoute(sorted, vni), routeSimpleRow),
   });
   return undefined;

@@ -1,17 +1,17 @@
 /**
  * The h2 transport's client of one endpoint: etcd's KV, Lease and Maintenance calls as podnet's
- * own protobuf over h2/grpc.ts. Watches still go through an etcd3 client of the same endpoint,
- * created (and etcd3 loaded) only when a command first watches.
+ * own protobuf over h2/grpc.ts, watches included (h2-watch.ts), so etcd3, grpc-js and
+ * protobufjs are never loaded on this transport.
  */
 
 import { DeadlineError } from "../endpoint-pool.js";
 import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "../etcd-client.js";
-import type { Etcd3Setup } from "../etcd3-client.js";
 import { ttlsOf } from "../lease-ttls.js";
 import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
 import type { KeyValue, KeyValueCursor, TxnResult, Watch } from "../store.js";
 import type { H2Endpoint } from "./endpoint.js";
 import { GrpcError } from "./grpc.js";
+import { type EndpointWatchOptions, watchOnEndpoint } from "./h2-watch.js";
 import {
   decodeCount,
   decodeTxn,
@@ -32,6 +32,7 @@ import {
   LEASE_TTL,
 } from "./lease-messages.js";
 import { decodeStatus, MAINTENANCE_STATUS, type StatusReply } from "./maintenance-messages.js";
+import type { WatchStream } from "./watch-stream.js";
 
 const EMPTY = Buffer.alloc(0);
 
@@ -47,12 +48,13 @@ const rangeOf = (q: RangeQuery, countOnly = false) =>
 
 /** One endpoint over podnet's own gRPC; see the file's comment. */
 export class H2Client implements EtcdClient {
-  private watcher: Promise<EtcdClient> | undefined;
+  /** The watches running on this endpoint, silenced when the client closes. */
+  private readonly watches = new Set<WatchStream>();
 
   constructor(
     private readonly endpoint: H2Endpoint,
-    /** How to build the etcd3 client that carries this endpoint's watches. */
-    private readonly watchSetup: Etcd3Setup,
+    /** How this endpoint's watches run (pings, re-authentication, cancel's bound). */
+    private readonly watchOptions: EndpointWatchOptions,
   ) {}
 
   /** Nothing to prepare: the session's dial is bounded by each call's deadline. */
@@ -153,29 +155,15 @@ export class H2Client implements EtcdClient {
     return decodeStatus(await this.endpoint.unary(MAINTENANCE_STATUS, EMPTY, deadline));
   }
 
-  /**
-   * Until watches have their own h2 stream: an etcd3 client of this endpoint, made on first use.
-   * The h2 watch replaces this body with one call over `this.endpoint` (its `stream()` carries the
-   * token and holds the process open while the stream runs); the store around it stays as it is.
-   */
-  async watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
-    this.watcher ??= import("../etcd3-client.js").then(
-      async ({ createEtcd3Clients }) =>
-        (
-          await createEtcd3Clients(
-            // Watches do not use etcd3's fast path: no warning about its internals from a watch.
-            { ...this.watchSetup, opts: { ...this.watchSetup.opts, fastDecode: false } },
-            [this.endpoint.url],
-          )
-        )[0] as EtcdClient,
-    );
-    const client = await this.watcher;
-    await client.ready(deadline);
-    return client.watch(where, handlers, deadline);
+  /** A Watch stream of its own on this endpoint's session; see h2-watch.ts. */
+  watch(where: WatchStart, handlers: ClientWatchHandlers, deadline: number): Promise<Watch> {
+    return watchOnEndpoint(this.endpoint, where, handlers, deadline, this.watchOptions, this.watches);
   }
 
   close(): void {
+    // Silenced first: the session's end must not reach the caller as a failed watch.
+    for (const s of this.watches) void s.cancel(Date.now());
+    this.watches.clear();
     this.endpoint.close();
-    void this.watcher?.then((c) => c.close());
   }
 }
