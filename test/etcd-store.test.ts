@@ -84,6 +84,22 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     expect(ttls.get("12345")).toBe(-1);
   });
 
+  it("names the keys riding on an etcd lease, none for a lease that is gone", async () => {
+    const lease = await store.grant(600);
+    expect(await store.leaseKeys(lease)).toEqual([]);
+    await store.txn(
+      [],
+      [
+        { put: "/riders/a", value: "1", lease },
+        { put: "/riders/b", value: "2", lease },
+      ],
+    );
+    expect((await store.leaseKeys(lease)).sort()).toEqual(["/riders/a", "/riders/b"]);
+    await store.revoke(lease);
+    expect(await store.leaseKeys(lease)).toEqual([]);
+    expect(await store.leaseKeys("12345")).toEqual([]);
+  });
+
   it("creates only if absent, and compares on value and lease", async () => {
     expect(
       (await store.txn([{ key: "/c/a", modRevision: 0 }], [{ put: "/c/a", value: "1" }])).succeeded,

@@ -74,6 +74,22 @@ describe.skipIf(!etcdAvailable())("no command loses data", () => {
     expect(await ttlOf(id)).toBeGreaterThan(0);
   });
 
+  it("lease release keeps the etcd lease another key rides on, and says so", async () => {
+    const p = "/sharedrelease";
+    await ctl(["put", `${p}/config`], VXLAN_CONFIG);
+    const key = `${p}/subnets/10.5.54.0-24`;
+    const rider = `${p}/subnets/not-a-subnet-either`;
+    const id = await flannelLease(key, vxlanValue("192.0.2.54", MAC));
+    await ctl(["put", `--lease=${id}`, rider, "rides on the same etcd lease"]);
+    const r = await podnet(p, ["lease", "release", "--public-ip", "192.0.2.54"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/etcd lease [0-9a-f]+ \(\d+\) kept \(another key rides on it/);
+    expect(await stored(key)).toBeUndefined();
+    // Revoking the etcd lease would have deleted the other key with it.
+    expect((await stored(rider))?.value).toBe("rides on the same etcd lease");
+    expect(await ttlOf(id)).toBeGreaterThan(0);
+  });
+
   it("a new vxlan lease without a VtepMAC is refused, naming --vtep-mac; --no-vtep-mac says so on purpose", async () => {
     const p = "/nomac";
     await ctl(["put", `${p}/config`], VXLAN_CONFIG);

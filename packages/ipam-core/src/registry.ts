@@ -425,10 +425,11 @@ export class LeaseRegistry {
   }
 
   /**
-   * Deletes the lease if it is still ours, then revokes its etcd lease. A reservation is never
-   * released (an admin made it on purpose): that is a conflict; {@link unreserve} deletes it.
+   * Deletes the lease if it is still ours, then revokes its etcd lease unless another key rides
+   * on it (`revoked: false`: it then expires with its TTL). A reservation is never released
+   * (an admin made it on purpose): that is a conflict; {@link unreserve} deletes it.
    */
-  async release(lease: Lease): Promise<void> {
+  async release(lease: Lease): Promise<{ revoked: boolean }> {
     if (isReservation(lease)) {
       throw new PodnetError(
         "conflict",
@@ -442,7 +443,11 @@ export class LeaseRegistry {
     );
     if (res.kind === "lost") throw await this.lostError(lease, "release");
     if (res.kind === "written") this.noteDeleted(lease.key, res.revision);
+    // Revoking deletes every key on the etcd lease: leave it to expire when another key (a
+    // damaged or foreign one, written by hand or another tool) rides on it too.
+    if ((await this.store.leaseKeys(lease.etcdLease)).length > 0) return { revoked: false };
     await this.store.revoke(lease.etcdLease);
+    return { revoked: true };
   }
 
   /**

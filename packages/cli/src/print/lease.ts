@@ -242,3 +242,10 @@ function parseRaw(raw: string | undefined): unknown {
 function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
 }
+
+/** What a release did with the lease's etcd lease: revoked, or kept because another key rides on it. */
+export function revokedText(etcdLease: string, revoked: boolean): string {
+  return revoked
+    ? `etcd lease ${etcdLeaseHex(etcdLease)} revoked`
+    : `etcd lease ${etcdLeaseHex(etcdLease)} kept (another key rides on it; it expires with its TTL)`;
+}

@@ -59,6 +59,8 @@ export interface EtcdClient {
   revoke(id: string, deadline: number): Promise<void>;
   keepAliveOnce(id: string, deadline: number): Promise<number>;
   timeToLive(id: string, deadline: number): Promise<number>;
+  /** The keys attached to lease `id`; empty when it has none or is gone. */
+  leaseKeys(id: string, deadline: number): Promise<string[]>;
   /** The TTLs of `ids`, `concurrency` calls in flight; undefined when this client cannot pipeline them. */
   timeToLiveMany?(
     ids: readonly string[],

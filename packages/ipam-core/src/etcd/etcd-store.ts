@@ -324,6 +324,10 @@ class EtcdStore implements Store {
     return this.call("write", (client, deadline) => client.keepAliveOnce(lease, deadline));
   }
 
+  leaseKeys(lease: string): Promise<string[]> {
+    return this.call("read", (client, deadline) => client.leaseKeys(lease, deadline));
+  }
+
   timeToLive(lease: string): Promise<number> {
     return this.call("read", (client, deadline) => client.timeToLive(lease, deadline));
   }

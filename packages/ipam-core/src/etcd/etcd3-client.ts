@@ -296,6 +296,11 @@ class Etcd3Client implements EtcdClient {
     return Number(res.TTL);
   }
 
+  async leaseKeys(id: string, deadline: number): Promise<string[]> {
+    const res = await this.etcd.leaseClient.leaseTimeToLive({ ID: id, keys: true }, { deadline });
+    return Number(res.TTL) < 0 ? [] : (res.keys ?? []).map((k) => Buffer.from(k).toString("utf8"));
+  }
+
   get timeToLiveMany(): EtcdClient["timeToLiveMany"] {
     const fast = this.fast;
     return fast === undefined

@@ -146,6 +146,8 @@ export interface Store {
   keepAliveOnce(lease: string): Promise<number>;
   /** The remaining TTL of a lease in seconds; -1 when it does not exist (expired or revoked). */
   timeToLive(lease: string): Promise<number>;
+  /** The keys attached to a lease (empty when it has none or does not exist): who a revoke would delete. */
+  leaseKeys(lease: string): Promise<string[]>;
   /** The remaining TTLs of many leases (each once), in as few round trips as the transport allows. */
   timeToLiveMany(leases: readonly string[]): Promise<Map<string, number>>;
   /** Watches every key under `prefix` from `fromRevision` on. */

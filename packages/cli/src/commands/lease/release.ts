@@ -1,7 +1,7 @@
 import { isReservation, type Lease, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
-import { etcdLeaseHex, leaseData, subnetText } from "../../print/lease.js";
+import { leaseData, revokedText, subnetText } from "../../print/lease.js";
 import { warn } from "../../print/warn.js";
 import { leaseTargetFrom } from "./flags.js";
 import { requireLeases, viewsOf } from "./lease-context.js";
@@ -25,11 +25,12 @@ export function releaseCommand(): Command {
         const live = found.filter((l) => !isReservation(l));
         if (live.length === 0) throw reservationError(kept);
         const views = await viewsOf(registry, live, listing);
-        for (const lease of live) await registry.release(lease);
+        const revoked = new Map<string, boolean>();
+        for (const lease of live) revoked.set(lease.key, (await registry.release(lease)).revoked);
         for (const r of kept) warn(keptText(r));
         const sentence = (v: (typeof views)[number]) => {
           const l = v.lease;
-          return `released ${subnetText(l.subnet)} (held by ${l.attrs.publicIP}): deleted ${l.key}, a lease; etcd lease ${etcdLeaseHex(l.etcdLease)} revoked`;
+          return `released ${subnetText(l.subnet)} (held by ${l.attrs.publicIP}): deleted ${l.key}, a lease; ${revokedText(l.etcdLease, revoked.get(l.key) ?? true)}`;
         };
         await ctx.print({
           data: { released: views.map(leaseData), keptReservations: kept.map((l) => l.key) },

@@ -1,7 +1,7 @@
 import { findLeases, isReservation, PodnetError } from "@podnet/ipam-core";
 import { Command } from "commander";
 import { withContext } from "../../context.js";
-import { etcdLeaseHex, formatTtl, subnetText } from "../../print/lease.js";
+import { formatTtl, revokedText, subnetText } from "../../print/lease.js";
 import { removedText, routeData, routeEntries, routeSimpleRow } from "../../print/route.js";
 import { subnetArg } from "../lease/flags.js";
 import { noLeaseError, openRegistry, viewsOf } from "../lease/lease-context.js";
@@ -43,10 +43,10 @@ export function delCommand(): Command {
           );
         }
         // A reservation is what route add made: route del is its unreserve.
+        let revoked = "";
         if (isReservation(lease)) await registry.unreserve(lease.subnet, { expect: lease });
-        else await registry.release(lease);
+        else revoked = `; ${revokedText(lease.etcdLease, (await registry.release(lease)).revoked)}`;
         const routes = routeEntries(view === undefined ? [] : [view], undefined);
-        const revoked = isReservation(lease) ? "" : `; etcd lease ${etcdLeaseHex(lease.etcdLease)} revoked`;
         await ctx.print({
           data: { removed: routes.map(routeData) },
           human: () =>

@@ -25,9 +25,13 @@ export interface EndpointOptions {
   readonly dialTimeoutMs: number;
 }
 
-/** Whether an error is etcd's "invalid auth token" (an expired or revoked token). */
+/**
+ * Whether an error says the token must be fetched again: etcd's "invalid auth token" (expired
+ * or revoked) or "revision of auth store is old" (users or roles changed since it was issued;
+ * Go's clientv3 authenticates again on both).
+ */
 export const isInvalidToken = (err: unknown): boolean =>
-  err instanceof Error && /invalid auth token/i.test(err.message);
+  err instanceof Error && /invalid auth token|revision of auth store is old/i.test(err.message);
 
 /** A session that is not yet, or no longer, usable. */
 const gone = (s: ClientHttp2Session) => s.closed || s.destroyed;
@@ -37,7 +41,8 @@ export class H2Endpoint {
   private dialing: Promise<ClientHttp2Session> | undefined;
   private live: ClientHttp2Session | undefined;
   private token: Promise<string> | undefined;
-  private active = 0;
+  /** Calls running on each session: a session holds the process open only while it has one. */
+  private readonly active = new Map<ClientHttp2Session, number>();
   private closed = false;
 
   constructor(readonly opts: EndpointOptions) {}
@@ -126,7 +131,8 @@ export class H2Endpoint {
           return;
         }
         ready = true;
-        if (this.active === 0) s.unref();
+        // A new session has no call yet (a call on an older, dying one holds only that one).
+        s.unref();
         this.live = s;
         resolve(s);
       });
@@ -174,11 +180,19 @@ export class H2Endpoint {
   }
 
   private hold(s: ClientHttp2Session): void {
-    if (this.active++ === 0 && !gone(s)) s.ref();
+    const n = (this.active.get(s) ?? 0) + 1;
+    this.active.set(s, n);
+    if (n === 1 && !gone(s)) s.ref();
   }
 
   private release(s: ClientHttp2Session): void {
-    if (--this.active === 0 && !gone(s)) s.unref();
+    const n = (this.active.get(s) ?? 1) - 1;
+    if (n > 0) {
+      this.active.set(s, n);
+      return;
+    }
+    this.active.delete(s);
+    if (!gone(s)) s.unref();
   }
 
   /**

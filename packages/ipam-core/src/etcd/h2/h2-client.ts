@@ -23,9 +23,11 @@ import {
   KV_TXN,
 } from "./kv-messages.js";
 import {
+  decodeLeaseKeys,
   decodeLeaseReply,
   encodeLeaseGrant,
   encodeLeaseId,
+  encodeLeaseKeysRequest,
   LEASE_GRANT,
   LEASE_KEEPALIVE,
   LEASE_REVOKE,
@@ -114,7 +116,9 @@ export class H2Client implements EtcdClient {
                 ttl = decodeLeaseReply(m).ttl;
                 clearTimeout(timer);
                 resolve(ttl);
-                stream?.end();
+                // The answer is in: reset the stream rather than wait for etcd's trailers, which a
+                // member cut off right after answering would never send (the session stays held).
+                stream?.cancel();
               },
               end: (err) => {
                 clearTimeout(timer);
@@ -127,6 +131,11 @@ export class H2Client implements EtcdClient {
           )
           .then((s) => {
             stream = s;
+            // The deadline may have passed while the stream was opening: its timer found none to cancel.
+            if (Date.now() >= deadline) {
+              s.cancel(new DeadlineError());
+              return;
+            }
             s.write(encodeLeaseId(id));
           }, reject);
       });
@@ -136,6 +145,10 @@ export class H2Client implements EtcdClient {
 
   async timeToLive(id: string, deadline: number): Promise<number> {
     return decodeTtl(await this.endpoint.unary(LEASE_TTL, encodeLeaseId(id), deadline));
+  }
+
+  async leaseKeys(id: string, deadline: number): Promise<string[]> {
+    return decodeLeaseKeys(await this.endpoint.unary(LEASE_TTL, encodeLeaseKeysRequest(id), deadline));
   }
 
   /** `concurrency` LeaseTimeToLive calls in flight on the endpoint's one session. */

@@ -33,6 +33,26 @@ export function encodeLeaseId(id: Int64): Buffer {
   return new WireWriter().int64(1, id).finish();
 }
 
+/** LeaseTimeToLiveRequest asking for the lease's keys: ID (1), keys (2) true. */
+export function encodeLeaseKeysRequest(id: Int64): Buffer {
+  return new WireWriter().int64(1, id).bool(2, true).finish();
+}
+
+/** The keys (5) of a LeaseTimeToLiveResponse; none when its TTL (3) says the lease is gone (-1). */
+export function decodeLeaseKeys(buf: Buffer): string[] {
+  const r = new WireReader(buf, "lease response");
+  const keys: string[] = [];
+  let ttl = 0;
+  while (r.pos < buf.length) {
+    const tag = r.varint();
+    if (tag === 3 << 3) ttl = Number(r.int64());
+    else if (tag === ((5 << 3) | 2)) keys.push(r.bytes().toString("utf8"));
+    else r.skip(tag & 7);
+  }
+  r.done();
+  return ttl < 0 ? [] : keys;
+}
+
 /** The ID (2), TTL (3) and error (4) of a LeaseGrantResponse or a LeaseKeepAliveResponse. */
 export function decodeLeaseReply(buf: Buffer): { id: string; ttl: number; error: string } {
   const r = new WireReader(buf, "lease response");
