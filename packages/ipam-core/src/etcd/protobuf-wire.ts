@@ -39,6 +39,34 @@ export class WireReader {
     return BigInt.asIntN(64, big);
   }
 
+  /**
+   * An int64 varint as a decimal string, what etcd lease ids are passed around as. Read into
+   * two 32-bit halves: values below 2^53 need no bigint at all, the others one (instead of one
+   * per 7-bit group, which cost a view ~1 µs per key).
+   */
+  int64Decimal(): string {
+    const buf = this.buf;
+    let lo = 0;
+    let hi = 0;
+    let i = 0;
+    for (; i < 10; i++) {
+      const b = buf[this.pos++];
+      if (b === undefined) throw new Error(`truncated ${this.what}`);
+      const bits = b & 0x7f;
+      if (i < 4) lo |= bits << (7 * i);
+      else if (i === 4) {
+        lo |= (bits & 0x0f) << 28;
+        hi = bits >> 4;
+      } else hi |= bits << (7 * i - 32);
+      if (b < 0x80) break;
+    }
+    if (i === 10) throw new Error(`malformed varint in a ${this.what}`);
+    lo >>>= 0;
+    hi >>>= 0;
+    if (hi < 0x200000) return String(hi * 0x100000000 + lo);
+    return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo)).toString();
+  }
+
   /** A length-delimited field's bytes (a view into the buffer). */
   bytes(): Buffer {
     const len = this.varint();

@@ -35,7 +35,7 @@ class RangeCursor implements KeyValueCursor {
     // etcd lease ids use all 63 bits: a decimal string, as etcd3 gives them.
     const r = new WireReader(this.buf, "range response");
     r.pos = this.leaseAt;
-    return r.int64().toString();
+    return r.int64Decimal();
   }
 
   reset(buf: Buffer, at: number): void {
