@@ -195,7 +195,7 @@ describe("three members, one frozen", () => {
       watchOnEndpoint(e, { prefix: "/w6/", fromRevision: 0 }, r.handlers, Date.now() + 1000, OPTS),
     ).rejects.toThrow(DeadlineError);
     // The endpoint holds its session open only while a call or stream runs on it.
-    await waitFor(() => (e as unknown as { active: number }).active === 0, {
+    await waitFor(() => e.running === 0, {
       timeoutMs: 5000,
       what: "the unconfirmed stream to end",
     });

@@ -4,6 +4,7 @@
  * an HTTP/1 server, and freezing a real member with SIGSTOP.
  */
 
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, type Server, type Socket } from "node:net";
@@ -92,6 +93,23 @@ export function http1Server(): Promise<SickEndpoint> {
 export function freeze(member: EtcdMember): void {
   if (member.pid === undefined) throw new Error(`${member.name} is not running`);
   process.kill(member.pid, "SIGSTOP");
+  // kill() returns before the kernel has stopped it: a request sent at once could still be
+  // answered. Wait (bounded) until /proc says it is stopped.
+  const until = Date.now() + 2000;
+  while (Date.now() < until && !stopped(member.pid)) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
+}
+
+/** Whether /proc shows the process stopped (state T) or gone. */
+function stopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The state follows the command name's closing parenthesis.
+    return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+  } catch {
+    return true;
+  }
 }
 
 /** Resumes a member frozen by {@link freeze}. */

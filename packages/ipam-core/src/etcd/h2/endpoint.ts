@@ -179,6 +179,13 @@ export class H2Endpoint {
     }
   }
 
+  /** Calls and streams running on this endpoint's sessions: it holds the process open while any is. */
+  get running(): number {
+    let n = 0;
+    for (const count of this.active.values()) n += count;
+    return n;
+  }
+
   private hold(s: ClientHttp2Session): void {
     const n = (this.active.get(s) ?? 0) + 1;
     this.active.set(s, n);
