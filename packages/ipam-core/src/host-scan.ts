@@ -6,6 +6,7 @@
  * over the bytes, not 60,000 decoded leases.
  */
 import { OccupiedSubnets } from "./allocator.js";
+import { keyValueAt } from "./etcd/reply-decoders.js";
 import type { KeyValue, KeyValueCursor, Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import { decodeEntryIn, type Lease } from "./lease.js";
@@ -84,14 +85,9 @@ export class HostScan implements AcquireView {
   }
 
   private take(c: KeyValueCursor): void {
-    this.keep({
-      key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
-      value: Buffer.from(c.buf.subarray(c.valueStart, c.valueEnd)),
-      createRevision: c.createRevision,
-      modRevision: c.modRevision,
-      version: c.version,
-      lease: c.lease(),
-    });
+    const kv = keyValueAt(c);
+    // Kept past the visit: a copy of the value, not a view into the page.
+    this.keep({ ...kv, value: Buffer.from(kv.value) });
   }
 
   private keep(kv: KeyValue): void {

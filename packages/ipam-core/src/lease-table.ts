@@ -10,7 +10,8 @@
 import type { IPv6Net } from "./address.js";
 import { parseIPv4 } from "./address.js";
 import { routingData } from "./backend-data.js";
-import type { KeyValue, KeyValueCursor } from "./etcd/store.js";
+import { keyValueAt } from "./etcd/reply-decoders.js";
+import type { KeyValueCursor } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import {
   compareSubnets,
@@ -256,14 +257,7 @@ export class LeaseTableBuilder {
 
   /** Decodes one key (valid only during the call, as scan's cursor is) into the table. */
   add(c: KeyValueCursor): void {
-    const kv: KeyValue = {
-      key: c.buf.toString("utf8", c.keyStart, c.keyEnd),
-      value: c.buf.subarray(c.valueStart, c.valueEnd),
-      createRevision: c.createRevision,
-      modRevision: c.modRevision,
-      version: c.version,
-      lease: c.hasLease ? c.lease() : "0",
-    };
+    const kv = keyValueAt(c);
     const decoded = decodeEntryIn(this.dir, kv);
     if (decoded.kind === "foreign") {
       this.foreign.push(decoded.entry);
