@@ -7,23 +7,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineError } from "../packages/ipam-core/src/etcd/endpoint-pool.js";
 import type { EtcdClient } from "../packages/ipam-core/src/etcd/etcd-client.js";
 import { createEtcd3Clients } from "../packages/ipam-core/src/etcd/etcd3-client.js";
-import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
 import { H2Client } from "../packages/ipam-core/src/etcd/h2/h2-client.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
 import { randomLeaseId } from "../packages/ipam-core/src/etcd/h2/lease-messages.js";
 import { livenessFor } from "../packages/ipam-core/src/etcd/h2/liveness.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
-
-const open: H2Endpoint[] = [];
-afterEach(() => {
-  for (const e of open.splice(0)) e.close();
-});
-const endpoint = (o: ConstructorParameters<typeof H2Endpoint>[0]) => {
-  const e = new H2Endpoint(o);
-  open.push(e);
-  return e;
-};
-const soon = () => Date.now() + 5000;
+import { endpoint, soon } from "./h2-endpoints.js";
 
 describe("plain etcd with auth", () => {
   const etcd = useEtcd({ auth: true });

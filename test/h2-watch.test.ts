@@ -10,21 +10,12 @@ import { waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineError } from "../packages/ipam-core/src/etcd/endpoint-pool.js";
 import type { ClientWatchHandlers } from "../packages/ipam-core/src/etcd/etcd-client.js";
-import { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
+import type { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
 import { watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
+import { endpoint, soon } from "./h2-endpoints.js";
 
-const open: H2Endpoint[] = [];
-afterEach(() => {
-  for (const e of open.splice(0)) e.close();
-});
-const endpoint = (o: ConstructorParameters<typeof H2Endpoint>[0]) => {
-  const e = new H2Endpoint(o);
-  open.push(e);
-  return e;
-};
-const soon = () => Date.now() + 5000;
 const OPTS = {
   liveness: { intervalMs: 10_000, timeoutMs: 1000 },
   authenticated: false,
