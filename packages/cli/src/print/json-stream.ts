@@ -21,8 +21,8 @@ export function* jsonChunks(value: unknown, style: JsonStyle): Generator<string>
 function* compactChunks(value: unknown): Generator<string> {
   if (value instanceof LazyArray) {
     let first = true;
-    for (const item of value.each()) {
-      const text = safeJson(item);
+    const texts: Iterable<string> = value.compact?.() ?? mapIter(value.each(), (item) => safeJson(item));
+    for (const text of texts) {
       yield first ? `[${text}` : `,${text}`;
       first = false;
     }
@@ -67,6 +67,24 @@ function* prettyChunks(value: unknown, pad: string): Generator<string> {
     return;
   }
   yield indent(safeJson(value, 2), pad);
+}
+
+/** Characters JSON.stringify writes as they are inside a string (no quote, backslash, control or surrogate). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are the ones JSON escapes.
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON.stringify(text) for a string, without its per-call cost for the plain ASCII ones listings are made of. */
+export function jsonString(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** JSON.stringify of a number, or null for null and undefined (a missing value as the machine forms write it). */
+export function jsonNumber(n: number | null | undefined): string {
+  return n === null || n === undefined || !Number.isFinite(n) ? "null" : String(n);
+}
+
+function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of items) yield fn(a);
 }
 
 function hasLazyArray(value: unknown): value is Record<string, unknown> {

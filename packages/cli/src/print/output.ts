@@ -27,12 +27,15 @@ export interface Result {
 /**
  * An array of `data` built element by element as it is printed: `-o json` writes each element
  * as it is made, so 65,000 routes never exist as objects (or as one string) all at once.
- * JSON.stringify and yaml see a plain array (toJSON).
+ * JSON.stringify and yaml see a plain array (toJSON). `compact`, when given, yields each
+ * element's text exactly as JSON.stringify writes it, made without the element's object: the
+ * compact `-o json` of a big listing writes that instead of stringifying 65,000 objects.
  */
 export class LazyArray<T> {
   constructor(
     readonly length: number,
     readonly each: () => Iterable<T>,
+    readonly compact?: () => Iterable<string>,
   ) {}
   toJSON(): T[] {
     return [...this.each()];
@@ -47,59 +50,88 @@ export async function render(result: Result, format: OutputFormat, pretty = true
     format,
     (chunk) => {
       out += chunk;
+      return undefined;
     },
     pretty,
   );
   return out;
 }
 
+/** A write of output: undefined when it was taken, a promise when the caller must wait for it. */
+type Write = (chunk: string) => Promise<void> | undefined;
+
+/** Output is handed to stdout in buffers of this many bytes: big enough for few writes, small enough to stay out of V8's large-object space. */
+const BUFFER_BYTES = 64 * 1024;
+
 /**
- * Prints a result on stdout, in chunks of about 64 kB; JSON compact (as etcdctl writes it)
- * unless `pretty`, by default whether stdout is a terminal.
+ * Prints a result on stdout in writes of 64 kB, encoded into a buffer as it is made (no big
+ * strings to build and flatten), waiting whenever stdout asks to (a slow pipe); JSON compact
+ * (as etcdctl writes it) unless `pretty`, by default whether stdout is a terminal. A reader
+ * that goes away ends the command through stdout's error handler (bin.ts).
  */
 export async function print(
   result: Result,
   format: OutputFormat,
   pretty = process.stdout.isTTY === true,
 ): Promise<void> {
-  let pending = "";
-  const flush = async () => {
-    if (pending === "") return;
-    const chunk = pending;
-    pending = "";
-    if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once("drain", r));
+  let buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  let used = 0;
+  const send = (chunk: Uint8Array | string): Promise<void> | undefined =>
+    process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r));
+  const flush = (): Promise<void> | undefined => {
+    if (used === 0) return undefined;
+    const full = buf.subarray(0, used);
+    // The stream may keep the buffer until it is written: never reuse it.
+    buf = Buffer.allocUnsafe(BUFFER_BYTES);
+    used = 0;
+    return send(full);
   };
   await emit(
     result,
     format,
-    async (chunk) => {
-      pending += chunk;
-      if (pending.length >= 65_536) await flush();
+    (chunk) => {
+      // A UTF-16 code unit is at most 3 bytes of UTF-8.
+      if (used + 3 * chunk.length <= buf.length) {
+        used += buf.write(chunk, used, "utf8");
+        return undefined;
+      }
+      const wait = flush();
+      if (3 * chunk.length > buf.length)
+        return wait === undefined ? send(chunk) : wait.then(() => send(chunk));
+      used = buf.write(chunk, 0, "utf8");
+      return wait;
     },
     pretty,
   );
   await flush();
 }
 
-async function emit(
-  result: Result,
-  format: OutputFormat,
-  write: (chunk: string) => void | Promise<void>,
-  pretty: boolean,
-): Promise<void> {
+/** Writes every chunk, waiting only when a write asks to. */
+async function writeAll(chunks: Iterable<string>, write: Write, end = ""): Promise<void> {
+  for (const chunk of chunks) {
+    const wait = write(chunk + end);
+    if (wait !== undefined) await wait;
+  }
+}
+
+async function emit(result: Result, format: OutputFormat, write: Write, pretty: boolean): Promise<void> {
   switch (format) {
     case "json":
-      for (const chunk of jsonChunks(result.data, { pretty })) await write(chunk);
+      await writeAll(jsonChunks(result.data, { pretty }), write);
       await write("\n");
       return;
     case "yaml": {
       const { yamlChunks } = await import("./yaml.js");
-      for (const chunk of yamlChunks(result.data)) await write(chunk);
+      await writeAll(yamlChunks(result.data), write);
       return;
     }
     case "simple": {
       if (result.rows) {
-        for (const row of result.rows()) await write(`${row.join("\t")}\n`);
+        await writeAll(
+          mapRows(result.rows(), (row) => row.join("\t")),
+          write,
+          "\n",
+        );
         return;
       }
       await write(withNewline(result.human()));
@@ -107,11 +139,15 @@ async function emit(
     }
     default:
       if (result.humanLines) {
-        for (const line of result.humanLines()) await write(`${line}\n`);
+        await writeAll(result.humanLines(), write, "\n");
         return;
       }
       await write(withNewline(result.human()));
   }
+}
+
+function* mapRows<A>(items: Iterable<A>, fn: (a: A) => string): Generator<string> {
+  for (const a of items) yield fn(a);
 }
 
 /** Whether `value` is an object literal (not an array, class instance or null). */

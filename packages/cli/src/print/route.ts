@@ -15,19 +15,22 @@ import {
   hasIPv4,
   isReservation,
   type Lease,
+  type LeaseTable,
   type ListingCounts,
   vxlanDataOf,
   vxlanV6DataOf,
 } from "@podnet/ipam-core";
+import { jsonNumber, jsonString } from "./json-stream.js";
 import {
   formatTtl,
   type LeaseView,
   simpleTtl,
   sortedBySubnet,
+  type TableRows,
   type ViewSource,
   viewSource,
 } from "./lease.js";
-import { table, tableLines } from "./table.js";
+import { alignedLine, table, tableLines, widen } from "./table.js";
 
 /** One overlay route: where a lease's subnet is reached, and the lease behind it. */
 export interface RouteEntry {
@@ -117,8 +120,24 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
   };
 }
 
+/** What a route's table row shows. */
+type RowFields = Pick<
+  RouteEntry,
+  | "family"
+  | "destination"
+  | "prefix"
+  | "gateway"
+  | "dev"
+  | "publicIP"
+  | "vtepMAC"
+  | "ttlSeconds"
+  | "reservation"
+>;
+
 /** route(8)'s flag letters of an overlay route (see the file comment). */
-export function routeFlags(route: RouteEntry): string {
+export function routeFlags(
+  route: Pick<RowFields, "family" | "prefix" | "ttlSeconds" | "reservation">,
+): string {
   const up = route.ttlSeconds === null || route.ttlSeconds === undefined || route.ttlSeconds > 0 ? "U" : "";
   const host = route.prefix === (route.family === 4 ? 32 : 128) ? "H" : "";
   return `${up}G${host}${route.reservation ? "S" : ""}`;
@@ -140,8 +159,20 @@ export function routeData(route: RouteEntry) {
   };
 }
 
+/** JSON.stringify(routeData(route)), written without the object: `-o json` of 65,000 routes. */
+export function routeJson(route: RouteEntry): string {
+  return (
+    `{"dst":${jsonString(route.dst)},"gateway":${jsonString(route.gateway)},"dev":${jsonString(route.dev)}` +
+    `,"flags":${route.onlink ? '["onlink"]' : "[]"},"publicIP":${jsonString(route.publicIP)}` +
+    `,"vtepMAC":${route.vtepMAC === null ? "null" : jsonString(route.vtepMAC)}` +
+    `,"ttlSeconds":${jsonNumber(route.ttlSeconds)},"reservation":${route.reservation}` +
+    `,"backendType":${route.backendType === null ? "null" : jsonString(route.backendType)}` +
+    `,"key":${jsonString(route.key)}}`
+  );
+}
+
 /** The Genmask column: a dotted mask for IPv4 (as `route -n`), `/len` for IPv6. */
-function genmask(route: RouteEntry): string {
+function genmask(route: Pick<RowFields, "family" | "prefix">): string {
   return route.family === 4 ? formatNetmask(route.prefix) : `/${route.prefix}`;
 }
 
@@ -149,7 +180,7 @@ function genmask(route: RouteEntry): string {
  * One row of the table. Numeric (`-n`) and plain differ as in route(8), minus DNS: plain shows
  * `default` for a 0.0.0.0/0 destination and `*` for an unspecified gateway.
  */
-export function routeRow(route: RouteEntry, numeric: boolean): string[] {
+export function routeRow(route: RowFields, numeric: boolean): string[] {
   const anyAddr = route.family === 4 ? "0.0.0.0" : "::";
   const destination =
     !numeric && route.prefix === 0 && route.destination === anyAddr ? "default" : route.destination;
@@ -215,8 +246,124 @@ export function* routeTableLines(
   const text = formatRouteTable([], listing, opts).split("\n");
   yield text[0] ?? "";
   if (routeCount(sorted) === 0) yield "no routes: there are no leases";
+  else if (sorted.rows !== undefined) yield* tableRouteLines(sorted.rows, vni, opts.numeric);
   else yield* tableLines(HEAD, () => mapIter(eachRoute(sorted, vni), (r) => routeRow(r, opts.numeric)));
   yield* text.slice(2);
+}
+
+/** {@link tableRouteLines}'s mark of an IPv4 route its columns cannot remake: it is decoded again. */
+const DECODE = -2;
+/** {@link tableRouteLines}'s mark of a route without a VtepMAC. */
+const NO_MAC = -1;
+
+/**
+ * The route table's rows over a lease table in two passes, holding no row's text (a table of
+ * 65,000 routes would be most of the command's memory): the first decodes each lease once and
+ * measures its cells, keeping per IPv4 route only what the table's columns lack (the VtepMAC
+ * as a number, the device); the second remakes each row from the columns and prints it. Any
+ * route the columns cannot remake exactly (IPv6 ones, an unusual VtepMAC) is decoded again.
+ */
+function* tableRouteLines(
+  rows: TableRows,
+  configVni: number | undefined,
+  numeric: boolean,
+): Generator<string> {
+  const { table } = rows;
+  const view = (i: number): LeaseView => ({ lease: table.lease(i), ttlSeconds: rows.ttl(i) });
+  const widths = HEAD.map((h) => h.length);
+  let count4 = 0;
+  for (let i = 0; i < table.size; i++) if (table.hasV4(i)) count4++;
+  const macs = new Float64Array(count4);
+  /** Per IPv4 route: its device's index in `devs`, times two, plus one when it is onlink (vxlan). */
+  const devOf = new Uint32Array(count4);
+  const devs: string[] = [];
+  const devIndex = new Map<string, number>();
+  let k = 0;
+  for (const i of table.order) {
+    if (!table.hasV4(i)) continue;
+    const route = routeOf(view(i), 4, configVni);
+    widen(widths, routeRow(route, numeric));
+    let d = devIndex.get(route.dev);
+    if (d === undefined) {
+      d = devs.push(route.dev) - 1;
+      devIndex.set(route.dev, d);
+    }
+    devOf[k] = 2 * d + (route.onlink ? 1 : 0);
+    macs[k++] = remakes(route, table, i) ? macNumber(route.vtepMAC) : DECODE;
+  }
+  if (table.hasIPv6) {
+    for (const i of table.order) {
+      if (table.ip6(i) !== undefined) widen(widths, routeRow(routeOf(view(i), 6, configVni), numeric));
+    }
+  }
+  yield alignedLine(HEAD, widths);
+  k = 0;
+  for (const i of table.order) {
+    if (!table.hasV4(i)) continue;
+    const mac = macs[k] ?? DECODE;
+    const dev = devOf[k++] ?? 0;
+    const route =
+      mac === DECODE
+        ? routeOf(view(i), 4, configVni)
+        : remade(table, i, rows.ttl(i), devs[dev >>> 1] ?? "", (dev & 1) === 1, mac);
+    yield alignedLine(routeRow(route, numeric), widths);
+  }
+  if (table.hasIPv6) {
+    for (const i of table.order) {
+      if (table.ip6(i) !== undefined)
+        yield alignedLine(routeRow(routeOf(view(i), 6, configVni), numeric), widths);
+    }
+  }
+}
+
+/** Whether {@link remade} gives row `i`'s IPv4 route back exactly (flannel's leases all do). */
+function remakes(route: RouteEntry, table: LeaseTable, i: number): boolean {
+  return (
+    route.publicIP === formatIPv4(table.publicIP(i)) &&
+    route.reservation === table.isReservation(i) &&
+    (route.vtepMAC === null || MAC.test(route.vtepMAC))
+  );
+}
+
+/** Row `i`'s IPv4 route's table fields from the columns, with what the first pass kept. */
+function remade(
+  table: LeaseTable,
+  i: number,
+  ttlSeconds: number | null | undefined,
+  dev: string,
+  onlink: boolean,
+  mac: number,
+): RowFields {
+  const destination = formatIPv4(table.ip4(i));
+  const publicIP = formatIPv4(table.publicIP(i));
+  return {
+    family: 4,
+    destination,
+    prefix: table.len4(i),
+    gateway: onlink ? destination : publicIP,
+    dev,
+    publicIP,
+    vtepMAC: mac === NO_MAC ? null : macText(mac),
+    ttlSeconds,
+    reservation: table.isReservation(i),
+  };
+}
+
+/** A MAC in ipam-core's normalised form (what a route's vtepMAC is when valid). */
+const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
+/** A normalised MAC as a 48-bit number; NO_MAC for none. */
+function macNumber(mac: string | null): number {
+  return mac === null ? NO_MAC : Number.parseInt(mac.replaceAll(":", ""), 16);
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** {@link macNumber} back to its text. */
+function macText(n: number): string {
+  const hi = Math.floor(n / 2 ** 32);
+  const lo = n >>> 0;
+  return `${HEX[(hi >>> 8) & 255]}:${HEX[hi & 255]}:${HEX[lo >>> 24]}:${HEX[(lo >>> 16) & 255]}:${HEX[(lo >>> 8) & 255]}:${HEX[lo & 255]}`;
 }
 
 function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {

@@ -67,15 +67,18 @@ export async function viewsOf(
  */
 export function tableViews(table: LeaseTable, lookup: TtlLookup): ViewSource {
   const has = (family: 4 | 6, i: number) => (family === 4 ? table.hasV4(i) : table.ip6(i) !== undefined);
+  const ttl = (i: number) => ttlOf(lookup, table.etcdLease(i));
   return {
     size: table.size,
+    rows: { table, ttl },
     *views(family) {
       for (const i of table.order) {
         if (family !== undefined && !has(family, i)) continue;
-        yield { lease: table.lease(i), ttlSeconds: ttlOf(lookup, table.etcdLease(i)) };
+        yield { lease: table.lease(i), ttlSeconds: ttl(i) };
       }
     },
     count(family) {
+      if (family === 6 && !table.hasIPv6) return 0;
       let n = 0;
       for (let i = 0; i < table.size; i++) if (has(family, i)) n++;
       return n;

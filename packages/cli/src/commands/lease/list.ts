@@ -5,6 +5,7 @@ import {
   foreignData,
   formatLeaseTable,
   leaseData,
+  leaseJson,
   leaseRow,
   leaseTableLines,
 } from "../../print/lease.js";
@@ -29,7 +30,11 @@ export function listCommand(): Command {
       await ctx.print({
         data: {
           revision: table.revision,
-          leases: new LazyArray(views.size, () => mapIter(views.views(), leaseData)),
+          leases: new LazyArray(
+            views.size,
+            () => mapIter(views.views(), leaseData),
+            () => mapIter(views.views(), leaseJson),
+          ),
           damaged: table.damaged.map(damagedData),
           foreign: table.foreign.map(foreignData),
         },

@@ -24,6 +24,7 @@ import {
   formatRouteTable,
   routeCount,
   routeData,
+  routeJson,
   routeSimpleRow,
   routeTableLines,
 } from "../../print/route.js";
@@ -87,7 +88,11 @@ async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<
   await ctx.print({
     data: {
       revision: table.revision,
-      routes: new LazyArray(routeCount(sorted), () => mapIter(eachRoute(sorted, vni), routeData)),
+      routes: new LazyArray(
+        routeCount(sorted),
+        () => mapIter(eachRoute(sorted, vni), routeData),
+        () => mapIter(eachRoute(sorted, vni), routeJson),
+      ),
     },
     human: () =>
       formatRouteTable([...eachRoute(sorted, vni)], table, { numeric, prefix: ctx.globals.prefix }),
