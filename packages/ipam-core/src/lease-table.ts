@@ -181,8 +181,12 @@ export class LeaseTable implements ListingCounts {
   key(i: number): string {
     const o = this.objects?.[i];
     if (o !== undefined) return o.key;
-    return subnetsPrefix(this.prefix) + this.rows().name(i);
+    // The directory once, not normalised again for each of 65,000 keys.
+    this.dir ??= subnetsPrefix(this.prefix);
+    return this.dir + this.rows().name(i);
   }
+
+  private dir: string | undefined;
 
   /**
    * Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). The

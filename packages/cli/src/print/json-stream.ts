@@ -78,6 +78,18 @@ export function jsonString(text: string): string {
   return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
+const repeated = new Map<string, string>();
+
+/** jsonString of a string that recurs row after row (a device, a BackendType), remembered for the first few hundred. */
+export function jsonRepeated(text: string): string {
+  let json = repeated.get(text);
+  if (json === undefined) {
+    json = jsonString(text);
+    if (repeated.size < 256) repeated.set(text, json);
+  }
+  return json;
+}
+
 /** JSON.stringify of a number, or null for null and undefined (a missing value as the machine forms write it). */
 export function jsonNumber(n: number | null | undefined): string {
   return n === null || n === undefined || !Number.isFinite(n) ? "null" : String(n);

@@ -19,7 +19,7 @@ import {
   vtepMacOf as vtepMacOfAttrs,
 } from "@podnet/ipam-core";
 import { safeJson } from "./bounded.js";
-import { jsonNumber, jsonString } from "./json-stream.js";
+import { jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
 import { fields, table, tableLines } from "./table.js";
 
 /**
@@ -109,11 +109,13 @@ export function leaseJson(view: LeaseView): string {
   const v4 = hasIPv4(subnet) ? `"${formatIPv4(subnet.ipv4.ip)}/${subnet.ipv4.prefix}"` : "null";
   const v6 = subnet.ipv6 ? `"${formatIPv6(subnet.ipv6.ip)}/${subnet.ipv6.prefix}"` : "null";
   const ip6 = attrs.publicIPv6 === undefined ? "" : `,"publicIPv6":${jsonOrNull(attrs.publicIPv6)}`;
+  // The addresses and the etcd lease id (decimal) go in as they are: the codec checked them.
   return (
-    `{"subnet":${v4},"ipv6Subnet":${v6},"publicIP":${jsonString(attrs.publicIP)}${ip6}` +
-    `,"backendType":${jsonOrNull(attrs.backendType ?? null)},"backendData":${data}` +
+    `{"subnet":${v4},"ipv6Subnet":${v6},"publicIP":"${attrs.publicIP}"${ip6}` +
+    `,"backendType":${attrs.backendType === undefined ? "null" : jsonRepeated(attrs.backendType)}` +
+    `,"backendData":${data}` +
     `${attrs.backendV6Data === undefined ? "" : `,"backendV6Data":${v6Data}`}` +
-    `,"etcdLease":${jsonString(lease.etcdLease)},"ttlSeconds":${jsonNumber(view.ttlSeconds)}` +
+    `,"etcdLease":"${lease.etcdLease}","ttlSeconds":${jsonNumber(view.ttlSeconds)}` +
     `,"reservation":${isReservation(lease)},"key":${jsonString(lease.key)},"modRevision":${jsonNumber(lease.modRevision)}}`
   );
 }

@@ -62,6 +62,8 @@ type Write = (chunk: string) => Promise<void> | undefined;
 
 /** Output is handed to stdout in buffers of this many bytes: big enough for few writes, small enough to stay out of V8's large-object space. */
 const BUFFER_BYTES = 64 * 1024;
+/** Chunks are joined into a string of about this many characters before it is encoded (fewer, bigger encodes). */
+const JOIN_CHARS = 16 * 1024;
 
 /**
  * Prints a result on stdout in writes of 64 kB, encoded into a buffer as it is made (no big
@@ -76,6 +78,7 @@ export async function print(
 ): Promise<void> {
   let buf = Buffer.allocUnsafe(BUFFER_BYTES);
   let used = 0;
+  let pending = "";
   const send = (chunk: Uint8Array | string): Promise<void> | undefined =>
     process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r));
   const flush = (): Promise<void> | undefined => {
@@ -86,23 +89,29 @@ export async function print(
     used = 0;
     return send(full);
   };
+  /** Encodes what is pending into the buffer (a UTF-16 code unit is at most 3 bytes of UTF-8). */
+  const encode = (): Promise<void> | undefined => {
+    const text = pending;
+    pending = "";
+    if (used + 3 * text.length <= buf.length) {
+      used += buf.write(text, used, "utf8");
+      return undefined;
+    }
+    const wait = flush();
+    if (3 * text.length > buf.length) return wait === undefined ? send(text) : wait.then(() => send(text));
+    used = buf.write(text, 0, "utf8");
+    return wait;
+  };
   await emit(
     result,
     format,
     (chunk) => {
-      // A UTF-16 code unit is at most 3 bytes of UTF-8.
-      if (used + 3 * chunk.length <= buf.length) {
-        used += buf.write(chunk, used, "utf8");
-        return undefined;
-      }
-      const wait = flush();
-      if (3 * chunk.length > buf.length)
-        return wait === undefined ? send(chunk) : wait.then(() => send(chunk));
-      used = buf.write(chunk, 0, "utf8");
-      return wait;
+      pending += chunk;
+      return pending.length >= JOIN_CHARS ? encode() : undefined;
     },
     pretty,
   );
+  await encode();
   await flush();
 }
 

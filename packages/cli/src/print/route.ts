@@ -14,13 +14,15 @@ import {
   formatNetmask,
   hasIPv4,
   isReservation,
+  isVxlanLease,
   type Lease,
   type LeaseTable,
   type ListingCounts,
+  type VxlanData,
   vxlanDataOf,
   vxlanV6DataOf,
 } from "@podnet/ipam-core";
-import { jsonNumber, jsonString } from "./json-stream.js";
+import { jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
 import {
   formatTtl,
   type LeaseView,
@@ -32,7 +34,10 @@ import {
 } from "./lease.js";
 import { alignedLine, table, tableLines, widen } from "./table.js";
 
-/** One overlay route: where a lease's subnet is reached, and the lease behind it. */
+/**
+ * One overlay route: where a lease's subnet is reached, and the lease behind it. Its
+ * addresses (dst, destination, gateway, publicIP) and vtepMAC are as the codec checked them.
+ */
 export interface RouteEntry {
   readonly family: 4 | 6;
   /** The subnet as a CIDR, `10.5.52.0/24`. */
@@ -66,8 +71,11 @@ export function routeEntries(views: readonly LeaseView[], vni: number | undefine
  * that a big table is printed without holding every route.
  */
 export function* eachRoute(sorted: ViewSource, vni: number | undefined): Generator<RouteEntry> {
-  for (const view of sorted.views(4)) {
-    if (hasIPv4(view.lease.subnet)) yield routeOf(view, 4, vni);
+  if (sorted.rows !== undefined) yield* tableRoutes4(sorted.rows, vni);
+  else {
+    for (const view of sorted.views(4)) {
+      if (hasIPv4(view.lease.subnet)) yield routeOf(view, 4, vni);
+    }
   }
   for (const view of sorted.views(6)) {
     if (view.lease.subnet.ipv6 !== undefined) yield routeOf(view, 6, vni);
@@ -79,44 +87,105 @@ export function routeCount(views: ViewSource): number {
   return views.count(4) + views.count(6);
 }
 
+/**
+ * The IPv4 routes of a lease table in address order, from its columns: only a vxlan lease's
+ * value is decoded (for the VNI and VtepMAC in its BackendData). The same routes as routeOf
+ * makes of the decoded leases.
+ */
+function* tableRoutes4(rows: TableRows, configVni: number | undefined): Generator<RouteEntry> {
+  const vxlanTypes = new Map<string | undefined, boolean>();
+  for (const i of rows.table.order) {
+    if (rows.table.hasV4(i)) yield tableRoute4(rows, i, configVni, vxlanTypes);
+  }
+}
+
+/** Row `i`'s IPv4 route (see tableRoutes4); `vxlanTypes` remembers which BackendTypes are vxlan. */
+function tableRoute4(
+  rows: TableRows,
+  i: number,
+  configVni: number | undefined,
+  vxlanTypes: Map<string | undefined, boolean>,
+): RouteEntry {
+  const { table } = rows;
+  const type = table.backendType(i);
+  let vxlan = vxlanTypes.get(type);
+  if (vxlan === undefined) {
+    vxlan = isVxlanLease({ backendType: type });
+    vxlanTypes.set(type, vxlan);
+  }
+  const lease = vxlan ? table.lease(i) : undefined;
+  const decoded = lease === undefined ? undefined : vxlanDataOf(lease.attrs);
+  return routeFrom({
+    family: 4,
+    destination: formatIPv4(table.ip4(i)),
+    prefix: table.len4(i),
+    type,
+    data: typeof decoded === "object" ? decoded : undefined,
+    // The column's number is the text's: flannel's dotted quads are canonical (see LeaseTable.publicIP).
+    publicIP: lease?.attrs.publicIP ?? formatIPv4(table.publicIP(i)),
+    configVni,
+    ttlSeconds: rows.ttl(i),
+    reservation: table.isReservation(i),
+    key: lease?.key ?? table.key(i),
+  });
+}
+
 function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined): RouteEntry {
   const { lease } = view;
   const { attrs } = lease;
-  const type = attrs.backendType ?? "";
-  const vxlan = type.toLowerCase() === "vxlan";
+  const vxlan = isVxlanLease(attrs);
   const decoded = vxlan ? (family === 4 ? vxlanDataOf(attrs) : vxlanV6DataOf(attrs)) : undefined;
-  const data = typeof decoded === "object" ? decoded : undefined;
-  let destination: string;
-  let prefix: number;
-  if (family === 4) {
-    destination = formatIPv4(lease.subnet.ipv4.ip);
-    prefix = lease.subnet.ipv4.prefix;
-  } else {
-    const net6 = lease.subnet.ipv6;
-    destination = net6 === undefined ? "::" : formatIPv6(net6.ip);
-    prefix = net6?.prefix ?? 0;
-  }
-  const publicIP = family === 4 ? attrs.publicIP : (attrs.publicIPv6 ?? attrs.publicIP);
-  const vni = data?.vni ?? configVni;
+  const net6 = lease.subnet.ipv6;
+  return routeFrom({
+    family,
+    destination:
+      family === 4 ? formatIPv4(lease.subnet.ipv4.ip) : net6 === undefined ? "::" : formatIPv6(net6.ip),
+    prefix: family === 4 ? lease.subnet.ipv4.prefix : (net6?.prefix ?? 0),
+    type: attrs.backendType,
+    data: typeof decoded === "object" ? decoded : undefined,
+    publicIP: family === 4 ? attrs.publicIP : (attrs.publicIPv6 ?? attrs.publicIP),
+    configVni,
+    ttlSeconds: view.ttlSeconds,
+    reservation: isReservation(lease),
+    key: lease.key,
+  });
+}
+
+/** A route from what a lease says: its subnet of the family, BackendType, vxlan data of the family, host. */
+function routeFrom(r: {
+  family: 4 | 6;
+  destination: string;
+  prefix: number;
+  type: string | undefined;
+  data: VxlanData | undefined;
+  publicIP: string;
+  configVni: number | undefined;
+  ttlSeconds: number | null | undefined;
+  reservation: boolean;
+  key: string;
+}): RouteEntry {
+  const type = r.type ?? "";
+  const vxlan = type.toLowerCase() === "vxlan";
+  const vni = r.data?.vni ?? r.configVni;
   const dev = vxlan
-    ? `${family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`
+    ? `${r.family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`
     : type === ""
       ? "udp/alloc"
       : type;
   return {
-    family,
-    dst: `${destination}/${prefix}`,
-    destination,
-    prefix,
-    gateway: vxlan ? destination : publicIP,
+    family: r.family,
+    dst: `${r.destination}/${r.prefix}`,
+    destination: r.destination,
+    prefix: r.prefix,
+    gateway: vxlan ? r.destination : r.publicIP,
     dev,
     onlink: vxlan,
-    publicIP,
-    vtepMAC: data?.vtepMac ?? null,
-    ttlSeconds: view.ttlSeconds,
-    reservation: isReservation(lease),
-    backendType: attrs.backendType ?? null,
-    key: lease.key,
+    publicIP: r.publicIP,
+    vtepMAC: r.data?.vtepMac ?? null,
+    ttlSeconds: r.ttlSeconds,
+    reservation: r.reservation,
+    backendType: r.type ?? null,
+    key: r.key,
   };
 }
 
@@ -159,14 +228,18 @@ export function routeData(route: RouteEntry) {
   };
 }
 
-/** JSON.stringify(routeData(route)), written without the object: `-o json` of 65,000 routes. */
+/**
+ * JSON.stringify(routeData(route)), written without the object: `-o json` of 65,000 routes.
+ * Addresses and the VtepMAC go in as they are: the codec checked them (no character in them
+ * needs escaping).
+ */
 export function routeJson(route: RouteEntry): string {
   return (
-    `{"dst":${jsonString(route.dst)},"gateway":${jsonString(route.gateway)},"dev":${jsonString(route.dev)}` +
-    `,"flags":${route.onlink ? '["onlink"]' : "[]"},"publicIP":${jsonString(route.publicIP)}` +
-    `,"vtepMAC":${route.vtepMAC === null ? "null" : jsonString(route.vtepMAC)}` +
+    `{"dst":"${route.dst}","gateway":"${route.gateway}","dev":${jsonRepeated(route.dev)}` +
+    `,"flags":${route.onlink ? '["onlink"]' : "[]"},"publicIP":"${route.publicIP}"` +
+    `,"vtepMAC":${route.vtepMAC === null ? "null" : `"${route.vtepMAC}"`}` +
     `,"ttlSeconds":${jsonNumber(route.ttlSeconds)},"reservation":${route.reservation}` +
-    `,"backendType":${route.backendType === null ? "null" : jsonString(route.backendType)}` +
+    `,"backendType":${route.backendType === null ? "null" : jsonRepeated(route.backendType)}` +
     `,"key":${jsonString(route.key)}}`
   );
 }
@@ -278,10 +351,11 @@ function* tableRouteLines(
   const devOf = new Uint32Array(count4);
   const devs: string[] = [];
   const devIndex = new Map<string, number>();
+  const vxlanTypes = new Map<string | undefined, boolean>();
   let k = 0;
   for (const i of table.order) {
     if (!table.hasV4(i)) continue;
-    const route = routeOf(view(i), 4, configVni);
+    const route = tableRoute4(rows, i, configVni, vxlanTypes);
     widen(widths, routeRow(route, numeric));
     let d = devIndex.get(route.dev);
     if (d === undefined) {
