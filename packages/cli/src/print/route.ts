@@ -266,9 +266,21 @@ export function routeRow(route: RowFields, numeric: boolean): string[] {
     route.dev,
     route.publicIP,
     route.vtepMAC ?? "-",
-    formatTtl(route.ttlSeconds),
+    ttlText(route.ttlSeconds),
     route.reservation ? "yes" : "no",
   ];
+}
+
+const ttlTexts = new Map<number | null | undefined, string>();
+
+/** formatTtl, remembered: a listing's leases share a few etcd leases, so a few TTLs. */
+function ttlText(ttlSeconds: number | null | undefined): string {
+  let text = ttlTexts.get(ttlSeconds);
+  if (text === undefined) {
+    text = formatTtl(ttlSeconds);
+    if (ttlTexts.size < 4096) ttlTexts.set(ttlSeconds, text);
+  }
+  return text;
 }
 
 /** The tab-separated row (-o simple): the CIDR, then the table's other cells, the TTL in seconds. */
@@ -392,11 +404,7 @@ function* tableRouteLines(
 
 /** Whether {@link remade} gives row `i`'s IPv4 route back exactly (flannel's leases all do). */
 function remakes(route: RouteEntry, table: LeaseTable, i: number): boolean {
-  return (
-    route.publicIP === formatIPv4(table.publicIP(i)) &&
-    route.reservation === table.isReservation(i) &&
-    (route.vtepMAC === null || MAC.test(route.vtepMAC))
-  );
+  return route.publicIP === formatIPv4(table.publicIP(i)) && route.reservation === table.isReservation(i);
 }
 
 /** Row `i`'s IPv4 route's table fields from the columns, with what the first pass kept. */
@@ -423,12 +431,25 @@ function remade(
   };
 }
 
-/** A MAC in ipam-core's normalised form (what a route's vtepMAC is when valid). */
-const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
-
-/** A normalised MAC as a 48-bit number; NO_MAC for none. */
+/**
+ * A MAC in ipam-core's normalised form (lower-case hex, colons) as a 48-bit number; NO_MAC for
+ * none, DECODE for any other text (its route is decoded again rather than remade).
+ */
 function macNumber(mac: string | null): number {
-  return mac === null ? NO_MAC : Number.parseInt(mac.replaceAll(":", ""), 16);
+  if (mac === null) return NO_MAC;
+  if (mac.length !== 17) return DECODE;
+  let n = 0;
+  for (let k = 0; k < 17; k++) {
+    const c = mac.charCodeAt(k);
+    if (k % 3 === 2) {
+      if (c !== 58) return DECODE;
+      continue;
+    }
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (digit < 0) return DECODE;
+    n = n * 16 + digit;
+  }
+  return n;
 }
 
 const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));

@@ -19,8 +19,12 @@ export function alignedLine(cells: readonly string[], widths: readonly number[])
   let out = "";
   const last = cells.length - 1;
   for (let i = 0; i < last; i++) out += `${(cells[i] ?? "").padEnd(widths[i] ?? 0)}  `;
-  if (last >= 0) out += cells[last] ?? "";
-  return out.trimEnd();
+  if (last < 0) return out;
+  const end = cells[last] ?? "";
+  out += end;
+  // Only a last cell that is empty or ends in a blank can leave blanks at the end.
+  const c = end.charCodeAt(end.length - 1);
+  return c > 32 && c < 127 ? out : out.trimEnd();
 }
 
 /** `Key: value` lines with the values aligned. */
