@@ -129,7 +129,9 @@ function rawJson(raw: string | undefined): string | undefined {
   if (STABLE_DATA.test(raw)) return raw;
   const parsed = parseRaw(raw);
   try {
-    return JSON.stringify(parsed) ?? "null";
+    // With a replacer argument, as safeJson calls it: Node 26 stringifies deep arrays without
+    // one iteratively, but overflows with one, and the old path cut such a value.
+    return JSON.stringify(parsed, null) ?? "null";
   } catch (err) {
     if (err instanceof RangeError) return undefined;
     throw err;
