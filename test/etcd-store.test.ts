@@ -222,6 +222,16 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     expect(await store.keepAliveOnce(lease)).toBe(0);
   });
 
+  it("a grant tells etcd's revision: every write answered before it is at or below, none after it", async () => {
+    const put = await store.txn([], [{ put: "/granted/a", value: "1" }]);
+    const granted = await store.grantAt(600);
+    expect(granted.revision).toBe(put.revision); // a grant writes no revision of its own
+    const after = await store.txn([], [{ put: "/granted/a", value: "2", lease: granted.lease }]);
+    expect(after.revision).toBe(granted.revision + 1);
+    expect((await store.get("/granted/a")).value?.lease).toBe(granted.lease);
+    await store.revoke(granted.lease);
+  });
+
   it("reports each endpoint's status and compacts", async () => {
     const [st] = await store.status();
     expect(st).toMatchObject({ endpoint: etcd().endpoints[0], version: expect.stringMatching(/^3\./) });

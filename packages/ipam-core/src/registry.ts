@@ -156,6 +156,11 @@ class SharedRuns<T> {
     return this.inflight !== undefined;
   }
 
+  /** The run in flight, if any (it may have started before the caller's call). */
+  get current(): Promise<T> | undefined {
+    return this.inflight;
+  }
+
   private start(): Promise<T> {
     const run = this.run();
     this.inflight = run;
@@ -176,8 +181,10 @@ export class LeaseRegistry {
   /** Checks that the last listing, patched with this registry's writes, is still current. */
   private readonly checks = new SharedRuns(() => this.check());
   /** etcd's revision, read for acquisitions that have no grant of their own to tell it. */
-  private readonly heads = new SharedRuns(async () => (await this.store.get(subnetsPrefix(this.prefix))).revision);
-  /** Counts of the prefix that tell an acquisition whether the last listing may still serve it. */
+  private readonly heads = new SharedRuns(
+    async () => (await this.store.get(subnetsPrefix(this.prefix))).revision,
+  );
+  /** Counts of the prefix that tell an acquisition whether the last listing may still serve it, and their revisions. */
   private readonly counts = new SharedRuns(() => this.countCheck());
   /** Whether an acquisition has scanned for its host alone; the next one lists, for every host. */
   private scannedOnce = false;
@@ -370,7 +377,13 @@ export class LeaseRegistry {
         // A scan patched with one lost create's answer serves the retry; a second loss means
         // others are creating fast here, so the next retry reads the leases again.
         if (lostOnScan >= 2) wrong = true;
-        let seen = await this.viewFor(req.attrs.publicIP, attempt, attempt === 1 ? head : undefined, scan, wrong);
+        let seen = await this.viewFor(
+          req.attrs.publicIP,
+          attempt,
+          attempt === 1 ? head : undefined,
+          scan,
+          wrong,
+        );
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
           lostOnScan = 0;
@@ -709,18 +722,27 @@ export class LeaseRegistry {
     if (live.revision >= at) return this.serve(live, true);
     // Nothing but own writes since a count vouched for the view: it still holds.
     if (live.vouched >= at) return this.serve(live, false);
-    return this.counts.next();
+    // A count in flight serves when it counted at `at` or later; else the next one.
+    const inflight = this.counts.current;
+    if (inflight !== undefined) {
+      const counted = await inflight;
+      if (counted.revision >= at) return counted.seen;
+    }
+    return (await this.counts.next()).seen;
   }
 
-  /** The count half of {@link checkAt}: a count of the prefix, compared with the view's. */
-  private async countCheck(): Promise<Seen> {
+  /** The count half of {@link checkAt}: a count of the prefix, compared with the view's, and its revision. */
+  private async countCheck(): Promise<{ seen: Seen; revision: number }> {
     const { revision, value: keys } = await this.store.count(subnetsPrefix(this.prefix));
     const live = await this.settled(revision);
-    if (live === undefined) return this.listed();
-    if (live.revision >= revision) return this.serve(live, true);
-    if (live.sizeAt(revision) !== keys) return this.listed();
-    live.vouch(revision);
-    return this.serve(live, false);
+    const seen = async (): Promise<Seen> => {
+      if (live === undefined) return this.listed();
+      if (live.revision >= revision) return this.serve(live, true);
+      if (live.sizeAt(revision) !== keys) return this.listed();
+      live.vouch(revision);
+      return this.serve(live, false);
+    };
+    return { seen: await seen(), revision };
   }
 
   /**
