@@ -315,7 +315,7 @@ export class LeaseRegistry {
     const maxAttempts = Math.max(1, req.maxAttempts ?? 10);
     const ttl = req.ttlSeconds ?? this.ttlSeconds;
     checkLeaseTtl(ttl); // before any request: etcd would refuse the grant only after the listing
-    encodeLeaseValue(req.attrs); // checks the attributes before anything is written
+    const requested = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
     // A long-running registry whose view gives this host no lease asks for the grant first, and
     // the grant's answer tells etcd's revision too (it is applied in order with the writes): that
     // is the check, so a create is a grant and a transaction, as raw etcd's. An unused grant (the
@@ -333,7 +333,7 @@ export class LeaseRegistry {
       () => 0,
     );
     try {
-      return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head }, () => {
+      return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head, requested }, () => {
         const grant = early?.then((g) => g.lease);
         early = undefined;
         return grant;
@@ -359,10 +359,12 @@ export class LeaseRegistry {
       ttl: number;
       tried: LeaseSubnet[];
       head: Promise<number> | undefined;
+      /** `req.attrs` encoded. */
+      requested: string;
     },
     takeGrant: () => Promise<string> | undefined,
   ): Promise<AcquireResult> {
-    const { random, maxAttempts, ttl, tried, head } = opts;
+    const { random, maxAttempts, ttl, tried, head, requested } = opts;
     let removed: Lease[] | undefined;
     let lastFailure = "";
     /** This call's own scan, patched with what its lost creates found, and how many it lost since. */
@@ -414,7 +416,7 @@ export class LeaseRegistry {
           decision.kind === "reuse" ? decision.lease.attrs : undefined,
         );
         refuseIncomplete(attrs, req);
-        const value = encodeLeaseValue(attrs);
+        const value = attrs === req.attrs ? requested : encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale, seen.view);
         if (decision.kind === "reuse") {
           const lease = await this.reuse(decision.lease, value, !seen.fresh);
@@ -980,13 +982,18 @@ export class LeaseRegistry {
     granted?: Promise<string>,
   ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
+    const attrs = attrsOf(value); // decoded once, for the lease returned and the one patched into the view
     const grant = await (granted ?? this.store.grant(ttl));
     let res: TxnResult;
+    let made: Lease | undefined;
     try {
       res = await this.write(
         [{ key, modRevision: 0 }],
         [{ put: key, value, lease: grant }],
-        (r) => [putAt(key, value, grant, r, r)],
+        (r) => {
+          made = leaseOf(key, subnet, value, grant, r, r, attrs);
+          return [{ ...putAt(key, value, grant, r, r), lease: made }];
+        },
         [{ get: key }],
       );
     } catch (err) {
@@ -1011,7 +1018,7 @@ export class LeaseRegistry {
       await this.revokeHard(grant);
       return { winner };
     }
-    const lease = leaseOf(key, subnet, value, grant, res.revision, res.revision);
+    const lease = made ?? leaseOf(key, subnet, value, grant, res.revision, res.revision, attrs);
     this.noteWritten(lease);
     return { lease };
   }
@@ -1106,8 +1113,9 @@ function leaseOf(
   etcdLease: string,
   modRevision: number,
   createRevision: number,
+  attrs: LeaseAttrs = attrsOf(value),
 ): Lease {
-  return { key, subnet, attrs: attrsOf(value), value, etcdLease, modRevision, createRevision };
+  return { key, subnet, attrs, value, etcdLease, modRevision, createRevision };
 }
 
 /** The attributes as a reader will decode them from `value`. */
