@@ -129,6 +129,13 @@ interface Seen {
   readonly full: boolean;
 }
 
+/** A check waiting for the answers of the own writes in flight when it started, or for the view to cover `at`. */
+interface Waiter {
+  readonly at: number;
+  readonly pending: Set<Promise<void>>;
+  readonly done: () => void;
+}
+
 /** Runs of an async task shared by callers, each caller getting a run that started no earlier than its call. */
 class SharedRuns<T> {
   private inflight: Promise<T> | undefined;
@@ -193,6 +200,8 @@ export class LeaseRegistry {
   private liveTimer: NodeJS.Timeout | undefined;
   /** This registry's writes under the prefix whose answer has not come yet. */
   private readonly writing = new Set<Promise<void>>();
+  /** Checks waiting for some of those answers (see {@link settled}). */
+  private readonly waiting = new Set<Waiter>();
   /** Writes answered while a listing is in flight (learned ones flagged), one array per listing. */
   private readonly duringListing = new Set<[OwnWrite, boolean][]>();
   private cacheWanted: boolean;
@@ -754,10 +763,8 @@ export class LeaseRegistry {
    * undefined when there is no live listing.
    */
   private async settled(at: number): Promise<PatchedSnapshot | undefined> {
-    let pending = [...this.writing];
-    while (pending.length > 0 && this.live !== undefined && this.live.vouched < at) {
-      await Promise.race(pending);
-      pending = pending.filter((w) => this.writing.has(w));
+    if (this.writing.size > 0 && this.live !== undefined && this.live.vouched < at) {
+      await new Promise<void>((done) => this.waiting.add({ at, pending: new Set(this.writing), done }));
     }
     const live = this.live;
     live?.settle(at);
@@ -838,8 +845,20 @@ export class LeaseRegistry {
       () => undefined,
     );
     this.writing.add(noted);
-    void noted.then(() => this.writing.delete(noted));
+    void noted.then(() => this.answered(noted));
     return res;
+  }
+
+  /** A write's answer is in (and patched into the view): wakes the checks it was the last one for, or whose revision the view now covers. */
+  private answered(noted: Promise<void>): void {
+    this.writing.delete(noted);
+    const vouched = this.live?.vouched ?? Number.POSITIVE_INFINITY;
+    for (const w of this.waiting) {
+      w.pending.delete(noted);
+      if (w.pending.size > 0 && vouched < w.at) continue;
+      this.waiting.delete(w);
+      w.done();
+    }
   }
 
   private noteOwn(writes: readonly OwnWrite[]): void {
