@@ -304,8 +304,10 @@ export class LeaseRegistry {
    *
    * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
    * prefix once for this host (compact: subnets and this host's values only); a long-running
-   * one keeps its last listing patched and asks etcd its revision and, when someone else wrote
-   * since, how many keys the prefix holds (shared by concurrent callers, asked after the call):
+   * one keeps its last listing patched and learns etcd's revision after the call (from the
+   * grant's answer for a new host, so a create is a grant and one transaction; else a read
+   * shared by concurrent callers) and, when someone else wrote since, how many keys the prefix
+   * holds (shared by concurrent callers, asked after the call):
    * when that is what the view expects, nobody else created or deleted a key since and the view
    * serves, else it lists again (shared). What each property rests on:
    * - no duplicate subnet: the create-if-absent compare, whatever the view; a lost create's
