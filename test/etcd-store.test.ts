@@ -259,3 +259,29 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     await expect(store.get("/c/a", { revision: 1 })).rejects.toThrow(/compacted/);
   });
 });
+
+describe("a grant's revision on a three-member cluster", () => {
+  const etcd = useEtcd({ members: 3 });
+
+  it("covers every write another member answered before it, whichever member grants", async () => {
+    const stores = await Promise.all(
+      etcd().members.map((m) =>
+        connect({ endpoints: [m.clientUrl], dialTimeoutMs: 5000, commandTimeoutMs: 10_000 }),
+      ),
+    );
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const [i, granter] of stores.entries()) {
+          const writer = stores[(i + 1) % stores.length]!;
+          const put = await writer.txn([], [{ put: `/granted3/${round}-${i}`, value: "x" }]);
+          const granted = await granter.grantAt(600);
+          // Applied in raft order on the granting member: at or above the write it follows.
+          expect(granted.revision).toBeGreaterThanOrEqual(put.revision);
+          await granter.revoke(granted.lease);
+        }
+      }
+    } finally {
+      for (const s of stores) s.close();
+    }
+  });
+});
