@@ -15,7 +15,15 @@
  * cannot be read or written is no error, only a slower start. NODE_DISABLE_COMPILE_CACHE=1
  * (Node's own switch) turns it off.
  */
-const { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
+const {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} = require("node:fs");
 const { createRequire } = require("node:module");
 const { basename, dirname, join, resolve } = require("node:path");
 const { pathToFileURL } = require("node:url");
@@ -23,6 +31,8 @@ const { Script } = require("node:vm");
 
 /** This build's identity (a hash of its chunks), written in by scripts/bundle.mjs. */
 const BUILD = "__PODNET_BUILD__";
+/** How many other builds' caches are kept beside this one's. */
+const KEPT_BUILDS = 3;
 const nodeRequire = createRequire(__filename);
 const chunks = new Map();
 const cacheDir = compileCacheDir();
@@ -78,11 +88,15 @@ process.on("exit", () => {
       writeFileSync(tmp, script.createCachedData());
       renameSync(tmp, join(cacheDir, name)); // whole or not at all, whoever else writes it
     }
-    // One build's cache per Node version: a new build's first run drops the others'.
+    // A new build's first run keeps the caches of the three builds made last before it (two
+    // installs used in turn do not evict each other) and drops the rest.
     if (created) {
-      for (const other of readdirSync(dirname(cacheDir))) {
-        if (other !== BUILD) rmSync(join(dirname(cacheDir), other), { recursive: true, force: true });
-      }
+      const builds = dirname(cacheDir);
+      const others = readdirSync(builds)
+        .filter((b) => b !== BUILD)
+        .map((b) => ({ dir: join(builds, b), made: statSync(join(builds, b)).mtimeMs }))
+        .sort((a, b) => b.made - a.made);
+      for (const { dir } of others.slice(KEPT_BUILDS)) rmSync(dir, { recursive: true, force: true });
     }
   } catch {
     // No cache this time: the next run compiles again.
