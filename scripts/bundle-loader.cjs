@@ -85,8 +85,13 @@ process.on("exit", () => {
     const created = mkdirSync(cacheDir, { recursive: true, mode: 0o700 }) !== undefined;
     for (const { name, script } of uncached) {
       const tmp = join(cacheDir, `.${name}.${process.pid}`);
-      writeFileSync(tmp, script.createCachedData());
-      renameSync(tmp, join(cacheDir, name)); // whole or not at all, whoever else writes it
+      try {
+        writeFileSync(tmp, script.createCachedData());
+        renameSync(tmp, join(cacheDir, name)); // whole or not at all, whoever else writes it
+      } catch (err) {
+        rmSync(tmp, { force: true }); // a full disk leaves no half-written file behind
+        throw err;
+      }
     }
     // A new build's first run keeps the caches of the three builds made last before it (two
     // installs used in turn do not evict each other) and drops the rest.
