@@ -108,6 +108,24 @@ const directImports = {
   },
 };
 
+// commander requires child_process when it loads, for executable subcommands (podnet has none);
+// Node's child_process brings dgram and the process bindings with it. commander gets it on
+// first use instead.
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]commander[\\/]/.test(args.importer) ? { path: "child_process", namespace: "lazy" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy" }, () => ({
+      contents:
+        'let cp; const get = () => (cp ??= require("node:child_process"));\n' +
+        "module.exports = new Proxy({}, { get: (_, key) => get()[key], has: (_, key) => key in get() });\n",
+      loader: "js",
+    }));
+  },
+};
+
 const target = new URL("../packages/cli/bundle", import.meta.url).pathname;
 // Built aside and swapped in, so a podnet running from the bundle never sees it half-written.
 const outdir = `${target}.tmp-${process.pid}`;
@@ -134,7 +152,7 @@ await build({
       JSON.parse(await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version,
     ),
   },
-  plugins: [directImports],
+  plugins: [directImports, lazyChildProcess],
   logLevel: "warning",
 });
 // The CommonJS stage, file by file (no bundling): imports become require() calls of the same
