@@ -4,10 +4,10 @@
 // etcd3 (grpc) stays external: it loads only when a command connects.
 //
 // The chunks are then converted to CommonJS and run by bundle-loader.cjs (bundle/podnet.js)
-// through vm.Script: Node's own loaders compile a module several times slower than vm.Script
-// does (ESM's module compile and CommonJS's compileFunction against a plain script compile:
-// ~30 of the ~110 ms an empty `ipam show` spent above bare Node 20; Node 24 likewise, its
-// compile cache on). See the README's Benchmarks.
+// through vm.Script, which takes V8's code cache on every Node version: compiling the chunks
+// was the largest part of a one-shot command's start-up above bare Node, and Node 20 has no
+// module compile cache (Node 22+'s covers only what Node's own loaders load). See the
+// README's Benchmarks.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
