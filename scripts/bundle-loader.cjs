@@ -27,6 +27,7 @@ const {
 const { createRequire } = require("node:module");
 const { basename, dirname, join, resolve } = require("node:path");
 const { pathToFileURL } = require("node:url");
+const { cachedDataVersionTag } = require("node:v8");
 const { Script } = require("node:vm");
 
 /** This build's identity (a hash of its chunks), written in by scripts/bundle.mjs. */
@@ -38,6 +39,8 @@ const chunks = new Map();
 const cacheDir = compileCacheDir();
 /** Chunks compiled without a usable cache: their code is written to the cache at exit. */
 const uncached = [];
+/** V8's version, flags and CPU features as the run starts (the agent sets heap flags later). */
+const startTag = cachedDataVersionTag();
 
 /** `$XDG_CACHE_HOME/podnet/compile-cache/<node version>-<arch>/<build>` (else ~/.cache/...); none without a home. */
 function compileCacheDir() {
@@ -80,7 +83,9 @@ function load(file) {
 
 // At exit the code cache holds the functions this run compiled too, not only the top level.
 process.on("exit", () => {
-  if (uncached.length === 0) return;
+  // A run that changed V8's flags (the agent's heap sizing) would leave caches every other
+  // command refuses: it writes none.
+  if (uncached.length === 0 || cachedDataVersionTag() !== startTag) return;
   try {
     const created = mkdirSync(cacheDir, { recursive: true, mode: 0o700 }) !== undefined;
     for (const { name, script } of uncached) {
