@@ -26,8 +26,12 @@
  *   native JSON.parse; a full reconcile at 10,000 peers measured the same CPU. The flag is
  *   read at each tiering decision, so setting it at run time works.
  */
-import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { setFlagsFromString } from "node:v8";
+
+/** child_process, loaded only when the flags are looked up: every command imports this file, few need it. */
+const childProcess = (): typeof import("node:child_process") =>
+  createRequire(import.meta.url)("node:child_process") as typeof import("node:child_process");
 
 const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
 
@@ -44,7 +48,9 @@ export function keepAgentHeapSmall(): void {
   previous = [];
   let known: string;
   try {
-    known = spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 5000 }).stdout ?? "";
+    known =
+      childProcess().spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 5000 })
+        .stdout ?? "";
   } catch {
     return;
   }
