@@ -2,9 +2,16 @@
 // resolving and loading hundreds of small ES modules (zod alone has dozens), and one file per
 // lazily-loaded command cuts `podnet --version` and `config validate` to near bare Node.
 // etcd3 (grpc) stays external: it loads only when a command connects.
+//
+// The chunks are then converted to CommonJS and run by bundle-loader.cjs (bundle/podnet.js)
+// through vm.Script, which takes V8's code cache on every Node version: compiling the chunks
+// was the largest part of a one-shot command's start-up above bare Node, and Node 20 has no
+// module compile cache (Node 22+'s covers only what Node's own loaders load). See the
+// README's Benchmarks.
 import { execFileSync } from "node:child_process";
-import { readFile, rename, rm } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build } from "esbuild";
 
@@ -101,13 +108,34 @@ const directImports = {
   },
 };
 
+// commander requires child_process when it loads, for executable subcommands (podnet has none);
+// Node's child_process brings dgram and the process bindings with it. commander gets it on
+// first use instead.
+const lazyChildProcess = {
+  name: "lazy-child-process",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]commander[\\/]/.test(args.importer) ? { path: "child_process", namespace: "lazy" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "lazy" }, () => ({
+      contents:
+        'let cp; const get = () => (cp ??= require("node:child_process"));\n' +
+        "module.exports = new Proxy({}, { get: (_, key) => get()[key], has: (_, key) => key in get() });\n",
+      loader: "js",
+    }));
+  },
+};
+
 const target = new URL("../packages/cli/bundle", import.meta.url).pathname;
 // Built aside and swapped in, so a podnet running from the bundle never sees it half-written.
 const outdir = `${target}.tmp-${process.pid}`;
+// The ES-module stage: esbuild splits only ES modules.
+const esmdir = `${target}.esm-${process.pid}`;
 await rm(outdir, { recursive: true, force: true });
+await rm(esmdir, { recursive: true, force: true });
 await build({
-  entryPoints: { podnet: new URL("../packages/cli/dist/bin.js", import.meta.url).pathname },
-  outdir,
+  entryPoints: { main: new URL("../packages/cli/dist/bin.js", import.meta.url).pathname },
+  outdir: esmdir,
   bundle: true,
   splitting: true,
   minify: true,
@@ -117,19 +145,58 @@ await build({
   target: "node20",
   chunkNames: "chunks/[name]-[hash]",
   external: ["etcd3", "cockatiel"],
-  // Bundled CommonJS dependencies may call require(); give them one.
-  banner: {
-    js: "import{createRequire as __podnetRequire}from'node:module';const require=__podnetRequire(import.meta.url);",
-  },
+  // Bundled CommonJS dependencies call require(): the loader gives each chunk one.
   define: {
     __PODNET_COMMIT__: JSON.stringify(gitCommit()),
     __PODNET_VERSION__: JSON.stringify(
       JSON.parse(await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version,
     ),
   },
-  plugins: [directImports],
+  plugins: [directImports, lazyChildProcess],
   logLevel: "warning",
 });
+// The CommonJS stage, file by file (no bundling): imports become require() calls of the same
+// files (dynamic ones too), exports live getters; the source maps chain back to the sources.
+const esmFiles = [
+  "main.js",
+  ...(await readdir(join(esmdir, "chunks"))).filter((f) => f.endsWith(".js")).map((f) => `chunks/${f}`),
+];
+await build({
+  entryPoints: esmFiles.map((f) => join(esmdir, f)),
+  outbase: esmdir,
+  outdir,
+  bundle: false,
+  minify: true,
+  sourcemap: "linked",
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  // A chunk's `require` and `import.meta.url` are given by the loader (bundle-loader.cjs).
+  supported: { "dynamic-import": false },
+  define: { "import.meta.url": "__podnetUrl" },
+  logLevel: "warning",
+});
+await rm(esmdir, { recursive: true, force: true });
+// bin.ts's `#!` line is the loader's now; left in main.js it would end up inside the loader's wrapper.
+const main = join(outdir, "main.js");
+await writeFile(main, (await readFile(main, "utf8")).replace(/^#!.*/, ""));
+// The build's identity keys the loader's compile cache: a hash of every chunk it can load.
+const outFiles = [
+  "main.js",
+  ...(await readdir(join(outdir, "chunks"))).filter((f) => f.endsWith(".js")).map((f) => `chunks/${f}`),
+].sort();
+const hash = createHash("sha256");
+for (const f of outFiles) hash.update(`${f}\0`).update(await readFile(join(outdir, f)));
+const loader = await readFile(new URL("./bundle-loader.cjs", import.meta.url), "utf8");
+await writeFile(
+  join(outdir, "podnet.js"),
+  loader.replace("__PODNET_BUILD__", hash.digest("hex").slice(0, 16)),
+  {
+    mode: 0o755,
+  },
+);
+// The chunks and the loader are CommonJS, whatever the package around them says.
+await writeFile(join(outdir, "package.json"), '{ "type": "commonjs" }\n');
 const old = `${target}.old-${process.pid}`;
 await rename(target, old).catch(() => undefined);
 await rename(outdir, target);

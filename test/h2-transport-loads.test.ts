@@ -18,7 +18,11 @@ useTempDirs();
 const GRPC_STACK =
   /\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(etcd3|@grpc\/grpc-js|protobufjs|cockatiel)\//;
 
-/** A module resolve and load hook for a `podnet` process: its NODE_OPTIONS, and what it recorded. */
+/**
+ * What a `podnet` process loads, for its NODE_OPTIONS: ES modules through a resolve and load
+ * hook, CommonJS modules (the bundle's loader requires etcd3, which requires the rest) from
+ * require's cache at exit.
+ */
 async function loadRecorder(): Promise<{ nodeOptions: string; loaded(): Promise<string[]> }> {
   const dir = await tempDir();
   const log = join(dir, "loads.txt");
@@ -43,8 +47,16 @@ export async function load(url, context, next) {
     register,
     `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
   );
+  const required = join(dir, "required.cjs");
+  await writeFile(
+    required,
+    `process.on("exit", () => {
+  require("node:fs").appendFileSync(${JSON.stringify(log)}, Object.keys(require.cache).map((f) => f + "\\n").join(""));
+});
+`,
+  );
   return {
-    nodeOptions: `--import=${pathToFileURL(register).href}`,
+    nodeOptions: `--import=${pathToFileURL(register).href} --require=${required}`,
     loaded: async () => (await readFile(log, "utf8")).split("\n").filter((l) => l !== ""),
   };
 }

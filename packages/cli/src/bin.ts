@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import "./compile-cache.js";
+import "./agent-heap-start.js";
 import { reportError } from "./exit.js";
 import { flanneldArgv } from "./flanneld-argv.js";
 import { errorLine } from "./print/stderr.js";
@@ -28,7 +29,10 @@ try {
 } catch (err) {
   process.exitCode = reportError(err);
 }
-if (argv !== undefined) process.exitCode = await run(argv);
-// Every connection is closed by now; should a grpc socket still linger (grpc-js cannot always
-// abandon a connection attempt), it must not keep a finished command alive.
-setTimeout(() => process.exit(), 500).unref();
+// No top-level await: the bundle runs this module as CommonJS (scripts/bundle-loader.cjs).
+void (argv === undefined ? Promise.resolve() : run(argv)).then((status) => {
+  if (status !== undefined) process.exitCode = status;
+  // Every connection is closed by now; should a grpc socket still linger (grpc-js cannot always
+  // abandon a connection attempt), it must not keep a finished command alive.
+  setTimeout(() => process.exit(), 500).unref();
+});

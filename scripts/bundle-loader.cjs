@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+"use strict";
+/*
+ * bundle/podnet.js: runs the podnet program from its CommonJS chunks (scripts/bundle.mjs builds
+ * them and puts this file in front). Each chunk is compiled with vm.Script and run with what
+ * CommonJS gives a module: exports, require (chunks by relative path, anything else through
+ * Node's require from here), module, its file and directory, and its file URL for
+ * import.meta.url; in strict mode, as the ES modules it was built from.
+ *
+ * Why not Node's own loader: compiling is most of podnet's start-up, and Node 20 has no compile
+ * cache (module.enableCompileCache is Node 22+). vm.Script takes V8's code cache on every
+ * version: a chunk's compiled code is kept in the user's cache directory, keyed by Node's
+ * version and this build, and read back instead of compiling again. V8 checks each cache
+ * against its own version and flags and compiles afresh when it does not fit; a cache that
+ * cannot be read or written is no error, only a slower start. NODE_DISABLE_COMPILE_CACHE=1
+ * (Node's own switch) turns it off.
+ */
+const {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} = require("node:fs");
+const { createRequire } = require("node:module");
+const { basename, dirname, join, resolve } = require("node:path");
+const { pathToFileURL } = require("node:url");
+const { cachedDataVersionTag } = require("node:v8");
+const { Script } = require("node:vm");
+
+/** This build's identity (a hash of its chunks), written in by scripts/bundle.mjs. */
+const BUILD = "__PODNET_BUILD__";
+/** How many other builds' caches are kept beside this one's. */
+const KEPT_BUILDS = 3;
+const nodeRequire = createRequire(__filename);
+const chunks = new Map();
+const cacheDir = compileCacheDir();
+/** Chunks compiled without a usable cache: their code is written to the cache at exit. */
+const uncached = [];
+/** V8's version, flags and CPU features as the run starts (the agent sets heap flags later). */
+const startTag = cachedDataVersionTag();
+
+/** `$XDG_CACHE_HOME/podnet/compile-cache/<node version>-<arch>/<build>` (else ~/.cache/...); none without a home. */
+function compileCacheDir() {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
+  const home = process.env.HOME;
+  const base = process.env.XDG_CACHE_HOME || (home ? join(home, ".cache") : "");
+  if (base === "") return undefined;
+  return join(base, "podnet", "compile-cache", `${process.version}-${process.arch}`, BUILD);
+}
+
+function cachedCode(name) {
+  if (cacheDir === undefined) return undefined;
+  try {
+    return readFileSync(join(cacheDir, name));
+  } catch {
+    return undefined;
+  }
+}
+
+function load(file) {
+  const known = chunks.get(file);
+  if (known !== undefined) return known.exports;
+  const module = { exports: {} };
+  chunks.set(file, module);
+  const dir = dirname(file);
+  const name = basename(file);
+  // The wrapper's own line is line -1: positions in the chunk (stack traces, source maps) stay its own.
+  const source = `(function (exports, require, module, __filename, __dirname, __podnetUrl) {"use strict";\n${readFileSync(file, "utf8")}\n})`;
+  const cachedData = cachedCode(name);
+  const script = new Script(source, { filename: file, lineOffset: -1, ...(cachedData && { cachedData }) });
+  if (cacheDir !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
+    uncached.push({ name, script });
+  }
+  const run = script.runInThisContext();
+  const chunkRequire = (id) =>
+    id.startsWith("./") || id.startsWith("../") ? load(resolve(dir, id)) : nodeRequire(id);
+  run.call(module.exports, module.exports, chunkRequire, module, file, dir, pathToFileURL(file).href);
+  return module.exports;
+}
+
+// At exit the code cache holds the functions this run compiled too, not only the top level.
+process.on("exit", () => {
+  // A run that changed V8's flags (the agent's heap sizing) would leave caches every other
+  // command refuses: it writes none.
+  if (uncached.length === 0 || cachedDataVersionTag() !== startTag) return;
+  try {
+    const created = mkdirSync(cacheDir, { recursive: true, mode: 0o700 }) !== undefined;
+    for (const { name, script } of uncached) {
+      const tmp = join(cacheDir, `.${name}.${process.pid}`);
+      try {
+        writeFileSync(tmp, script.createCachedData());
+        renameSync(tmp, join(cacheDir, name)); // whole or not at all, whoever else writes it
+      } catch (err) {
+        rmSync(tmp, { force: true }); // a full disk leaves no half-written file behind
+        throw err;
+      }
+    }
+    // A new build's first run keeps the caches of the three builds made last before it (two
+    // installs used in turn do not evict each other) and drops the rest.
+    if (created) {
+      const builds = dirname(cacheDir);
+      const others = readdirSync(builds)
+        .filter((b) => b !== BUILD)
+        .map((b) => ({ dir: join(builds, b), made: statSync(join(builds, b)).mtimeMs }))
+        .sort((a, b) => b.made - a.made);
+      for (const { dir } of others.slice(KEPT_BUILDS)) rmSync(dir, { recursive: true, force: true });
+    }
+  } catch {
+    // No cache this time: the next run compiles again.
+  }
+});
+
+load(join(__dirname, "main.js"));
