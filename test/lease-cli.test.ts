@@ -147,6 +147,10 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     await etcd().etcdctlOk(["put", `${prefix}/subnets/10.5.7.0-24`], {
       input: `{"PublicIP":"192.0.2.7","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"}}`,
     });
+    // The damaged and foreign keys go in first: the acquire below draws a random subnet, which
+    // must not be the one a later put would overwrite.
+    await etcd().etcdctlOk(["put", `${prefix}/subnets/not-a-subnet`, "hello"]);
+    await etcd().etcdctlOk(["put", `${prefix}/subnets/10.5.9.0-24`, "{broken"]);
     expect(
       (
         await podnet(prefix, [
@@ -160,8 +164,6 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
         ])
       ).code,
     ).toBe(0);
-    await etcd().etcdctlOk(["put", `${prefix}/subnets/not-a-subnet`, "hello"]);
-    await etcd().etcdctlOk(["put", `${prefix}/subnets/10.5.9.0-24`, "{broken"]);
 
     const table = await podnet(prefix, ["lease", "list"]);
     expect(table.code).toBe(0);
