@@ -11,12 +11,20 @@ export const KEY_FOREIGN = -1;
 /** {@link leaseKey4At}: the name is not a plain IPv4 name (dual stack, or anything else). */
 export const KEY_NOT_IPV4_ONLY = -2;
 
+/** An IPv4 subnet read by {@link leaseKey4At}; one is reused for every key read. */
+export class LeaseKey4 {
+  /** The network address as an unsigned 32-bit number. */
+  ip = 0;
+  prefix = 0;
+}
+
 /**
- * An IPv4-only lease key name such as `10.5.52.0-24` in `bytes[start, end)`: `ip * 64 + prefix`
- * when it is one, {@link KEY_FOREIGN} when it is foreign for sure, {@link KEY_NOT_IPV4_ONLY}
- * when only the full parser can tell (parseLeaseKey's rules).
+ * An IPv4-only lease key name such as `10.5.52.0-24` in `bytes[start, end)`, into `out`: 0 when
+ * it is one, {@link KEY_FOREIGN} when it is foreign for sure, {@link KEY_NOT_IPV4_ONLY} when
+ * only the full parser can tell (parseLeaseKey's rules). Through `out`, not as one number: a
+ * result above 2^31 would be a heap number per key.
  */
-export function leaseKey4At(bytes: Uint8Array, start: number, end: number): number {
+export function leaseKey4At(bytes: Uint8Array, start: number, end: number, out: LeaseKey4): number {
   let ip = 0;
   let octet = 0;
   let digits = 0;
@@ -50,7 +58,9 @@ export function leaseKey4At(bytes: Uint8Array, start: number, end: number): numb
   }
   if (lenDigits === 0 || len > 32 || len === 0) return KEY_FOREIGN; // 0.0.0.0-0 alone is foreign too
   if (maskIPv4(ip, len) !== ip) return KEY_FOREIGN;
-  return ip * 64 + len;
+  out.ip = ip;
+  out.prefix = len;
+  return 0;
 }
 
 /**

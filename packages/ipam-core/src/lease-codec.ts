@@ -22,6 +22,7 @@ import {
   CanonicalValue,
   KEY_FOREIGN,
   KEY_NOT_IPV4_ONLY,
+  LeaseKey4,
   leaseKey4At,
   readCanonicalValue,
 } from "./lease-bytes.js";
@@ -110,6 +111,7 @@ export function parseLeaseKey(name: string): LeaseSubnet | null {
 
 /** Room for any name the IPv4-only fast path can accept (the longest is 18 bytes). */
 const NAME_BYTES = new Uint8Array(24);
+const NAME_KEY = new LeaseKey4();
 
 /**
  * The fast path of {@link parseLeaseKey} for an IPv4-only name such as `10.5.52.0-24`, without
@@ -125,7 +127,8 @@ export function parseLeaseKey4(name: string): number {
     const c = name.charCodeAt(i);
     NAME_BYTES[i] = Math.min(c, 0xff);
   }
-  return leaseKey4At(NAME_BYTES, 0, n);
+  const status = leaseKey4At(NAME_BYTES, 0, n, NAME_KEY);
+  return status === 0 ? NAME_KEY.ip * 64 + NAME_KEY.prefix : status;
 }
 
 /** The canonical key name of a subnet, as flanneld writes it. Throws on host bits. */

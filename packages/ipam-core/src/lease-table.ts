@@ -25,7 +25,7 @@ import {
   type LeaseListing,
   leaseWith,
 } from "./lease.js";
-import { CanonicalValue, leaseKey4At, readCanonicalValue } from "./lease-bytes.js";
+import { CanonicalValue, LeaseKey4, leaseKey4At, readCanonicalValue } from "./lease-bytes.js";
 import { decodeLeaseValue, type LeaseSubnet, utf8Text } from "./lease-codec.js";
 
 /** Row flags. */
@@ -249,8 +249,10 @@ export class LeaseTableBuilder {
   private readonly damaged: DamagedEntry[] = [];
   private readonly foreign: ForeignEntry[] = [];
   private readonly arena: ByteArena | undefined;
+  private readonly key = new LeaseKey4();
   private readonly value = new CanonicalValue();
-  private readonly halves = new Uint32Array(2);
+  /** Int32: a half above 2^31 read from a Uint32Array would be a heap number as an argument. */
+  private readonly halves = new Int32Array(2);
 
   /**
    * `rows: false` keeps no key or value bytes: a table for counts and spans only (utilisation,
@@ -281,8 +283,8 @@ export class LeaseTableBuilder {
     const nameStart = c.keyStart + dir.length;
     if (nameStart > c.keyEnd) return false;
     for (let k = 0; k < dir.length; k++) if (buf[c.keyStart + k] !== dir[k]) return false;
-    const packed = leaseKey4At(buf, nameStart, c.keyEnd);
-    if (packed < 0) return false;
+    const key = this.key;
+    if (leaseKey4At(buf, nameStart, c.keyEnd, key) !== 0) return false;
     const v = this.value;
     if (!readCanonicalValue(buf, c.valueStart, c.valueEnd, v)) return false;
     let lease: number;
@@ -307,8 +309,8 @@ export class LeaseTableBuilder {
         vni = BAD_VNI;
       }
     }
-    const prefixLen = packed % 64;
-    this.cols.pushRow(flags, (packed - prefixLen) / 64, prefixLen, v.publicIP, type, vni, lease, c);
+    // Addresses as int32 (the columns keep the same 32 bits): a double argument is a heap number.
+    this.cols.pushRow(flags, key.ip | 0, key.prefix, v.publicIP | 0, type, vni, lease, c);
     this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
     return true;
   }
@@ -529,8 +531,9 @@ class ColumnBuilder {
 class EtcdIds {
   /** How many ids. */
   size = 0;
-  private lo = new Uint32Array(64);
-  private hi = new Uint32Array(64);
+  /** The halves as int32 (the same bits), so that passing them around allocates nothing. */
+  private lo = new Int32Array(64);
+  private hi = new Int32Array(64);
   private readonly texts: (string | undefined)[] = [];
   private readonly byText = new Map<string, number>();
   /** Hash slots: an id's index + 1, 0 when free; a power of two, at most half full. */
@@ -542,7 +545,7 @@ class EtcdIds {
     for (let s = hash(lo, hi) & mask; ; s = (s + 1) & mask) {
       const at = this.slots[s]!;
       if (at === 0) break;
-      if (this.lo[at - 1] === lo >>> 0 && this.hi[at - 1] === hi >>> 0) return at - 1;
+      if (this.lo[at - 1] === (lo | 0) && this.hi[at - 1] === (hi | 0)) return at - 1;
     }
     const k = this.added(lo, hi, undefined);
     this.slot(k);
@@ -577,8 +580,8 @@ class EtcdIds {
   private added(lo: number, hi: number, text: string | undefined): number {
     const k = this.size++;
     if (k === this.lo.length) {
-      const lo2 = new Uint32Array(2 * k);
-      const hi2 = new Uint32Array(2 * k);
+      const lo2 = new Int32Array(2 * k);
+      const hi2 = new Int32Array(2 * k);
       lo2.set(this.lo);
       hi2.set(this.hi);
       this.lo = lo2;
@@ -636,6 +639,16 @@ function addressOrder(cols: Columns): Uint32Array {
   return order.sort((a, b) => compareSubnets(sub(a), sub(b)) || a - b);
 }
 
+/**
+ * Copies `from[start, end)` to `to[at]`; returns the count. A row's hundred-odd bytes by hand:
+ * Buffer.copy makes a Uint8Array view per call on Node 20, an object per key.
+ */
+function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: number): number {
+  if (end - start > 256) return from.copy(to, at, start, end);
+  for (let i = start; i < end; i++) to[at++] = from[i]!;
+  return end - start;
+}
+
 /** Bytes of every row (key name, then value) in 1 MiB chunks: no copy as it grows, little slack. */
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
@@ -647,7 +660,7 @@ class ByteArena {
 
   add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
     // One copy from the name to the end of the value when they are close (etcd writes the key,
-    // a few varints, then the value): Buffer.copy's fixed cost is most of a hundred bytes' copy.
+    // a few varints, then the value).
     const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
     const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
     if (this.used + need > ByteArena.CHUNK || this.chunks.length === 0) {
@@ -666,12 +679,12 @@ class ByteArena {
     this.at[r + 1] = o;
     this.at[r + 2] = o + (nameEnd - nameStart);
     if (one) {
-      this.used += buf.copy(chunk, o, nameStart, valueEnd);
+      this.used += copyBytes(buf, nameStart, valueEnd, chunk, o);
       this.at[r + 3] = o + (valueStart - nameStart);
     } else {
-      this.used += buf.copy(chunk, o, nameStart, nameEnd);
+      this.used += copyBytes(buf, nameStart, nameEnd, chunk, o);
       this.at[r + 3] = this.used;
-      this.used += buf.copy(chunk, this.used, valueStart, valueEnd);
+      this.used += copyBytes(buf, valueStart, valueEnd, chunk, this.used);
     }
     this.at[r + 4] = this.used;
   }

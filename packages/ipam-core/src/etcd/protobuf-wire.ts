@@ -81,7 +81,12 @@ const HALVES = new Uint32Array(2);
  * complement); returns the position after it. No allocation: a bigint per 7-bit group cost a
  * view ~1 µs per key, and a lease table keeps ids as these halves.
  */
-export function readInt64Halves(buf: Uint8Array, pos: number, out: Uint32Array, what: string): number {
+export function readInt64Halves(
+  buf: Uint8Array,
+  pos: number,
+  out: Uint32Array | Int32Array,
+  what: string,
+): number {
   let lo = 0;
   let hi = 0;
   let i = 0;
