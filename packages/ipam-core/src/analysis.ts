@@ -104,7 +104,8 @@ export function utilisation(
     const total = rangeSize(range);
     const covered = (rows: (i: number) => boolean, withDamaged: boolean) =>
       covered4(range, total, (add) => {
-        for (let i = 0; i < t.size; i++) if (t.hasV4(i) && rows(i)) add(t.ip4(i), t.len4(i));
+        // In address order: covered4 then finds its spans already sorted.
+        for (const i of t.order) if (t.hasV4(i) && rows(i)) add(t.ip4(i), t.len4(i));
         if (withDamaged)
           for (const d of damaged) if (hasIPv4(d.subnet)) add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
       });
@@ -373,8 +374,16 @@ export function checkLeases(input: CheckInput): Finding[] {
   }
 
   if (network !== undefined) {
+    // IPv4-only rows are judged through one reused subnet: no object per lease.
+    const net4 = { ip: 0, prefix: 0 };
+    const only4: LeaseSubnet = { ipv4: net4 };
     for (const i of t.order) {
-      const problem = rangeProblem(network, t.subnet(i));
+      let subnet = only4;
+      if (t.ip6(i) === undefined) {
+        net4.ip = t.ip4(i);
+        net4.prefix = t.len4(i);
+      } else subnet = t.subnet(i);
+      const problem = rangeProblem(network, subnet);
       if (problem === null) continue;
       findings.push({
         kind: problem.kind,
@@ -389,8 +398,16 @@ export function checkLeases(input: CheckInput): Finding[] {
   if (config?.valid && config.backendType !== undefined) {
     const type = config.backendType.toLowerCase();
     const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
+    let lastType: string | undefined;
+    let lastActual = "";
     for (const i of t.order) {
-      const actual = (t.backendType(i) ?? "").toLowerCase();
+      // A network has one or two backend types: each lower-cased once, not per lease.
+      const written = t.backendType(i);
+      if (written !== lastType) {
+        lastType = written;
+        lastActual = (written ?? "").toLowerCase();
+      }
+      const actual = lastActual;
       if (actual !== expected) {
         findings.push({
           kind: "backend-mismatch",
@@ -533,7 +550,8 @@ function duplicateOwners(t: LeaseTable): [number, number][] {
   const first = new Map<number, number>();
   const byOwner = new Map<number, number[]>();
   for (const i of t.order) {
-    const owner = t.publicIP(i);
+    // As int32 (the same 32 bits): an address above 2^31 as a key would be a heap number each.
+    const owner = t.publicIP(i) | 0;
     const seen = first.get(owner);
     if (seen === undefined) {
       first.set(owner, i);
@@ -804,18 +822,21 @@ export function addressMap(
 
   const STATES = ["problem", "expiring", "leased", "reserved"] as const;
   type Covered = (typeof STATES)[number];
-  const partial = new Map<Covered, Float64Array>();
-  const full = new Map<Covered, Float64Array>();
-  for (const s of STATES) {
-    partial.set(s, new Float64Array(cellCount));
-    full.set(s, new Float64Array(cellCount + 1));
-  }
+  // Per state (by its index in STATES, as a lease's state is worked out per row).
+  const partialOf = STATES.map(() => new Float64Array(cellCount));
+  const fullOf = STATES.map(() => new Float64Array(cellCount + 1));
+  const partial = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, partialOf[k]!]));
+  const full = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, fullOf[k]!]));
+  const PROBLEM = 0;
+  const EXPIRING = 1;
+  const LEASED = 2;
+  const RESERVED = 3;
   // Each entry covers subnet indices lo..hi: a partial count in its first and last cell, and
   // whole cells between them through a difference array. IPv4 uses numbers (exact), IPv6 bigints.
   /** Records cells clo..chi as covered: `head` subnets of the first, `tail` of the last, all between. */
-  const place = (state: Covered, clo: number, chi: number, head: number, tail: number) => {
-    const p = partial.get(state);
-    const f = full.get(state);
+  const place = (state: number, clo: number, chi: number, head: number, tail: number) => {
+    const p = partialOf[state];
+    const f = fullOf[state];
     if (p === undefined || f === undefined) return;
     bump(p, clo, head);
     if (chi === clo) return;
@@ -826,13 +847,13 @@ export function addressMap(
     }
   };
   const block4 = Number(block);
-  const spread = (state: Covered, lo: number, hi: number) => {
+  const spread = (state: number, lo: number, hi: number) => {
     const clo = Math.floor(lo / block4);
     const chi = Math.floor(hi / block4);
     if (clo === chi) place(state, clo, chi, hi - lo + 1, 0);
     else place(state, clo, chi, (clo + 1) * block4 - lo, hi - chi * block4 + 1);
   };
-  const spreadBig = (state: Covered, lo: bigint, hi: bigint) => {
+  const spreadBig = (state: number, lo: bigint, hi: bigint) => {
     const clo = lo / block;
     const chi = hi / block;
     if (clo === chi) place(state, Number(clo), Number(chi), Number(hi - lo + 1n), 0);
@@ -842,7 +863,7 @@ export function addressMap(
   const min4 = Number(min);
   const last4 = Number(last);
   const step4 = Number(step);
-  const cover = (state: Covered, net: { ip: number | bigint; prefix: number }) => {
+  const cover = (state: number, net: { ip: number | bigint; prefix: number }) => {
     if (typeof net.ip === "number") {
       const size = 2 ** (32 - net.prefix);
       const start = Math.floor(net.ip / size) * size;
@@ -871,19 +892,19 @@ export function addressMap(
       net = net4;
     }
     if (net === undefined) continue;
-    const state: Covered =
+    const state =
       problemRows.has(i) || net.prefix !== range.subnetLen
-        ? "problem"
+        ? PROBLEM
         : t.isReservation(i)
-          ? "reserved"
+          ? RESERVED
           : opts.ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), opts.ttls)
-            ? "expiring"
-            : "leased";
+            ? EXPIRING
+            : LEASED;
     cover(state, net);
   }
   for (const d of t.damaged) {
     const net = partOf(d.subnet);
-    if (net !== undefined) cover("problem", net);
+    if (net !== undefined) cover(PROBLEM, net);
   }
 
   const blockNum = Number(block);
@@ -946,6 +967,9 @@ function covered4(
   let starts = new Float64Array(1024);
   let ends = new Float64Array(1024);
   let n = 0;
+  // Spans given in address order mostly come sorted already: each sort is skipped when so.
+  let startsSorted = true;
+  let endsSorted = true;
   each((ip, prefix) => {
     if (!(prefix >= 0 && prefix <= 32)) return;
     const size = 2 ** (32 - prefix);
@@ -960,12 +984,16 @@ function covered4(
       starts = s2;
       ends = e2;
     }
-    starts[n] = Math.floor((Math.max(start, first) - first) / step);
-    ends[n] = Math.floor((Math.min(end, last) - first) / step) + 1; // exclusive
+    const s = Math.floor((Math.max(start, first) - first) / step);
+    const e = Math.floor((Math.min(end, last) - first) / step) + 1; // exclusive
+    if (n > 0 && s < starts[n - 1]!) startsSorted = false;
+    if (n > 0 && e < ends[n - 1]!) endsSorted = false;
+    starts[n] = s;
+    ends[n] = e;
     n++;
   });
-  const a = starts.subarray(0, n).sort();
-  const b = ends.subarray(0, n).sort();
+  const a = startsSorted ? starts.subarray(0, n) : starts.subarray(0, n).sort();
+  const b = endsSorted ? ends.subarray(0, n) : ends.subarray(0, n).sort();
   let covered = 0;
   let depth = 0;
   let openedAt = 0;
