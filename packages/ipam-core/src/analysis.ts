@@ -375,79 +375,13 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  if (network !== undefined) {
-    // IPv4-only rows are judged through one reused subnet: no object per lease.
-    const net4 = { ip: 0, prefix: 0 };
-    const only4: LeaseSubnet = { ipv4: net4 };
-    for (const i of t.order) {
-      let subnet = only4;
-      if (t.ip6(i) === undefined) {
-        net4.ip = t.ip4(i);
-        net4.prefix = t.len4(i);
-      } else subnet = t.subnet(i);
-      const problem = rangeProblem(network, subnet);
-      if (problem === null) continue;
-      findings.push({
-        kind: problem.kind,
-        severity: "warning",
-        key: t.key(i),
-        modRevision: t.modRevision(i),
-        message: `${describe(t.lease(i))} ${problem.text}`,
-      });
-    }
-  }
-
+  // Each pass over the rows is a function of its own: a small function is optimised on stack
+  // far sooner than this one, and a view runs each loop once.
+  if (network !== undefined) rangeFindings(t, network, findings);
   if (config?.valid && config.backendType !== undefined) {
-    const type = config.backendType.toLowerCase();
-    const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
-    let lastType: string | undefined;
-    let lastActual = "";
-    for (const i of t.order) {
-      // A network has one or two backend types: each lower-cased once, not per lease.
-      const written = t.backendType(i);
-      if (written !== lastType) {
-        lastType = written;
-        lastActual = (written ?? "").toLowerCase();
-      }
-      const actual = lastActual;
-      if (actual !== expected) {
-        findings.push({
-          kind: "backend-mismatch",
-          severity: "error",
-          key: t.key(i),
-          modRevision: t.modRevision(i),
-          message: `${describe(t.lease(i))} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
-        });
-      } else if (type === "vxlan" && config.vni !== undefined && t.hasBackendData(i)) {
-        // A reservation made without backend data gets its VNI when its host takes it up.
-        const vni = t.vni(i) ?? null;
-        if (vni !== null && vni !== config.vni) {
-          findings.push({
-            kind: "vni-mismatch",
-            severity: "error",
-            key: t.key(i),
-            modRevision: t.modRevision(i),
-            message: `${describe(t.lease(i))} has VNI ${vni ?? "none"} but the config says ${config.vni}`,
-          });
-        }
-      }
-    }
+    backendFindings(t, config.backendType, config.vni, findings);
   }
-
-  for (const i of t.order) {
-    if (!t.badBackendData(i)) continue;
-    const lease = t.lease(i);
-    const problem = missingBackendData(lease.attrs) ?? "";
-    // A reservation made without data on purpose waits for its host to write its VtepMAC.
-    const placeholder = t.isReservation(i) && !t.hasBackendData(i);
-    findings.push({
-      kind: "bad-backend-data",
-      severity: placeholder ? "warning" : "error",
-      key: lease.key,
-      modRevision: lease.modRevision,
-      message: `${describe(lease)} is a vxlan lease with no usable VtepMAC (${problem}); no host can route to it${placeholder ? " until its host takes it up" : ""}`,
-    });
-  }
+  badDataFindings(t, findings);
 
   for (const f of t.foreign) {
     findings.push({
@@ -466,6 +400,90 @@ export function checkLeases(input: CheckInput): Finding[] {
       (rank.get(a.kind) ?? 0) - (rank.get(b.kind) ?? 0) ||
       cmpText(a.key ?? "", b.key ?? ""),
   );
+}
+
+/** Out-of-range and wrong-length findings, in address order. */
+function rangeFindings(t: LeaseTable, network: LeaseNetwork, findings: Finding[]): void {
+  // IPv4-only rows are judged through one reused subnet: no object per lease.
+  const net4 = { ip: 0, prefix: 0 };
+  const only4: LeaseSubnet = { ipv4: net4 };
+  for (const i of t.order) {
+    let subnet = only4;
+    if (t.ip6(i) === undefined) {
+      net4.ip = t.ip4(i);
+      net4.prefix = t.len4(i);
+    } else subnet = t.subnet(i);
+    const problem = rangeProblem(network, subnet);
+    if (problem === null) continue;
+    findings.push({
+      kind: problem.kind,
+      severity: "warning",
+      key: t.key(i),
+      modRevision: t.modRevision(i),
+      message: `${describe(t.lease(i))} ${problem.text}`,
+    });
+  }
+}
+
+/** Backend and VNI findings against a valid config that names a backend. */
+function backendFindings(
+  t: LeaseTable,
+  backendType: string,
+  configVni: number | undefined,
+  findings: Finding[],
+): void {
+  const type = backendType.toLowerCase();
+  const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
+  let lastType: string | undefined;
+  let lastActual = "";
+  for (const i of t.order) {
+    // A network has one or two backend types: each lower-cased once, not per lease.
+    const written = t.backendType(i);
+    if (written !== lastType) {
+      lastType = written;
+      lastActual = (written ?? "").toLowerCase();
+    }
+    const actual = lastActual;
+    if (actual !== expected) {
+      findings.push({
+        kind: "backend-mismatch",
+        severity: "error",
+        key: t.key(i),
+        modRevision: t.modRevision(i),
+        message: `${describe(t.lease(i))} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
+      });
+    } else if (type === "vxlan" && configVni !== undefined && t.hasBackendData(i)) {
+      // A reservation made without backend data gets its VNI when its host takes it up.
+      const vni = t.vni(i) ?? null;
+      if (vni !== null && vni !== configVni) {
+        findings.push({
+          kind: "vni-mismatch",
+          severity: "error",
+          key: t.key(i),
+          modRevision: t.modRevision(i),
+          message: `${describe(t.lease(i))} has VNI ${vni ?? "none"} but the config says ${configVni}`,
+        });
+      }
+    }
+  }
+}
+
+/** vxlan leases with no usable VtepMAC. */
+function badDataFindings(t: LeaseTable, findings: Finding[]): void {
+  for (const i of t.order) {
+    if (!t.badBackendData(i)) continue;
+    const lease = t.lease(i);
+    const problem = missingBackendData(lease.attrs) ?? "";
+    // A reservation made without data on purpose waits for its host to write its VtepMAC.
+    const placeholder = t.isReservation(i) && !t.hasBackendData(i);
+    findings.push({
+      kind: "bad-backend-data",
+      severity: placeholder ? "warning" : "error",
+      key: lease.key,
+      modRevision: lease.modRevision,
+      message: `${describe(lease)} is a vxlan lease with no usable VtepMAC (${problem}); no host can route to it${placeholder ? " until its host takes it up" : ""}`,
+    });
+  }
 }
 
 /**
