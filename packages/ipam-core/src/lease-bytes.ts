@@ -1,8 +1,9 @@
 /**
  * Lease keys and values in the exact form flanneld and podnet write them, read straight from
- * bytes without a string or an object: the one definition of that canonical form, used by the
- * codec for text (decodeLeaseValue, parseLeaseKey) and by the lease table for a reply's bytes.
- * Anything not in exactly this form is left to the general codec, which decides the same way.
+ * bytes without a string or an object, for the lease table (a reply's bytes) and key names
+ * (parseLeaseKey4). Values given as text are read by lease-codec.ts's regex for the same form,
+ * which is faster for text; lease-table.test.ts holds both to the JSON decoder. Anything not
+ * in exactly this form is left to the general codec, which decides the same way.
  */
 import { maskIPv4 } from "./address.js";
 

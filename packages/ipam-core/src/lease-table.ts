@@ -26,7 +26,13 @@ import {
   leaseWith,
 } from "./lease.js";
 import { CanonicalValue, LeaseKey4, leaseKey4At, readCanonicalValue } from "./lease-bytes.js";
-import { decodeLeaseValue, type LeaseSubnet, utf8Text } from "./lease-codec.js";
+import {
+  type DecodedLeaseValue,
+  decodeCanonicalBytes,
+  decodeLeaseValue,
+  type LeaseSubnet,
+  utf8Text,
+} from "./lease-codec.js";
 
 /** Row flags. */
 const RESERVED = 1;
@@ -201,8 +207,11 @@ export class LeaseTable implements ListingCounts {
     if (o !== undefined) return o;
     const rows = this.rows();
     const key = this.key(i);
-    const text = (this.cols.flags[i]! & ASCII) !== 0 ? rows.text(i) : utf8Text(rows.value(i));
-    const decoded = text === null ? undefined : decodeLeaseValue(text);
+    const ascii = (this.cols.flags[i]! & ASCII) !== 0;
+    const text = ascii ? rows.text(i) : utf8Text(rows.value(i));
+    // An ASCII value in flannel's form is read from its bytes, the text only sliced.
+    const decoded =
+      text === null ? undefined : ((ascii ? rows.canonical(i, text) : undefined) ?? decodeLeaseValue(text));
     if (text === null || decoded === undefined || !decoded.ok) {
       throw new Error(`lease table row ${key} no longer decodes as a lease`);
     }
@@ -697,6 +706,16 @@ class ByteArena {
   /** Row `i`'s value as Latin-1 text. */
   text(i: number): string {
     return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 3]!, this.at[5 * i + 4]!);
+  }
+
+  /** Row `i`'s value decoded from its bytes when it is in flannel's own form (`text`: its ASCII text). */
+  canonical(i: number, text: string): DecodedLeaseValue | undefined {
+    return decodeCanonicalBytes(
+      this.chunks[this.at[5 * i]!]!,
+      this.at[5 * i + 3]!,
+      this.at[5 * i + 4]!,
+      text,
+    );
   }
 
   /** Row `i`'s value bytes (a view). */
