@@ -222,6 +222,16 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     expect(await store.keepAliveOnce(lease)).toBe(0);
   });
 
+  it("a grant tells etcd's revision: every write answered before it is at or below, none after it", async () => {
+    const put = await store.txn([], [{ put: "/granted/a", value: "1" }]);
+    const granted = await store.grantAt(600);
+    expect(granted.revision).toBe(put.revision); // a grant writes no revision of its own
+    const after = await store.txn([], [{ put: "/granted/a", value: "2", lease: granted.lease }]);
+    expect(after.revision).toBe(granted.revision + 1);
+    expect((await store.get("/granted/a")).value?.lease).toBe(granted.lease);
+    await store.revoke(granted.lease);
+  });
+
   it("reports each endpoint's status and compacts", async () => {
     const [st] = await store.status();
     expect(st).toMatchObject({ endpoint: etcd().endpoints[0], version: expect.stringMatching(/^3\./) });
@@ -247,5 +257,31 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     ).toBe(s.memberId.slice(0, 12));
     await store.compact(s.revision);
     await expect(store.get("/c/a", { revision: 1 })).rejects.toThrow(/compacted/);
+  });
+});
+
+describe("a grant's revision on a three-member cluster", () => {
+  const etcd = useEtcd({ members: 3 });
+
+  it("covers every write another member answered before it, whichever member grants", async () => {
+    const stores = await Promise.all(
+      etcd().members.map((m) =>
+        connect({ endpoints: [m.clientUrl], dialTimeoutMs: 5000, commandTimeoutMs: 10_000 }),
+      ),
+    );
+    try {
+      for (let round = 0; round < 3; round++) {
+        for (const [i, granter] of stores.entries()) {
+          const writer = stores[(i + 1) % stores.length]!;
+          const put = await writer.txn([], [{ put: `/granted3/${round}-${i}`, value: "x" }]);
+          const granted = await granter.grantAt(600);
+          // Applied in raft order on the granting member: at or above the write it follows.
+          expect(granted.revision).toBeGreaterThanOrEqual(put.revision);
+          await granter.revoke(granted.lease);
+        }
+      }
+    } finally {
+      for (const s of stores) s.close();
+    }
   });
 });

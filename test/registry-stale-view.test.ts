@@ -124,6 +124,78 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     });
   });
 
+  it("asks etcd for a grant and one transaction per new host on a warm view, the grant's revision as the check", async () => {
+    const prefix = "/stale-trips";
+    const network = net(26, 1, 200);
+    const calls: string[] = [];
+    const base = stores[0]!;
+    const counted = new Proxy(base, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const reg = new LeaseRegistry(counted, { prefix, ttlSeconds: 600 });
+    // Each on a subnet of its own (its previous one), so no two of them race for one.
+    const at = (third: number) => parseLeaseKey(`10.26.${third}.0-24`)!;
+    for (const [i, ip] of ["192.0.2.1", "192.0.2.2"].entries())
+      await reg.acquire({ network, attrs: host(ip), previous: at(i + 1) });
+    calls.length = 0;
+    const got = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        reg.acquire({ network, attrs: host(`198.51.100.${i + 1}`), previous: at(100 + i) }),
+      ),
+    );
+    expect(got.every((g) => g.outcome === "previous")).toBe(true);
+    expect(new Set(got.map((g) => g.lease.key)).size).toBe(8);
+    // Only this registry wrote: no revision read, no count, no listing.
+    expect(calls.sort()).toEqual([...Array(8).fill("grantAt"), ...Array(8).fill("txn")]);
+    // Someone else writes: the grant's revision shows it, and a count (one, shared) vouches for the view.
+    await etcd().etcdctlOk(["put", "/elsewhere", "x"]);
+    calls.length = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        reg.acquire({ network, attrs: host(`198.51.101.${i + 1}`), previous: at(150 + i) }),
+      ),
+    );
+    expect(calls.filter((c) => c !== "grantAt" && c !== "txn")).toEqual(["count"]);
+  });
+
+  it("concurrent hosts on two registries, one host's lease written by another process first: reused, nothing twice", async () => {
+    const prefix = "/stale-racing";
+    const network = net(27, 1, 200);
+    const regs = [stores[1]!, stores[2]!].map((s) => new LeaseRegistry(s, { prefix, ttlSeconds: 600 }));
+    for (const [r, reg] of regs.entries())
+      for (const k of [1, 2]) await reg.acquire({ network, attrs: host(`192.0.2.${r * 2 + k}`) });
+    for (let round = 0; round < 3; round++) {
+      const theirs = `198.18.${round}.7`;
+      // Created as another flanneld would: on a free subnet (a put over a held key keeps the count).
+      const taken = await held(prefix);
+      const free = Array.from({ length: 200 }, (_, i) => `10.27.${i + 1}.0-24`).filter((n) => !taken.has(n));
+      const key = `${prefix}/subnets/${free[round * 7]}`;
+      await etcd().etcdctlOk(["put", key, encodeLeaseValue(host(theirs))]);
+      const got = await Promise.all(
+        regs.flatMap((reg, r) =>
+          Array.from({ length: 10 }, (_, i) => {
+            const ip = r === 1 && i === 3 ? theirs : `198.18.${round}.${100 + r * 10 + i}`;
+            return reg.acquire({ network, attrs: host(ip), maxAttempts: 40 });
+          }),
+        ),
+      );
+      const mine = got.find((g) => g.lease.attrs.publicIP === theirs);
+      expect(mine?.outcome).toBe("reused");
+      expect(mine?.lease.key).toBe(key);
+      expect(new Set(got.map((g) => g.lease.key)).size).toBe(20);
+    }
+    const leases = await held(prefix);
+    expect(leases.size).toBe(4 + 3 * 20);
+    expect(new Set(leases.values()).size).toBe(leases.size); // no host holds two
+  });
+
   it("finds this host's lease written while a delete kept the count, through the failed create", async () => {
     const prefix = "/stale-host-balanced";
     const network = net(22, 1, 200);

@@ -19,6 +19,8 @@ export interface OwnWrite {
   readonly kv: KeyValue | undefined;
   /** The revision the write committed at (for a key learned of: its mod revision). */
   readonly revision: number;
+  /** `kv` as a lease, when the writer has it decoded already (the view then need not decode it again). */
+  readonly lease?: Lease;
 }
 
 /** Key order (etcd's, for the ASCII keys of leases). */
@@ -112,7 +114,12 @@ export class PatchedSnapshot implements AcquireView {
       }
       this.patches.set(write.key, write);
       this.unindex(write.key);
-      const entry = write.kv === undefined ? undefined : decodeEntryIn(subnetsPrefix(this.prefix), write.kv);
+      const entry =
+        write.kv === undefined
+          ? undefined
+          : write.lease !== undefined
+            ? { kind: "lease" as const, lease: write.lease }
+            : decodeEntryIn(subnetsPrefix(this.prefix), write.kv);
       if (entry?.kind === "lease") {
         this.patchLeases.set(write.key, entry.lease);
         const ip = entry.lease.attrs.publicIP;

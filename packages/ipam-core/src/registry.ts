@@ -130,6 +130,13 @@ interface Seen {
   readonly full: boolean;
 }
 
+/** A check waiting for the answers of the own writes in flight when it started, or for the view to cover `at`. */
+interface Waiter {
+  readonly at: number;
+  readonly pending: Set<Promise<void>>;
+  readonly done: () => void;
+}
+
 /** Runs of an async task shared by callers, each caller getting a run that started no earlier than its call. */
 class SharedRuns<T> {
   private inflight: Promise<T> | undefined;
@@ -157,6 +164,11 @@ class SharedRuns<T> {
     return this.inflight !== undefined;
   }
 
+  /** The run in flight, if any (it may have started before the caller's call). */
+  get current(): Promise<T> | undefined {
+    return this.inflight;
+  }
+
   private start(): Promise<T> {
     const run = this.run();
     this.inflight = run;
@@ -176,7 +188,11 @@ export class LeaseRegistry {
   private readonly listings = new SharedRuns(() => this.startListing());
   /** Checks that the last listing, patched with this registry's writes, is still current. */
   private readonly checks = new SharedRuns(() => this.check());
-  /** Counts of the prefix that tell an acquisition whether the last listing may still serve it. */
+  /** etcd's revision, read for acquisitions that have no grant of their own to tell it. */
+  private readonly heads = new SharedRuns(
+    async () => (await this.store.get(subnetsPrefix(this.prefix))).revision,
+  );
+  /** Counts of the prefix that tell an acquisition whether the last listing may still serve it, and their revisions. */
   private readonly counts = new SharedRuns(() => this.countCheck());
   /** Whether an acquisition has scanned for its host alone; the next one lists, for every host. */
   private scannedOnce = false;
@@ -185,6 +201,8 @@ export class LeaseRegistry {
   private liveTimer: NodeJS.Timeout | undefined;
   /** This registry's writes under the prefix whose answer has not come yet. */
   private readonly writing = new Set<Promise<void>>();
+  /** Checks waiting for some of those answers (see {@link settled}). */
+  private readonly waiting = new Set<Waiter>();
   /** Writes answered while a listing is in flight (learned ones flagged), one array per listing. */
   private readonly duringListing = new Set<[OwnWrite, boolean][]>();
   private cacheWanted: boolean;
@@ -286,8 +304,10 @@ export class LeaseRegistry {
    *
    * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
    * prefix once for this host (compact: subnets and this host's values only); a long-running
-   * one keeps its last listing patched and asks etcd its revision and, when someone else wrote
-   * since, how many keys the prefix holds (shared by concurrent callers, asked after the call):
+   * one keeps its last listing patched and learns etcd's revision after the call (from the
+   * grant's answer for a new host, so a create is a grant and one transaction; else a read
+   * shared by concurrent callers) and, when someone else wrote since, how many keys the prefix
+   * holds (shared by concurrent callers, asked after the call):
    * when that is what the view expects, nobody else created or deleted a key since and the view
    * serves, else it lists again (shared). What each property rests on:
    * - no duplicate subnet: the create-if-absent compare, whatever the view; a lost create's
@@ -307,40 +327,56 @@ export class LeaseRegistry {
     const maxAttempts = Math.max(1, req.maxAttempts ?? 10);
     const ttl = req.ttlSeconds ?? this.ttlSeconds;
     checkLeaseTtl(ttl); // before any request: etcd would refuse the grant only after the listing
-    encodeLeaseValue(req.attrs); // checks the attributes before anything is written
-    // A long-running registry whose view, before its check, gives this host no lease asks for the
-    // grant alongside the check: a create then waits no longer than raw etcd's grant + txn. An
-    // unused grant (the host had a lease after all, or the call failed) is revoked.
+    const requested = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
+    // A long-running registry whose view gives this host no lease asks for the grant first, and
+    // the grant's answer tells etcd's revision too (it is applied in order with the writes): that
+    // is the check, so a create is a grant and a transaction, as raw etcd's. An unused grant (the
+    // host had a lease after all, or the call failed) is revoked.
     let early =
       !this.cacheWanted &&
       !req.signal?.aborted &&
       this.live !== undefined &&
       this.live.leasesOf(req.attrs.publicIP).length === 0
-        ? this.store.grant(ttl)
+        ? this.store.grantAt(ttl)
         : undefined;
     early?.catch(() => undefined); // its failure is met by the create that awaits it
+    const head = early?.then(
+      (g) => g.revision,
+      () => 0,
+    );
     try {
-      return await this.attempts(req, { random, maxAttempts, ttl, tried: [] }, () => {
-        const grant = early;
+      return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head, requested }, () => {
+        const grant = early?.then((g) => g.lease);
         early = undefined;
         return grant;
       });
     } finally {
       if (early !== undefined)
         void early.then(
-          (g) => this.revokeHard(g),
+          (g) => this.revokeHard(g.lease),
           () => undefined,
         );
     }
   }
 
-  /** The attempts of one {@link acquire}; `takeGrant` hands over (once) a grant asked for ahead. */
+  /**
+   * The attempts of one {@link acquire}; `takeGrant` hands over (once) a grant asked for ahead,
+   * and `head` is the revision its answer told (0 when it failed or could not tell).
+   */
   private async attempts(
     req: AcquireRequest,
-    opts: { random: () => number; maxAttempts: number; ttl: number; tried: LeaseSubnet[] },
+    opts: {
+      random: () => number;
+      maxAttempts: number;
+      ttl: number;
+      tried: LeaseSubnet[];
+      head: Promise<number> | undefined;
+      /** `req.attrs` encoded. */
+      requested: string;
+    },
     takeGrant: () => Promise<string> | undefined,
   ): Promise<AcquireResult> {
-    const { random, maxAttempts, ttl, tried } = opts;
+    const { random, maxAttempts, ttl, tried, head, requested } = opts;
     let removed: Lease[] | undefined;
     let lastFailure = "";
     /** This call's own scan, patched with what its lost creates found, and how many it lost since. */
@@ -355,7 +391,13 @@ export class LeaseRegistry {
         // A scan patched with one lost create's answer serves the retry; a second loss means
         // others are creating fast here, so the next retry reads the leases again.
         if (lostOnScan >= 2) wrong = true;
-        let seen = await this.viewFor(req.attrs.publicIP, attempt, scan, wrong);
+        let seen = await this.viewFor(
+          req.attrs.publicIP,
+          attempt,
+          attempt === 1 ? head : undefined,
+          scan,
+          wrong,
+        );
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
           lostOnScan = 0;
@@ -386,7 +428,7 @@ export class LeaseRegistry {
           decision.kind === "reuse" ? decision.lease.attrs : undefined,
         );
         refuseIncomplete(attrs, req);
-        const value = encodeLeaseValue(attrs);
+        const value = attrs === req.attrs ? requested : encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale);
         if (decision.kind === "reuse") {
           const lease = await this.reuse(decision.lease, value, !seen.fresh);
@@ -636,12 +678,14 @@ export class LeaseRegistry {
   /**
    * The view an attempt reads: the cache's on a cached registry's first try; this call's own
    * scan again after a lost create; on a registry with no listing yet, a scan for this host
-   * (once: the next acquisition lists, for every host); else the live listing, if a count
-   * says it may serve (see {@link acquire}). After a failed reuse, the leases are read again.
+   * (once: the next acquisition lists, for every host); else the live listing, if etcd's
+   * revision (`head`, told by this call's grant, else read) or a count says it may serve (see
+   * {@link acquire}). After a failed reuse, the leases are read again.
    */
   private async viewFor(
     publicIP: string,
     attempt: number,
+    head: Promise<number> | undefined,
     scan: HostScan | undefined,
     wrong: boolean,
   ): Promise<Seen> {
@@ -655,7 +699,9 @@ export class LeaseRegistry {
       const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress);
       return { view, fresh: true, full: false };
     }
-    return wrong ? this.listed() : this.counts.next();
+    if (wrong) return this.listed();
+    const at = head === undefined ? 0 : await head;
+    return this.checkAt(at > 0 ? at : await this.heads.next());
   }
 
   /** A listing started after this call (shared with concurrent callers). */
@@ -669,43 +715,58 @@ export class LeaseRegistry {
   }
 
   /**
-   * Whether the live listing may serve an acquisition, read after the call (shared by concurrent
-   * callers). First etcd's revision, one small read: when only this registry wrote since, the
-   * view is exact. Otherwise the number of keys under the prefix, compared with what the view
-   * expects at that revision (its own writes answered by then, and the keys learned from lost
-   * creates, included): the same number, and nobody else created or deleted a key since, so the
-   * view serves; else it lists. The count is etcd's in-memory index, no value read, but it walks
+   * Whether the live listing may serve an acquisition, given etcd's revision `at`, read after
+   * the call (by its grant, or shared by concurrent callers): when only this registry wrote up
+   * to there (its writes answered by then filling every revision above the view's), the view is
+   * exact. Otherwise the number of keys under the prefix, compared with what the view expects
+   * at that revision (its own writes answered by then, and the keys learned from lost creates,
+   * included): the same number, and nobody else created or deleted a key since, so the view
+   * serves; else it lists. The count is etcd's in-memory index, no value read, but it walks
    * every key (16–32 ms at about 65,000 on the development machine), so it is asked only when
-   * someone else wrote somewhere since the last count that matched.
+   * someone else wrote somewhere since the last count that matched (shared by concurrent callers).
    */
-  private async countCheck(): Promise<Seen> {
-    const dir = subnetsPrefix(this.prefix);
-    const head = await this.settled((await this.store.get(dir)).revision);
-    if (head === undefined) return this.listed();
-    if (head.live.revision >= head.at) return this.serve(head.live, true);
+  private async checkAt(at: number): Promise<Seen> {
+    const live = await this.settled(at);
+    if (live === undefined) return this.listed();
+    if (live.revision >= at) return this.serve(live, true);
     // Nothing but own writes since a count vouched for the view: it still holds.
-    if (head.live.vouched >= head.at) return this.serve(head.live, false);
-    const { revision, value: keys } = await this.store.count(dir);
-    const counted = await this.settled(revision);
-    if (counted === undefined) return this.listed();
-    const { live } = counted;
-    if (live.revision >= revision) return this.serve(live, true);
-    if (live.sizeAt(revision) !== keys) return this.listed();
-    live.vouch(revision);
-    return this.serve(live, false);
+    if (live.vouched >= at) return this.serve(live, false);
+    // A count in flight serves when it counted at `at` or later; else the next one.
+    const inflight = this.counts.current;
+    if (inflight !== undefined) {
+      const counted = await inflight;
+      if (counted.revision >= at) return counted.seen;
+    }
+    return (await this.counts.next()).seen;
+  }
+
+  /** The count half of {@link checkAt}: a count of the prefix, compared with the view's, and its revision. */
+  private async countCheck(): Promise<{ seen: Seen; revision: number }> {
+    const { revision, value: keys } = await this.store.count(subnetsPrefix(this.prefix));
+    const live = await this.settled(revision);
+    const seen = async (): Promise<Seen> => {
+      if (live === undefined) return this.listed();
+      if (live.revision >= revision) return this.serve(live, true);
+      if (live.sizeAt(revision) !== keys) return this.listed();
+      live.vouch(revision);
+      return this.serve(live, false);
+    };
+    return { seen: await seen(), revision };
   }
 
   /**
-   * The live listing once this registry's writes in flight have been answered (they may account
-   * for the revisions up to `at`), noting that every own write up to `at` is in it; undefined
-   * when there is no live listing.
+   * The live listing once this registry's writes in flight that may account for the revisions
+   * up to `at` have been answered: all of them, or fewer once the view is vouched for up to
+   * `at` (every revision up to there known). Notes that every own write up to `at` is in it;
+   * undefined when there is no live listing.
    */
-  private async settled(at: number): Promise<{ live: PatchedSnapshot; at: number } | undefined> {
-    if (this.writing.size > 0) await Promise.all([...this.writing]);
+  private async settled(at: number): Promise<PatchedSnapshot | undefined> {
+    if (this.writing.size > 0 && this.live !== undefined && this.live.vouched < at) {
+      await new Promise<void>((done) => this.waiting.add({ at, pending: new Set(this.writing), done }));
+    }
     const live = this.live;
-    if (live === undefined) return undefined;
-    live.settle(at);
-    return { live, at };
+    live?.settle(at);
+    return live;
   }
 
   /** The live listing as an acquisition's view: exact (as good as a listing now), or vouched for by a count. */
@@ -782,8 +843,20 @@ export class LeaseRegistry {
       () => undefined,
     );
     this.writing.add(noted);
-    void noted.then(() => this.writing.delete(noted));
+    void noted.then(() => this.answered(noted));
     return res;
+  }
+
+  /** A write's answer is in (and patched into the view): wakes the checks it was the last one for, or whose revision the view now covers. */
+  private answered(noted: Promise<void>): void {
+    this.writing.delete(noted);
+    const vouched = this.live?.vouched ?? Number.POSITIVE_INFINITY;
+    for (const w of this.waiting) {
+      w.pending.delete(noted);
+      if (w.pending.size > 0 && vouched < w.at) continue;
+      this.waiting.delete(w);
+      w.done();
+    }
   }
 
   private noteOwn(writes: readonly OwnWrite[]): void {
@@ -927,13 +1000,18 @@ export class LeaseRegistry {
     granted?: Promise<string>,
   ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
+    const attrs = attrsOf(value); // decoded once, for the lease returned and the one patched into the view
     const grant = await (granted ?? this.store.grant(ttl));
     let res: TxnResult;
+    let made: Lease | undefined;
     try {
       res = await this.write(
         [{ key, modRevision: 0 }],
         [{ put: key, value, lease: grant }],
-        (r) => [putAt(key, value, grant, r, r)],
+        (r) => {
+          made = leaseOf(key, subnet, value, grant, r, r, attrs);
+          return [{ ...putAt(key, value, grant, r, r), lease: made }];
+        },
         [{ get: key }],
       );
     } catch (err) {
@@ -958,7 +1036,7 @@ export class LeaseRegistry {
       await this.revokeHard(grant);
       return { winner };
     }
-    const lease = leaseOf(key, subnet, value, grant, res.revision, res.revision);
+    const lease = made ?? leaseOf(key, subnet, value, grant, res.revision, res.revision, attrs);
     this.noteWritten(lease);
     return { lease };
   }
@@ -1046,8 +1124,9 @@ function leaseOf(
   etcdLease: string,
   modRevision: number,
   createRevision: number,
+  attrs: LeaseAttrs = attrsOf(value),
 ): Lease {
-  return { key, subnet, attrs: attrsOf(value), value, etcdLease, modRevision, createRevision };
+  return { key, subnet, attrs, value, etcdLease, modRevision, createRevision };
 }
 
 /** The attributes as a reader will decode them from `value`. */

@@ -54,8 +54,11 @@ export interface EtcdClient {
   /** How many keys a range holds, and the reply's revision. */
   count(query: RangeQuery, deadline: number): Promise<{ revision: number; count: number }>;
   txn(request: TxnRequest, deadline: number): Promise<TxnResult>;
-  /** Grants lease `id` (chosen by the store, so a retry asks for the same lease). */
-  grant(ttlSeconds: number, id: string, deadline: number): Promise<void>;
+  /**
+   * Grants lease `id` (chosen by the store, so a retry asks for the same lease); returns the
+   * reply's header revision (etcd's revision when it applied the grant; 0 when not told).
+   */
+  grant(ttlSeconds: number, id: string, deadline: number): Promise<number>;
   revoke(id: string, deadline: number): Promise<void>;
   keepAliveOnce(id: string, deadline: number): Promise<number>;
   timeToLive(id: string, deadline: number): Promise<number>;

@@ -22,6 +22,7 @@ import { keyValueAt } from "./reply-decoders.js";
 import type {
   Compare,
   EndpointStatus,
+  Grant,
   KeyValue,
   KeyValueCursor,
   Op,
@@ -293,19 +294,23 @@ class EtcdStore implements Store {
    * answer that finds "lease already exists" learns that the first attempt won, and no second
    * lease is left behind to expire on its own.
    */
-  grant(ttlSeconds: number): Promise<string> {
+  async grant(ttlSeconds: number): Promise<string> {
+    return (await this.grantAt(ttlSeconds)).lease;
+  }
+
+  grantAt(ttlSeconds: number): Promise<Grant> {
     checkLeaseTtl(ttlSeconds);
     const id = randomLeaseId();
     let attempts = 0;
     return this.call("write", async (client, deadline) => {
       const first = attempts++ === 0;
       try {
-        await client.grant(ttlSeconds, id, deadline);
+        return { lease: id, revision: await client.grant(ttlSeconds, id, deadline) };
       } catch (err) {
         // On the first attempt it would be another client's lease (a 2^-63 chance): not ours.
         if (first || !LEASE_EXISTS.test(err instanceof Error ? err.message : String(err))) throw err;
+        return { lease: id, revision: 0 };
       }
-      return id;
     });
   }
 

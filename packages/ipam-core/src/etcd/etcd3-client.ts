@@ -269,8 +269,9 @@ class Etcd3Client implements EtcdClient {
     return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
   }
 
-  async grant(ttlSeconds: number, id: string, deadline: number): Promise<void> {
-    await this.etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: id }, { deadline });
+  async grant(ttlSeconds: number, id: string, deadline: number): Promise<number> {
+    const res = await this.etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: id }, { deadline });
+    return Number(res.header.revision);
   }
 
   async revoke(id: string, deadline: number): Promise<void> {

@@ -110,6 +110,12 @@ export interface EndpointStatus {
   readonly raftTerm: number;
 }
 
+/** A granted etcd lease and the revision it was granted at (0 when not known: a retry found the first attempt's lease). */
+export interface Grant {
+  readonly lease: string;
+  readonly revision: number;
+}
+
 /** The store podnet uses; one implementation talks to etcd, tests may pass a fake to pure code. */
 export interface Store {
   /** The endpoints this store talks to, for messages. */
@@ -145,6 +151,11 @@ export interface Store {
   txn(compares: readonly Compare[], success: readonly Op[], failure?: readonly Op[]): Promise<TxnResult>;
   /** Grants an etcd lease; returns its id. */
   grant(ttlSeconds: number): Promise<string>;
+  /**
+   * {@link grant}, also telling etcd's revision when it applied the grant: every write that
+   * committed before the call is at or below it (the grant goes through raft, as a write does).
+   */
+  grantAt(ttlSeconds: number): Promise<Grant>;
   /** Revokes an etcd lease (and deletes its keys); a lease already gone is not an error. */
   revoke(lease: string): Promise<void>;
   /** Renews a lease once; returns the remaining TTL in seconds, 0 when the lease is gone. */

@@ -85,11 +85,12 @@ export class H2Client implements EtcdClient {
     return decodeTxn(await this.endpoint.unary(KV_TXN, encodeTxn(compares, success, failure), deadline));
   }
 
-  async grant(ttlSeconds: number, id: string, deadline: number): Promise<void> {
+  async grant(ttlSeconds: number, id: string, deadline: number): Promise<number> {
     const reply = decodeLeaseReply(
       await this.endpoint.unary(LEASE_GRANT, encodeLeaseGrant(ttlSeconds, id), deadline),
     );
     if (reply.error !== "") throw new GrpcError(2, reply.error);
+    return reply.revision;
   }
 
   async revoke(id: string, deadline: number): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { type Int64, WireReader, WireWriter } from "../protobuf-wire.js";
+import { headerRevision } from "./kv-messages.js";
 
 /** gRPC paths of the Lease service. */
 export const LEASE_GRANT = "/etcdserverpb.Lease/LeaseGrant";
@@ -53,19 +54,21 @@ export function decodeLeaseKeys(buf: Buffer): string[] {
   return ttl < 0 ? [] : keys;
 }
 
-/** The ID (2), TTL (3) and error (4) of a LeaseGrantResponse or a LeaseKeepAliveResponse. */
-export function decodeLeaseReply(buf: Buffer): { id: string; ttl: number; error: string } {
+/** The header's revision (1), ID (2), TTL (3) and error (4) of a LeaseGrantResponse or a LeaseKeepAliveResponse. */
+export function decodeLeaseReply(buf: Buffer): { id: string; ttl: number; error: string; revision: number } {
   const r = new WireReader(buf, "lease response");
   let id = 0n;
   let ttl = 0;
   let error = "";
+  let revision = 0;
   while (r.pos < buf.length) {
     const tag = r.varint();
-    if (tag === 2 << 3) id = r.int64();
+    if (tag === ((1 << 3) | 2)) revision = headerRevision(r.bytes());
+    else if (tag === 2 << 3) id = r.int64();
     else if (tag === 3 << 3) ttl = Number(r.int64());
     else if (tag === ((4 << 3) | 2)) error = r.bytes().toString("utf8");
     else r.skip(tag & 7);
   }
   r.done();
-  return { id: id.toString(), ttl, error };
+  return { id: id.toString(), ttl, error, revision };
 }

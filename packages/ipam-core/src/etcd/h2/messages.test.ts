@@ -205,11 +205,12 @@ describe("replies protobufjs writes decode to what was written", () => {
     });
     expect(
       decodeLeaseReply(withUnknown(oracle("LeaseGrantResponse", { header, ID: LEASE, TTL: 600, error: "" }))),
-    ).toEqual({ id: LEASE, ttl: 600, error: "" });
+    ).toEqual({ id: LEASE, ttl: 600, error: "", revision: 1234 });
     expect(decodeLeaseReply(oracle("LeaseKeepAliveResponse", { header, ID: LEASE }))).toEqual({
       id: LEASE,
       ttl: 0,
       error: "",
+      revision: 1234,
     });
     expect(decodeTtl(oracle("LeaseTimeToLiveResponse", { header, ID: LEASE, TTL: -1 }))).toBe(-1);
     expect(
