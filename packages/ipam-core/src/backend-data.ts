@@ -29,7 +29,7 @@ function isUnicastMac(mac: string): boolean {
 }
 
 /**
- * {@link isUnicastMac} for the 17 bytes of a MAC in lower-case colon form at `bytes[at]`
+ * isUnicastMac for the 17 bytes of a MAC in lower-case colon form at `bytes[at]`
  * (a lease value read in place): not all zero, and the first octet's low bit clear.
  */
 export function isUnicastMacAt(bytes: Uint8Array, at: number): boolean {

@@ -117,7 +117,7 @@ const NAME_KEY = new LeaseKey4();
  * The fast path of {@link parseLeaseKey} for an IPv4-only name such as `10.5.52.0-24`, without
  * allocating: `ip * 64 + prefix` when it is one, -1 when the name is foreign for sure, and -2
  * when it is not a plain IPv4 name (dual stack, or anything else: ask parseLeaseKey). The
- * rule is {@link leaseKey4At}'s, over the name's characters.
+ * rule is leaseKey4At's (lease-bytes.ts), over the name's characters.
  */
 export function parseLeaseKey4(name: string): number {
   const n = name.length;
