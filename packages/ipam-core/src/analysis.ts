@@ -102,20 +102,23 @@ export function utilisation(
   if (network.ipv4 !== undefined) {
     const range = network.ipv4;
     const total = rangeSize(range);
-    const covered = (rows: (i: number) => boolean, withDamaged: boolean) =>
-      covered4(range, total, (add) => {
-        for (let i = 0; i < t.size; i++) if (t.hasV4(i) && rows(i)) add(t.ip4(i), t.len4(i));
-        if (withDamaged)
-          for (const d of damaged) if (hasIPv4(d.subnet)) add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
-      });
-    const free = total - covered(all, true);
+    // One pass in address order (so the spans come sorted) over rows and damaged entries.
+    const any = new Cover4(range, total);
+    const leased = new Cover4(range, total);
+    const reservedOnly = new Cover4(range, total);
+    const damagedOnly = new Cover4(range, total);
+    coverRows4(t, any, leased, reservedOnly);
+    for (const d of damaged) {
+      if (!hasIPv4(d.subnet)) continue;
+      any.add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
+      damagedOnly.add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
+    }
+    const free = total - any.covered();
     out.ipv4 = {
       total,
-      leased: covered(live, false),
-      reserved: covered(reserved, false),
-      damaged: covered4(range, total, (add) => {
-        for (const d of damaged) if (hasIPv4(d.subnet)) add(d.subnet.ipv4.ip, d.subnet.ipv4.prefix);
-      }),
+      leased: leased.covered(),
+      reserved: reservedOnly.covered(),
+      damaged: damagedOnly.covered(),
       used: total - free,
       free,
       expiringSoon: ttls === undefined ? null : countRows(t, (i) => live(i) && expiring(i) && t.hasV4(i)),
@@ -372,63 +375,13 @@ export function checkLeases(input: CheckInput): Finding[] {
     });
   }
 
-  if (network !== undefined) {
-    for (const i of t.order) {
-      const problem = rangeProblem(network, t.subnet(i));
-      if (problem === null) continue;
-      findings.push({
-        kind: problem.kind,
-        severity: "warning",
-        key: t.key(i),
-        modRevision: t.modRevision(i),
-        message: `${describe(t.lease(i))} ${problem.text}`,
-      });
-    }
-  }
-
+  // Each pass over the rows is a function of its own: a small function is optimised on stack
+  // far sooner than this one, and a view runs each loop once.
+  if (network !== undefined) rangeFindings(t, network, findings);
   if (config?.valid && config.backendType !== undefined) {
-    const type = config.backendType.toLowerCase();
-    const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
-    for (const i of t.order) {
-      const actual = (t.backendType(i) ?? "").toLowerCase();
-      if (actual !== expected) {
-        findings.push({
-          kind: "backend-mismatch",
-          severity: "error",
-          key: t.key(i),
-          modRevision: t.modRevision(i),
-          message: `${describe(t.lease(i))} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
-        });
-      } else if (type === "vxlan" && config.vni !== undefined && t.hasBackendData(i)) {
-        // A reservation made without backend data gets its VNI when its host takes it up.
-        const vni = t.vni(i) ?? null;
-        if (vni !== null && vni !== config.vni) {
-          findings.push({
-            kind: "vni-mismatch",
-            severity: "error",
-            key: t.key(i),
-            modRevision: t.modRevision(i),
-            message: `${describe(t.lease(i))} has VNI ${vni ?? "none"} but the config says ${config.vni}`,
-          });
-        }
-      }
-    }
+    backendFindings(t, config.backendType, config.vni, findings);
   }
-
-  for (const i of t.order) {
-    if (!t.badBackendData(i)) continue;
-    const lease = t.lease(i);
-    const problem = missingBackendData(lease.attrs) ?? "";
-    // A reservation made without data on purpose waits for its host to write its VtepMAC.
-    const placeholder = t.isReservation(i) && !t.hasBackendData(i);
-    findings.push({
-      kind: "bad-backend-data",
-      severity: placeholder ? "warning" : "error",
-      key: lease.key,
-      modRevision: lease.modRevision,
-      message: `${describe(lease)} is a vxlan lease with no usable VtepMAC (${problem}); no host can route to it${placeholder ? " until its host takes it up" : ""}`,
-    });
-  }
+  badDataFindings(t, findings);
 
   for (const f of t.foreign) {
     findings.push({
@@ -447,6 +400,90 @@ export function checkLeases(input: CheckInput): Finding[] {
       (rank.get(a.kind) ?? 0) - (rank.get(b.kind) ?? 0) ||
       cmpText(a.key ?? "", b.key ?? ""),
   );
+}
+
+/** Out-of-range and wrong-length findings, in address order. */
+function rangeFindings(t: LeaseTable, network: LeaseNetwork, findings: Finding[]): void {
+  // IPv4-only rows are judged through one reused subnet: no object per lease.
+  const net4 = { ip: 0, prefix: 0 };
+  const only4: LeaseSubnet = { ipv4: net4 };
+  for (const i of t.order) {
+    let subnet = only4;
+    if (t.ip6(i) === undefined) {
+      net4.ip = t.ip4(i);
+      net4.prefix = t.len4(i);
+    } else subnet = t.subnet(i);
+    const problem = rangeProblem(network, subnet);
+    if (problem === null) continue;
+    findings.push({
+      kind: problem.kind,
+      severity: "warning",
+      key: t.key(i),
+      modRevision: t.modRevision(i),
+      message: `${describe(t.lease(i))} ${problem.text}`,
+    });
+  }
+}
+
+/** Backend and VNI findings against a valid config that names a backend. */
+function backendFindings(
+  t: LeaseTable,
+  backendType: string,
+  configVni: number | undefined,
+  findings: Finding[],
+): void {
+  const type = backendType.toLowerCase();
+  const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
+  let lastType: string | undefined;
+  let lastActual = "";
+  for (const i of t.order) {
+    // A network has one or two backend types: each lower-cased once, not per lease.
+    const written = t.backendType(i);
+    if (written !== lastType) {
+      lastType = written;
+      lastActual = (written ?? "").toLowerCase();
+    }
+    const actual = lastActual;
+    if (actual !== expected) {
+      findings.push({
+        kind: "backend-mismatch",
+        severity: "error",
+        key: t.key(i),
+        modRevision: t.modRevision(i),
+        message: `${describe(t.lease(i))} has backend ${actual === "" ? "none" : actual} but the config says ${type}; its host's flanneld must restart with the new config`,
+      });
+    } else if (type === "vxlan" && configVni !== undefined && t.hasBackendData(i)) {
+      // A reservation made without backend data gets its VNI when its host takes it up.
+      const vni = t.vni(i) ?? null;
+      if (vni !== null && vni !== configVni) {
+        findings.push({
+          kind: "vni-mismatch",
+          severity: "error",
+          key: t.key(i),
+          modRevision: t.modRevision(i),
+          message: `${describe(t.lease(i))} has VNI ${vni ?? "none"} but the config says ${configVni}`,
+        });
+      }
+    }
+  }
+}
+
+/** vxlan leases with no usable VtepMAC. */
+function badDataFindings(t: LeaseTable, findings: Finding[]): void {
+  for (const i of t.order) {
+    if (!t.badBackendData(i)) continue;
+    const lease = t.lease(i);
+    const problem = missingBackendData(lease.attrs) ?? "";
+    // A reservation made without data on purpose waits for its host to write its VtepMAC.
+    const placeholder = t.isReservation(i) && !t.hasBackendData(i);
+    findings.push({
+      kind: "bad-backend-data",
+      severity: placeholder ? "warning" : "error",
+      key: lease.key,
+      modRevision: lease.modRevision,
+      message: `${describe(lease)} is a vxlan lease with no usable VtepMAC (${problem}); no host can route to it${placeholder ? " until its host takes it up" : ""}`,
+    });
+  }
 }
 
 /**
@@ -533,7 +570,8 @@ function duplicateOwners(t: LeaseTable): [number, number][] {
   const first = new Map<number, number>();
   const byOwner = new Map<number, number[]>();
   for (const i of t.order) {
-    const owner = t.publicIP(i);
+    // As int32 (the same 32 bits): an address above 2^31 as a key would be a heap number each.
+    const owner = t.publicIP(i) | 0;
     const seen = first.get(owner);
     if (seen === undefined) {
       first.set(owner, i);
@@ -804,18 +842,21 @@ export function addressMap(
 
   const STATES = ["problem", "expiring", "leased", "reserved"] as const;
   type Covered = (typeof STATES)[number];
-  const partial = new Map<Covered, Float64Array>();
-  const full = new Map<Covered, Float64Array>();
-  for (const s of STATES) {
-    partial.set(s, new Float64Array(cellCount));
-    full.set(s, new Float64Array(cellCount + 1));
-  }
+  // Per state (by its index in STATES, as a lease's state is worked out per row).
+  const partialOf = STATES.map(() => new Float64Array(cellCount));
+  const fullOf = STATES.map(() => new Float64Array(cellCount + 1));
+  const partial = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, partialOf[k]!]));
+  const full = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, fullOf[k]!]));
+  const PROBLEM = 0;
+  const EXPIRING = 1;
+  const LEASED = 2;
+  const RESERVED = 3;
   // Each entry covers subnet indices lo..hi: a partial count in its first and last cell, and
   // whole cells between them through a difference array. IPv4 uses numbers (exact), IPv6 bigints.
   /** Records cells clo..chi as covered: `head` subnets of the first, `tail` of the last, all between. */
-  const place = (state: Covered, clo: number, chi: number, head: number, tail: number) => {
-    const p = partial.get(state);
-    const f = full.get(state);
+  const place = (state: number, clo: number, chi: number, head: number, tail: number) => {
+    const p = partialOf[state];
+    const f = fullOf[state];
     if (p === undefined || f === undefined) return;
     bump(p, clo, head);
     if (chi === clo) return;
@@ -826,13 +867,13 @@ export function addressMap(
     }
   };
   const block4 = Number(block);
-  const spread = (state: Covered, lo: number, hi: number) => {
+  const spread = (state: number, lo: number, hi: number) => {
     const clo = Math.floor(lo / block4);
     const chi = Math.floor(hi / block4);
     if (clo === chi) place(state, clo, chi, hi - lo + 1, 0);
     else place(state, clo, chi, (clo + 1) * block4 - lo, hi - chi * block4 + 1);
   };
-  const spreadBig = (state: Covered, lo: bigint, hi: bigint) => {
+  const spreadBig = (state: number, lo: bigint, hi: bigint) => {
     const clo = lo / block;
     const chi = hi / block;
     if (clo === chi) place(state, Number(clo), Number(chi), Number(hi - lo + 1n), 0);
@@ -842,7 +883,7 @@ export function addressMap(
   const min4 = Number(min);
   const last4 = Number(last);
   const step4 = Number(step);
-  const cover = (state: Covered, net: { ip: number | bigint; prefix: number }) => {
+  const cover = (state: number, net: { ip: number | bigint; prefix: number }) => {
     if (typeof net.ip === "number") {
       const size = 2 ** (32 - net.prefix);
       const start = Math.floor(net.ip / size) * size;
@@ -871,19 +912,19 @@ export function addressMap(
       net = net4;
     }
     if (net === undefined) continue;
-    const state: Covered =
+    const state =
       problemRows.has(i) || net.prefix !== range.subnetLen
-        ? "problem"
+        ? PROBLEM
         : t.isReservation(i)
-          ? "reserved"
+          ? RESERVED
           : opts.ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), opts.ttls)
-            ? "expiring"
-            : "leased";
+            ? EXPIRING
+            : LEASED;
     cover(state, net);
   }
   for (const d of t.damaged) {
     const net = partOf(d.subnet);
-    if (net !== undefined) cover("problem", net);
+    if (net !== undefined) cover(PROBLEM, net);
   }
 
   const blockNum = Number(block);
@@ -930,57 +971,92 @@ export function addressMap(
 // ---- helpers ----
 
 /**
- * How many subnets of an IPv4 range the union of `nets` covers (what countFree leaves out),
- * with typed-array sorts instead of comparator sorts: starts and ends are sorted apart and
- * swept together, which is all a union length needs.
+ * Adds every IPv4 row to `any`, and to `reserved` or `leased`. A loop of its own: a view runs
+ * it once, and a small function is optimised (on stack) in a fraction of a big one's time.
  */
-function covered4(
-  range: SubnetRange4,
-  total: number,
-  each: (add: (ip: number, prefix: number) => void) => void,
-): number {
-  if (total === 0) return 0;
-  const step = 2 ** (32 - range.subnetLen);
-  const first = range.min;
-  const last = range.min + total * step - 1;
-  let starts = new Float64Array(1024);
-  let ends = new Float64Array(1024);
-  let n = 0;
-  each((ip, prefix) => {
+function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4): void {
+  const order = t.order;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    if (!t.hasV4(i)) continue;
+    const ip = t.ip4(i);
+    const len = t.len4(i);
+    any.add(ip, len);
+    (t.isReservation(i) ? reserved : leased).add(ip, len);
+  }
+}
+
+/**
+ * How many subnets of an IPv4 range the union of the networks added covers (what countFree
+ * leaves out), with typed arrays instead of objects and comparator sorts: starts and ends are
+ * sorted apart (skipped when they come sorted, as in a table's address order) and swept
+ * together, which is all a union length needs.
+ */
+class Cover4 {
+  private readonly step: number;
+  private readonly first: number;
+  private readonly last: number;
+  private starts = new Float64Array(1024);
+  private ends = new Float64Array(1024);
+  private n = 0;
+  private startsSorted = true;
+  private endsSorted = true;
+
+  constructor(
+    range: SubnetRange4,
+    private readonly total: number,
+  ) {
+    this.step = 2 ** (32 - range.subnetLen);
+    this.first = range.min;
+    this.last = range.min + total * this.step - 1;
+  }
+
+  add(ip: number, prefix: number): void {
     if (!(prefix >= 0 && prefix <= 32)) return;
     const size = 2 ** (32 - prefix);
     const start = Math.floor(ip / size) * size;
     const end = start + size - 1;
-    if (end < first || start > last) return;
-    if (n === starts.length) {
+    if (end < this.first || start > this.last) return;
+    const n = this.n;
+    if (n === this.starts.length) {
       const s2 = new Float64Array(n * 2);
       const e2 = new Float64Array(n * 2);
-      s2.set(starts);
-      e2.set(ends);
-      starts = s2;
-      ends = e2;
+      s2.set(this.starts);
+      e2.set(this.ends);
+      this.starts = s2;
+      this.ends = e2;
     }
-    starts[n] = Math.floor((Math.max(start, first) - first) / step);
-    ends[n] = Math.floor((Math.min(end, last) - first) / step) + 1; // exclusive
-    n++;
-  });
-  const a = starts.subarray(0, n).sort();
-  const b = ends.subarray(0, n).sort();
-  let covered = 0;
-  let depth = 0;
-  let openedAt = 0;
-  for (let i = 0, j = 0; j < n; ) {
-    const s = i < n ? (a[i] ?? 0) : Number.POSITIVE_INFINITY;
-    const e = b[j] ?? 0;
-    if (s <= e) {
-      if (depth++ === 0) openedAt = s;
-      i++;
-    } else {
-      if (--depth === 0) covered += e - openedAt;
-      j++;
-    }
+    const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
+    const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
+    if (n > 0 && s < this.starts[n - 1]!) this.startsSorted = false;
+    if (n > 0 && e < this.ends[n - 1]!) this.endsSorted = false;
+    this.starts[n] = s;
+    this.ends[n] = e;
+    this.n = n + 1;
   }
-  return covered;
+
+  /** Subnets of the range covered by anything added. */
+  covered(): number {
+    const n = this.n;
+    if (this.total === 0) return 0;
+    const a = this.startsSorted ? this.starts.subarray(0, n) : this.starts.subarray(0, n).sort();
+    const b = this.endsSorted ? this.ends.subarray(0, n) : this.ends.subarray(0, n).sort();
+    let covered = 0;
+    let depth = 0;
+    let openedAt = 0;
+    for (let i = 0, j = 0; j < n; ) {
+      const s = i < n ? (a[i] ?? 0) : Number.POSITIVE_INFINITY;
+      const e = b[j] ?? 0;
+      if (s <= e) {
+        if (depth++ === 0) openedAt = s;
+        i++;
+      } else {
+        if (--depth === 0) covered += e - openedAt;
+        j++;
+      }
+    }
+    return covered;
+  }
 }
 
 function bump(counts: Float64Array, i: number, by: number): void {

@@ -28,6 +28,21 @@ function isUnicastMac(mac: string): boolean {
   return ((c <= 57 ? c - 48 : c - 87) & 1) === 0;
 }
 
+/**
+ * isUnicastMac for the 17 bytes of a MAC in lower-case colon form at `bytes[at]`
+ * (a lease value read in place): not all zero, and the first octet's low bit clear.
+ */
+export function isUnicastMacAt(bytes: Uint8Array, at: number): boolean {
+  let zero = true;
+  for (let k = 0; k < 17; k++) {
+    const c = bytes[at + k];
+    if (c !== 48 /* 0 */ && c !== 58 /* : */) zero = false;
+  }
+  if (zero) return false;
+  const c = bytes[at + 1]!;
+  return ((c <= 57 ? c - 48 : c - 87) & 1) === 0;
+}
+
 /** Go's case-insensitive field matching: each canonical name takes the last key spelled like it. */
 function foldKeys(canonical: readonly string[]) {
   const byLower = new Map(canonical.map((name) => [name.toLowerCase(), name]));

@@ -18,6 +18,14 @@ import {
 } from "./address.js";
 import { PodnetError } from "./errors.js";
 import { subnetsPrefix } from "./keys.js";
+import {
+  CanonicalValue,
+  KEY_FOREIGN,
+  KEY_NOT_IPV4_ONLY,
+  LeaseKey4,
+  leaseKey4At,
+  readCanonicalValue,
+} from "./lease-bytes.js";
 
 /**
  * The subnet a lease key names. An IPv6-only lease (flannel with IPv4 disabled) is written
@@ -80,7 +88,7 @@ export function hasIPv4(subnet: LeaseSubnet): boolean {
 export function parseLeaseKey(name: string): LeaseSubnet | null {
   const packed = parseLeaseKey4(name);
   if (packed >= 0) return { ipv4: { ip: Math.floor(packed / 64), prefix: packed % 64 } };
-  if (packed === FOREIGN) return null;
+  if (packed === KEY_FOREIGN) return null;
   const parts = name.split("&");
   if (parts.length > 2) return null;
   const v4 = splitNet(parts[0] ?? "");
@@ -101,50 +109,26 @@ export function parseLeaseKey(name: string): LeaseSubnet | null {
   return { ipv4, ipv6: { ip: ip6, prefix: len6 } };
 }
 
-const FOREIGN = -1;
-const NOT_IPV4_ONLY = -2;
+/** Room for any name the IPv4-only fast path can accept (the longest is 18 bytes). */
+const NAME_BYTES = new Uint8Array(24);
+const NAME_KEY = new LeaseKey4();
 
 /**
  * The fast path of {@link parseLeaseKey} for an IPv4-only name such as `10.5.52.0-24`, without
  * allocating: `ip * 64 + prefix` when it is one, -1 when the name is foreign for sure, and -2
- * when it is not a plain IPv4 name (dual stack, or anything else: ask parseLeaseKey).
+ * when it is not a plain IPv4 name (dual stack, or anything else: ask parseLeaseKey). The
+ * rule is leaseKey4At's (lease-bytes.ts), over the name's characters.
  */
 export function parseLeaseKey4(name: string): number {
   const n = name.length;
-  let ip = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  let i = 0;
-  for (; i < n; i++) {
+  if (n > NAME_BYTES.length) return KEY_NOT_IPV4_ONLY;
+  // A character outside Latin-1 becomes 0xFF, which the rule never accepts, as it never accepts the character.
+  for (let i = 0; i < n; i++) {
     const c = name.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (digits === 1 && octet === 0) return NOT_IPV4_ONLY; // leading zero: let the slow path judge
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return NOT_IPV4_ONLY;
-    } else if (c === 46 /* . */ && digits > 0 && dots < 3) {
-      ip = ip * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else if (c === 45 /* - */ && digits > 0 && dots === 3) {
-      ip = ip * 256 + octet;
-      break;
-    } else return NOT_IPV4_ONLY;
+    NAME_BYTES[i] = Math.min(c, 0xff);
   }
-  if (i >= n) return NOT_IPV4_ONLY;
-  let len = 0;
-  let lenDigits = 0;
-  for (i++; i < n; i++) {
-    const c = name.charCodeAt(i);
-    if (c < 48 || c > 57) return NOT_IPV4_ONLY;
-    if (lenDigits === 1 && len === 0) return FOREIGN; // a length with a leading zero
-    len = len * 10 + (c - 48);
-    if (++lenDigits > 2) return FOREIGN;
-  }
-  if (lenDigits === 0 || len > 32 || len === 0) return FOREIGN; // 0.0.0.0-0 alone is foreign too
-  if (maskIPv4(ip, len) !== ip) return FOREIGN;
-  return ip * 64 + len;
+  const status = leaseKey4At(NAME_BYTES, 0, n, NAME_KEY);
+  return status === 0 ? NAME_KEY.ip * 64 + NAME_KEY.prefix : status;
 }
 
 /** The canonical key name of a subnet, as flanneld writes it. Throws on host bits. */
@@ -219,14 +203,16 @@ export function decodeLeaseValue(value: string | Uint8Array): DecodedLeaseValue 
 /**
  * The bytes flanneld and podnet write for a vxlan lease, a lease with only a backend type
  * (host-gw, ipip) or none (udp, alloc): nothing in them needs a JSON parser, and 65,000 of
- * them are read for every listing.
+ * them are read for every listing. For text the regex is the faster reader (irregexp's native
+ * code); bytes are read by lease-bytes.ts, to the same form: lease-table.test.ts holds both to
+ * the JSON decoder.
  */
-const CANONICAL =
+const CANONICAL_TEXT =
   /^\{"PublicIP":"([0-9.]{7,15})","PublicIPv6":null(?:,"BackendType":"([a-z0-9-]{1,32})")?(?:,"BackendData":(\{"VNI":(?:0|[1-9][0-9]{0,9}),"VtepMAC":"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"\}))?\}$/;
 
-/** A value in {@link CANONICAL} form, decoded exactly as {@link decodeAnyLeaseValue} would; else undefined. */
+/** A value in {@link CANONICAL_TEXT} form, decoded exactly as {@link decodeAnyLeaseValue} would; else undefined. */
 function decodeCanonical(text: string): DecodedLeaseValue | undefined {
-  const m = CANONICAL.exec(text);
+  const m = CANONICAL_TEXT.exec(text);
   if (m === null) return undefined;
   const [, publicIP = "", backendType, backendData] = m;
   if (!isIPv4Text(publicIP)) return undefined;
@@ -235,6 +221,29 @@ function decodeCanonical(text: string): DecodedLeaseValue | undefined {
     publicIPv6: null,
     ...(backendType === undefined ? {} : { backendType }),
     ...(backendData === undefined ? {} : { backendData }),
+  };
+  return { ok: true, attrs };
+}
+
+const CANONICAL = new CanonicalValue();
+
+/**
+ * {@link decodeLeaseValue} of the ASCII bytes `bytes[start, end)`, whose text is `text`, when
+ * they are in flannel's own form; else undefined (for readers that hold both, as a lease table).
+ */
+export function decodeCanonicalBytes(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  text: string,
+): DecodedLeaseValue | undefined {
+  const v = CANONICAL;
+  if (!readCanonicalValue(bytes, start, end, v)) return undefined;
+  const attrs: LeaseAttrs = {
+    publicIP: text.slice(v.publicIPStart - start, v.publicIPEnd - start),
+    publicIPv6: null,
+    ...(v.typeEnd > v.typeStart && { backendType: text.slice(v.typeStart - start, v.typeEnd - start) }),
+    ...(v.dataEnd > v.dataStart && { backendData: text.slice(v.dataStart - start, v.dataEnd - start) }),
   };
   return { ok: true, attrs };
 }

@@ -1,8 +1,21 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIPv4, parseIPv6 } from "./address.js";
 import { addressMap, checkLeases, FINDING_KINDS, utilisation } from "./analysis.js";
+import { WireWriter } from "./etcd/protobuf-wire.js";
+import { walkRangeResponse } from "./etcd/reply-decoders.js";
 import type { KeyValue, KeyValueCursor } from "./etcd/store.js";
-import { decodeListing, type LeaseNetwork } from "./lease.js";
+import {
+  compareSubnets,
+  type DamagedEntry,
+  decodeListing,
+  type ForeignEntry,
+  type Lease,
+  type LeaseListing,
+  type LeaseNetwork,
+  leaseWith,
+} from "./lease.js";
+import { decodeAnyLeaseValue, foreignReason, parseLeaseKey, utf8Text } from "./lease-codec.js";
 import { LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 
 const P = "/coreos.com/network";
@@ -152,5 +165,273 @@ describe("LeaseTable", () => {
     const t = LeaseTable.of(reversed, P);
     expect([...t.leases()]).toEqual(reversed.leases);
     expect(t.lease(0)).toBe(reversed.leases[0]);
+  });
+});
+
+/** A RangeResponse holding `kvs` as etcd encodes them, lease ids as int64 varints. */
+function rangeReply(entries: readonly { key: Buffer; value: Buffer; lease: bigint; rev: number }[]): Buffer {
+  const w = new WireWriter().message(1, new WireWriter().uint(3, 1000));
+  for (const e of entries) {
+    w.message(
+      2,
+      new WireWriter()
+        .bytes(1, e.key)
+        .uint(2, e.rev)
+        .uint(3, e.rev + 1)
+        .uint(4, 1)
+        .bytes(5, e.value)
+        .int64(6, e.lease),
+    );
+  }
+  return Buffer.from(w.finish());
+}
+
+/**
+ * decodeListing's answer worked out apart from the canonical form's reader (lease-bytes.ts,
+ * which decodeLeaseValue shares): every value through the JSON decoder.
+ */
+function referenceListing(kvs: readonly KeyValue[], revision: number): LeaseListing {
+  const leases: Lease[] = [];
+  const damaged: DamagedEntry[] = [];
+  const foreign: ForeignEntry[] = [];
+  for (const kv of kvs) {
+    const name = kv.key.startsWith(DIR) ? kv.key.slice(DIR.length) : kv.key;
+    const subnet = parseLeaseKey(name);
+    const { key, lease: etcdLease, modRevision } = kv;
+    if (subnet === null) {
+      foreign.push({ key, reason: foreignReason(name), etcdLease, modRevision });
+      continue;
+    }
+    const text = utf8Text(kv.value);
+    const decoded = text === null ? undefined : decodeAnyLeaseValue(text);
+    if (text !== null && decoded?.ok === true) leases.push(leaseWith(kv, subnet, decoded.attrs, text));
+    else {
+      const reason = decoded === undefined || decoded.ok ? "value is not UTF-8 text" : decoded.reason;
+      damaged.push({ key, subnet, reason, value: text ?? kv.value.toString("utf8"), etcdLease, modRevision });
+    }
+  }
+  const bySubnet = (x: { subnet: Lease["subnet"] }, y: { subnet: Lease["subnet"] }) =>
+    compareSubnets(x.subnet, y.subnet);
+  return { revision, leases: leases.sort(bySubnet), damaged: damaged.sort(bySubnet), foreign };
+}
+
+/** Every column of row `i` of `t`, through the table's accessors. */
+function rowOf(t: LeaseTable, i: number) {
+  return {
+    reservation: t.isReservation(i),
+    v4: t.hasV4(i),
+    ip4: t.ip4(i),
+    len4: t.len4(i),
+    ip6: t.ip6(i),
+    subnet: t.subnet(i),
+    publicIP: t.publicIP(i),
+    backendType: t.backendType(i),
+    hasBackendData: t.hasBackendData(i),
+    badBackendData: t.badBackendData(i),
+    vni: t.vni(i),
+    etcdLease: t.etcdLease(i),
+    createRevision: t.createRevision(i),
+    modRevision: t.modRevision(i),
+  };
+}
+
+describe("LeaseTableBuilder's path for flannel's own bytes", () => {
+  const octet = fc.oneof(
+    { weight: 8, arbitrary: fc.integer({ min: 0, max: 255 }).map(String) },
+    { weight: 1, arbitrary: fc.constantFrom("256", "01", "00", "999", "", "1a") },
+  );
+  const ip = fc.tuple(octet, octet, octet, octet).map((o) => o.join("."));
+  const name = fc.oneof(
+    {
+      weight: 8,
+      arbitrary: fc.integer({ min: 0, max: 0xffffff }).map((n) => `10.${n >>> 16}.${(n >>> 8) & 255}.0-24`),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(ip, fc.constantFrom("24", "16", "32", "0", "024", "33", ""))
+        .map(([a, l]) => `${a}-${l}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "0.0.0.0-0&fc00:0:0:8::-64",
+        "10.5.7.0-24&fc00:0:0:7::-64",
+        "x",
+        "",
+        "10.5.7.0-24 ",
+      ),
+    },
+  );
+  const hex2 = fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: 0, max: 255 }).map((n) => n.toString(16).padStart(2, "0")) },
+    { weight: 1, arbitrary: fc.constantFrom("00", "01", "C6", "g0", "0") },
+  );
+  const mac = fc.oneof(
+    { weight: 8, arbitrary: fc.array(hex2, { minLength: 6, maxLength: 6 }).map((h) => h.join(":")) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "00:00:00:00:00:00",
+        "01:00:5e:00:00:01",
+        "c6-d2-32-6f-8f-44",
+        "c6:d2:32:6f:8f",
+      ),
+    },
+  );
+  const vni = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.constantFrom("1", "0", "16777215", "16777216", "99999999", "4294967296", "9999999999"),
+    },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 2 ** 31 }).map(String) },
+    { weight: 1, arbitrary: fc.constantFrom("01", "-1", "1.5", "12345678901", "") },
+  );
+  const data = fc.oneof(
+    { weight: 3, arbitrary: fc.constant(undefined) },
+    { weight: 8, arbitrary: fc.tuple(vni, mac).map(([v, m]) => `{"VNI":${v},"VtepMAC":"${m}"}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '{"VtepMAC":"c6:d2:32:6f:8f:44","VNI":1}',
+        '{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44","X":1}',
+        '{"VNI":1, "VtepMAC":"c6:d2:32:6f:8f:44"}',
+        "null",
+        "{}",
+        '{"PublicKey":"Zm9vYmFyK2Jhei9xdXV4PT0rKysrKysrKysrKysrKys=","Port":51820}',
+      ),
+    },
+  );
+  const type = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(undefined, "vxlan", "host-gw", "ipip", "wireguard") },
+    { weight: 1, arbitrary: fc.constantFrom("", "VXLAN", "Vxlan", "a".repeat(32), "a".repeat(33), "x_y") },
+    { weight: 1, arbitrary: fc.stringMatching(/^[a-z0-9-]{1,12}$/) },
+  );
+  const v6 = fc.constantFrom("null", "null", "null", '"fc00::1"', '"nope"');
+  const canonical = fc.tuple(ip, v6, type, data).map(([p, six, t, d]) => {
+    let v = `{"PublicIP":"${p}","PublicIPv6":${six}`;
+    if (t !== undefined) v += `,"BackendType":"${t}"`;
+    if (d !== undefined) v += `,"BackendData":${d}`;
+    return `${v}}`;
+  });
+  // Near misses: one byte changed, cut short, or something around it.
+  const value = fc.oneof(
+    { weight: 6, arbitrary: canonical.map((v) => Buffer.from(v)) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(canonical, fc.nat(), fc.integer({ min: 0, max: 255 })).map(([v, at, byte]) => {
+        const b = Buffer.from(v);
+        b[at % b.length] = byte;
+        return b;
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(canonical, fc.nat()).map(([v, at]) => Buffer.from(v).subarray(0, at % v.length)),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(canonical, fc.constantFrom(" ", "\n", "\uFEFF", "}", '"'), fc.boolean())
+        .map(([v, extra, before]) => Buffer.from(before ? extra + v : v + extra)),
+    },
+  );
+  const lease = fc.oneof(
+    fc.constantFrom(0n, 0n, 7n, 2n ** 53n + 1n, 2n ** 63n - 1n, 7587883012345678901n, -1n),
+    fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
+  );
+  const entry = fc.record({ name, value, lease, rev: fc.integer({ min: 1, max: 2 ** 40 }) });
+  const dirs = fc.constantFrom(DIR, DIR, DIR, `${P}/other/`, `${P}/subnets`);
+
+  it("fills the columns exactly as the general codec does, for any entry", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(entry, dirs), { maxLength: 40 }), fc.boolean(), (list, viaText) => {
+        const entries = list.map(([e, dir]) => ({ ...e, key: Buffer.from(dir + e.name) }));
+        const kvs: KeyValue[] = entries.map((e) => ({
+          key: e.key.toString(),
+          value: e.value,
+          createRevision: e.rev,
+          modRevision: e.rev + 1,
+          version: 1,
+          lease: BigInt.asIntN(64, e.lease).toString(),
+        }));
+        const fast = new LeaseTableBuilder(P);
+        const counts = new LeaseTableBuilder(P, { rows: false });
+        if (viaText) {
+          // A cursor without the reply's bytes for the lease id (etcd3's decoded replies).
+          for (const kv of kvs) fast.add(cursorOf(kv));
+          for (const kv of kvs) counts.add(cursorOf(kv));
+        } else {
+          // Bytes after the value and the key that would close them ("}), so no read may run past its end.
+          const reply = rangeReply(
+            entries.map((e) => ({ ...e, value: Buffer.concat([e.value, Buffer.from('"}')]) })),
+          );
+          walkRangeResponse(reply, (c) => {
+            const inner = { ...c, lease: () => c.lease(), valueEnd: c.valueEnd - 2 };
+            fast.add(inner);
+            counts.add(inner);
+          });
+        }
+        const t = fast.finish(9);
+        const c = counts.finish(9);
+        const listing = referenceListing(kvs, 9);
+        expect(decodeListing(P, kvs, 9)).toEqual(listing);
+        expect(t.listing()).toEqual(listing);
+        const ref = LeaseTable.of(listing, P);
+        expect(t.size).toBe(ref.size);
+        expect(c.size).toBe(ref.size);
+        for (let j = 0; j < ref.size; j++) {
+          expect(rowOf(t, t.order[j]!)).toEqual(rowOf(ref, j));
+          expect(rowOf(c, c.order[j]!)).toEqual(rowOf(ref, j));
+        }
+        expect(t.etcdLeaseIds()).toEqual(ref.etcdLeaseIds());
+        expect(c.damaged).toEqual(listing.damaged);
+        expect(c.foreign).toEqual(listing.foreign);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("reads flannel's own values and their edges without the general codec, and leaves the rest to it", () => {
+    const fastRows = (values: string[]): number => {
+      const b = new LeaseTableBuilder(P);
+      let general = 0;
+      const probe = b as unknown as { addDecoded: (c: KeyValueCursor) => void };
+      const real = probe.addDecoded.bind(b);
+      probe.addDecoded = (c) => {
+        general++;
+        real(c);
+      };
+      walkRangeResponse(
+        rangeReply(
+          values.map((v, i) => ({
+            key: Buffer.from(`${DIR}10.5.${i}.0-24`),
+            value: Buffer.from(v),
+            lease: 7n,
+            rev: 2,
+          })),
+        ),
+        (cur) => b.add(cur),
+      );
+      return values.length - general;
+    };
+    const own = [
+      vxlan("192.0.2.1"),
+      vxlan("192.0.2.1", 16_777_216), // a VNI above the kernel's: still the form, judged bad in place
+      vxlan("192.0.2.1", 1, "01:00:5e:00:00:01"),
+      `{"PublicIP":"192.0.2.3","PublicIPv6":null,"BackendType":"host-gw"}`,
+      `{"PublicIP":"192.0.2.3","PublicIPv6":null}`,
+    ];
+    expect(fastRows(own)).toBe(own.length);
+    const others = [
+      `{"PublicIP":"192.0.2.3","PublicIPv6":"fc00::3"}`,
+      `{"PublicIP":"192.0.2.3","PublicIPv6":null,"BackendType":"VXLAN"}`,
+      `{"PublicIP":"192.0.2.3","PublicIPv6":null,"BackendType":""}`,
+      `{"PublicIP":"192.0.2.3","PublicIPv6":null} `,
+      `{"PublicIP":"192.0.2.3","BackendType":"vxlan"}`,
+      vxlan("192.0.2.1", 1, "C6:D2:32:6F:8F:44"),
+      "{oops",
+    ];
+    expect(fastRows(others)).toBe(0);
   });
 });

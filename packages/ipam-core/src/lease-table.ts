@@ -2,14 +2,17 @@
  * A listing of `<prefix>/subnets/` as columns instead of an object per lease: what the
  * summary views (utilisation, checks, the map) and the sorted listing views need, in typed
  * arrays, plus each lease's key and value bytes in one buffer so that any row can be decoded
- * back into the {@link Lease} the listing would hold. Every row is decoded once, by the same
- * codec as {@link decodeListing} (decodeEntryIn), while the store's scan visits it; only the
- * columns and the bytes are kept (about 150 bytes a lease instead of a few kilobytes of
- * objects). Damaged and foreign entries stay objects, as in a listing: they are few.
+ * back into the {@link Lease} the listing would hold. Every row is decoded once while the
+ * store's scan visits it; only the columns and the bytes are kept (about 150 bytes a lease
+ * instead of a few kilobytes of objects). A key and value in flannel's own form
+ * (lease-bytes.ts) go from the reply's bytes into the columns without a string or an object;
+ * any other goes through the same codec as {@link decodeListing} (decodeEntryIn), to the same
+ * columns. Damaged and foreign entries stay objects, as in a listing: they are few.
  */
 import type { IPv6Net } from "./address.js";
 import { parseIPv4 } from "./address.js";
-import { routingData } from "./backend-data.js";
+import { isUnicastMacAt, isVxlanLease, MAX_VNI, routingData } from "./backend-data.js";
+import { int64Text, readInt64Halves } from "./etcd/protobuf-wire.js";
 import { keyValueAt } from "./etcd/reply-decoders.js";
 import type { KeyValueCursor } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
@@ -22,7 +25,14 @@ import {
   type LeaseListing,
   leaseWith,
 } from "./lease.js";
-import { decodeLeaseValue, type LeaseSubnet, utf8Text } from "./lease-codec.js";
+import { CanonicalValue, LeaseKey4, leaseKey4At, readCanonicalValue } from "./lease-bytes.js";
+import {
+  type DecodedLeaseValue,
+  decodeCanonicalBytes,
+  decodeLeaseValue,
+  type LeaseSubnet,
+  utf8Text,
+} from "./lease-codec.js";
 
 /** Row flags. */
 const RESERVED = 1;
@@ -76,14 +86,14 @@ export class LeaseTable implements ListingCounts {
   /** The table of a decoded listing (for callers that already hold one); rows in its order. */
   static of(listing: LeaseListing, prefix = ""): LeaseTable {
     const b = new ColumnBuilder(listing.leases.length);
-    const ids = new Map<string, number>();
-    for (const lease of listing.leases) b.push(lease, idIndex(ids, lease.etcdLease));
+    const ids = new EtcdIds();
+    for (const lease of listing.leases) b.push(lease, ids.ofText(lease.etcdLease));
     return new LeaseTable(
       prefix,
       listing.revision,
       listing.damaged,
       listing.foreign,
-      b.finish([...ids.keys()], new ByteArena()),
+      b.finish(ids, new ByteArena()),
       listing.leases,
     );
   }
@@ -156,13 +166,16 @@ export class LeaseTable implements ListingCounts {
 
   /** Row `i`'s etcd lease id; "0" for a reservation. */
   etcdLease(i: number): string {
-    return this.cols.ids[this.cols.lease[i]!] ?? "0";
+    return this.cols.ids.text(this.cols.lease[i]!);
   }
 
   /** The distinct etcd lease ids of the leases and (unless told not to) damaged entries; reservations have none. */
   etcdLeaseIds(opts: { damaged?: boolean } = {}): Set<string> {
     const ids = new Set<string>();
-    for (const id of this.cols.ids) if (id !== "0") ids.add(id);
+    for (let k = 0; k < this.cols.ids.size; k++) {
+      const id = this.cols.ids.text(k);
+      if (id !== "0") ids.add(id);
+    }
     if (opts.damaged !== false) for (const d of this.damaged) if (d.etcdLease !== "0") ids.add(d.etcdLease);
     return ids;
   }
@@ -198,8 +211,11 @@ export class LeaseTable implements ListingCounts {
     if (o !== undefined) return o;
     const rows = this.rows();
     const key = this.key(i);
-    const text = (this.cols.flags[i]! & ASCII) !== 0 ? rows.text(i) : utf8Text(rows.value(i));
-    const decoded = text === null ? undefined : decodeLeaseValue(text);
+    const ascii = (this.cols.flags[i]! & ASCII) !== 0;
+    const text = ascii ? rows.text(i) : utf8Text(rows.value(i));
+    // An ASCII value in flannel's form is read from its bytes, the text only sliced.
+    const decoded =
+      text === null ? undefined : ((ascii ? rows.canonical(i, text) : undefined) ?? decodeLeaseValue(text));
     if (text === null || decoded === undefined || !decoded.ok) {
       throw new Error(`lease table row ${key} no longer decodes as a lease`);
     }
@@ -239,12 +255,17 @@ export class LeaseTable implements ListingCounts {
  */
 export class LeaseTableBuilder {
   private readonly dir: string;
-  private readonly dirBytes: number;
+  /** The directory's UTF-8 bytes, which a key in flannel's own form starts with. */
+  private readonly dirBytes: Uint8Array;
   private readonly cols = new ColumnBuilder(1024);
-  private readonly ids = new Map<string, number>();
+  private readonly ids = new EtcdIds();
   private readonly damaged: DamagedEntry[] = [];
   private readonly foreign: ForeignEntry[] = [];
   private readonly arena: ByteArena | undefined;
+  private readonly key = new LeaseKey4();
+  private readonly value = new CanonicalValue();
+  /** Int32: a half above 2^31 read from a Uint32Array would be a heap number as an argument. */
+  private readonly halves = new Int32Array(2);
 
   /**
    * `rows: false` keeps no key or value bytes: a table for counts and spans only (utilisation,
@@ -256,11 +277,59 @@ export class LeaseTableBuilder {
   ) {
     this.arena = opts.rows === false ? undefined : new ByteArena();
     this.dir = subnetsPrefix(prefix);
-    this.dirBytes = Buffer.byteLength(this.dir);
+    this.dirBytes = Buffer.from(this.dir);
   }
 
   /** Decodes one key (valid only during the call, as scan's cursor is) into the table. */
   add(c: KeyValueCursor): void {
+    if (!this.addCanonical(c)) this.addDecoded(c);
+  }
+
+  /**
+   * The common case, from the bytes: an IPv4-only key under the directory and a value in
+   * flannel's own form; false (having added nothing) for anything else. The columns get what
+   * {@link addDecoded} would give them: the property test in lease-table.test.ts holds it to that.
+   */
+  private addCanonical(c: KeyValueCursor): boolean {
+    const buf = c.buf;
+    const dir = this.dirBytes;
+    const nameStart = c.keyStart + dir.length;
+    if (nameStart > c.keyEnd) return false;
+    for (let k = 0; k < dir.length; k++) if (buf[c.keyStart + k] !== dir[k]) return false;
+    const key = this.key;
+    if (leaseKey4At(buf, nameStart, c.keyEnd, key) !== 0) return false;
+    const v = this.value;
+    if (!readCanonicalValue(buf, c.valueStart, c.valueEnd, v)) return false;
+    let lease: number;
+    if (!c.hasLease) lease = this.ids.ofHalves(0, 0);
+    else if (c.leaseAt !== undefined && c.leaseAt >= 0) {
+      readInt64Halves(buf, c.leaseAt, this.halves, "range response");
+      lease = this.ids.ofHalves(this.halves[0]!, this.halves[1]!);
+    } else lease = this.ids.ofText(c.lease());
+    // The value is ASCII, and without BackendV6Data routingData reads BackendData only.
+    let flags = HAS_V4 | ASCII;
+    if (this.ids.isZero(lease)) flags |= RESERVED;
+    const type = v.typeEnd > v.typeStart ? this.cols.typeAt(buf, v.typeStart, v.typeEnd) : 0;
+    const hasData = v.dataEnd > v.dataStart;
+    if (hasData) flags |= HAS_BACKEND_DATA;
+    let vni = NO_VNI;
+    if (this.cols.isVxlan(type)) {
+      // parseVxlanData's verdict on data in this form: a VNI the kernel takes and a unicast MAC.
+      if (!hasData) flags |= BAD_BACKEND_DATA;
+      else if (v.vni <= MAX_VNI && isUnicastMacAt(buf, v.macStart)) vni = v.vni;
+      else {
+        flags |= BAD_BACKEND_DATA;
+        vni = BAD_VNI;
+      }
+    }
+    // Addresses as int32 (the columns keep the same 32 bits): a double argument is a heap number.
+    this.cols.pushRow(flags, key.ip | 0, key.prefix, v.publicIP | 0, type, vni, lease, c);
+    this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
+    return true;
+  }
+
+  /** Any other entry, through the codec's objects. */
+  private addDecoded(c: KeyValueCursor): void {
     const kv = keyValueAt(c);
     const decoded = decodeEntryIn(this.dir, kv);
     if (decoded.kind === "foreign") {
@@ -272,20 +341,16 @@ export class LeaseTableBuilder {
       return;
     }
     // Valid UTF-8 (it decoded) with as many characters as bytes is ASCII.
-    this.cols.push(
-      decoded.lease,
-      idIndex(this.ids, kv.lease),
-      decoded.lease.value.length === kv.value.length,
-    );
+    this.cols.push(decoded.lease, this.ids.ofText(kv.lease), decoded.lease.value.length === kv.value.length);
     // The key's name (after the directory) and the value, back to back.
-    const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes : 0);
+    const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes.length : 0);
     this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
   }
 
   /** The table of everything added, taken at `revision`. */
   finish(revision: number): LeaseTable {
     this.damaged.sort((x, y) => compareSubnets(x.subnet, y.subnet));
-    const cols = this.cols.finish([...this.ids.keys()], this.arena);
+    const cols = this.cols.finish(this.ids, this.arena);
     return new LeaseTable(this.prefix, revision, this.damaged, this.foreign, cols, undefined);
   }
 }
@@ -304,7 +369,7 @@ interface Columns {
   readonly vni: Int32Array;
   readonly lease: Uint32Array;
   /** The etcd lease ids `lease` indexes. */
-  readonly ids: readonly string[];
+  readonly ids: EtcdIds;
   readonly createRevision: Float64Array;
   readonly modRevision: Float64Array;
   /** Each row's key name (after the directory) and value bytes; undefined in a table made without rows. */
@@ -322,6 +387,9 @@ class ColumnBuilder {
   private type: Uint16Array;
   private readonly typeIndex = new Map<string, number>();
   private readonly types: (string | undefined)[] = [undefined];
+  /** Each type's bytes (index 0, none, is empty) and whether it is vxlan. */
+  private readonly typeBytes: Uint8Array[] = [new Uint8Array(0)];
+  private readonly vxlan: boolean[] = [false];
   private vni: Int32Array;
   private lease: Uint32Array;
   private createRevision: Float64Array;
@@ -340,9 +408,8 @@ class ColumnBuilder {
     this.modRevision = new Float64Array(c);
   }
 
+  /** A decoded lease's row. */
   push(lease: Lease, leaseIndex: number, ascii = false): void {
-    if (this.n === this.flags.length) this.grow();
-    const i = this.n++;
     const { subnet, attrs } = lease;
     const v6 = subnet.ipv6 !== undefined;
     let flags = 0;
@@ -353,37 +420,84 @@ class ColumnBuilder {
     // One parse of the vxlan data for both the VtepMAC check and the VNI (when it is BackendData's).
     const data = routingData(attrs);
     if (typeof data === "string") flags |= BAD_BACKEND_DATA;
-    this.flags[i] = flags;
-    this.ip4[i] = subnet.ipv4.ip;
-    this.len4[i] = subnet.ipv4.prefix;
-    if (v6) {
-      this.ip6 ??= [];
-      this.ip6[i] = subnet.ipv6;
-    }
-    this.publicIP[i] = parseIPv4(attrs.publicIP) ?? 0; // always an address: the codec checked it
-    const type = attrs.backendType;
-    if (type !== undefined) {
-      let t = this.typeIndex.get(type);
-      if (t === undefined) {
-        t = this.types.length;
-        this.types.push(type);
-        this.typeIndex.set(type, t);
-      }
-      this.type[i] = t;
-    }
+    const type = attrs.backendType === undefined ? 0 : this.typeOf(attrs.backendType);
     // routingData read BackendData whenever there is some (it falls back to BackendV6Data only without).
-    this.vni[i] =
+    const vni =
       data === undefined || attrs.backendData === undefined
         ? NO_VNI
         : typeof data === "string"
           ? BAD_VNI
           : data.vni;
-    this.lease[i] = leaseIndex;
-    this.createRevision[i] = lease.createRevision;
-    this.modRevision[i] = lease.modRevision;
+    const publicIP = parseIPv4(attrs.publicIP) ?? 0; // always an address: the codec checked it
+    this.pushRow(flags, subnet.ipv4.ip, subnet.ipv4.prefix, publicIP, type, vni, leaseIndex, lease);
+    if (v6) {
+      this.ip6 ??= [];
+      this.ip6[this.n - 1] = subnet.ipv6;
+    }
   }
 
-  finish(ids: readonly string[], bytes: ByteArena | undefined): Columns {
+  /** One row from its column values (IPv4 only: an IPv6 part is the caller's to add). */
+  pushRow(
+    flags: number,
+    ip4: number,
+    len4: number,
+    publicIP: number,
+    type: number,
+    vni: number,
+    lease: number,
+    revisions: { readonly createRevision: number; readonly modRevision: number },
+  ): void {
+    if (this.n === this.flags.length) this.grow();
+    const i = this.n++;
+    this.flags[i] = flags;
+    this.ip4[i] = ip4;
+    this.len4[i] = len4;
+    this.publicIP[i] = publicIP;
+    this.type[i] = type;
+    this.vni[i] = vni;
+    this.lease[i] = lease;
+    this.createRevision[i] = revisions.createRevision;
+    this.modRevision[i] = revisions.modRevision;
+  }
+
+  /** The index of a BackendType, added when new. */
+  private typeOf(type: string): number {
+    let t = this.typeIndex.get(type);
+    if (t === undefined) {
+      t = this.types.length;
+      this.types.push(type);
+      this.typeBytes.push(Buffer.from(type, "latin1"));
+      this.vxlan.push(isVxlanLease({ backendType: type }));
+      this.typeIndex.set(type, t);
+    }
+    return t;
+  }
+
+  /**
+   * The index of the ASCII BackendType in `bytes[start, end)`: compared with the few types
+   * seen so far without making a string (a network has one or two), else looked up by text.
+   */
+  typeAt(bytes: Uint8Array, start: number, end: number): number {
+    const n = end - start;
+    const known = Math.min(this.typeBytes.length, 9);
+    for (let t = 1; t < known; t++) {
+      const b = this.typeBytes[t]!;
+      if (b.length !== n) continue;
+      let k = 0;
+      while (k < n && b[k] === bytes[start + k]) k++;
+      if (k === n) return t;
+    }
+    return this.typeOf(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1", start, end),
+    );
+  }
+
+  /** Whether type index `t` is vxlan (isVxlanLease). */
+  isVxlan(t: number): boolean {
+    return this.vxlan[t] === true;
+  }
+
+  finish(ids: EtcdIds, bytes: ByteArena | undefined): Columns {
     const n = this.n;
     return {
       n,
@@ -422,13 +536,96 @@ class ColumnBuilder {
   }
 }
 
-function idIndex(ids: Map<string, number>, id: string): number {
-  let k = ids.get(id);
-  if (k === undefined) {
-    k = ids.size;
-    ids.set(id, k);
+/**
+ * The distinct etcd lease ids of a table, each kept once: by its two 32-bit halves when read
+ * from a reply's bytes (an open-addressing hash of typed arrays: no string or object per key),
+ * by its text when it came as one. The text of an id read as halves is made when first asked.
+ */
+class EtcdIds {
+  /** How many ids. */
+  size = 0;
+  /** The halves as int32 (the same bits), so that passing them around allocates nothing. */
+  private lo = new Int32Array(64);
+  private hi = new Int32Array(64);
+  private readonly texts: (string | undefined)[] = [];
+  private readonly byText = new Map<string, number>();
+  /** Hash slots: an id's index + 1, 0 when free; a power of two, at most half full. */
+  private slots = new Uint32Array(128);
+
+  /** The index of the id whose halves are `lo` and `hi`, added when new. */
+  ofHalves(lo: number, hi: number): number {
+    const mask = this.slots.length - 1;
+    for (let s = hash(lo, hi) & mask; ; s = (s + 1) & mask) {
+      const at = this.slots[s]!;
+      if (at === 0) break;
+      if (this.lo[at - 1] === (lo | 0) && this.hi[at - 1] === (hi | 0)) return at - 1;
+    }
+    const k = this.added(lo, hi, undefined);
+    this.slot(k);
+    return k;
   }
-  return k;
+
+  /** The index of an id given as decimal text, added when new. */
+  ofText(text: string): number {
+    let k = this.byText.get(text);
+    if (k === undefined) {
+      k = this.added(text === "0" ? 0 : 1, 0, text);
+      this.byText.set(text, k);
+    }
+    return k;
+  }
+
+  /** Whether id `k` is zero, no etcd lease (a reservation). */
+  isZero(k: number): boolean {
+    return this.texts[k] === undefined ? this.lo[k] === 0 && this.hi[k] === 0 : this.texts[k] === "0";
+  }
+
+  /** Id `k` as decimal text, as etcd3 gives ids. */
+  text(k: number): string {
+    let t = this.texts[k];
+    if (t === undefined) {
+      t = int64Text(this.lo[k]!, this.hi[k]!);
+      this.texts[k] = t;
+    }
+    return t;
+  }
+
+  private added(lo: number, hi: number, text: string | undefined): number {
+    const k = this.size++;
+    if (k === this.lo.length) {
+      const lo2 = new Int32Array(2 * k);
+      const hi2 = new Int32Array(2 * k);
+      lo2.set(this.lo);
+      hi2.set(this.hi);
+      this.lo = lo2;
+      this.hi = hi2;
+    }
+    this.lo[k] = lo;
+    this.hi[k] = hi;
+    // Holes in a JS array make it slow: every index gets a slot, filled in later for halves.
+    this.texts.push(text);
+    if (2 * this.size > this.slots.length) this.rehash();
+    return k;
+  }
+
+  private slot(k: number): void {
+    const mask = this.slots.length - 1;
+    let s = hash(this.lo[k]!, this.hi[k]!) & mask;
+    while (this.slots[s] !== 0) s = (s + 1) & mask;
+    this.slots[s] = k + 1;
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    this.slots = new Uint32Array(old.length * 2);
+    for (const at of old) if (at !== 0) this.slot(at - 1);
+  }
+}
+
+/** A 32-bit hash of an id's halves (etcd ids differ in their low bits, timestamps in the high ones). */
+function hash(lo: number, hi: number): number {
+  const h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
+  return (h ^ (h >>> 15)) >>> 0;
 }
 
 function identity(n: number): Uint32Array {
@@ -455,6 +652,16 @@ function addressOrder(cols: Columns): Uint32Array {
   return order.sort((a, b) => compareSubnets(sub(a), sub(b)) || a - b);
 }
 
+/**
+ * Copies `from[start, end)` to `to[at]`; returns the count. A row's hundred-odd bytes by hand:
+ * Buffer.copy makes a Uint8Array view per call on Node 20, an object per key.
+ */
+function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: number): number {
+  if (end - start > 256) return from.copy(to, at, start, end);
+  for (let i = start; i < end; i++) to[at++] = from[i]!;
+  return end - start;
+}
+
 /** Bytes of every row (key name, then value) in 1 MiB chunks: no copy as it grows, little slack. */
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
@@ -466,7 +673,7 @@ class ByteArena {
 
   add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
     // One copy from the name to the end of the value when they are close (etcd writes the key,
-    // a few varints, then the value): Buffer.copy's fixed cost is most of a hundred bytes' copy.
+    // a few varints, then the value).
     const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
     const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
     if (this.used + need > ByteArena.CHUNK || this.chunks.length === 0) {
@@ -485,12 +692,12 @@ class ByteArena {
     this.at[r + 1] = o;
     this.at[r + 2] = o + (nameEnd - nameStart);
     if (one) {
-      this.used += buf.copy(chunk, o, nameStart, valueEnd);
+      this.used += copyBytes(buf, nameStart, valueEnd, chunk, o);
       this.at[r + 3] = o + (valueStart - nameStart);
     } else {
-      this.used += buf.copy(chunk, o, nameStart, nameEnd);
+      this.used += copyBytes(buf, nameStart, nameEnd, chunk, o);
       this.at[r + 3] = this.used;
-      this.used += buf.copy(chunk, this.used, valueStart, valueEnd);
+      this.used += copyBytes(buf, valueStart, valueEnd, chunk, this.used);
     }
     this.at[r + 4] = this.used;
   }
@@ -503,6 +710,16 @@ class ByteArena {
   /** Row `i`'s value as Latin-1 text. */
   text(i: number): string {
     return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 3]!, this.at[5 * i + 4]!);
+  }
+
+  /** Row `i`'s value decoded from its bytes when it is in flannel's own form (`text`: its ASCII text). */
+  canonical(i: number, text: string): DecodedLeaseValue | undefined {
+    return decodeCanonicalBytes(
+      this.chunks[this.at[5 * i]!]!,
+      this.at[5 * i + 3]!,
+      this.at[5 * i + 4]!,
+      text,
+    );
   }
 
   /** Row `i`'s value bytes (a view). */

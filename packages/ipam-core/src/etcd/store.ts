@@ -58,6 +58,11 @@ export interface KeyValueCursor {
   readonly hasLease: boolean;
   /** The key's etcd lease as a decimal string; "0" when none (computed on call). */
   lease(): string;
+  /**
+   * Where the lease id's varint is in `buf` when the cursor reads a reply's bytes (-1 or
+   * absent otherwise): readers that keep ids as numbers read it there instead of `lease()`.
+   */
+  readonly leaseAt?: number;
 }
 
 /** What a scan saw: its snapshot revision and how many keys it visited. */
