@@ -137,15 +137,24 @@ interface Waiter {
   readonly done: () => void;
 }
 
-/** Runs of an async task shared by callers, each caller getting a run that started no earlier than its call. */
+/**
+ * Runs of an async task shared by callers, each caller getting a run that started no earlier
+ * than its call. A run started in the same synchronous stretch of code as the call counts as
+ * no earlier: no answer from etcd can arrive in between, so every write that completed before
+ * the call had completed before that run's request too (concurrent callers started together,
+ * as by `Promise.all`, share one run).
+ */
 class SharedRuns<T> {
   private inflight: Promise<T> | undefined;
   private pending: Promise<T> | undefined;
+  /** The run in flight started in the synchronous code still running (cleared by a microtask). */
+  private joinable = false;
 
   constructor(private readonly run: () => Promise<T>) {}
 
-  /** The run in flight if none is, else one queued behind it (shared by every caller meanwhile). */
+  /** The run in flight if it started just now, a new one if none is, else one queued behind it (shared by every caller meanwhile). */
   next(): Promise<T> {
+    if (this.inflight !== undefined && this.joinable) return this.inflight;
     if (this.inflight === undefined) return this.start();
     this.pending ??= this.inflight
       .then(
@@ -172,6 +181,10 @@ class SharedRuns<T> {
   private start(): Promise<T> {
     const run = this.run();
     this.inflight = run;
+    this.joinable = true;
+    queueMicrotask(() => {
+      this.joinable = false;
+    });
     const done = (): void => {
       if (this.inflight === run) this.inflight = undefined;
     };
