@@ -24,6 +24,7 @@ import {
 import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
+import { leaseKeySplits } from "./scan-splits.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -214,15 +215,17 @@ export class LeaseRegistry {
   /**
    * The same entries as {@link list}, read fresh (never a shared or cached listing) straight
    * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
-   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder).
+   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder). With the
+   * `network` the leases are handed out from, the listing is fetched as sub-ranges at once
+   * (see scan-splits.ts); `revision` reads the table at that snapshot.
    */
-  async table(opts: { rows?: boolean } = {}): Promise<LeaseTable> {
-    const builder = new LeaseTableBuilder(this.prefix, opts);
-    const { revision } = await this.store.scan(
-      subnetsPrefix(this.prefix),
-      (kv) => builder.add(kv),
-      this.onListProgress ? { onPage: this.onListProgress } : undefined,
-    );
+  async table(opts: { rows?: boolean; network?: LeaseNetwork; revision?: number } = {}): Promise<LeaseTable> {
+    const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
+    const { revision } = await this.store.scan(subnetsPrefix(this.prefix), (kv) => builder.add(kv), {
+      ...(opts.revision !== undefined && { revision: opts.revision }),
+      ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
+      ...(this.onListProgress && { onPage: this.onListProgress }),
+    });
     return builder.finish(revision);
   }
 
