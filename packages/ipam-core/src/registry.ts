@@ -357,7 +357,7 @@ export class LeaseRegistry {
         // A scan patched with one lost create's answer serves the retry; a second loss means
         // others are creating fast here, so the next retry reads the leases again.
         if (lostOnScan >= 2) wrong = true;
-        let seen = await this.viewFor(req.attrs.publicIP, attempt, scan, wrong);
+        let seen = await this.viewFor(req.attrs.publicIP, attempt, scan, wrong, req.network);
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
           lostOnScan = 0;
@@ -651,6 +651,7 @@ export class LeaseRegistry {
     attempt: number,
     scan: HostScan | undefined,
     wrong: boolean,
+    network: LeaseNetwork,
   ): Promise<Seen> {
     if (this.cacheWanted) {
       // The cache only for the first try: after any failure, a listing that started after it.
@@ -659,7 +660,7 @@ export class LeaseRegistry {
     if (scan !== undefined && !wrong) return { view: scan, fresh: true, full: false };
     if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
       this.scannedOnce = true;
-      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress);
+      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network);
       return { view, fresh: true, full: false };
     }
     return wrong ? this.listed() : this.counts.next();
