@@ -75,13 +75,15 @@ export async function runScan(
     first.catch(() => undefined);
     return first;
   };
-  const firsts = Array.from({ length: lanes }, (_, i) =>
+  const firsts: (Promise<RangeReply> | undefined)[] = Array.from({ length: lanes }, (_, i) =>
     fetch(query(bounds[i] as Buffer, bounds[i + 1] as Buffer)),
   );
   let count = 0;
   for (let i = 0; i < lanes; i++) {
     const to = bounds[i + 1] as Buffer;
     let reply = await (firsts[i] as Promise<RangeReply>);
+    // Each reply (megabytes) is let go once walked, not held by its promise to the scan's end.
+    firsts[i] = undefined;
     for (;;) {
       const page = io.walk(reply, visit);
       revision ??= page.revision;
