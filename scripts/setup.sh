@@ -21,12 +21,17 @@ if [ ! -f node_modules/.modules.yaml ] || [ pnpm-lock.yaml -nt node_modules/.mod
   pnpm install --frozen-lockfile --reporter=silent
 fi
 
-# The data-plane demo and tests drive iproute2 and ping across the overlay, and iptables for
-# the agent's --ip-masq; all come from Debian and are only worth installing where we are root (namespaces need it anyway).
+# The data-plane demo and tests drive iproute2 and ping across the overlay, iptables for
+# the agent's --ip-masq, and zsh and fish for the completion tests; all come from Debian and are only worth installing where we are root (namespaces need it anyway).
 missing_debs=""
 command -v ip >/dev/null 2>&1 || missing_debs="$missing_debs iproute2"
 command -v ping >/dev/null 2>&1 || missing_debs="$missing_debs iputils-ping"
 command -v iptables-restore >/dev/null 2>&1 || missing_debs="$missing_debs iptables"
+# The completion tests source `podnet completion zsh|fish` in real shells (test.sh asks for them).
+if [ "${PODNET_SETUP_SHELLS-}" = 1 ]; then
+  command -v zsh >/dev/null 2>&1 || missing_debs="$missing_debs zsh"
+  command -v fish >/dev/null 2>&1 || missing_debs="$missing_debs fish"
+fi
 if [ -n "$missing_debs" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing$missing_debs from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -2,7 +2,7 @@
 # The whole test suite on a fresh machine: install what is missing, build, lint, typecheck, test
 # on the workspace's Node, then the unit and real-etcd integration tests again on Node 24 and 26.
 set -euo pipefail
-source "$(dirname "$0")/setup.sh"
+PODNET_SETUP_SHELLS=1 source "$(dirname "$0")/setup.sh"
 pnpm run build
 pnpm run lint
 pnpm run typecheck

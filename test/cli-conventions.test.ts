@@ -5,6 +5,7 @@
  * in every command's --help, and stored values nested 100,000 deep.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -44,6 +45,70 @@ describe("podnet completion", () => {
     expect(await complete("bash", ["podnet", "completion", "f"])).toEqual([]);
     expect(await complete("bash", ["podnet", "--wri"])).toEqual(["--write-out"]);
   });
+
+  /** The shell's binary is on PATH (scripts/setup.sh installs zsh and fish where it can). */
+  const has = (shell: string): boolean =>
+    (process.env["PATH"] ?? "").split(":").some((d) => d !== "" && existsSync(join(d, shell)));
+
+  /** The candidates zsh offers for `words` through the script's bashcompinit, filtered by the typed prefix as zsh's compadd does. */
+  async function completeZsh(words: string[]): Promise<string[]> {
+    const dir = await tempDir();
+    const script = join(dir, "_podnet");
+    const r = await runPodnet(["completion", "zsh"]);
+    expect(r.code).toBe(0);
+    await writeFile(script, r.stdout);
+    const arr = words.map((w) => `'${w}'`).join(" ");
+    // What zsh's _bash_complete does before it calls the bash function through compgen -F.
+    const { stdout, stderr } = await run("zsh", [
+      "-f",
+      "-c",
+      `autoload -U +X compinit && compinit -u -D; source ${script}; words=(${arr}); CURRENT=${words.length}; ` +
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: zsh's own parameter expansions, not JavaScript's.
+        'COMP_WORDS=("${words[@]}"); COMP_CWORD=$((CURRENT - 1)); compgen -F _podnet -- "${words[CURRENT]}"',
+    ]);
+    expect(stderr).toBe("");
+    const typed = words[words.length - 1] ?? "";
+    return stdout.split("\n").filter((l) => l !== "" && l.startsWith(typed));
+  }
+
+  it.skipIf(!has("zsh"))("zsh: the script loads in a real zsh and completes as bash does", async () => {
+    expect(await completeZsh(["podnet", "le"])).toEqual(["lease"]);
+    expect(await completeZsh(["podnet", "lease", "li"])).toEqual(["list"]);
+    expect(await completeZsh(["podnet", "--endpoints", "x:1", "lease", "list", "--tt"])).toEqual([
+      "--ttl",
+      "--ttl-auto-max",
+    ]);
+    expect(await completeZsh(["podnet", "lease", "list", "-o", "ya"])).toEqual(["yaml"]);
+    expect(await completeZsh(["podnet", "--wri"])).toEqual(["--write-out"]);
+  });
+
+  it.skipIf(!has("fish"))(
+    "fish: the script loads in a real fish and completes commands and flags",
+    async () => {
+      const dir = await tempDir();
+      const script = join(dir, "podnet.fish");
+      const r = await runPodnet(["completion", "fish"]);
+      expect(r.code).toBe(0);
+      await writeFile(script, r.stdout);
+      // fish completes only commands it can find: a stand-in function named podnet.
+      const complete = async (line: string): Promise<string[]> => {
+        const { stdout, stderr } = await run("fish", [
+          "--no-config",
+          "-c",
+          `function podnet; end; source ${script}; complete -C '${line}'`,
+        ]);
+        expect(stderr).toBe("");
+        return stdout
+          .split("\n")
+          .filter((l) => l !== "")
+          .map((l) => l.split("\t")[0] ?? "");
+      };
+      expect(await complete("podnet le")).toEqual(["lease"]);
+      expect(await complete("podnet lease li")).toEqual(["list"]);
+      expect(await complete("podnet lease acquire --public-ip")).toEqual(["--public-ip", "--public-ipv6"]);
+      expect(await complete("podnet ipam show --fr")).toEqual(["--free"]);
+    },
+  );
 
   it("zsh and fish scripts name every top-level command; an unknown shell is a usage error", async () => {
     const zsh = await runPodnet(["completion", "zsh"]);

@@ -209,6 +209,62 @@ describe.skipIf(!etcdAvailable())("no command loses data", () => {
     expect(await stored(reserved)).toBeDefined();
   });
 
+  it("ipam release --from-report revokes a deleted key's bare etcd lease, and keeps one another key rides on", async () => {
+    const p = "/revokereport";
+    await ctl(["put", `${p}/config`], VXLAN_CONFIG);
+    // Two leases of the wrong length (/25 where the config says 24), each on its own etcd lease;
+    // a key outside the prefix rides on the second one.
+    const bare = `${p}/subnets/10.5.4.0-25`;
+    const shared = `${p}/subnets/10.5.5.0-25`;
+    const rider = "/elsewhere/rides-on-the-lease";
+    const bareId = await flannelLease(bare, vxlanValue("192.0.2.4", "0e:00:00:00:00:04"), 600);
+    const sharedId = await flannelLease(shared, vxlanValue("192.0.2.5", "0e:00:00:00:00:05"), 600);
+    await ctl(["put", `--lease=${sharedId}`, rider, "another tool's key"]);
+    const report = join(dir, "revoke-report.json");
+    expect((await podnet(p, ["ipam", "check", "--report", report])).code).toBe(1);
+
+    const text = await podnet(p, ["ipam", "release", "--from-report", report, "--dry-run"]);
+    expect(text.code, text.stderr).toBe(0);
+    const release = await podnet(p, ["ipam", "release", "--from-report", report, "-o", "json"]);
+    expect(release.code, release.stderr).toBe(0);
+    const results = JSON.parse(release.stdout).results as {
+      key: string;
+      status: string;
+      etcdLease?: string;
+      etcdLeaseRevoked?: boolean;
+    }[];
+    expect(results.find((r) => r.key === bare)).toMatchObject({
+      status: "deleted",
+      etcdLease: BigInt(`0x${bareId}`).toString(),
+      etcdLeaseRevoked: true,
+    });
+    expect(results.find((r) => r.key === shared)).toMatchObject({
+      status: "deleted",
+      etcdLease: BigInt(`0x${sharedId}`).toString(),
+      etcdLeaseRevoked: false,
+    });
+    expect(await stored(bare)).toBeUndefined();
+    expect(await stored(shared)).toBeUndefined();
+    // The bare etcd lease is gone at once rather than in its TTL; the shared one and its rider stay.
+    expect(await ttlOf(bareId)).toBe(-1);
+    expect(await ttlOf(sharedId)).toBeGreaterThan(0);
+    expect((await stored(rider))?.value).toBe("another tool's key");
+  });
+
+  it("ipam release --from-report says in its table what became of each deleted key's etcd lease", async () => {
+    const p = "/revoketext";
+    await ctl(["put", `${p}/config`], VXLAN_CONFIG);
+    const key = `${p}/subnets/10.5.6.0-25`;
+    await flannelLease(key, vxlanValue("192.0.2.6", "0e:00:00:00:00:06"), 600);
+    const report = join(dir, "revoke-text-report.json");
+    expect((await podnet(p, ["ipam", "check", "--report", report])).code).toBe(1);
+    const release = await podnet(p, ["ipam", "release", "--from-report", report]);
+    expect(release.code, release.stderr).toBe(0);
+    expect(release.stdout).toMatch(
+      /10\.5\.6\.0-25\s+wrong-length\s+deleted; etcd lease [0-9a-f]+ \(\d+\) revoked/,
+    );
+  });
+
   it("a version 1 report is refused: it cannot show whether a lease was renewed", async () => {
     const file = join(dir, "old.json");
     await writeFile(

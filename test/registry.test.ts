@@ -307,6 +307,21 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     expect(await leaseInfo(cluster, old.lease.etcdLease)).toBeNull();
   });
 
+  it("removing this host's lease that no longer fits keeps the etcd lease a key outside the prefix rides on", async () => {
+    const cluster = etcd();
+    const reg = registry("/refit-shared/network");
+    const old = await reg.acquire({ network: NET, attrs: host("192.168.73.2") });
+    // Another tool's key, outside the subnets prefix (no listing of it sees this), on the same etcd lease.
+    const rider = "/other-tool/state";
+    await cluster.etcdctlOk(["put", `--lease=${hexOf(old.lease.etcdLease)}`, rider, "kept"]);
+    const moved = await reg.acquire({ network: TINY, attrs: host("192.168.73.2") });
+    expect(moved.removed.map((l) => l.key)).toEqual([old.lease.key]);
+    expect(await storedValue(cluster, old.lease.key)).toBeNull();
+    // Revoking the old etcd lease would have deleted the rider with it.
+    expect(await storedValue(cluster, rider)).toBe("kept");
+    expect((await leaseInfo(cluster, old.lease.etcdLease))?.keys).toEqual([rider]);
+  });
+
   it("keepAlive renews on schedule and reports the loss once the key is gone", async () => {
     const cluster = etcd();
     const reg = registry("/keepalive/network", 4);

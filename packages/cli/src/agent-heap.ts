@@ -5,9 +5,13 @@
  *
  * - V8 doubles its young generation (up to 2 x 16 MB) whenever much of it survives, as 10,000
  *   decoded leases do; the agent's steady state needs none of that room. A growth factor of 1
- *   keeps the semi-spaces at their initial size; the factor is read at each growth, so setting
- *   it after start-up takes effect (unlike --max-semi-space-size). Only scavenges become more
- *   frequent.
+ *   keeps the semi-spaces at their initial 1 MB; only scavenges become more frequent. The
+ *   factor is read at each growth, so setting it at run time works, but it must come before
+ *   the program's modules load: loading them alone grows the semi-spaces twice (to 4 MB each,
+ *   8 MB committed, until the memory reducer shrinks them ~8 s later), which a flag set in the
+ *   agent's action was too late for. So agent-heap-start.ts sets it as the program starts,
+ *   before commander and the agent load. (On node's command line the factor would not do:
+ *   V8 raises a start-up value below 2 to 2; only --max-semi-space-size would.)
  * - A burst of thousands of lease events promotes short-lived objects to the old generation,
  *   and V8 by default lets it grow to up to 4x its live size after a full GC (~50 MB of
  *   garbage at 10,000 peers) before the next. A growing factor of 1.2 bounds that slack; it is
@@ -20,18 +24,24 @@
  *   57 MB for an agent waiting on etcd; 99-103 MB against 88 MB with 10,000 peers). The
  *   agent's steady work is small and its one hot loop, splitting iproute2's JSON, runs in
  *   native JSON.parse; a full reconcile at 10,000 peers measured the same CPU. The flag is
- *   read at each tiering decision, so setting it here, before the etcd client loads, works.
+ *   read at each tiering decision, so setting it at run time works.
  */
 import { spawnSync } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 
 const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
 
+/** Each flag as it was before {@link keepAgentHeapSmall} set it (`--name=value`), for {@link restoreHeapDefaults}. */
+let previous: string[] | undefined;
+
 /**
- * Sets the flags this V8 knows. Node 20 prints an unknown flag to stderr instead of throwing,
- * so each is first looked up in `node --v8-options` (one short process, at agent start only).
+ * Sets the flags this V8 knows; a second call does nothing. Node 20 prints an unknown flag to
+ * stderr instead of throwing, so each is first looked up in `node --v8-options` (one short
+ * process, at agent start only), which also gives its default for {@link restoreHeapDefaults}.
  */
 export function keepAgentHeapSmall(): void {
+  if (previous !== undefined) return;
+  previous = [];
   let known: string;
   try {
     known = spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 5000 }).stdout ?? "";
@@ -40,11 +50,20 @@ export function keepAgentHeapSmall(): void {
   }
   for (const flag of FLAGS) {
     const name = flag.slice(0, flag.indexOf("="));
-    if (!known.includes(`${name} `)) continue;
+    const at = known.indexOf(`${name} `);
+    if (at < 0) continue;
+    const was = new RegExp(`default: (${name}=\\S+)`).exec(known.slice(at))?.[1];
     try {
       setFlagsFromString(flag);
+      if (was !== undefined) previous.push(was);
     } catch {
       // An engine that refuses it: the default sizing.
     }
   }
+}
+
+/** Puts back the flags {@link keepAgentHeapSmall} set: the command line turned out not to be the agent's. */
+export function restoreHeapDefaults(): void {
+  for (const flag of previous ?? []) setFlagsFromString(flag);
+  previous = undefined;
 }

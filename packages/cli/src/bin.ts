@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import "./compile-cache.js";
+import "./agent-heap-start.js";
 import { reportError } from "./exit.js";
 import { flanneldArgv } from "./flanneld-argv.js";
 import { errorLine } from "./print/stderr.js";

@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from "commander";
+import { keepAgentHeapSmall, restoreHeapDefaults } from "./agent-heap.js";
 import { podnetVersion } from "./commands/version.js";
 import { EXIT, reportError } from "./exit.js";
 import { addExamples } from "./print/examples.js";
@@ -67,6 +68,10 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const word = argv === undefined ? undefined : commandWord(program, argv);
   const named = COMMANDS.filter((c) => c.name === word && c.name !== "completion");
   const needed = word === VERSION_FLAG ? [] : named.length === 1 ? named : COMMANDS;
+  // The agent's heap sizing, before its modules load (see agent-heap.ts); any other command
+  // gets the defaults back should agent-heap-start.ts have guessed the agent.
+  if (word === "agent") keepAgentHeapSmall();
+  else restoreHeapDefaults();
   const commands = await Promise.all(needed.map((c) => c.load(program)));
   for (const command of commands) program.addCommand(command);
   addExamples(program);

@@ -11,6 +11,7 @@ import { PodnetError } from "./errors.js";
 import type { Compare, Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import type { LeaseListing } from "./lease.js";
+import { revokeUnlessRidden } from "./lease-revoke.js";
 import { deleteLanded, guardedWrite } from "./lost-answer.js";
 
 /** One key to delete if it is still as the report saw it. */
@@ -49,6 +50,10 @@ export interface CleanupOutcome<T extends CleanupTarget = CleanupTarget> {
   readonly target: T;
   readonly status: CleanupStatus;
   readonly currentModRevision?: number;
+  /** For a deleted key: the etcd lease it was on (absent: none, or etcd did not answer the revoke). */
+  readonly etcdLease?: string;
+  /** With `etcdLease`: whether it was revoked (false: another key rides on it; it expires with its TTL). */
+  readonly etcdLeaseRevoked?: boolean;
 }
 
 /** How many keys are handled at once. */
@@ -153,7 +158,16 @@ export async function deleteUnchanged<T extends CleanupTarget>(
       () => store.txn(compares, [{ delete: target.key }]),
       () => deleteLanded(store, target.key, kv.lease),
     );
-    if (res.kind !== "lost") return { target, status: "deleted" };
+    if (res.kind !== "lost") {
+      // Its etcd lease now carries nothing, unless another key rides on it: revoke it rather
+      // than leave it for its TTL (a day for flannel's). The delete stands whatever this says.
+      const revoked = await revokeUnlessRidden(store, kv.lease).catch(() => undefined);
+      return {
+        target,
+        status: "deleted",
+        ...(revoked !== undefined && kv.lease !== "0" && { etcdLease: kv.lease, etcdLeaseRevoked: revoked }),
+      };
+    }
     const { value: after } = await store.get(target.key);
     return after === undefined
       ? { target, status: "gone" }

@@ -21,6 +21,7 @@ import {
   type LeaseSubnet,
   leaseKey,
 } from "./lease-codec.js";
+import { revokeUnlessRidden } from "./lease-revoke.js";
 import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
@@ -389,7 +390,7 @@ export class LeaseRegistry {
         );
         refuseIncomplete(attrs, req);
         const value = encodeLeaseValue(attrs);
-        removed ??= await this.removeStale(decision.stale, seen.view);
+        removed ??= await this.removeStale(decision.stale);
         if (decision.kind === "reuse") {
           const lease = await this.reuse(decision.lease, value, !seen.fresh);
           if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
@@ -446,11 +447,7 @@ export class LeaseRegistry {
     );
     if (res.kind === "lost") throw await this.lostError(lease, "release");
     if (res.kind === "written") this.noteDeleted(lease.key, res.revision);
-    // Revoking deletes every key on the etcd lease: leave it to expire when another key (a
-    // damaged or foreign one, written by hand or another tool) rides on it too.
-    if ((await this.store.leaseKeys(lease.etcdLease)).length > 0) return { revoked: false };
-    await this.store.revoke(lease.etcdLease);
-    return { revoked: true };
+    return { revoked: await revokeUnlessRidden(this.store, lease.etcdLease) };
   }
 
   /**
@@ -516,8 +513,7 @@ export class LeaseRegistry {
       throw new PodnetError("conflict", `cannot reserve ${name}: it changed just now; try again`);
     const modRevision = res.kind === "written" ? res.revision : res.found.modRevision;
     // The old etcd lease carries nothing now, unless another key rides on it (revoking would delete that).
-    if (!isReservation(current) && !sharesEtcdLease(listing, current))
-      await this.store.revoke(current.etcdLease);
+    if (!isReservation(current)) await revokeUnlessRidden(this.store, current.etcdLease);
     return leaseOf(key, subnet, value, "0", modRevision, current.createRevision);
   }
 
@@ -879,8 +875,9 @@ export class LeaseRegistry {
     const name = nameOf(lease.subnet);
     const { value: kv } = await this.store.get(lease.key);
     if (kv === undefined || kv.lease !== lease.etcdLease) {
-      // Our etcd lease no longer carries the key: revoke it so it does not linger for a day.
-      if (!isReservation(lease)) await this.store.revoke(lease.etcdLease).catch(() => undefined);
+      // Our etcd lease no longer carries the key: revoke it so it does not linger for a day,
+      // unless another key rides on it (revoking would delete that).
+      if (!isReservation(lease)) await revokeUnlessRidden(this.store, lease.etcdLease).catch(() => false);
     }
     const nothing = action === "renew" ? "nothing was written" : "nothing was deleted";
     if (kv === undefined) {
@@ -980,7 +977,7 @@ export class LeaseRegistry {
   }
 
   /** Deletes this host's leases that no longer fit, each only if unchanged; returns those deleted. */
-  private async removeStale(stale: readonly Lease[], view: AcquireView): Promise<Lease[]> {
+  private async removeStale(stale: readonly Lease[]): Promise<Lease[]> {
     const removed: Lease[] = [];
     for (const lease of stale) {
       // Our delete may have landed with its answer lost: then it is ours to finish (revoke).
@@ -994,7 +991,7 @@ export class LeaseRegistry {
       if (res.kind === "lost") continue;
       if (res.kind === "written") this.noteDeleted(lease.key, res.revision);
       removed.push(lease);
-      if (!view.sharesEtcdLease(lease)) await this.store.revoke(lease.etcdLease);
+      await revokeUnlessRidden(this.store, lease.etcdLease);
     }
     return removed;
   }
@@ -1012,13 +1009,6 @@ function refuseIncomplete(
     "usage",
     `a ${attrs.backendType} lease for ${attrs.publicIP} needs a VtepMAC in its BackendData, and ${incomplete}; nothing was written${hint}`,
   );
-}
-
-/** Whether another entry of the listing (a lease, a damaged or a foreign key) is on the same etcd lease. */
-function sharesEtcdLease(listing: LeaseListing, lease: Lease): boolean {
-  const other = (e: { key: string; etcdLease: string }) =>
-    e.key !== lease.key && e.etcdLease === lease.etcdLease;
-  return listing.leases.some(other) || listing.damaged.some(other) || listing.foreign.some(other);
 }
 
 /** The compare that says "this key is still exactly our lease": same value, same etcd lease. */

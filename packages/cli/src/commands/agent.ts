@@ -6,7 +6,6 @@
 import { compilePattern, connect, PodnetError, parseDuration, parseIPv4, parseIPv6 } from "@podnet/ipam-core";
 import { type AgentOptions, type LogLevel, runAgent } from "@podnet/netcfg";
 import { Command, Option } from "commander";
-import { keepAgentHeapSmall } from "../agent-heap.js";
 import { contextFor } from "../context.js";
 import { agentLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../print/agent-log.js";
 import { SystemdNotifier } from "../systemd-notify.js";
@@ -292,8 +291,6 @@ export function agentCommand(): Command {
       .action(async (flags: AgentFlags, cmd: Command) => {
         const settings = resolveAgentSettings(flags);
         const ctx = contextFor(cmd);
-        // Before the agent's heap grows: the program, not the library, sizes it.
-        keepAgentHeapSmall();
         const log = agentLogger(settings.logFormat, settings.logLevel);
         const notifier = new SystemdNotifier(process.env, (message) => log(message, { level: "warn" }));
         notifier.startWatchdog();

@@ -24,7 +24,7 @@ import {
   subnetName,
   type Utilisation,
 } from "@podnet/ipam-core";
-import { formatTtl, simpleTtl } from "./lease.js";
+import { formatTtl, revokedText, simpleTtl } from "./lease.js";
 import { fields, table } from "./table.js";
 
 // ---- utilisation ----
@@ -405,6 +405,9 @@ export interface ReleaseResultData {
   readonly status: CleanupOutcome["status"];
   /** For `changed`: the key's modRevision now. */
   readonly currentModRevision?: number;
+  /** For `deleted`: the etcd lease the key was on (its decimal id, as in the other JSON outputs) and whether it was revoked. */
+  readonly etcdLease?: string;
+  readonly etcdLeaseRevoked?: boolean;
   readonly reason: string;
 }
 
@@ -421,6 +424,10 @@ export function releaseData(
     status: o.status,
     ...(o.status === "changed" &&
       o.currentModRevision !== undefined && { currentModRevision: o.currentModRevision }),
+    ...(o.etcdLease !== undefined && {
+      etcdLease: o.etcdLease,
+      etcdLeaseRevoked: o.etcdLeaseRevoked === true,
+    }),
     reason: o.target.reason,
   }));
   const count = (s: CleanupOutcome["status"]) => results.filter((r) => r.status === s).length;
@@ -438,7 +445,9 @@ export function releaseData(
 const STATUS_TEXT = (r: ReleaseResultData, revision: number): string => {
   switch (r.status) {
     case "deleted":
-      return "deleted";
+      return r.etcdLease === undefined
+        ? "deleted"
+        : `deleted; ${revokedText(r.etcdLease, r.etcdLeaseRevoked === true)}`;
     case "would-delete":
       return "would delete";
     case "gone":

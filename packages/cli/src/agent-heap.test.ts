@@ -1,0 +1,28 @@
+import { getHeapSpaceStatistics } from "node:v8";
+import { describe, expect, it } from "vitest";
+import { keepAgentHeapSmall, restoreHeapDefaults } from "./agent-heap.js";
+
+// This file's test process (vitest's forks pool) is its own: the flags set here reach no other file.
+
+const newSpace = (): number =>
+  getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0;
+
+/** Allocates `n` objects that survive several scavenges (what makes V8 grow the young generation). */
+function survivors(n: number): number {
+  const keep: { i: number; s: string }[] = [];
+  for (let i = 0; i < n; i++) keep.push({ i, s: `x${i}` });
+  return keep.length;
+}
+
+describe("the agent's heap sizing", () => {
+  it("keeps the young generation at its size while set, and gives V8's growth back when restored", () => {
+    keepAgentHeapSmall();
+    keepAgentHeapSmall(); // a second call changes nothing (and records no second "previous")
+    const kept = newSpace();
+    expect(survivors(400_000)).toBe(400_000);
+    expect(newSpace()).toBeLessThanOrEqual(kept);
+    restoreHeapDefaults();
+    expect(survivors(400_000)).toBe(400_000);
+    expect(newSpace()).toBeGreaterThan(kept);
+  });
+});
