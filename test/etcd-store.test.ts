@@ -1,4 +1,11 @@
-import { connect, type Store } from "@podnet/ipam-core";
+import {
+  connect,
+  type KeyValueCursor,
+  leaseKeySplits,
+  parseIPv4,
+  parseIPv4Cidr,
+  type Store,
+} from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -173,6 +180,145 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
     } finally {
       slow.close();
     }
+  });
+
+  it("scans a prefix cut into sub-ranges: exactly one range's keys and values, in key order, at one revision, while others write", async () => {
+    const dir = "/split/subnets/";
+    // 7,000 leases on /24s of 10.0.0.0/8, spread as flannel picks them, and keys of every other
+    // shape among and around them: foreign names, subnets outside the network, dual stack, IPv6.
+    const names = new Set<string>();
+    for (let i = 0; names.size < 7000; i++) {
+      const n = (i * 40_503) % 65_536;
+      names.add(`10.${n >> 8}.${n & 255}.0-24`);
+    }
+    const odd = [
+      "",
+      "!",
+      "0",
+      "10.",
+      "10.0.0.0-24x",
+      "10.1.2.0-24&fc00::-64",
+      "0.0.0.0-0&fc00:0:0:1::-64",
+      "9.255.255.0-24",
+      "192.168.0.0-16",
+      "Z",
+      "~",
+      "zz/nested/key",
+      "\u00ff",
+    ];
+    const all = [...names, ...odd];
+    for (let i = 0; i < all.length; i += 100) {
+      await store.txn(
+        [],
+        all
+          .slice(i, i + 100)
+          .map((n) => ({ put: dir + n, value: `{"PublicIP":"192.0.2.${n.length}","name":"${n}"}` })),
+      );
+    }
+    await store.txn(
+      [],
+      [
+        { put: "/split/subnet", value: "outside" },
+        { put: "/split/subnets0", value: "outside" },
+      ],
+    );
+    const network = {
+      ipv4: {
+        network: parseIPv4Cidr("10.0.0.0/8")!,
+        subnetLen: 24,
+        min: parseIPv4("10.0.1.0")!,
+        max: parseIPv4("10.255.255.0")!,
+      },
+    };
+    const cutsOf: [string, string[]][] = [
+      ["the network's quantiles", leaseKeySplits("/split", network, 4)],
+      ["eight parts", leaseKeySplits("/split", network, 8)],
+      // One sub-range holds nearly everything (more than a page of 5,000): it pages on.
+      ["skewed", [`${dir}10.99`]],
+      // Cuts outside the prefix, repeated, unsorted and on foreign keys.
+      ["odd", ["/a", `${dir}~`, `${dir}10.5`, `${dir}10.5`, `${dir}!`, "/zzz", `${dir}`, `${dir}0.0.0.0-0&`]],
+    ];
+    expect(cutsOf[0]?.[1]).toHaveLength(3);
+    const copy = (c: KeyValueCursor) =>
+      `${c.buf.toString("latin1", c.keyStart, c.keyEnd)} ${c.modRevision} ${c.buf.toString("latin1", c.valueStart, c.valueEnd)}`;
+    const ordered = [...all]
+      .map((n) => Buffer.from(dir + n))
+      .sort(Buffer.compare)
+      .map((k) => k.toString("latin1"));
+    for (const [what, splits] of cutsOf) {
+      // A writer changes, adds and deletes keys in every sub-range while the scan runs.
+      let writing = true;
+      let firstWrite: () => void = () => undefined;
+      const wrote = new Promise<void>((resolve) => {
+        firstWrite = resolve;
+      });
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          const n = all[(i * 37) % all.length] as string;
+          await store.txn(
+            [],
+            [
+              { put: dir + n, value: `changed ${i}` },
+              { put: `${dir}10.${i % 256}.new-${i}`, value: "new" },
+            ],
+          );
+          if (i % 3 === 0) await store.txn([], [{ delete: `${dir}10.${(i + 253) % 256}.new-${i - 3}` }]);
+          firstWrite();
+        }
+      })();
+      await wrote;
+      const seen: string[] = [];
+      const pages: [number, boolean][] = [];
+      let res: Awaited<ReturnType<Store["scan"]>>;
+      try {
+        res = await store.scan(dir, (c) => seen.push(copy(c)), {
+          splits,
+          onPage: (n, last) => pages.push([n, last]),
+        });
+      } finally {
+        writing = false;
+        await writer;
+      }
+      const latest = await store.get(dir);
+      // Writes landed after the snapshot the scan read, in every sub-range.
+      expect(latest.revision, what).toBeGreaterThan(res.revision);
+      const whole: string[] = [];
+      const one = await store.scan(dir, (c) => whole.push(copy(c)), { revision: res.revision });
+      expect(res.count, what).toBe(one.count);
+      expect(seen, what).toEqual(whole);
+      expect(pages[pages.length - 1], what).toEqual([res.count, true]);
+      expect(
+        pages.filter(([, last]) => last),
+        what,
+      ).toHaveLength(1);
+      // The keys in etcd's byte order, the foreign ones included, outside keys not.
+      const keys = seen.map((s) => s.slice(0, s.indexOf(" ")));
+      expect(
+        keys.filter((k) => !k.includes(".new-")),
+        what,
+      ).toEqual(ordered);
+      if (what === "skewed") expect(pages.length, what).toBeGreaterThan(2);
+    }
+  });
+
+  it("a split scan of a compacted revision fails as an unsplit one does", async () => {
+    await store.txn([], [{ put: "/compacted/subnets/10.1.0.0-24", value: "a" }]);
+    const old = (await store.get("/compacted/")).revision;
+    await store.txn([], [{ put: "/compacted/subnets/10.2.0.0-24", value: "b" }]);
+    await store.compact((await store.get("/compacted/")).revision);
+    const unsplit = await store
+      .scan("/compacted/subnets/", () => undefined, { revision: old })
+      .then(
+        () => "no error",
+        (err: unknown) => String(err),
+      );
+    expect(unsplit).toMatch(/compacted/);
+    await expect(
+      store.scan("/compacted/subnets/", () => undefined, {
+        revision: old,
+        splits: ["/compacted/subnets/10.15"],
+      }),
+    ).rejects.toThrow(unsplit.replace(/^\w*Error: /, ""));
   });
 
   it("counts the keys of a prefix, now and at a revision", async () => {

@@ -115,6 +115,43 @@ describe.skipIf(!etcdAvailable())("podnet ipam against a real etcd", () => {
     expect(simple.stdout.split("\t")[0]).toBe("IPv4");
   });
 
+  it("show and check count every key of a /8, whose listing is read as sub-ranges at once", async () => {
+    const prefix = "/big";
+    await put(
+      `${prefix}/config`,
+      '{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}',
+    );
+    // Leases on both sides of every cut (10.156.128, 10.213.128 and 10.41.128 for four parts), foreign
+    // keys before, between and after them, and a damaged value.
+    const subnets = [
+      "10.1.0.0",
+      "10.156.127.0",
+      "10.156.128.0",
+      "10.2.0.0",
+      "10.213.200.0",
+      "10.41.0.0",
+      "10.5.0.0",
+      "10.99.0.0",
+    ];
+    for (const [i, s] of subnets.entries()) {
+      await put(`${prefix}/subnets/${s}-24`, value(`192.0.2.${i + 1}`, `c6:d2:32:6f:8f:${10 + i}`));
+    }
+    for (const k of ["!", "10.156.128.0-24x", "10.3", "zzz"]) await put(`${prefix}/subnets/${k}`, "foreign");
+    await put(`${prefix}/subnets/10.77.0.0-24`, "{not json");
+    const data = await json<{
+      ipv4: Record<string, unknown>;
+      reservations: number;
+      damagedEntries: number;
+      foreignEntries: number;
+    }>(prefix, ["ipam", "show"]);
+    expect(data.ipv4).toMatchObject({ network: "10.0.0.0/8", reserved: subnets.length, damaged: 1 });
+    expect(data).toMatchObject({ reservations: subnets.length, damagedEntries: 1, foreignEntries: 4 });
+    const report = await json<{ findings: Finding[] }>(prefix, ["ipam", "check"], 1);
+    expect(report.findings.filter((f) => f.kind === "foreign-key").map((f) => f.key)).toEqual(
+      ["!", "10.156.128.0-24x", "10.3", "zzz"].map((k) => `${prefix}/subnets/${k}`),
+    );
+  });
+
   it("show --ip names the lease holding an address, its owner and its TTL", async () => {
     const held = await json<{
       state: string;

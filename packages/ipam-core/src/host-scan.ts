@@ -9,8 +9,9 @@ import { OccupiedSubnets } from "./allocator.js";
 import { keyValueAt } from "./etcd/reply-decoders.js";
 import type { KeyValue, KeyValueCursor, Store } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
-import { decodeEntryIn, type Lease } from "./lease.js";
+import { decodeEntryIn, type Lease, type LeaseNetwork } from "./lease.js";
 import { type AcquireView, addKey } from "./lease-cache.js";
+import { leaseKeySplits } from "./scan-splits.js";
 
 const BACKSLASH = 0x5c;
 
@@ -30,12 +31,16 @@ export class HostScan implements AcquireView {
     this.dir = subnetsPrefix(prefix);
   }
 
-  /** Scans the prefix for `publicIP`'s acquisition, in one consistent snapshot. */
+  /**
+   * Scans the prefix for `publicIP`'s acquisition, in one consistent snapshot; cut into
+   * sub-ranges fetched at once by the `network` the leases come from (see scan-splits.ts).
+   */
   static async read(
     store: Store,
     prefix: string,
     publicIP: string,
     onPage?: (keys: number, last: boolean) => void,
+    network?: LeaseNetwork,
   ): Promise<HostScan> {
     const scan = new HostScan(prefix, publicIP);
     // JSON spells this host's address either literally, quotes included, or with a backslash
@@ -49,7 +54,10 @@ export class HostScan implements AcquireView {
       const value = buf.subarray(c.valueStart, c.valueEnd);
       if (value.indexOf(quoted) >= 0 || value.indexOf(BACKSLASH) >= 0) scan.take(c); // a decode decides
     };
-    scan.scanned = await store.scan(scan.dir, visit, onPage ? { onPage } : undefined);
+    scan.scanned = await store.scan(scan.dir, visit, {
+      ...(onPage && { onPage }),
+      ...(network !== undefined && { splits: leaseKeySplits(prefix, network) }),
+    });
     return scan;
   }
 

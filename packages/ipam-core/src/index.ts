@@ -28,4 +28,5 @@ export * from "./lease-watch.js";
 export * from "./lost-answer.js";
 export * from "./pattern.js";
 export * from "./registry.js";
+export * from "./scan-splits.js";
 export * from "./subnet-range.js";

@@ -25,6 +25,7 @@ import { revokeUnlessRidden } from "./lease-revoke.js";
 import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
+import { leaseKeySplits } from "./scan-splits.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -246,15 +247,17 @@ export class LeaseRegistry {
   /**
    * The same entries as {@link list}, read fresh (never a shared or cached listing) straight
    * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
-   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder).
+   * `rows: false` for a table of counts and spans only (see LeaseTableBuilder). With the
+   * `network` the leases are handed out from, the listing is fetched as sub-ranges at once
+   * (see scan-splits.ts); `revision` reads the table at that snapshot.
    */
-  async table(opts: { rows?: boolean } = {}): Promise<LeaseTable> {
-    const builder = new LeaseTableBuilder(this.prefix, opts);
-    const { revision } = await this.store.scan(
-      subnetsPrefix(this.prefix),
-      (kv) => builder.add(kv),
-      this.onListProgress ? { onPage: this.onListProgress } : undefined,
-    );
+  async table(opts: { rows?: boolean; network?: LeaseNetwork; revision?: number } = {}): Promise<LeaseTable> {
+    const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
+    const { revision } = await this.store.scan(subnetsPrefix(this.prefix), (kv) => builder.add(kv), {
+      ...(opts.revision !== undefined && { revision: opts.revision }),
+      ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
+      ...(this.onListProgress && { onPage: this.onListProgress }),
+    });
     return builder.finish(revision);
   }
 
@@ -410,6 +413,7 @@ export class LeaseRegistry {
           attempt === 1 ? head : undefined,
           scan,
           wrong,
+          req.network,
         );
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
@@ -701,6 +705,7 @@ export class LeaseRegistry {
     head: Promise<number> | undefined,
     scan: HostScan | undefined,
     wrong: boolean,
+    network: LeaseNetwork,
   ): Promise<Seen> {
     if (this.cacheWanted) {
       // The cache only for the first try: after any failure, a listing that started after it.
@@ -709,7 +714,7 @@ export class LeaseRegistry {
     if (scan !== undefined && !wrong) return { view: scan, fresh: true, full: false };
     if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
       this.scannedOnce = true;
-      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress);
+      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network);
       return { view, fresh: true, full: false };
     }
     if (wrong) return this.listed();

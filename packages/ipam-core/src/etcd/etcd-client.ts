@@ -5,8 +5,8 @@
  */
 
 import type { StatusReply } from "./h2/maintenance-messages.js";
-import type { RangeWalk } from "./reply-decoders.js";
-import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch, WatchEvent } from "./store.js";
+import type { RangeReply } from "./reply-decoders.js";
+import type { Compare, KeyValue, Op, TxnResult, Watch, WatchEvent } from "./store.js";
 
 /** The range requests podnet makes (rpc.proto RangeRequest's fields it sets). */
 export interface RangeQuery {
@@ -49,8 +49,11 @@ export interface EtcdClient {
     revision: number | undefined,
     deadline: number,
   ): Promise<{ revision: number; kv: KeyValue | undefined }>;
-  /** One page of a range, each key visited through a reused cursor. */
-  walk(query: RangeQuery, visit: (kv: KeyValueCursor) => void, deadline: number): Promise<RangeWalk>;
+  /**
+   * One page of a range, fetched and not yet read: the store walks it after the call (outside
+   * any fail-over), so pages fetched at once are visited in key order, each once.
+   */
+  range(query: RangeQuery, deadline: number): Promise<RangeReply>;
   /** How many keys a range holds, and the reply's revision. */
   count(query: RangeQuery, deadline: number): Promise<{ revision: number; count: number }>;
   txn(request: TxnRequest, deadline: number): Promise<TxnResult>;

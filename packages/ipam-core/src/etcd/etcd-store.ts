@@ -19,6 +19,7 @@ import { livenessFor } from "./h2/liveness.js";
 import { ttlsOf } from "./lease-ttls.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { keyValueAt } from "./reply-decoders.js";
+import { runScan } from "./split-scan.js";
 import type {
   Compare,
   EndpointStatus,
@@ -27,6 +28,7 @@ import type {
   KeyValueCursor,
   Op,
   ReadResult,
+  ScanOptions,
   ScanResult,
   Store,
   TxnResult,
@@ -215,43 +217,42 @@ class EtcdStore implements Store {
     );
   }
 
-  async list(
-    prefix: string,
-    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
-  ): Promise<ReadResult<KeyValue[]>> {
+  async list(prefix: string, opts?: ScanOptions): Promise<ReadResult<KeyValue[]>> {
     const out: KeyValue[] = [];
     const { revision } = await this.scan(prefix, (c) => out.push(keyValueAt(c)), opts);
     return { revision, value: out };
   }
 
-  async scan(
-    prefix: string,
-    visit: (kv: KeyValueCursor) => void,
-    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
-  ): Promise<ScanResult> {
+  async scan(prefix: string, visit: (kv: KeyValueCursor) => void, opts?: ScanOptions): Promise<ScanResult> {
     // Pages at one pinned revision: one consistent snapshot, without one huge reply and decode
-    // for a huge prefix (65,000 leases are ~12 MB on the wire). Each page is a call of its own.
-    const end = prefixEnd(prefix);
-    let from = Buffer.from(prefix);
+    // for a huge prefix (65,000 leases are ~12 MB on the wire). Each page is a call of its own;
+    // with `splits`, the sub-ranges' pages are fetched at once (see split-scan.ts).
+    const splits = (opts?.splits ?? []).map((s) => Buffer.from(s));
     let revision = opts?.revision;
-    let count = 0;
-    for (;;) {
-      const query: RangeQuery = {
-        key: from,
-        rangeEnd: end,
+    // One key's read pins the snapshot every sub-range reads: etcd looks it up in its index alone.
+    if (splits.length > 0 && revision === undefined) revision = (await this.get(prefix)).revision;
+    return runScan(
+      {
+        start: Buffer.from(prefix),
+        end: prefixEnd(prefix),
+        splits,
+        revision,
         limit: this.opts.listPageSize ?? LIST_PAGE,
-        ...(revision !== undefined && { revision }),
-        ...(opts?.keysOnly === true && { keysOnly: true }),
-      };
-      const page = await this.call("read", (client, deadline) => client.walk(query, visit, deadline), prefix);
-      revision ??= page.revision;
-      count += page.count;
-      const final = !page.more || page.lastKey === undefined;
-      opts?.onPage?.(count, final);
-      if (final || page.lastKey === undefined) break;
-      from = Buffer.concat([page.lastKey, Buffer.from([0])]);
-    }
-    return { revision, count };
+        keysOnly: opts?.keysOnly,
+      },
+      {
+        fetch: (query) => this.call("read", (client, deadline) => client.range(query, deadline), prefix),
+        walk: (reply, v) => {
+          try {
+            return reply.walk(v);
+          } catch (err) {
+            throw this.translate(err, this.opts.commandTimeoutMs, prefix);
+          }
+        },
+      },
+      visit,
+      opts?.onPage,
+    );
   }
 
   count(prefix: string, opts?: { revision?: number }): Promise<ReadResult<number>> {

@@ -14,7 +14,7 @@ import { isEndpointFailure } from "./etcd-errors.js";
 import { closeChannels, type FastPath, fastPathOf, hasLiveConnection } from "./etcd3-internals.js";
 import { livenessFor } from "./h2/liveness.js";
 import { ipLiteralOf } from "./ip-literal.js";
-import { type RangeWalk, walkRangeResponse } from "./reply-decoders.js";
+import { type RangeReply, type RangeWalk, rangeReplyOf } from "./reply-decoders.js";
 import type { Compare, KeyValue, KeyValueCursor, Op, TxnResult, Watch, WatchEvent } from "./store.js";
 import { type TlsMaterial, tlsHandshake } from "./tls-preflight.js";
 
@@ -241,11 +241,11 @@ class Etcd3Client implements EtcdClient {
     return { revision: Number(res.header.revision), kv: kv ? toKeyValue(kv) : undefined };
   }
 
-  async walk(query: RangeQuery, visit: (kv: KeyValueCursor) => void, deadline: number): Promise<RangeWalk> {
+  async range(query: RangeQuery, deadline: number): Promise<RangeReply> {
     const req = rangeRequest(query);
-    return this.fast !== undefined
-      ? walkRangeResponse(await this.fast.rangeRaw(req, deadline), visit)
-      : walkKeyValues(await this.etcd.kv.range(req, { deadline }), visit);
+    if (this.fast !== undefined) return rangeReplyOf(await this.fast.rangeRaw(req, deadline));
+    const res = await this.etcd.kv.range(req, { deadline });
+    return { walk: (visit) => walkKeyValues(res, visit) };
   }
 
   async count(query: RangeQuery, deadline: number) {

@@ -159,6 +159,17 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
   };
 }
 
+/** One page of a range fetched and not yet read: {@link RangeReply.walk} visits its keys. */
+export interface RangeReply {
+  /** Visits each key through a reused cursor; says what the page held besides. */
+  walk(visit: (kv: KeyValueCursor) => void): RangeWalk;
+}
+
+/** A RangeResponse's bytes as a {@link RangeReply}, decoded when walked. */
+export function rangeReplyOf(buf: Buffer): RangeReply {
+  return { walk: (visit) => walkRangeResponse(buf, visit) };
+}
+
 /** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */
 export function keyValueAt(c: KeyValueCursor): KeyValue {
   return {

@@ -65,6 +65,21 @@ export interface KeyValueCursor {
   readonly leaseAt?: number;
 }
 
+/** How a {@link Store.scan} or {@link Store.list} reads its prefix. */
+export interface ScanOptions {
+  /** The snapshot to read; default the latest. */
+  readonly revision?: number;
+  readonly keysOnly?: boolean;
+  /** Called after each page read with the keys so far; `last` on the final one (for progress lines). */
+  readonly onPage?: (keys: number, last: boolean) => void;
+  /**
+   * Keys to cut the prefix at: the sub-ranges between them are fetched at once, at one
+   * revision, and still visited in key order (only the speed depends on where the cuts fall;
+   * ones outside the prefix are ignored). See scan-splits.ts for a lease directory's cuts.
+   */
+  readonly splits?: readonly string[];
+}
+
 /** What a scan saw: its snapshot revision and how many keys it visited. */
 export interface ScanResult {
   readonly revision: number;
@@ -123,24 +138,12 @@ export interface Store {
   /** One key (at `revision`, default the latest); `value` is undefined when it does not exist. */
   get(key: string, opts?: { revision?: number }): Promise<ReadResult<KeyValue | undefined>>;
   /** Every key under `prefix`, sorted by key, in one consistent snapshot. */
-  list(
-    prefix: string,
-    opts?: {
-      revision?: number;
-      keysOnly?: boolean;
-      /** Called after each page read with the keys so far; `last` on the final one (for progress lines). */
-      onPage?: (keys: number, last: boolean) => void;
-    },
-  ): Promise<ReadResult<KeyValue[]>>;
+  list(prefix: string, opts?: ScanOptions): Promise<ReadResult<KeyValue[]>>;
   /**
    * Every key under `prefix`, sorted by key, in one consistent snapshot, visited one by one
    * through a reused cursor: for views that build compact structures instead of an object per key.
    */
-  scan(
-    prefix: string,
-    visit: (kv: KeyValueCursor) => void,
-    opts?: { revision?: number; keysOnly?: boolean; onPage?: (keys: number, last: boolean) => void },
-  ): Promise<ScanResult>;
+  scan(prefix: string, visit: (kv: KeyValueCursor) => void, opts?: ScanOptions): Promise<ScanResult>;
   /**
    * How many keys are under `prefix` (at `revision`, default the latest). etcd counts from its
    * in-memory index without reading a value, so this stays cheap at any size. (etcd 3.4 ignores

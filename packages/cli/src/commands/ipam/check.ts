@@ -40,14 +40,19 @@ export interface IpamState {
 }
 
 /**
- * Scans `<prefix>/subnets/` into a table, then reads the config at that same revision.
+ * Reads the config, then scans `<prefix>/subnets/` into a table at that same revision (cut
+ * into sub-ranges by the config's network, when valid, so etcd serves them at once).
  * `rows: false` when the view needs no lease as an object (see LeaseTableBuilder).
  */
 export async function readIpamState(ctx: Context, opts: { rows?: boolean } = {}): Promise<IpamState> {
   const store = await ctx.store();
   const registry = await openRegistry(ctx);
-  const table = await registry.table(opts);
-  const networkState = await readNetwork(store, ctx.globals.prefix, { revision: table.revision });
+  const networkState = await readNetwork(store, ctx.globals.prefix);
+  const table = await registry.table({
+    ...opts,
+    revision: networkState.revision,
+    ...(networkState.state === "valid" && { network: networkState.network }),
+  });
   if (networkState.state === "missing") return { registry, table, networkState };
   if (networkState.state === "invalid") return { registry, table, networkState, config: networkState.config };
   const { config, resolved, network } = networkState;

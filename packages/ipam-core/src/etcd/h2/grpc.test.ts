@@ -61,6 +61,21 @@ describe("MessageDecoder", () => {
     expect(d.partial).toBe(true);
   });
 
+  it("gives the same messages whatever the chunk size, each message a buffer of its own length", () => {
+    const msgs = ["a", "", "x".repeat(70_000), "tail", ""].map((t) => Buffer.from(t));
+    const all = Buffer.concat(msgs.map(frameMessage));
+    for (const size of [1, 2, 4, 5, 6, 7, 16_384, 70_004, 70_010, all.length]) {
+      const got: Buffer[] = [];
+      const d = new MessageDecoder((m) => got.push(Buffer.from(m)));
+      for (let i = 0; i < all.length; i += size) d.push(all.subarray(i, i + size));
+      expect(
+        got.map((m) => m.toString()),
+        `chunks of ${size}`,
+      ).toEqual(msgs.map((m) => m.toString()));
+      expect(d.partial).toBe(false);
+    }
+  });
+
   it("refuses a compressed message", () => {
     const d = new MessageDecoder(() => undefined);
     expect(() => d.push(Buffer.from([1, 0, 0, 0, 0]))).toThrow(GrpcError);

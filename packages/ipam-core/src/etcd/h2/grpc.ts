@@ -83,61 +83,57 @@ export function frameMessage(msg: Buffer): Buffer {
 
 /**
  * Reassembles length-prefixed messages from DATA chunks of any size: a message split across
- * chunks is joined once when complete, never re-copied chunk by chunk.
+ * chunks is copied into its own buffer as the chunks come (allocated once its length is known),
+ * so a large reply is held once, not once as chunks and again joined.
  */
 export class MessageDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
-  /** The length of the message being read, once its 5-byte prefix is in. */
-  private need = -1;
+  /** Bytes of the next 5-byte prefix seen so far. */
+  private readonly head = Buffer.alloc(5);
+  private headLength = 0;
+  /** The message being filled, once its prefix is in, and how much of it is. */
+  private body: Buffer | undefined;
+  private filled = 0;
 
   constructor(private readonly onMessage: (msg: Buffer) => void) {}
 
   /** Feeds one chunk; throws a GrpcError on a compressed message (none was asked for). */
   push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.need < 0) {
-        if (this.buffered < 5) return;
-        const head = this.take(5);
-        if (head[0] !== 0) throw new GrpcError(GrpcStatus.INTERNAL, "compressed message without negotiation");
-        this.need = head.readUInt32BE(1);
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.body === undefined) {
+        const n = Math.min(5 - this.headLength, chunk.length - at);
+        chunk.copy(this.head, this.headLength, at, at + n);
+        this.headLength += n;
+        at += n;
+        if (this.headLength < 5) return;
+        if (this.head[0] !== 0)
+          throw new GrpcError(GrpcStatus.INTERNAL, "compressed message without negotiation");
+        const need = this.head.readUInt32BE(1);
+        this.headLength = 0;
+        this.filled = 0;
+        // A message wholly inside this chunk is a view of it; else a buffer of its own, filled below.
+        if (chunk.length - at >= need) {
+          const msg = chunk.subarray(at, at + need);
+          at += need;
+          this.onMessage(msg);
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(need);
       }
-      if (this.buffered < this.need) return;
-      const msg = this.take(this.need);
-      this.need = -1;
-      this.onMessage(msg);
+      const body = this.body;
+      const n = Math.min(body.length - this.filled, chunk.length - at);
+      chunk.copy(body, this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+      if (this.filled < body.length) return;
+      this.body = undefined;
+      this.onMessage(body);
     }
   }
 
   /** Whether a message was cut off by the end of the stream. */
   get partial(): boolean {
-    return this.buffered > 0 || this.need >= 0;
-  }
-
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    const first = this.chunks[0] as Buffer;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let at = 0;
-      while (at < n) {
-        const c = this.chunks[0] as Buffer;
-        const len = Math.min(c.length, n - at);
-        c.copy(out, at, 0, len);
-        at += len;
-        if (len === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(len);
-      }
-    }
-    this.buffered -= n;
-    return out;
+    return this.headLength > 0 || this.body !== undefined;
   }
 }
 

@@ -7,8 +7,14 @@
 import { DeadlineError } from "../endpoint-pool.js";
 import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "../etcd-client.js";
 import { ttlsOf } from "../lease-ttls.js";
-import { decodeTtl, keyValueAt, type RangeWalk, walkRangeResponse } from "../reply-decoders.js";
-import type { KeyValue, KeyValueCursor, TxnResult, Watch } from "../store.js";
+import {
+  decodeTtl,
+  keyValueAt,
+  type RangeReply,
+  rangeReplyOf,
+  walkRangeResponse,
+} from "../reply-decoders.js";
+import type { KeyValue, TxnResult, Watch } from "../store.js";
 import type { H2Endpoint } from "./endpoint.js";
 import { GrpcError } from "./grpc.js";
 import { type EndpointWatchOptions, watchOnEndpoint } from "./h2-watch.js";
@@ -73,8 +79,8 @@ export class H2Client implements EtcdClient {
     return { revision: walk.revision, kv };
   }
 
-  async walk(query: RangeQuery, visit: (kv: KeyValueCursor) => void, deadline: number): Promise<RangeWalk> {
-    return walkRangeResponse(await this.endpoint.unary(KV_RANGE, rangeOf(query), deadline), visit);
+  async range(query: RangeQuery, deadline: number): Promise<RangeReply> {
+    return rangeReplyOf(await this.endpoint.unary(KV_RANGE, rangeOf(query), deadline));
   }
 
   async count(query: RangeQuery, deadline: number) {
