@@ -80,11 +80,6 @@ export class HostScan implements AcquireView {
     return [...this.mine.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  /** Unknown to a scan (it keeps no etcd lease of other keys): the registry lists before it removes a stale lease. */
-  sharesEtcdLease(): boolean {
-    return true;
-  }
-
   /** Takes in what a failed create found holding its key. */
   learn(kv: KeyValue): void {
     const name = kv.key.startsWith(this.dir) ? kv.key.slice(this.dir.length) : kv.key;

@@ -64,21 +64,6 @@ describe("LeaseSnapshot", () => {
     expect(occ.overlaps(parseLeaseKey("10.5.9.0-24")!)).toBe(false); // the foreign key's
     expect(occ.v6.length).toBe(1);
   });
-
-  it("tells whether another valid lease shares an etcd lease, as the decoded listing does", () => {
-    const more = [
-      ...kvs,
-      kv("10.5.10.0-24", '{"PublicIP":"4.4.4.4","PublicIPv6":null}', "9"),
-      kv("10.5.11.0-24", "damaged, on the same etcd lease", "9"),
-    ];
-    const snap = new LeaseSnapshot(PREFIX, more, 9);
-    const full = decodeListing(PREFIX, more, 9);
-    for (const lease of full.leases) {
-      const want = full.leases.some((l) => l !== lease && l.etcdLease === lease.etcdLease);
-      expect(snap.sharesEtcdLease(lease), lease.key).toBe(want);
-    }
-    expect(snap.sharesEtcdLease(snap.leasesOf("4.4.4.4")[0]!)).toBe(false);
-  });
 });
 
 const TINY: LeaseNetwork = {

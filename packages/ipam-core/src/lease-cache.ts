@@ -20,8 +20,6 @@ export interface AcquireView {
   occupied(): OccupiedSubnets;
   /** The valid leases whose PublicIP is `publicIP`, in key order. */
   leasesOf(publicIP: string): Lease[];
-  /** Whether a valid lease other than `lease` is attached to the same etcd lease. */
-  sharesEtcdLease(lease: Lease): boolean;
 }
 
 const BACKSLASH = 0x5c;
@@ -87,14 +85,6 @@ export class LeaseSnapshot implements AcquireView {
       if (entry.kind === "lease" && entry.lease.attrs.publicIP === publicIP) out.push(entry.lease);
     }
     return out;
-  }
-
-  sharesEtcdLease(lease: Lease): boolean {
-    for (const kv of this.kvs) {
-      if (kv.lease !== lease.etcdLease || kv.key === lease.key) continue;
-      if (decodeEntryIn(this.dir, kv).kind === "lease") return true;
-    }
-    return false;
   }
 }
 
@@ -240,13 +230,6 @@ export class LeaseCache implements AcquireView {
       if (lease !== undefined) out.push(lease);
     }
     return out;
-  }
-
-  sharesEtcdLease(lease: Lease): boolean {
-    for (const [key, entry] of this.entries) {
-      if (key !== lease.key && entry.lease?.etcdLease === lease.etcdLease) return true;
-    }
-    return false;
   }
 
   // ---- state ----

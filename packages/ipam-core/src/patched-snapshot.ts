@@ -193,15 +193,6 @@ export class PatchedSnapshot implements AcquireView {
     return out.sort(byKey);
   }
 
-  sharesEtcdLease(lease: Lease): boolean {
-    const dir = subnetsPrefix(this.prefix);
-    for (const kv of this.merged(Number.POSITIVE_INFINITY)) {
-      if (kv.lease !== lease.etcdLease || kv.key === lease.key) continue;
-      if (decodeEntryIn(dir, kv).kind === "lease") return true;
-    }
-    return false;
-  }
-
   /** Moves the exact and the vouched revision over the own writes right above them. */
   private advance(): void {
     if (!this.inexact && !this.stuck) while (this.ahead.has(this.exact + 1)) this.exact++;

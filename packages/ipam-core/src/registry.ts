@@ -122,13 +122,11 @@ type ListingView = AcquireView & { listing(): LeaseListing };
 
 /**
  * A view an acquisition reads, and what it may be trusted for: `fresh`, no older than the
- * call (so "out of subnets" is true, and this host's leases need no second look); `full`, a
- * listing that knows every key's etcd lease (so a stale lease's may be revoked).
+ * call (so "out of subnets" is true, and this host's leases need no second look).
  */
 interface Seen {
   readonly view: AcquireView;
   readonly fresh: boolean;
-  readonly full: boolean;
 }
 
 /** A check waiting for the answers of the own writes in flight when it started, or for the view to cover `at`. */
@@ -423,7 +421,7 @@ export class LeaseRegistry {
         let decision: AllocationDecision | undefined;
         while (decision === undefined) {
           try {
-            const d = decideFrom(
+            decision = decideFrom(
               { mine: seen.view.leasesOf(req.attrs.publicIP), occupied: seen.view.occupied() },
               {
                 network: req.network,
@@ -432,8 +430,6 @@ export class LeaseRegistry {
                 ...(req.previous !== undefined ? { previous: req.previous } : {}),
               },
             );
-            if (d.stale.length > 0 && !seen.full) seen = await this.listed();
-            else decision = d;
           } catch (err) {
             if (!isPodnetError(err, "exhausted") || seen.fresh) throw err;
             seen = await this.listed();
@@ -709,13 +705,13 @@ export class LeaseRegistry {
   ): Promise<Seen> {
     if (this.cacheWanted) {
       // The cache only for the first try: after any failure, a listing that started after it.
-      return attempt === 1 ? { view: await this.cached(), fresh: false, full: false } : this.listedFresh();
+      return attempt === 1 ? { view: await this.cached(), fresh: false } : this.listedFresh();
     }
-    if (scan !== undefined && !wrong) return { view: scan, fresh: true, full: false };
+    if (scan !== undefined && !wrong) return { view: scan, fresh: true };
     if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
       this.scannedOnce = true;
       const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network);
-      return { view, fresh: true, full: false };
+      return { view, fresh: true };
     }
     if (wrong) return this.listed();
     const at = head === undefined ? 0 : await head;
@@ -724,12 +720,12 @@ export class LeaseRegistry {
 
   /** A listing started after this call (shared with concurrent callers). */
   private async listed(): Promise<Seen> {
-    return { view: await this.listings.next(), fresh: true, full: true };
+    return { view: await this.listings.next(), fresh: true };
   }
 
   /** The leases as of no earlier than this call, listed only when someone else wrote. */
   private async listedFresh(): Promise<Seen> {
-    return { view: await this.fresh(), fresh: true, full: true };
+    return { view: await this.fresh(), fresh: true };
   }
 
   /**
@@ -790,7 +786,7 @@ export class LeaseRegistry {
   /** The live listing as an acquisition's view: exact (as good as a listing now), or vouched for by a count. */
   private serve(live: PatchedSnapshot, exact: boolean): Seen {
     this.keepLive();
-    return { view: live, fresh: exact, full: exact };
+    return { view: live, fresh: exact };
   }
 
   private async check(): Promise<ListingView> {
