@@ -17,14 +17,13 @@ import {
   configNotFoundMessage,
   type NetworkState,
   type ResolvedConfig,
-  readNetwork,
   type StoredConfig,
 } from "@podnet/netcfg";
 import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
 import { note } from "../../print/warn.js";
-import { openRegistry } from "../lease/lease-context.js";
+import { readTableAtConfig } from "../lease/lease-context.js";
 
 /** What the ipam commands read: the leases (as a table) and the config at the table's revision. */
 export interface IpamState {
@@ -45,14 +44,7 @@ export interface IpamState {
  * `rows: false` when the view needs no lease as an object (see LeaseTableBuilder).
  */
 export async function readIpamState(ctx: Context, opts: { rows?: boolean } = {}): Promise<IpamState> {
-  const store = await ctx.store();
-  const registry = await openRegistry(ctx);
-  const networkState = await readNetwork(store, ctx.globals.prefix);
-  const table = await registry.table({
-    ...opts,
-    revision: networkState.revision,
-    ...(networkState.state === "valid" && { network: networkState.network }),
-  });
+  const { registry, table, networkState } = await readTableAtConfig(ctx, opts);
   if (networkState.state === "missing") return { registry, table, networkState };
   if (networkState.state === "invalid") return { registry, table, networkState, config: networkState.config };
   const { config, resolved, network } = networkState;

@@ -12,7 +12,12 @@ import {
   PodnetError,
   sameSubnet,
 } from "@podnet/ipam-core";
-import { loadNetwork as loadStoredNetwork, type StoredNetwork } from "@podnet/netcfg";
+import {
+  loadNetwork as loadStoredNetwork,
+  type NetworkState,
+  readNetwork,
+  type StoredNetwork,
+} from "@podnet/netcfg";
 import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings, type ViewSource } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
@@ -29,6 +34,25 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
     // Long listings (tens of thousands of leases) show how far they got on a terminal.
     onListProgress: (keys, last) => (last ? reading.done() : reading.update(keys)),
   });
+}
+
+/**
+ * The config, then every entry under `<prefix>/subnets/` as a table at the config's revision:
+ * one consistent snapshot, cut into sub-ranges by the config's network when it is valid, so
+ * etcd serves them at once. `rows: false` when the view needs no lease as an object.
+ */
+export async function readTableAtConfig(
+  ctx: Context,
+  opts: { rows?: boolean } = {},
+): Promise<{ registry: LeaseRegistry; table: LeaseTable; networkState: NetworkState }> {
+  const registry = await openRegistry(ctx);
+  const networkState = await readNetwork(await ctx.store(), ctx.globals.prefix);
+  const table = await registry.table({
+    ...opts,
+    revision: networkState.revision,
+    ...(networkState.state === "valid" && { network: networkState.network }),
+  });
+  return { registry, table, networkState };
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */

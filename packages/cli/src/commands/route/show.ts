@@ -5,13 +5,11 @@ import {
   hostFamilies,
   type KernelComparison,
   planHost,
-  readConfig,
   readKernelState,
   readKernelStateFor,
   readSubnetFile,
   underlayByName,
   underlayFactsOf,
-  validateConfigText,
   vxlanDeviceName,
 } from "@podnet/netcfg";
 import { Command } from "commander";
@@ -31,7 +29,13 @@ import {
 import { warn } from "../../print/warn.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { ipv4Flag } from "../lease/flags.js";
-import { loadNetwork, openRegistry, tableViews, warnAboutListing } from "../lease/lease-context.js";
+import {
+  loadNetwork,
+  openRegistry,
+  readTableAtConfig,
+  tableViews,
+  warnAboutListing,
+} from "../lease/lease-context.js";
 
 /** The flags of `podnet route` itself. */
 export interface ShowFlags extends KernelFlags {
@@ -78,8 +82,11 @@ export function showCommand(): Command {
 }
 
 async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<number | undefined> {
-  const registry = await openRegistry(ctx);
-  const [table, vni] = await Promise.all([registry.table(), configVni(ctx)]);
+  const { table, networkState } = await readTableAtConfig(ctx);
+  // The config's VNI, for vxlan leases whose BackendData has none (as the config resolves, even
+  // one with problems; none without a config).
+  const backend = networkState.state === "missing" ? undefined : networkState.validation.resolved?.Backend;
+  const vni = backend?.Type === "vxlan" ? backend.VNI : undefined;
   const lookup = await lookupTtls(await ctx.store(), table, ttl);
   warnAboutListing(table);
   noteTtls(lookup);
@@ -104,14 +111,6 @@ async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<
 
 function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
   for (const a of items) yield fn(a);
-}
-
-/** The config's VNI, for vxlan leases whose BackendData has none; undefined when there is no valid config. */
-async function configVni(ctx: Context): Promise<number | undefined> {
-  const { config } = await readConfig(await ctx.store(), ctx.globals.prefix);
-  if (config === undefined) return undefined;
-  const backend = validateConfigText(config.text).resolved?.Backend;
-  return backend?.Type === "vxlan" ? backend.VNI : undefined;
 }
 
 function kebab(name: string): string {
