@@ -153,14 +153,18 @@ async function stopAgent(agent: Agent): Promise<void> {
   clearTimeout(t);
 }
 
-/** The dual-stack case's network: 10.0.0.0/8 and fd00::/48, its own VNI. */
+/**
+ * The dual-stack case's network: 100.64.0.0/10 and fd00::/48, its own VNI. Not the first
+ * cases' 10.0.0.0/8: their agent's flannel.1 keeps its address in the namespace, and a dual
+ * peer on that subnet would need a route via a local address, which the kernel refuses.
+ */
 const DUAL_PREFIX = "/podnet-bench-dual";
 const DUAL_CONFIG =
-  '{"Network":"10.0.0.0/8","EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan","VNI":2}}';
+  '{"Network":"100.64.0.0/10","EnableIPv6":true,"IPv6Network":"fd00::/48","Backend":{"Type":"vxlan","VNI":2}}';
 
-/** Host `i`'s dual-stack lease: subnet 10.x.y.0/24 and fd00:0:0:i::/64, two VtepMACs. */
+/** Host `i`'s dual-stack lease: subnet 100.(64+x).y.0/24 and fd00:0:0:i::/64, two VtepMACs. */
 function dualLease(i: number): { key: string; value: string } {
-  const v4 = `10.${((i + 1) >>> 8) & 255}.${(i + 1) & 255}.0`;
+  const v4 = `100.${64 + (((i + 1) >>> 8) & 63)}.${(i + 1) & 255}.0`;
   const v6 = `fd00:0:0:${(i + 1).toString(16)}::`;
   const mac = (tag: number) =>
     [0xc6, tag, (i >>> 16) & 255, (i >>> 8) & 255, i & 255, 0x44]

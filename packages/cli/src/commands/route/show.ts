@@ -82,7 +82,9 @@ export function showCommand(): Command {
 }
 
 async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<number | undefined> {
-  const { table, networkState } = await readTableAtConfig(ctx);
+  // Unsplit: the route table's own buffers on top of the sub-ranges' replies held together
+  // took its peak past 100 MB at 65,000 leases (103 against 96 MB) for ~5% of its time.
+  const { table, networkState } = await readTableAtConfig(ctx, { split: false });
   // The config's VNI, for vxlan leases whose BackendData has none (as the config resolves, even
   // one with problems; none without a config).
   const backend = networkState.state === "missing" ? undefined : networkState.validation.resolved?.Backend;
