@@ -17,6 +17,9 @@
  */
 const {
   mkdirSync,
+  closeSync,
+  fstatSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -25,7 +28,7 @@ const {
   writeFileSync,
 } = require("node:fs");
 const { createRequire } = require("node:module");
-const { basename, dirname, join, resolve } = require("node:path");
+const { basename, dirname, isAbsolute, join, resolve } = require("node:path");
 const { pathToFileURL } = require("node:url");
 const { cachedDataVersionTag } = require("node:v8");
 const { Script } = require("node:vm");
@@ -42,21 +45,45 @@ const uncached = [];
 /** V8's version, flags and CPU features as the run starts (the agent sets heap flags later). */
 const startTag = cachedDataVersionTag();
 
-/** `$XDG_CACHE_HOME/podnet/compile-cache/<node version>-<arch>/<build>` (else ~/.cache/...); none without a home. */
+/** Whether `path` exists and is this user's, writable by no one else (uid checks only where there are uids). */
+function ownedByMe(st) {
+  const me = typeof process.geteuid === "function" ? process.geteuid() : undefined;
+  return me === undefined || (st.uid === me && (st.mode & 0o022) === 0);
+}
+
+/**
+ * `$XDG_CACHE_HOME/podnet/compile-cache/<node version>-<arch>/<build>` (else ~/.cache/...).
+ * None without a home, with a relative XDG_CACHE_HOME (the XDG spec says to ignore it), or
+ * when the home is not this user's: V8 checks cached code against the source's length only,
+ * so a cache someone else can write (root under `sudo -E`, a unit with another user's HOME)
+ * would run their code.
+ */
 function compileCacheDir() {
   if (process.env.NODE_DISABLE_COMPILE_CACHE) return undefined;
   const home = process.env.HOME;
-  const base = process.env.XDG_CACHE_HOME || (home ? join(home, ".cache") : "");
+  const xdg = process.env.XDG_CACHE_HOME;
+  const base = xdg && isAbsolute(xdg) ? xdg : home && isAbsolute(home) ? join(home, ".cache") : "";
   if (base === "") return undefined;
+  try {
+    if (!ownedByMe(statSync(home && base === join(home, ".cache") ? home : base))) return undefined;
+  } catch {
+    return undefined; // no such home: nothing is created there
+  }
   return join(base, "podnet", "compile-cache", `${process.version}-${process.arch}`, BUILD);
 }
 
+/** The cached code of chunk `name`, if this user's own file (anyone else's is never run). */
 function cachedCode(name) {
   if (cacheDir === undefined) return undefined;
+  let fd;
   try {
-    return readFileSync(join(cacheDir, name));
+    fd = openSync(join(cacheDir, name), "r");
+    if (!ownedByMe(fstatSync(fd))) return undefined;
+    return readFileSync(fd);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -91,7 +118,8 @@ process.on("exit", () => {
     for (const { name, script } of uncached) {
       const tmp = join(cacheDir, `.${name}.${process.pid}`);
       try {
-        writeFileSync(tmp, script.createCachedData());
+        // "wx": never through a file or link already there.
+        writeFileSync(tmp, script.createCachedData(), { flag: "wx", mode: 0o600 });
         renameSync(tmp, join(cacheDir, name)); // whole or not at all, whoever else writes it
       } catch (err) {
         rmSync(tmp, { force: true }); // a full disk leaves no half-written file behind
@@ -113,4 +141,13 @@ process.on("exit", () => {
   }
 });
 
-load(join(__dirname, "main.js"));
+try {
+  load(join(__dirname, "main.js"));
+} catch (err) {
+  // A damaged install (a chunk missing or unreadable): one line, not a stack.
+  const why = err instanceof Error ? err.message : String(err);
+  process.stderr.write(
+    `podnet: cannot load podnet's own code (${why}); the installation is damaged: reinstall podnet\n`,
+  );
+  process.exitCode = 1;
+}

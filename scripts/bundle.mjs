@@ -180,7 +180,8 @@ await rm(esmdir, { recursive: true, force: true });
 // bin.ts's `#!` line is the loader's now; left in main.js it would end up inside the loader's wrapper.
 const main = join(outdir, "main.js");
 await writeFile(main, (await readFile(main, "utf8")).replace(/^#!.*/, ""));
-// The build's identity keys the loader's compile cache: a hash of every chunk it can load.
+// The build's identity keys the loader's compile cache: a hash of every chunk it can load and
+// of the loader itself (its wrapper is part of each compiled source).
 const outFiles = [
   "main.js",
   ...(await readdir(join(outdir, "chunks"))).filter((f) => f.endsWith(".js")).map((f) => `chunks/${f}`),
@@ -188,6 +189,7 @@ const outFiles = [
 const hash = createHash("sha256");
 for (const f of outFiles) hash.update(`${f}\0`).update(await readFile(join(outdir, f)));
 const loader = await readFile(new URL("./bundle-loader.cjs", import.meta.url), "utf8");
+hash.update("bundle-loader.cjs\0").update(loader);
 await writeFile(
   join(outdir, "podnet.js"),
   loader.replace("__PODNET_BUILD__", hash.digest("hex").slice(0, 16)),
