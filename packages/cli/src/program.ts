@@ -108,7 +108,13 @@ function commandWord(program: Command, argv: readonly string[]): string | undefi
 
 /** Runs podnet with these arguments; resolves to the exit status. */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = await buildProgram(argv);
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+  } catch (err) {
+    // A damaged install (a chunk missing): one line, not an unhandled rejection's stack.
+    return reportError(err);
+  }
   const exitOverride = (err: CommanderError) => {
     throw err;
   };

@@ -332,8 +332,10 @@ export class LeaseRegistry {
    *   in the view is checked against etcd before it is reused);
    * - reservations are never taken: a reservation's key makes the create compare fail (and one
    *   of another length, added since, changes the count);
-   * - "out of subnets" and removing a stale lease come only from a view no older than the call
-   *   (a listing is taken first otherwise), so expired or deleted leases are free again;
+   * - "out of subnets" comes only from a view no older than the call (a listing is taken first
+   *   otherwise), so expired or deleted leases are free again; a stale lease of this host's is
+   *   removed from any view, as its delete compares its revision and its etcd lease is revoked
+   *   only once etcd says no key rides on it;
    * - backend data: the request's data, with what it leaves out kept from the lease reused.
    */
   async acquire(req: AcquireRequest): Promise<AcquireResult> {
@@ -850,12 +852,13 @@ export class LeaseRegistry {
     failure: readonly Op[] = [],
   ): Promise<TxnResult> {
     const res = this.store.txn(compares, ops, failure);
-    const noted = res.then(
-      (r) => {
+    const noted = res
+      .then((r) => {
         if (r.succeeded && ops.length > 0) this.noteOwn(written(r.revision));
-      },
-      () => undefined,
-    );
+      })
+      // Bookkeeping that throws must not leave checks waiting, nor reject unhandled: a view that
+      // missed the write is caught by the next count.
+      .catch(() => undefined);
     this.writing.add(noted);
     void noted.then(() => this.answered(noted));
     return res;
