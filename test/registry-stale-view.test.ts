@@ -16,6 +16,7 @@ import {
   type Store,
 } from "@podnet/ipam-core";
 import { etcdAvailable } from "@podnet/test-harness/etcd";
+import { subnetNameOf, vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,13 +29,8 @@ const net = (third: number, first: number, last: number): LeaseNetwork => ({
     max: parseIPv4(`10.${third}.${last}.0`)!,
   },
 });
-const host = (publicIP: string): LeaseAttrs => ({
-  publicIP,
-  publicIPv6: null,
-  backendType: "vxlan",
-  backendData: '{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}',
-});
-const nameOf = (key: string): string => key.slice(key.indexOf("/subnets/") + "/subnets/".length);
+const host = (publicIP: string): LeaseAttrs => vxlanHostAttrs(publicIP);
+const nameOf = subnetNameOf;
 
 describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
   const etcd = useEtcd();

@@ -13,6 +13,7 @@ import {
   type Store,
 } from "@podnet/ipam-core";
 import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,12 +46,7 @@ const TINY: LeaseNetwork = {
 };
 
 const subnet = (name: string): LeaseSubnet => parseLeaseKey(name)!;
-const host = (publicIP: string, mac = "02:00:00:00:00:01"): LeaseAttrs => ({
-  publicIP,
-  publicIPv6: null,
-  backendType: "vxlan",
-  backendData: `{"VNI":1,"VtepMAC":"${mac}"}`,
-});
+const host = (publicIP: string, mac?: string): LeaseAttrs => vxlanHostAttrs(publicIP, mac);
 const hexOf = (id: string): string => BigInt(id).toString(16);
 const decOf = (hex: string): string => BigInt(`0x${hex}`).toString();
 

@@ -43,3 +43,30 @@ export async function leaseTtl(etcd: EtcdCluster, id: string): Promise<number> {
   const out = await etcd.etcdctlOk(["lease", "timetolive", id]);
   return Number(/remaining\((-?\d+)s\)/.exec(out)?.[1] ?? "-1");
 }
+
+/** A VXLAN host's lease attributes as podnet's registry takes them, with VNI 1 and one VtepMAC. */
+export function vxlanHostAttrs(publicIP: string, mac = "02:00:00:00:00:01") {
+  return {
+    publicIP,
+    publicIPv6: null,
+    backendType: "vxlan",
+    backendData: `{"VNI":1,"VtepMAC":"${mac}"}`,
+  };
+}
+
+/** A key under `dir` as a store's listing returns it (value bytes, one revision for all three). */
+export function storedEntry(dir: string, name: string, value: string, lease = "0", rev = 5) {
+  return {
+    key: dir + name,
+    value: Buffer.from(value),
+    createRevision: rev,
+    modRevision: rev,
+    version: 1,
+    lease,
+  };
+}
+
+/** The subnet part of a lease key (`10.5.1.0-24` of `<prefix>/subnets/10.5.1.0-24`). */
+export function subnetNameOf(key: string): string {
+  return key.slice(key.indexOf("/subnets/") + "/subnets/".length);
+}

@@ -1,4 +1,5 @@
 import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
+import { storedEntry, subnetNameOf, vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseIPv4, parseIPv4Cidr } from "./address.js";
@@ -12,14 +13,8 @@ import { LeaseRegistry } from "./registry.js";
 const PREFIX = "/coreos.com/network";
 const DIR = `${PREFIX}/subnets/`;
 
-const kv = (name: string, value: string, lease = "0", rev = 5): KeyValue => ({
-  key: DIR + name,
-  value: Buffer.from(value),
-  createRevision: rev,
-  modRevision: rev,
-  version: 1,
-  lease,
-});
+const kv = (name: string, value: string, lease = "0", rev = 5): KeyValue =>
+  storedEntry(DIR, name, value, lease, rev);
 
 describe("LeaseSnapshot", () => {
   const kvs = [
@@ -74,13 +69,8 @@ const TINY: LeaseNetwork = {
     max: parseIPv4("10.6.4.0")!,
   },
 };
-const host = (publicIP: string): LeaseAttrs => ({
-  publicIP,
-  publicIPv6: null,
-  backendType: "vxlan",
-  backendData: '{"VNI":1,"VtepMAC":"02:00:00:00:00:01"}',
-});
-const nameOf = (key: string): string => key.slice(key.indexOf("/subnets/") + "/subnets/".length);
+const host = (publicIP: string): LeaseAttrs => vxlanHostAttrs(publicIP);
+const nameOf = subnetNameOf;
 
 describe.skipIf(!etcdAvailable())("the lease cache against a real etcd", () => {
   const etcd = useEtcd();

@@ -1,3 +1,4 @@
+import { storedEntry } from "@podnet/test-harness/flannel";
 import { describe, expect, it } from "vitest";
 import type { KeyValue } from "./etcd/store.js";
 import { LeaseSnapshot } from "./lease-cache.js";
@@ -7,14 +8,8 @@ import { PatchedSnapshot } from "./patched-snapshot.js";
 const PREFIX = "/coreos.com/network";
 const DIR = `${PREFIX}/subnets/`;
 
-const kv = (name: string, value: string, lease = "0", rev = 5): KeyValue => ({
-  key: DIR + name,
-  value: Buffer.from(value),
-  createRevision: rev,
-  modRevision: rev,
-  version: 1,
-  lease,
-});
+const kv = (name: string, value: string, lease = "0", rev = 5): KeyValue =>
+  storedEntry(DIR, name, value, lease, rev);
 const nameOf = (key: string): string => key.slice(DIR.length);
 
 describe("PatchedSnapshot", () => {
