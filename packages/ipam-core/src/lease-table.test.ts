@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIPv4, parseIPv6 } from "./address.js";
 import { addressMap, checkLeases, FINDING_KINDS, utilisation } from "./analysis.js";
+import { vtepMacOf } from "./backend-data.js";
 import { WireWriter } from "./etcd/protobuf-wire.js";
 import { walkRangeResponse } from "./etcd/reply-decoders.js";
 import type { KeyValue, KeyValueCursor } from "./etcd/store.js";
@@ -229,6 +230,7 @@ function rowOf(t: LeaseTable, i: number) {
     hasBackendData: t.hasBackendData(i),
     badBackendData: t.badBackendData(i),
     vni: t.vni(i),
+    vtepMac: t.vtepMac(i),
     etcdLease: t.etcdLease(i),
     createRevision: t.createRevision(i),
     modRevision: t.modRevision(i),
@@ -383,6 +385,8 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
         for (let j = 0; j < ref.size; j++) {
           expect(rowOf(t, t.order[j]!)).toEqual(rowOf(ref, j));
           expect(rowOf(c, c.order[j]!)).toEqual(rowOf(ref, j));
+          // The VtepMAC column is the codec's own reading of the lease.
+          expect(ref.vtepMac(j)).toBe(vtepMacOf(listing.leases[j]!.attrs));
         }
         expect(t.etcdLeaseIds()).toEqual(ref.etcdLeaseIds());
         expect(c.damaged).toEqual(listing.damaged);

@@ -41,6 +41,8 @@ const BAD_BACKEND_DATA = 4;
 const HAS_V4 = 8;
 /** The value is ASCII: its UTF-8 text is its Latin-1 text. */
 const ASCII = 16;
+/** The row's `mac` bytes hold the VtepMAC of its vxlan BackendData (exactly when its VNI is readable). */
+const HAS_MAC = 32;
 
 /** {@link LeaseTable.vni} of a row without vxlan BackendData to read a VNI from. */
 const NO_VNI = -1;
@@ -162,6 +164,17 @@ export class LeaseTable implements ListingCounts {
   vni(i: number): number | null | undefined {
     const v = this.cols.vni[i]!;
     return v === NO_VNI ? undefined : v === BAD_VNI ? null : v;
+  }
+
+  /**
+   * The VtepMAC in row `i`'s vxlan BackendData, normalised (vxlanDataOf's): null exactly when
+   * {@link vni} is not a number (no vxlan BackendData, or none that parses).
+   */
+  vtepMac(i: number): string | null {
+    if ((this.cols.flags[i]! & HAS_MAC) === 0) return null;
+    const m = this.cols.mac;
+    const o = 6 * i;
+    return `${HEX[m[o]!]}:${HEX[m[o + 1]!]}:${HEX[m[o + 2]!]}:${HEX[m[o + 3]!]}:${HEX[m[o + 4]!]}:${HEX[m[o + 5]!]}`;
   }
 
   /** Row `i`'s etcd lease id; "0" for a reservation. */
@@ -324,6 +337,7 @@ export class LeaseTableBuilder {
     }
     // Addresses as int32 (the columns keep the same 32 bits): a double argument is a heap number.
     this.cols.pushRow(flags, key.ip | 0, key.prefix, v.publicIP | 0, type, vni, lease, c);
+    if (vni >= 0) this.cols.macAt(buf, v.macStart);
     this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
     return true;
   }
@@ -367,6 +381,8 @@ interface Columns {
   /** The BackendType strings `type` indexes; index 0 is "none" (undefined). */
   readonly types: readonly (string | undefined)[];
   readonly vni: Int32Array;
+  /** Six bytes a row: the VtepMAC, where the row's flags say HAS_MAC. */
+  readonly mac: Uint8Array;
   readonly lease: Uint32Array;
   /** The etcd lease ids `lease` indexes. */
   readonly ids: EtcdIds;
@@ -391,6 +407,7 @@ class ColumnBuilder {
   private readonly typeBytes: Uint8Array[] = [new Uint8Array(0)];
   private readonly vxlan: boolean[] = [false];
   private vni: Int32Array;
+  private mac: Uint8Array;
   private lease: Uint32Array;
   private createRevision: Float64Array;
   private modRevision: Float64Array;
@@ -403,6 +420,7 @@ class ColumnBuilder {
     this.publicIP = new Uint32Array(c);
     this.type = new Uint16Array(c);
     this.vni = new Int32Array(c);
+    this.mac = new Uint8Array(6 * c);
     this.lease = new Uint32Array(c);
     this.createRevision = new Float64Array(c);
     this.modRevision = new Float64Array(c);
@@ -430,6 +448,8 @@ class ColumnBuilder {
           : data.vni;
     const publicIP = parseIPv4(attrs.publicIP) ?? 0; // always an address: the codec checked it
     this.pushRow(flags, subnet.ipv4.ip, subnet.ipv4.prefix, publicIP, type, vni, leaseIndex, lease);
+    // The normalised VtepMAC (lower-case colon form) of the BackendData the VNI came from.
+    if (vni >= 0 && typeof data === "object") this.macAt(Buffer.from(data.vtepMac, "latin1"), 0);
     if (v6) {
       this.ip6 ??= [];
       this.ip6[this.n - 1] = subnet.ipv6;
@@ -458,6 +478,18 @@ class ColumnBuilder {
     this.lease[i] = lease;
     this.createRevision[i] = revisions.createRevision;
     this.modRevision[i] = revisions.modRevision;
+  }
+
+  /**
+   * The last row's VtepMAC from the 17 bytes of lower-case colon form at `bytes[at]`, which the
+   * caller's reader has already judged a valid VtepMAC (backend-data.ts holds that rule).
+   */
+  macAt(bytes: Uint8Array, at: number): void {
+    const i = this.n - 1;
+    for (let k = 0; k < 6; k++) {
+      this.mac[6 * i + k] = (hexDigit(bytes[at + 3 * k]!) << 4) | hexDigit(bytes[at + 3 * k + 1]!);
+    }
+    this.flags[i] = this.flags[i]! | HAS_MAC;
   }
 
   /** The index of a BackendType, added when new. */
@@ -509,6 +541,7 @@ class ColumnBuilder {
       type: this.type.subarray(0, n),
       types: this.types,
       vni: this.vni.subarray(0, n),
+      mac: this.mac.subarray(0, 6 * n),
       lease: this.lease.subarray(0, n),
       ids,
       createRevision: this.createRevision.subarray(0, n),
@@ -530,6 +563,9 @@ class ColumnBuilder {
     this.publicIP = more(this.publicIP, (k) => new Uint32Array(k));
     this.type = more(this.type, (k) => new Uint16Array(k));
     this.vni = more(this.vni, (k) => new Int32Array(k));
+    const mac = new Uint8Array(6 * c);
+    mac.set(this.mac);
+    this.mac = mac;
     this.lease = more(this.lease, (k) => new Uint32Array(k));
     this.createRevision = more(this.createRevision, (k) => new Float64Array(k));
     this.modRevision = more(this.modRevision, (k) => new Float64Array(k));
@@ -621,6 +657,13 @@ class EtcdIds {
     for (const at of old) if (at !== 0) this.slot(at - 1);
   }
 }
+
+/** A lower-case hex digit's value. */
+function hexDigit(c: number): number {
+  return c <= 57 ? c - 48 : c - 87;
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 /** A 32-bit hash of an id's halves (etcd ids differ in their low bits, timestamps in the high ones). */
 function hash(lo: number, hi: number): number {
