@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { jsonChunks } from "./json-stream.js";
+import { sinkText } from "./byte-sink.js";
+import { jsonChunks, writeJsonArray } from "./json-stream.js";
 import { LazyArray, render } from "./output.js";
 
 const rows = [
@@ -7,7 +8,13 @@ const rows = [
   { a: 2, b: null, c: [1, { d: true }] },
 ];
 const lazy = () => new LazyArray(rows.length, () => rows);
-const text = (value: unknown, pretty: boolean) => [...jsonChunks(value, { pretty })].join("");
+const text = (value: unknown, pretty: boolean) =>
+  sinkText((out) => {
+    for (const part of jsonChunks(value, { pretty })) {
+      if (typeof part === "string") out.text(part);
+      else for (const _ of part.write(out));
+    }
+  });
 
 describe("jsonChunks", () => {
   it("writes a lazy array compactly, element by element, as JSON.stringify would", () => {
@@ -26,6 +33,26 @@ describe("jsonChunks", () => {
     expect(text(lazy(), true)).toBe(JSON.stringify(rows, null, 2));
     expect(text({ plain: [1, 2] }, true)).toBe(JSON.stringify({ plain: [1, 2] }, null, 2));
     expect(text({ plain: [1, 2] }, false)).toBe('{"plain":[1,2]}');
+  });
+
+  it("writes a lazy array's own compact writer in place of its elements", () => {
+    const texts = rows.map((r) => JSON.stringify(r));
+    const own = new LazyArray(
+      rows.length,
+      () => rows,
+      (out) => writeJsonArray(texts, out),
+    );
+    expect(text({ items: own, n: 1 }, false)).toBe(JSON.stringify({ items: rows, n: 1 }));
+    expect(
+      text(
+        new LazyArray(
+          0,
+          () => [],
+          (out) => writeJsonArray([], out),
+        ),
+        false,
+      ),
+    ).toBe("[]");
   });
 
   it("render() keeps indenting by default and is compact when asked", async () => {

@@ -5,7 +5,13 @@
  * as a value of a plain top-level object, is written element by element; anything else in one piece.
  */
 import { safeJson } from "./bounded.js";
+import type { ByteSink } from "./byte-sink.js";
 import { isPlainObject, LazyArray } from "./output.js";
+
+/** A piece of output written straight into the output's bytes, yielding between rows (see LazyArray.compact). */
+export interface BytePart {
+  readonly write: (out: ByteSink) => Iterable<unknown>;
+}
 
 /** How {@link jsonChunks} writes. */
 export interface JsonStyle {
@@ -13,16 +19,23 @@ export interface JsonStyle {
   readonly pretty: boolean;
 }
 
-/** The JSON text of `value` in pieces (without a final newline); joined, it parses to `value`. */
-export function* jsonChunks(value: unknown, style: JsonStyle): Generator<string> {
+/**
+ * The JSON text of `value` in pieces (without a final newline), some written straight into the
+ * output's bytes; written in order, it parses to `value`.
+ */
+export function* jsonChunks(value: unknown, style: JsonStyle): Generator<string | BytePart> {
   yield* style.pretty ? prettyChunks(value, "") : compactChunks(value);
 }
 
-function* compactChunks(value: unknown): Generator<string> {
+function* compactChunks(value: unknown): Generator<string | BytePart> {
   if (value instanceof LazyArray) {
+    const { compact } = value;
+    if (compact !== undefined) {
+      yield { write: compact };
+      return;
+    }
     let first = true;
-    const texts: Iterable<string> = value.compact?.() ?? mapIter(value.each(), (item) => safeJson(item));
-    for (const text of texts) {
+    for (const text of mapIter(value.each(), (item) => safeJson(item))) {
       yield first ? `[${text}` : `,${text}`;
       first = false;
     }
@@ -67,6 +80,17 @@ function* prettyChunks(value: unknown, pad: string): Generator<string> {
     return;
   }
   yield indent(safeJson(value, 2), pad);
+}
+
+/** LazyArray.compact of elements given as their JSON texts: the array, element by element, yielding after each. */
+export function* writeJsonArray(texts: Iterable<string>, out: ByteSink): Generator<undefined> {
+  let sep = "[";
+  for (const text of texts) {
+    out.text(sep + text);
+    sep = ",";
+    yield;
+  }
+  out.text(sep === "[" ? "[]" : "]");
 }
 
 /** Characters JSON.stringify writes as they are inside a string (no quote, backslash, control or surrogate). */

@@ -3,9 +3,17 @@ import { describe, expect, it } from "vitest";
 import { tableViews } from "../commands/lease/lease-context.js";
 import type { TtlLookup } from "../ttl-policy.js";
 import { safeJson } from "./bounded.js";
+import { sinkText } from "./byte-sink.js";
 import { formatLeaseTable, leaseData, leaseJson, leaseTableLines } from "./lease.js";
 import { listingOf, scannedTableOf } from "./listing.fixture.js";
-import { eachRoute, formatRouteTable, routeData, routeJson, routeTableLines } from "./route.js";
+import {
+  eachRoute,
+  formatRouteTable,
+  routeData,
+  routeJson,
+  routeTableLines,
+  writeRoutesJson,
+} from "./route.js";
 
 const MAC = "c6:d2:32:6f:8f:44";
 const vxlan = (ip: string, vni = 1, mac = MAC) =>
@@ -81,6 +89,11 @@ describe("the listing views over a scanned lease table", () => {
       const routes = [...eachRoute(views, 3)];
       expect(routes.length).toBe(table.size + 1); // none over IPv4 for 0.0.0.0-0, two for the dual-stack lease
       for (const route of routes) expect(routeJson(route)).toBe(JSON.stringify(routeData(route)));
+      // Written from the table's columns into bytes, the whole array is JSON.stringify's.
+      const written = sinkText((out) => {
+        for (const _ of writeRoutesJson(views, 3, out));
+      });
+      expect(written).toBe(JSON.stringify(routes.map(routeData)));
     });
 
     it(`stream the route and lease tables as the whole tables would be (TTLs ${name})`, () => {

@@ -1,5 +1,6 @@
 import { PodnetError } from "@podnet/ipam-core";
-import { jsonChunks } from "./json-stream.js";
+import { ByteSink } from "./byte-sink.js";
+import { type BytePart, jsonChunks } from "./json-stream.js";
 
 /** The output formats every command offers (etcdctl's -w plus yaml). */
 export const OUTPUT_FORMATS = ["table", "json", "yaml", "simple"] as const;
@@ -27,15 +28,17 @@ export interface Result {
 /**
  * An array of `data` built element by element as it is printed: `-o json` writes each element
  * as it is made, so 65,000 routes never exist as objects (or as one string) all at once.
- * JSON.stringify and yaml see a plain array (toJSON). `compact`, when given, yields each
- * element's text exactly as JSON.stringify writes it, made without the element's object: the
- * compact `-o json` of a big listing writes that instead of stringifying 65,000 objects.
+ * JSON.stringify and yaml see a plain array (toJSON). `compact`, when given, writes the whole
+ * array's compact JSON text exactly as JSON.stringify writes it, into the output's bytes and
+ * without the elements' objects, yielding after each element (so the printer can wait for a
+ * slow reader): the compact `-o json` of a big listing writes that instead of stringifying
+ * 65,000 objects.
  */
 export class LazyArray<T> {
   constructor(
     readonly length: number,
     readonly each: () => Iterable<T>,
-    readonly compact?: () => Iterable<string>,
+    readonly compact?: (out: ByteSink) => Iterable<unknown>,
   ) {}
   toJSON(): T[] {
     return [...this.each()];
@@ -44,26 +47,15 @@ export class LazyArray<T> {
 
 /** Renders a result in the chosen format, as one string (JSON indented unless `pretty` is false). */
 export async function render(result: Result, format: OutputFormat, pretty = true): Promise<string> {
-  let out = "";
-  await emit(
-    result,
-    format,
-    (chunk) => {
-      out += chunk;
-      return undefined;
-    },
-    pretty,
-  );
-  return out;
+  const parts: Buffer[] = [];
+  const out = new ByteSink((chunk) => {
+    parts.push(Buffer.from(chunk));
+    return undefined;
+  });
+  await emit(result, format, out, pretty);
+  out.end();
+  return Buffer.concat(parts).toString("utf8");
 }
-
-/** A write of output: undefined when it was taken, a promise when the caller must wait for it. */
-type Write = (chunk: string) => Promise<void> | undefined;
-
-/** Output is handed to stdout in buffers of this many bytes: big enough for few writes, small enough to stay out of V8's large-object space. */
-const BUFFER_BYTES = 64 * 1024;
-/** Chunks are joined into a string of about this many characters before it is encoded (fewer, bigger encodes). */
-const JOIN_CHARS = 16 * 1024;
 
 /**
  * Prints a result on stdout in writes of 64 kB, encoded into a buffer as it is made (no big
@@ -76,82 +68,58 @@ export async function print(
   format: OutputFormat,
   pretty = process.stdout.isTTY === true,
 ): Promise<void> {
-  let buf = Buffer.allocUnsafe(BUFFER_BYTES);
-  let used = 0;
-  let pending = "";
-  const send = (chunk: Uint8Array | string): Promise<void> | undefined =>
-    process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r));
-  const flush = (): Promise<void> | undefined => {
-    if (used === 0) return undefined;
-    const full = buf.subarray(0, used);
-    // The stream may keep the buffer until it is written: never reuse it.
-    buf = Buffer.allocUnsafe(BUFFER_BYTES);
-    used = 0;
-    return send(full);
-  };
-  /** Encodes what is pending into the buffer (a UTF-16 code unit is at most 3 bytes of UTF-8). */
-  const encode = (): Promise<void> | undefined => {
-    const text = pending;
-    pending = "";
-    if (used + 3 * text.length <= buf.length) {
-      used += buf.write(text, used, "utf8");
-      return undefined;
-    }
-    const wait = flush();
-    if (3 * text.length > buf.length) return wait === undefined ? send(text) : wait.then(() => send(text));
-    used = buf.write(text, 0, "utf8");
-    return wait;
-  };
-  await emit(
-    result,
-    format,
-    (chunk) => {
-      pending += chunk;
-      return pending.length >= JOIN_CHARS ? encode() : undefined;
-    },
-    pretty,
+  const out = new ByteSink((chunk) =>
+    process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r)),
   );
-  await encode();
-  await flush();
+  await emit(result, format, out, pretty);
+  out.end();
+  await out.wait();
 }
 
-/** Writes every chunk, waiting only when a write asks to. */
-async function writeAll(chunks: Iterable<string>, write: Write, end = ""): Promise<void> {
+/** Writes every chunk (text, or a part that writes bytes row by row), waiting whenever the output asks to. */
+async function writeAll(chunks: Iterable<string | BytePart>, out: ByteSink, end = ""): Promise<void> {
   for (const chunk of chunks) {
-    const wait = write(chunk + end);
+    if (typeof chunk === "string") out.text(chunk + end);
+    else {
+      for (const _ of chunk.write(out)) {
+        const wait = out.wait();
+        if (wait !== undefined) await wait;
+      }
+    }
+    const wait = out.wait();
     if (wait !== undefined) await wait;
   }
 }
 
-async function emit(result: Result, format: OutputFormat, write: Write, pretty: boolean): Promise<void> {
+async function emit(result: Result, format: OutputFormat, out: ByteSink, pretty: boolean): Promise<void> {
   switch (format) {
     case "json":
-      await writeAll(jsonChunks(result.data, { pretty }), write);
-      await write("\n");
+      await writeAll(jsonChunks(result.data, { pretty }), out);
+      out.text("\n");
       return;
     case "yaml": {
       const { yamlChunks } = await import("./yaml.js");
-      await writeAll(yamlChunks(result.data), write);
+      await writeAll(yamlChunks(result.data), out);
       return;
     }
     case "simple": {
       if (result.rows) {
         await writeAll(
           mapRows(result.rows(), (row) => row.join("\t")),
-          write,
+          out,
           "\n",
         );
         return;
       }
-      await write(withNewline(result.human()));
+      out.text(withNewline(result.human()));
       return;
     }
     default:
       if (result.humanLines) {
-        await writeAll(result.humanLines(), write, "\n");
+        await writeAll(result.humanLines(), out, "\n");
         return;
       }
-      await write(withNewline(result.human()));
+      out.text(withNewline(result.human()));
   }
 }
 

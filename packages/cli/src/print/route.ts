@@ -22,6 +22,7 @@ import {
   vxlanDataOf,
   vxlanV6DataOf,
 } from "@podnet/ipam-core";
+import type { ByteSink } from "./byte-sink.js";
 import { jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
 import {
   formatTtl,
@@ -88,46 +89,44 @@ export function routeCount(views: ViewSource): number {
 }
 
 /**
- * The IPv4 routes of a lease table in address order, from its columns: only a vxlan lease's
- * value is decoded (for the VNI and VtepMAC in its BackendData). The same routes as routeOf
- * makes of the decoded leases.
+ * The IPv4 routes of a lease table in address order, from its columns alone (the VNI and
+ * VtepMAC of a vxlan lease's BackendData are columns too): no lease is decoded. The same
+ * routes as routeOf makes of the decoded leases.
  */
 function* tableRoutes4(rows: TableRows, configVni: number | undefined): Generator<RouteEntry> {
-  const vxlanTypes = new Map<string | undefined, boolean>();
   for (const i of rows.table.order) {
-    if (rows.table.hasV4(i)) yield tableRoute4(rows, i, configVni, vxlanTypes);
+    if (rows.table.hasV4(i)) yield tableRoute4(rows, i, configVni, true);
   }
 }
 
-/** Row `i`'s IPv4 route (see tableRoutes4); `vxlanTypes` remembers which BackendTypes are vxlan. */
+/** Row `i`'s IPv4 route (see tableRoutes4); its key only when `withKey` (else ""). */
 function tableRoute4(
   rows: TableRows,
   i: number,
   configVni: number | undefined,
-  vxlanTypes: Map<string | undefined, boolean>,
+  withKey: boolean,
 ): RouteEntry {
   const { table } = rows;
-  const type = table.backendType(i);
-  let vxlan = vxlanTypes.get(type);
-  if (vxlan === undefined) {
-    vxlan = isVxlanLease({ backendType: type });
-    vxlanTypes.set(type, vxlan);
-  }
-  const lease = vxlan ? table.lease(i) : undefined;
-  const decoded = lease === undefined ? undefined : vxlanDataOf(lease.attrs);
   return routeFrom({
     family: 4,
     destination: formatIPv4(table.ip4(i)),
     prefix: table.len4(i),
-    type,
-    data: typeof decoded === "object" ? decoded : undefined,
+    type: table.backendType(i),
+    data: vxlanColumns(table, i),
     // The column's number is the text's: flannel's dotted quads are canonical (see LeaseTable.publicIP).
-    publicIP: lease?.attrs.publicIP ?? formatIPv4(table.publicIP(i)),
+    publicIP: formatIPv4(table.publicIP(i)),
     configVni,
     ttlSeconds: rows.ttl(i),
     reservation: table.isReservation(i),
-    key: lease?.key ?? table.key(i),
+    key: withKey ? table.key(i) : "",
   });
+}
+
+/** Row `i`'s vxlan BackendData from the columns, as vxlanDataOf reads it from the lease; undefined when it has none usable. */
+function vxlanColumns(table: LeaseTable, i: number): VxlanData | undefined {
+  const vtepMac = table.vtepMac(i);
+  const vni = table.vni(i);
+  return vtepMac === null || typeof vni !== "number" ? undefined : { vni, vtepMac };
 }
 
 function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined): RouteEntry {
@@ -151,6 +150,17 @@ function routeOf(view: LeaseView, family: 4 | 6, configVni: number | undefined):
   });
 }
 
+/** Whether a BackendType (as written, undefined for none) makes vxlan routes. */
+function vxlanType(type: string | undefined): boolean {
+  return isVxlanLease({ backendType: type });
+}
+
+/** A route's device: `flannel.<VNI>` (`flannel-v6.<VNI>`) for vxlan, else the backend's name. */
+function routeDev(family: 4 | 6, type: string | undefined, vni: number | undefined): string {
+  if (vxlanType(type)) return `${family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`;
+  return type === undefined || type === "" ? "udp/alloc" : type;
+}
+
 /** A route from what a lease says: its subnet of the family, BackendType, vxlan data of the family, host. */
 function routeFrom(r: {
   family: 4 | 6;
@@ -164,14 +174,8 @@ function routeFrom(r: {
   reservation: boolean;
   key: string;
 }): RouteEntry {
-  const type = r.type ?? "";
-  const vxlan = type.toLowerCase() === "vxlan";
-  const vni = r.data?.vni ?? r.configVni;
-  const dev = vxlan
-    ? `${r.family === 4 ? "flannel" : "flannel-v6"}.${vni ?? "?"}`
-    : type === ""
-      ? "udp/alloc"
-      : type;
+  const vxlan = vxlanType(r.type);
+  const dev = routeDev(r.family, r.type, r.data?.vni ?? r.configVni);
   return {
     family: r.family,
     dst: `${r.destination}/${r.prefix}`,
@@ -242,6 +246,120 @@ export function routeJson(route: RouteEntry): string {
     `,"backendType":${route.backendType === null ? "null" : jsonRepeated(route.backendType)}` +
     `,"key":${jsonString(route.key)}}`
   );
+}
+
+/**
+ * The compact JSON array of the routes `eachRoute` yields (as their routeJson texts joined),
+ * written into the output's bytes: a table's IPv4 routes straight from its columns, digit by
+ * digit, with no string or object per route; any other route as its routeJson text.
+ */
+export function* writeRoutesJson(
+  sorted: ViewSource,
+  configVni: number | undefined,
+  out: ByteSink,
+): Generator<undefined> {
+  let sep = "[";
+  const rows = sorted.rows;
+  if (rows !== undefined) {
+    const row = route4JsonWriter(rows, configVni, out);
+    for (const i of rows.table.order) {
+      if (!rows.table.hasV4(i)) continue;
+      out.room(ROUTE_ROOM);
+      out.ascii(sep);
+      row(i);
+      sep = ",";
+      yield;
+    }
+  }
+  const texts = rows === undefined ? eachRoute(sorted, configVni) : ipv6Routes(sorted, configVni);
+  for (const route of texts) {
+    out.text(sep + routeJson(route));
+    sep = ",";
+    yield;
+  }
+  out.text(sep === "[" ? "[]" : "]");
+}
+
+/** Room for one route's JSON but its key, device and BackendType (which make their own). */
+const ROUTE_ROOM = 320;
+
+function* ipv6Routes(sorted: ViewSource, configVni: number | undefined): Generator<RouteEntry> {
+  for (const view of sorted.views(6)) {
+    if (view.lease.subnet.ipv6 !== undefined) yield routeOf(view, 6, configVni);
+  }
+}
+
+/**
+ * Writes row `i`'s IPv4 route as routeJson(tableRoute4(...)) writes it, from the columns;
+ * each BackendType's and device's JSON text is made once.
+ */
+function route4JsonWriter(
+  rows: TableRows,
+  configVni: number | undefined,
+  out: ByteSink,
+): (i: number) => void {
+  const { table } = rows;
+  const types = new Map<string | undefined, { json: Buffer; vxlan: boolean }>();
+  const devs = new Map<string, Buffer>();
+  const jsonBytes = (text: string) => Buffer.from(jsonString(text));
+  const lit = (text: string) => Buffer.from(text, "latin1");
+  const DST = lit('{"dst":"');
+  const GATEWAY = lit('","gateway":"');
+  const DEV = lit('","dev":');
+  const ONLINK = lit(',"flags":["onlink"],"publicIP":"');
+  const NOT_ONLINK = lit(',"flags":[],"publicIP":"');
+  const MAC = lit('","vtepMAC":');
+  const TTL = lit(',"ttlSeconds":');
+  const RESERVED = lit(',"reservation":true,"backendType":');
+  const NOT_RESERVED = lit(',"reservation":false,"backendType":');
+  const KEY = lit(',"key":');
+  return (i) => {
+    const typeName = table.backendType(i);
+    let type = types.get(typeName);
+    if (type === undefined) {
+      type = {
+        json: lit(typeName === undefined ? "null" : jsonString(typeName)),
+        vxlan: vxlanType(typeName),
+      };
+      types.set(typeName, type);
+    }
+    const data = type.vxlan ? vxlanColumns(table, i) : undefined;
+    const devName = routeDev(4, typeName, data?.vni ?? configVni);
+    let dev = devs.get(devName);
+    if (dev === undefined) {
+      dev = jsonBytes(devName);
+      devs.set(devName, dev);
+    }
+    const ip = table.ip4(i);
+    const publicIP = table.publicIP(i);
+    out.bytes(DST);
+    out.ipv4(ip);
+    out.buf[out.used++] = 47; // /
+    out.uint(table.len4(i));
+    out.bytes(GATEWAY);
+    out.ipv4(type.vxlan ? ip : publicIP);
+    out.bytes(DEV);
+    out.room(dev.length + ROUTE_ROOM);
+    out.bytes(dev);
+    out.bytes(type.vxlan ? ONLINK : NOT_ONLINK);
+    out.ipv4(publicIP);
+    out.bytes(MAC);
+    if (data === undefined) out.ascii("null");
+    else {
+      out.buf[out.used++] = 34;
+      out.ascii(data.vtepMac);
+      out.buf[out.used++] = 34;
+    }
+    out.bytes(TTL);
+    out.jsonNumber(rows.ttl(i));
+    out.bytes(table.isReservation(i) ? RESERVED : NOT_RESERVED);
+    out.room(type.json.length + 8);
+    out.bytes(type.json);
+    out.bytes(KEY);
+    out.jsonString(table.key(i));
+    out.room(1);
+    out.buf[out.used++] = 125; // }
+  };
 }
 
 /** The Genmask column: a dotted mask for IPv4 (as `route -n`), `/len` for IPv6. */
@@ -336,17 +454,11 @@ export function* routeTableLines(
   yield* text.slice(2);
 }
 
-/** {@link tableRouteLines}'s mark of an IPv4 route its columns cannot remake: it is decoded again. */
-const DECODE = -2;
-/** {@link tableRouteLines}'s mark of a route without a VtepMAC. */
-const NO_MAC = -1;
-
 /**
  * The route table's rows over a lease table in two passes, holding no row's text (a table of
- * 65,000 routes would be most of the command's memory): the first decodes each lease once and
- * measures its cells, keeping per IPv4 route only what the table's columns lack (the VtepMAC
- * as a number, the device); the second remakes each row from the columns and prints it. Any
- * route the columns cannot remake exactly (IPv6 ones, an unusual VtepMAC) is decoded again.
+ * 65,000 routes would be most of the command's memory): the first measures each row's cells,
+ * the second makes the rows again from the columns and prints them. IPv6 routes are decoded
+ * from their leases, in each pass.
  */
 function* tableRouteLines(
   rows: TableRows,
@@ -356,109 +468,15 @@ function* tableRouteLines(
   const { table } = rows;
   const view = (i: number): LeaseView => ({ lease: table.lease(i), ttlSeconds: rows.ttl(i) });
   const widths = HEAD.map((h) => h.length);
-  let count4 = 0;
-  for (let i = 0; i < table.size; i++) if (table.hasV4(i)) count4++;
-  const macs = new Float64Array(count4);
-  /** Per IPv4 route: its device's index in `devs`, times two, plus one when it is onlink (vxlan). */
-  const devOf = new Uint32Array(count4);
-  const devs: string[] = [];
-  const devIndex = new Map<string, number>();
-  const vxlanTypes = new Map<string | undefined, boolean>();
-  let k = 0;
-  for (const i of table.order) {
-    if (!table.hasV4(i)) continue;
-    const route = tableRoute4(rows, i, configVni, vxlanTypes);
-    widen(widths, routeRow(route, numeric));
-    let d = devIndex.get(route.dev);
-    if (d === undefined) {
-      d = devs.push(route.dev) - 1;
-      devIndex.set(route.dev, d);
+  const each = function* (): Generator<RowFields> {
+    for (const i of table.order) if (table.hasV4(i)) yield tableRoute4(rows, i, configVni, false);
+    if (table.hasIPv6) {
+      for (const i of table.order) if (table.ip6(i) !== undefined) yield routeOf(view(i), 6, configVni);
     }
-    devOf[k] = 2 * d + (route.onlink ? 1 : 0);
-    macs[k++] = remakes(route, table, i) ? macNumber(route.vtepMAC) : DECODE;
-  }
-  if (table.hasIPv6) {
-    for (const i of table.order) {
-      if (table.ip6(i) !== undefined) widen(widths, routeRow(routeOf(view(i), 6, configVni), numeric));
-    }
-  }
-  yield alignedLine(HEAD, widths);
-  k = 0;
-  for (const i of table.order) {
-    if (!table.hasV4(i)) continue;
-    const mac = macs[k] ?? DECODE;
-    const dev = devOf[k++] ?? 0;
-    const route =
-      mac === DECODE
-        ? routeOf(view(i), 4, configVni)
-        : remade(table, i, rows.ttl(i), devs[dev >>> 1] ?? "", (dev & 1) === 1, mac);
-    yield alignedLine(routeRow(route, numeric), widths);
-  }
-  if (table.hasIPv6) {
-    for (const i of table.order) {
-      if (table.ip6(i) !== undefined)
-        yield alignedLine(routeRow(routeOf(view(i), 6, configVni), numeric), widths);
-    }
-  }
-}
-
-/** Whether {@link remade} gives row `i`'s IPv4 route back exactly (flannel's leases all do). */
-function remakes(route: RouteEntry, table: LeaseTable, i: number): boolean {
-  return route.publicIP === formatIPv4(table.publicIP(i)) && route.reservation === table.isReservation(i);
-}
-
-/** Row `i`'s IPv4 route's table fields from the columns, with what the first pass kept. */
-function remade(
-  table: LeaseTable,
-  i: number,
-  ttlSeconds: number | null | undefined,
-  dev: string,
-  onlink: boolean,
-  mac: number,
-): RowFields {
-  const destination = formatIPv4(table.ip4(i));
-  const publicIP = formatIPv4(table.publicIP(i));
-  return {
-    family: 4,
-    destination,
-    prefix: table.len4(i),
-    gateway: onlink ? destination : publicIP,
-    dev,
-    publicIP,
-    vtepMAC: mac === NO_MAC ? null : macText(mac),
-    ttlSeconds,
-    reservation: table.isReservation(i),
   };
-}
-
-/**
- * A MAC in ipam-core's normalised form (lower-case hex, colons) as a 48-bit number; NO_MAC for
- * none, DECODE for any other text (its route is decoded again rather than remade).
- */
-function macNumber(mac: string | null): number {
-  if (mac === null) return NO_MAC;
-  if (mac.length !== 17) return DECODE;
-  let n = 0;
-  for (let k = 0; k < 17; k++) {
-    const c = mac.charCodeAt(k);
-    if (k % 3 === 2) {
-      if (c !== 58) return DECODE;
-      continue;
-    }
-    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
-    if (digit < 0) return DECODE;
-    n = n * 16 + digit;
-  }
-  return n;
-}
-
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-/** {@link macNumber} back to its text. */
-function macText(n: number): string {
-  const hi = Math.floor(n / 2 ** 32);
-  const lo = n >>> 0;
-  return `${HEX[(hi >>> 8) & 255]}:${HEX[hi & 255]}:${HEX[lo >>> 24]}:${HEX[(lo >>> 16) & 255]}:${HEX[(lo >>> 8) & 255]}:${HEX[lo & 255]}`;
+  for (const route of each()) widen(widths, routeRow(route, numeric));
+  yield alignedLine(HEAD, widths);
+  for (const route of each()) yield alignedLine(routeRow(route, numeric), widths);
 }
 
 function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { withContext } from "../../context.js";
+import { writeJsonArray } from "../../print/json-stream.js";
 import {
   damagedData,
   foreignData,
@@ -33,7 +34,7 @@ export function listCommand(): Command {
           leases: new LazyArray(
             views.size,
             () => mapIter(views.views(), leaseData),
-            () => mapIter(views.views(), leaseJson),
+            (out) => writeJsonArray(mapIter(views.views(), leaseJson), out),
           ),
           damaged: table.damaged.map(damagedData),
           foreign: table.foreign.map(foreignData),

@@ -22,9 +22,9 @@ import {
   formatRouteTable,
   routeCount,
   routeData,
-  routeJson,
   routeSimpleRow,
   routeTableLines,
+  writeRoutesJson,
 } from "../../print/route.js";
 import { warn } from "../../print/warn.js";
 import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
@@ -100,7 +100,7 @@ async function showTable(ctx: Context, numeric: boolean, ttl: TtlMode): Promise<
       routes: new LazyArray(
         routeCount(sorted),
         () => mapIter(eachRoute(sorted, vni), routeData),
-        () => mapIter(eachRoute(sorted, vni), routeJson),
+        (out) => writeRoutesJson(sorted, vni, out),
       ),
     },
     human: () =>
