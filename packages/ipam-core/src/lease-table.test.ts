@@ -216,6 +216,16 @@ function referenceListing(kvs: readonly KeyValue[], revision: number): LeaseList
   return { revision, leases: leases.sort(bySubnet), damaged: damaged.sort(bySubnet), foreign };
 }
 
+/** A canonical row's value made again from its columns, as the listing views print it. */
+function canonicalValueOf(t: LeaseTable, i: number): string {
+  const ip = t.publicIP(i);
+  let v = `{"PublicIP":"${[ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".")}","PublicIPv6":null`;
+  const type = t.backendType(i);
+  if (type !== undefined) v += `,"BackendType":"${type}"`;
+  if (t.hasBackendData(i)) v += `,"BackendData":{"VNI":${t.vni(i)},"VtepMAC":"${t.vtepMac(i)}"}`;
+  return `${v}}`;
+}
+
 /** Every column of row `i` of `t`, through the table's accessors. */
 function rowOf(t: LeaseTable, i: number) {
   return {
@@ -387,6 +397,10 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
           expect(rowOf(c, c.order[j]!)).toEqual(rowOf(ref, j));
           // The VtepMAC column is the codec's own reading of the lease.
           expect(ref.vtepMac(j)).toBe(vtepMacOf(listing.leases[j]!.attrs));
+          const i = t.order[j]!;
+          if (t.isCanonical(i) && (!t.hasBackendData(i) || t.vtepMac(i) !== null)) {
+            expect(canonicalValueOf(t, i)).toBe(listing.leases[j]!.value);
+          }
         }
         expect(t.etcdLeaseIds()).toEqual(ref.etcdLeaseIds());
         expect(c.damaged).toEqual(listing.damaged);

@@ -43,6 +43,8 @@ const HAS_V4 = 8;
 const ASCII = 16;
 /** The row's `mac` bytes hold the VtepMAC of its vxlan BackendData (exactly when its VNI is readable). */
 const HAS_MAC = 32;
+/** The value is in flannel's own form (lease-bytes.ts): the columns say all of it. */
+const CANONICAL = 64;
 
 /** {@link LeaseTable.vni} of a row without vxlan BackendData to read a VNI from. */
 const NO_VNI = -1;
@@ -175,6 +177,20 @@ export class LeaseTable implements ListingCounts {
     const m = this.cols.mac;
     const o = 6 * i;
     return `${HEX[m[o]!]}:${HEX[m[o + 1]!]}:${HEX[m[o + 2]!]}:${HEX[m[o + 3]!]}:${HEX[m[o + 4]!]}:${HEX[m[o + 5]!]}`;
+  }
+
+  /**
+   * Whether row `i`'s value is in flannel's own form (readCanonicalValue's): PublicIPv6 null,
+   * no BackendV6Data, and BackendData, when there is some, `{"VNI":n,"VtepMAC":"mac"}` as the
+   * columns read it (so the columns give the value back byte for byte where {@link vtepMac} is not null).
+   */
+  isCanonical(i: number): boolean {
+    return (this.cols.flags[i]! & CANONICAL) !== 0;
+  }
+
+  /** Octet `k` (0 to 5) of row `i`'s VtepMAC, for a row whose {@link vtepMac} is not null (no string made). */
+  vtepMacOctet(i: number, k: number): number {
+    return this.cols.mac[6 * i + k]!;
   }
 
   /** Row `i`'s etcd lease id; "0" for a reservation. */
@@ -320,7 +336,7 @@ export class LeaseTableBuilder {
       lease = this.ids.ofHalves(this.halves[0]!, this.halves[1]!);
     } else lease = this.ids.ofText(c.lease());
     // The value is ASCII, and without BackendV6Data routingData reads BackendData only.
-    let flags = HAS_V4 | ASCII;
+    let flags = HAS_V4 | ASCII | CANONICAL;
     if (this.ids.isZero(lease)) flags |= RESERVED;
     const type = v.typeEnd > v.typeStart ? this.cols.typeAt(buf, v.typeStart, v.typeEnd) : 0;
     const hasData = v.dataEnd > v.dataStart;
