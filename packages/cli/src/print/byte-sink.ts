@@ -10,6 +10,8 @@ const BUFFER_BYTES = 64 * 1024;
 /** Chunks are joined into a string of about this many characters before it is encoded (fewer, bigger encodes). */
 const JOIN_CHARS = 16 * 1024;
 
+const HEX_DIGITS = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+
 /** Where full buffers (or a string too big for one) go: undefined when taken, a promise when the writer must wait. */
 export type Send = (chunk: Uint8Array | string) => Promise<void> | undefined;
 
@@ -79,13 +81,31 @@ export class ByteSink {
 
   /** An IPv4 address (an unsigned 32-bit number) as a dotted quad (at most 15 bytes). */
   ipv4(ip: number): void {
-    this.uint(ip >>> 24);
+    this.octet(ip >>> 24);
     this.buf[this.used++] = 46;
-    this.uint((ip >>> 16) & 255);
+    this.octet((ip >>> 16) & 255);
     this.buf[this.used++] = 46;
-    this.uint((ip >>> 8) & 255);
+    this.octet((ip >>> 8) & 255);
     this.buf[this.used++] = 46;
-    this.uint(ip & 255);
+    this.octet(ip & 255);
+  }
+
+  /** A number from 0 to 255 in decimal. */
+  private octet(n: number): void {
+    const buf = this.buf;
+    let at = this.used;
+    if (n >= 100) {
+      buf[at++] = 48 + ((n / 100) | 0);
+      buf[at++] = 48 + (((n / 10) | 0) % 10);
+    } else if (n >= 10) buf[at++] = 48 + ((n / 10) | 0);
+    buf[at++] = 48 + (n % 10);
+    this.used = at;
+  }
+
+  /** A byte as two lower-case hex digits. */
+  hex2(b: number): void {
+    this.buf[this.used++] = HEX_DIGITS[b >>> 4]!;
+    this.buf[this.used++] = HEX_DIGITS[b & 15]!;
   }
 
   /** JSON.stringify of a number, null for null and undefined (jsonNumber's text; at most 24 bytes). */

@@ -19,7 +19,8 @@ import {
   vtepMacOf as vtepMacOfAttrs,
 } from "@podnet/ipam-core";
 import { safeJson } from "./bounded.js";
-import { jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
+import type { ByteSink } from "./byte-sink.js";
+import { jsonNumber, jsonRepeated, jsonString, writeJsonArray } from "./json-stream.js";
 import { fields, table, tableLines } from "./table.js";
 
 /**
@@ -119,6 +120,86 @@ export function leaseJson(view: LeaseView): string {
     `,"reservation":${isReservation(lease)},"key":${jsonString(lease.key)},"modRevision":${jsonNumber(lease.modRevision)}}`
   );
 }
+
+/**
+ * The compact JSON array of the leases' leaseJson texts, written into the output's bytes: a
+ * table's rows in flannel's own form straight from its columns (LeaseTable.isCanonical), with
+ * no string or object per lease; any other lease decoded and written as its leaseJson text.
+ */
+export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<undefined> {
+  const rows = views.rows;
+  if (rows === undefined) {
+    yield* writeJsonArray(mapIter(views.views(), leaseJson), out);
+    return;
+  }
+  const { table } = rows;
+  const types = new Map<string | undefined, Buffer>();
+  const lit = (text: string) => Buffer.from(text, "latin1");
+  const SUBNET = lit('{"subnet":"');
+  const PUBLIC_IP = lit('","ipv6Subnet":null,"publicIP":"');
+  const TYPE = lit('","publicIPv6":null,"backendType":');
+  const VNI = lit(',"backendData":{"VNI":');
+  const MAC = lit(',"VtepMAC":"');
+  const NO_DATA = lit(',"backendData":null');
+  const ETCD_LEASE = lit(',"etcdLease":"');
+  const TTL = lit('","ttlSeconds":');
+  const RESERVED = lit(',"reservation":true,"key":');
+  const NOT_RESERVED = lit(',"reservation":false,"key":');
+  const REVISION = lit(',"modRevision":');
+  let sep = "[";
+  for (const i of table.order) {
+    const vni = table.vni(i);
+    const data = table.hasBackendData(i);
+    if (!table.isCanonical(i) || (data && typeof vni !== "number")) {
+      out.text(sep + leaseJson({ lease: table.lease(i), ttlSeconds: rows.ttl(i) }));
+      sep = ",";
+      yield;
+      continue;
+    }
+    const typeName = table.backendType(i);
+    let type = types.get(typeName);
+    if (type === undefined) {
+      type = lit(typeName === undefined ? "null" : jsonString(typeName));
+      types.set(typeName, type);
+    }
+    out.room(LEASE_ROOM + type.length);
+    out.ascii(sep);
+    sep = ",";
+    out.bytes(SUBNET);
+    out.ipv4(table.ip4(i));
+    out.buf[out.used++] = 47; // /
+    out.uint(table.len4(i));
+    out.bytes(PUBLIC_IP);
+    out.ipv4(table.publicIP(i));
+    out.bytes(TYPE);
+    out.bytes(type);
+    if (data && typeof vni === "number") {
+      out.bytes(VNI);
+      out.uint(vni);
+      out.bytes(MAC);
+      for (let k = 0; k < 6; k++) {
+        if (k > 0) out.buf[out.used++] = 58; // :
+        out.hex2(table.vtepMacOctet(i, k));
+      }
+      out.ascii('"}');
+    } else out.bytes(NO_DATA);
+    out.bytes(ETCD_LEASE);
+    out.ascii(table.etcdLease(i));
+    out.bytes(TTL);
+    out.jsonNumber(rows.ttl(i));
+    out.bytes(table.isReservation(i) ? RESERVED : NOT_RESERVED);
+    out.jsonString(table.key(i));
+    out.room(32);
+    out.bytes(REVISION);
+    out.jsonNumber(table.modRevision(i));
+    out.buf[out.used++] = 125; // }
+    yield;
+  }
+  out.text(sep === "[" ? "[]" : "]");
+}
+
+/** Room for one lease's JSON but its key and BackendType (the etcd lease id is at most 20 digits). */
+const LEASE_ROOM = 360;
 
 /** vxlan data as flanneld writes it, which JSON.stringify(JSON.parse(text)) gives back unchanged. */
 const STABLE_DATA = /^\{"VNI":(?:0|[1-9][0-9]{0,14}),"VtepMAC":"[0-9A-Za-z:.-]*"\}$/;

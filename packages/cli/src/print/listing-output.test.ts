@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { tableViews } from "../commands/lease/lease-context.js";
 import type { TtlLookup } from "../ttl-policy.js";
 import { safeJson } from "./bounded.js";
-import { sinkText } from "./byte-sink.js";
-import { formatLeaseTable, leaseData, leaseJson, leaseTableLines } from "./lease.js";
+import { type ByteSink, sinkText } from "./byte-sink.js";
+import { formatLeaseTable, leaseData, leaseJson, leaseTableLines, writeLeasesJson } from "./lease.js";
 import { listingOf, scannedTableOf } from "./listing.fixture.js";
 import {
   eachRoute,
@@ -94,6 +94,10 @@ describe("the listing views over a scanned lease table", () => {
         for (const _ of writeRoutesJson(views, 3, out));
       });
       expect(written).toBe(JSON.stringify(routes.map(routeData)));
+      const leases = sinkText((out) => {
+        for (const _ of writeLeasesJson(views, out));
+      });
+      expect(leases).toBe(JSON.stringify([...views.views()].map(leaseData)));
     });
 
     it(`stream the route and lease tables as the whole tables would be (TTLs ${name})`, () => {
@@ -107,6 +111,26 @@ describe("the listing views over a scanned lease table", () => {
       expect(leases.join("\n")).toBe(formatLeaseTable([...views.views()], table));
     });
   }
+
+  it("write thousands of routes and leases across many output buffers as JSON.stringify would", () => {
+    // Every shape above, and a long run of flannel's own leases, some hundreds of kB of JSON.
+    const many: [string, string, string][] = [...ENTRIES];
+    for (let k = 0; k < 3000; k++) {
+      const lease = k % 7 === 0 ? "0" : String(7 + (k % 2));
+      many.push([`10.${6 + (k >> 8)}.${k & 255}.0-24`, vxlan(`192.0.${k >> 8}.${k & 255}`, k, MAC), lease]);
+    }
+    const big = scannedTableOf(PREFIX, many);
+    const views = tableViews(big, LOOKUPS["fetched"] ?? { skipped: 0 });
+    const write = (w: (out: ByteSink) => Iterable<unknown>) =>
+      sinkText((out) => {
+        for (const _ of w(out));
+      });
+    const routes = write((out) => writeRoutesJson(views, 3, out));
+    expect(routes.length).toBeGreaterThan(4 * 64 * 1024);
+    expect(routes).toBe(JSON.stringify([...eachRoute(views, 3)].map(routeData)));
+    const leases = write((out) => writeLeasesJson(views, out));
+    expect(leases).toBe(JSON.stringify([...views.views()].map(leaseData)));
+  });
 
   it("stream a table made from a listing, and an empty one, the same way", () => {
     const listing = listingOf({ "10.5.1.0-24": { value: vxlan("192.0.2.1"), lease: "7" } });

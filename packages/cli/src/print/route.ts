@@ -299,9 +299,11 @@ function route4JsonWriter(
   out: ByteSink,
 ): (i: number) => void {
   const { table } = rows;
-  const types = new Map<string | undefined, { json: Buffer; vxlan: boolean }>();
-  const devs = new Map<string, Buffer>();
-  const jsonBytes = (text: string) => Buffer.from(jsonString(text));
+  /** Per BackendType: its JSON, whether it is vxlan, and its devices' JSON by VNI. */
+  const types = new Map<
+    string | undefined,
+    { json: Buffer; vxlan: boolean; devs: Map<number | undefined, Buffer> }
+  >();
   const lit = (text: string) => Buffer.from(text, "latin1");
   const DST = lit('{"dst":"');
   const GATEWAY = lit('","gateway":"');
@@ -317,18 +319,17 @@ function route4JsonWriter(
     const typeName = table.backendType(i);
     let type = types.get(typeName);
     if (type === undefined) {
-      type = {
-        json: lit(typeName === undefined ? "null" : jsonString(typeName)),
-        vxlan: vxlanType(typeName),
-      };
+      const json = lit(typeName === undefined ? "null" : jsonString(typeName));
+      type = { json, vxlan: vxlanType(typeName), devs: new Map() };
       types.set(typeName, type);
     }
-    const data = type.vxlan ? vxlanColumns(table, i) : undefined;
-    const devName = routeDev(4, typeName, data?.vni ?? configVni);
-    let dev = devs.get(devName);
+    // A vxlan row's VNI and VtepMAC are columns (vxlanColumns); a VtepMAC exactly when the VNI is a number.
+    const v = type.vxlan ? table.vni(i) : undefined;
+    const vni = typeof v === "number" ? v : undefined;
+    let dev = type.devs.get(vni);
     if (dev === undefined) {
-      dev = jsonBytes(devName);
-      devs.set(devName, dev);
+      dev = Buffer.from(jsonString(routeDev(4, typeName, vni ?? configVni)));
+      type.devs.set(vni, dev);
     }
     const ip = table.ip4(i);
     const publicIP = table.publicIP(i);
@@ -344,10 +345,13 @@ function route4JsonWriter(
     out.bytes(type.vxlan ? ONLINK : NOT_ONLINK);
     out.ipv4(publicIP);
     out.bytes(MAC);
-    if (data === undefined) out.ascii("null");
+    if (vni === undefined) out.ascii("null");
     else {
       out.buf[out.used++] = 34;
-      out.ascii(data.vtepMac);
+      for (let k = 0; k < 6; k++) {
+        if (k > 0) out.buf[out.used++] = 58; // :
+        out.hex2(table.vtepMacOctet(i, k));
+      }
       out.buf[out.used++] = 34;
     }
     out.bytes(TTL);

@@ -1,14 +1,13 @@
 import { Command } from "commander";
 import { withContext } from "../../context.js";
-import { writeJsonArray } from "../../print/json-stream.js";
 import {
   damagedData,
   foreignData,
   formatLeaseTable,
   leaseData,
-  leaseJson,
   leaseRow,
   leaseTableLines,
+  writeLeasesJson,
 } from "../../print/lease.js";
 import { LazyArray } from "../../print/output.js";
 import { lookupTtls, noteTtls, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
@@ -34,7 +33,7 @@ export function listCommand(): Command {
           leases: new LazyArray(
             views.size,
             () => mapIter(views.views(), leaseData),
-            (out) => writeJsonArray(mapIter(views.views(), leaseJson), out),
+            (out) => writeLeasesJson(views, out),
           ),
           damaged: table.damaged.map(damagedData),
           foreign: table.foreign.map(foreignData),
