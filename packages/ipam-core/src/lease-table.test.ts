@@ -152,6 +152,24 @@ describe("LeaseTable", () => {
     expect(b.finish(9).listing()).toEqual(decodeListing(P, many, 9));
   });
 
+  it("sorts rows by address, then prefix length, then key order, whatever order etcd's keys come in", () => {
+    // etcd's byte order puts 10.0.0.0-16 before 10.0.0.0-8 and 10.10.0.0 before 10.9.0.0.
+    const names = ["10.0.0.0-16", "10.0.0.0-8", "10.10.0.0-16", "10.9.0.0-16", "9.0.0.0-8", "10.0.0.0-24"];
+    const some = names.map((name, i) => ({ ...kvs[0]!, key: DIR + name, modRevision: 30 + i }));
+    const b = new LeaseTableBuilder(P);
+    for (const kv of some) b.add(cursorOf(kv));
+    const t = b.finish(50);
+    expect(t.listing()).toEqual(decodeListing(P, some, 50));
+    expect([...t.leases()].map((l) => l.key.slice(DIR.length))).toEqual([
+      "9.0.0.0-8",
+      "10.0.0.0-8",
+      "10.0.0.0-16",
+      "10.0.0.0-24",
+      "10.9.0.0-16",
+      "10.10.0.0-16",
+    ]);
+  });
+
   it("made without rows, counts the same and refuses to decode a lease", () => {
     const b = new LeaseTableBuilder(P, { rows: false });
     for (const kv of kvs) b.add(cursorOf(kv));

@@ -700,15 +700,48 @@ function identity(n: number): Uint32Array {
 function addressOrder(cols: Columns): Uint32Array {
   const order = identity(cols.n);
   const { ip4, len4, ip6 } = cols;
-  if (ip6 === undefined) {
-    return order.sort((a, b) => ip4[a]! - ip4[b]! || len4[a]! - len4[b]! || a - b);
-  }
+  if (ip6 === undefined) return radixOrder(order, ip4, len4);
   const sub = (i: number): LeaseSubnet => {
     const v6 = ip6[i];
     const ipv4 = { ip: ip4[i]!, prefix: len4[i]! };
     return v6 === undefined ? { ipv4 } : { ipv4, ipv6: v6 };
   };
   return order.sort((a, b) => compareSubnets(sub(a), sub(b)) || a - b);
+}
+
+/**
+ * `order` (the row numbers in key order) sorted by IPv4 address, then prefix length, then row
+ * number, as a stable least-significant-digit radix sort: the length, then the address's four
+ * octets from the last, one counting pass each, skipping a pass where every row has the same
+ * digit (a network's leases share their first octets and length). A comparison sort of 65,000
+ * rows took ~40 ms.
+ */
+function radixOrder(order: Uint32Array, ip4: Uint32Array, len4: Uint8Array): Uint32Array {
+  let from: Uint32Array = order;
+  let to: Uint32Array = new Uint32Array(order.length);
+  const counts = new Uint32Array(256);
+  for (let pass = 0; pass < 5; pass++) {
+    // Pass 0 is the prefix length; passes 1 to 4 the address's octets, last first.
+    const shift = 8 * (pass - 1);
+    counts.fill(0);
+    for (let i = 0; i < from.length; i++) counts[pass === 0 ? len4[i]! : (ip4[i]! >>> shift) & 255]!++;
+    if (counts.includes(from.length)) continue;
+    let sum = 0;
+    for (let d = 0; d < 256; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let k = 0; k < from.length; k++) {
+      const row = from[k]!;
+      const d = pass === 0 ? len4[row]! : (ip4[row]! >>> shift) & 255;
+      to[counts[d]!++] = row;
+    }
+    const done = to;
+    to = from;
+    from = done;
+  }
+  return from;
 }
 
 /**
