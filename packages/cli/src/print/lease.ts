@@ -159,7 +159,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
     const typeName = table.backendType(i);
     let type = types.get(typeName);
     if (type === undefined) {
-      type = lit(typeName === undefined ? "null" : jsonString(typeName));
+      type = Buffer.from(typeName === undefined ? "null" : jsonString(typeName));
       types.set(typeName, type);
     }
     out.room(LEASE_ROOM + type.length);

@@ -4,6 +4,7 @@ import { tableViews } from "../commands/lease/lease-context.js";
 import type { TtlLookup } from "../ttl-policy.js";
 import { safeJson } from "./bounded.js";
 import { type ByteSink, sinkText } from "./byte-sink.js";
+import type { BytePart } from "./json-stream.js";
 import { formatLeaseTable, leaseData, leaseJson, leaseTableLines, writeLeasesJson } from "./lease.js";
 import { listingOf, scannedTableOf } from "./listing.fixture.js";
 import {
@@ -45,6 +46,7 @@ const ENTRIES: [string, string, string][] = [
   ],
   ["10.5.12.0-24", `{"PublicIP":"192.0.2.12","BackendType":"vxlan","BackendData":"not an object"}`, "7"],
   ["10.5.13.0-32", `{"PublicIP":"0.0.0.0","BackendType":"ipip"}`, "7"], // a host route via 0.0.0.0
+  ["10.5.15.0-24", `{"PublicIP":"192.0.2.15","BackendType":"grüße"}`, "7"], // a device name outside ASCII
   [
     "10.5.7.0-24&fc00:0:0:7::-64",
     `{"PublicIP":"192.0.2.7","PublicIPv6":"fc00::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"},"BackendV6Data":{"VNI":2,"VtepMAC":"c6:d2:32:6f:8f:77"}}`,
@@ -69,6 +71,16 @@ const LOOKUPS: Record<string, TtlLookup> = {
   },
   "not fetched": { skipped: 3 },
 };
+
+/** Table lines as the printer writes them: each text line and its newline, parts written into bytes as they are. */
+function linesText(lines: Iterable<string | BytePart>): string {
+  return sinkText((out) => {
+    for (const line of lines) {
+      if (typeof line === "string") out.text(`${line}\n`);
+      else for (const _ of line.write(out));
+    }
+  });
+}
 
 /** A prefix JSON must escape, with a character outside ASCII. */
 const PREFIX = '/weird "net"/ü';
@@ -104,8 +116,8 @@ describe("the listing views over a scanned lease table", () => {
       const views = tableViews(table, lookup);
       const routes = [...eachRoute(views, 3)];
       for (const numeric of [true, false]) {
-        const lines = [...routeTableLines(views, 3, table, { ...opts, numeric })];
-        expect(lines.join("\n")).toBe(formatRouteTable(routes, table, { ...opts, numeric }));
+        const lines = linesText(routeTableLines(views, 3, table, { ...opts, numeric }));
+        expect(lines).toBe(`${formatRouteTable(routes, table, { ...opts, numeric })}\n`);
       }
       const leases = [...leaseTableLines(() => views.views(), table)];
       expect(leases.join("\n")).toBe(formatLeaseTable([...views.views()], table));
@@ -130,6 +142,10 @@ describe("the listing views over a scanned lease table", () => {
     expect(routes).toBe(JSON.stringify([...eachRoute(views, 3)].map(routeData)));
     const leases = write((out) => writeLeasesJson(views, out));
     expect(leases).toBe(JSON.stringify([...views.views()].map(leaseData)));
+    for (const numeric of [true, false]) {
+      const lines = linesText(routeTableLines(views, 3, big, { prefix: PREFIX, numeric }));
+      expect(lines).toBe(`${formatRouteTable([...eachRoute(views, 3)], big, { prefix: PREFIX, numeric })}\n`);
+    }
   });
 
   it("stream a table made from a listing, and an empty one, the same way", () => {
@@ -137,8 +153,8 @@ describe("the listing views over a scanned lease table", () => {
     for (const t of [LeaseTable.of(listing, "/coreos.com/network"), scannedTableOf(PREFIX, [])]) {
       const views = tableViews(t, LOOKUPS["fetched"] ?? { skipped: 0 });
       const routes = [...eachRoute(views, 1)];
-      const lines = [...routeTableLines(views, 1, t, { ...opts, numeric: false })];
-      expect(lines.join("\n")).toBe(formatRouteTable(routes, t, { ...opts, numeric: false }));
+      const lines = linesText(routeTableLines(views, 1, t, { ...opts, numeric: false }));
+      expect(lines).toBe(`${formatRouteTable(routes, t, { ...opts, numeric: false })}\n`);
     }
   });
 

@@ -16,12 +16,13 @@ export function parseOutputFormat(text: string): OutputFormat {
 /**
  * What a command hands to the printer: one value, shown in every format. `data` is the
  * stable machine form (json, yaml); `human` the table view; `rows` the tab-separated one.
- * `humanLines`, when given, is the table view line by line (printed as it is produced).
+ * `humanLines`, when given, is the table view line by line (printed as it is produced; a
+ * part written into bytes brings its own newlines).
  */
 export interface Result {
   readonly data: unknown;
   readonly human: () => string;
-  readonly humanLines?: () => Iterable<string>;
+  readonly humanLines?: () => Iterable<string | BytePart>;
   readonly rows?: () => Iterable<readonly string[]>;
 }
 

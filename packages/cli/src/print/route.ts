@@ -23,7 +23,7 @@ import {
   vxlanV6DataOf,
 } from "@podnet/ipam-core";
 import type { ByteSink } from "./byte-sink.js";
-import { jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
+import { type BytePart, jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
 import {
   formatTtl,
   type LeaseView,
@@ -319,7 +319,7 @@ function route4JsonWriter(
     const typeName = table.backendType(i);
     let type = types.get(typeName);
     if (type === undefined) {
-      const json = lit(typeName === undefined ? "null" : jsonString(typeName));
+      const json = Buffer.from(typeName === undefined ? "null" : jsonString(typeName));
       type = { json, vxlan: vxlanType(typeName), devs: new Map() };
       types.set(typeName, type);
     }
@@ -443,13 +443,16 @@ export function formatRouteTable(
   return `${title}\n${body}\n\n${parts.join("; ")}`;
 }
 
-/** formatRouteTable line by line, over the leases in address order (see eachRoute). */
+/**
+ * formatRouteTable line by line, over the leases in address order (see eachRoute); a lease
+ * table's IPv4 rows as one part written into the output's bytes, each line with its newline.
+ */
 export function* routeTableLines(
   sorted: ViewSource,
   vni: number | undefined,
   listing: ListingCounts,
   opts: { numeric: boolean; prefix: string },
-): Generator<string> {
+): Generator<string | BytePart> {
   const text = formatRouteTable([], listing, opts).split("\n");
   yield text[0] ?? "";
   if (routeCount(sorted) === 0) yield "no routes: there are no leases";
@@ -460,27 +463,160 @@ export function* routeTableLines(
 
 /**
  * The route table's rows over a lease table in two passes, holding no row's text (a table of
- * 65,000 routes would be most of the command's memory): the first measures each row's cells,
- * the second makes the rows again from the columns and prints them. IPv6 routes are decoded
- * from their leases, in each pass.
+ * 65,000 routes would be most of the command's memory): the first measures each IPv4 row's
+ * cells from the columns, the second writes them from the columns into the output's bytes,
+ * padded, with no string per row but the few cells that repeat (remembered). IPv6 routes are
+ * decoded from their leases, in each pass, and printed as lines.
  */
 function* tableRouteLines(
   rows: TableRows,
   configVni: number | undefined,
   numeric: boolean,
-): Generator<string> {
+): Generator<string | BytePart> {
   const { table } = rows;
   const view = (i: number): LeaseView => ({ lease: table.lease(i), ttlSeconds: rows.ttl(i) });
   const widths = HEAD.map((h) => h.length);
-  const each = function* (): Generator<RowFields> {
-    for (const i of table.order) if (table.hasV4(i)) yield tableRoute4(rows, i, configVni, false);
-    if (table.hasIPv6) {
-      for (const i of table.order) if (table.ip6(i) !== undefined) yield routeOf(view(i), 6, configVni);
-    }
+  const cells = route4Cells(rows, configVni, numeric);
+  for (const i of table.order) {
+    if (!table.hasV4(i)) continue;
+    const c = cells(i);
+    const lengths = [
+      c.destination < 0 ? 7 : ipv4Length(c.destination),
+      c.gateway < 0 ? 1 : ipv4Length(c.gateway),
+      c.mask.length,
+      c.flags.length,
+      c.dev.length,
+      ipv4Length(c.publicIP),
+      c.mac ? 17 : 1,
+      c.ttl.length,
+    ];
+    for (let k = 0; k < lengths.length; k++) if (lengths[k]! > widths[k]!) widths[k] = lengths[k]!;
+  }
+  const v6 = function* (): Generator<RouteEntry> {
+    if (!table.hasIPv6) return;
+    for (const i of table.order) if (table.ip6(i) !== undefined) yield routeOf(view(i), 6, configVni);
   };
-  for (const route of each()) widen(widths, routeRow(route, numeric));
+  for (const route of v6()) widen(widths, routeRow(route, numeric));
   yield alignedLine(HEAD, widths);
-  for (const route of each()) yield alignedLine(routeRow(route, numeric), widths);
+  /** Blanks after a cell of `length` characters in `column`, to the next column. */
+  const pad = (out: ByteSink, length: number, column: number) => {
+    for (let n = widths[column]! + 2 - length; n > 0; n--) out.buf[out.used++] = 32;
+  };
+  yield {
+    *write(out) {
+      const room = widths.reduce((a, b) => a + b + 2, 0) + 8;
+      for (const i of table.order) {
+        if (!table.hasV4(i)) continue;
+        const c = cells(i);
+        // The device goes in as text (a BackendType may be any string), then the rest as bytes.
+        out.room(room);
+        if (c.destination < 0) out.ascii("default");
+        else out.ipv4(c.destination);
+        pad(out, c.destination < 0 ? 7 : ipv4Length(c.destination), 0);
+        if (c.gateway < 0) out.ascii("*");
+        else out.ipv4(c.gateway);
+        pad(out, c.gateway < 0 ? 1 : ipv4Length(c.gateway), 1);
+        out.ascii(c.mask);
+        pad(out, c.mask.length, 2);
+        out.ascii(c.flags);
+        pad(out, c.flags.length, 3);
+        out.text(c.dev);
+        out.room(room);
+        pad(out, c.dev.length, 4);
+        out.ipv4(c.publicIP);
+        pad(out, ipv4Length(c.publicIP), 5);
+        if (!c.mac) out.ascii("-");
+        else {
+          for (let k = 0; k < 6; k++) {
+            if (k > 0) out.buf[out.used++] = 58; // :
+            out.hex2(table.vtepMacOctet(i, k));
+          }
+        }
+        pad(out, c.mac ? 17 : 1, 6);
+        out.ascii(c.ttl);
+        pad(out, c.ttl.length, 7);
+        out.ascii(c.reservation ? "yes\n" : "no\n");
+        yield;
+      }
+    },
+  };
+  for (const route of v6()) yield alignedLine(routeRow(route, numeric), widths);
+}
+
+/** The cells of an IPv4 route's table row (routeRow's), addresses as numbers: -1 for `default` and `*`. */
+interface Route4Cells {
+  destination: number;
+  gateway: number;
+  mask: string;
+  flags: string;
+  dev: string;
+  publicIP: number;
+  /** Whether the row has a VtepMAC (its octets are the table's); else `-`. */
+  mac: boolean;
+  ttl: string;
+  reservation: boolean;
+}
+
+/**
+ * Row `i`'s routeRow(tableRoute4(...)) cells from the columns, into one reused object; the
+ * device of each BackendType and VNI is made once.
+ */
+function route4Cells(
+  rows: TableRows,
+  configVni: number | undefined,
+  numeric: boolean,
+): (i: number) => Route4Cells {
+  const { table } = rows;
+  const types = new Map<string | undefined, { vxlan: boolean; devs: Map<number | undefined, string> }>();
+  const masks: string[] = [];
+  const c: Route4Cells = {
+    destination: 0,
+    gateway: 0,
+    mask: "",
+    flags: "",
+    dev: "",
+    publicIP: 0,
+    mac: false,
+    ttl: "",
+    reservation: false,
+  };
+  return (i) => {
+    const typeName = table.backendType(i);
+    let type = types.get(typeName);
+    if (type === undefined) {
+      type = { vxlan: vxlanType(typeName), devs: new Map() };
+      types.set(typeName, type);
+    }
+    const v = type.vxlan ? table.vni(i) : undefined;
+    const vni = typeof v === "number" ? v : undefined;
+    let dev = type.devs.get(vni);
+    if (dev === undefined) {
+      dev = routeDev(4, typeName, vni ?? configVni);
+      type.devs.set(vni, dev);
+    }
+    const prefix = table.len4(i);
+    const ip = table.ip4(i);
+    const publicIP = table.publicIP(i);
+    const gateway = type.vxlan ? ip : publicIP;
+    const ttlSeconds = rows.ttl(i);
+    c.reservation = table.isReservation(i);
+    // routeRow's plain form: `default` for 0.0.0.0/0, `*` for a 0.0.0.0 gateway.
+    c.destination = !numeric && prefix === 0 && ip === 0 ? -1 : ip;
+    c.gateway = !numeric && gateway === 0 ? -1 : gateway;
+    c.mask = masks[prefix] ??= genmask({ family: 4, prefix });
+    c.flags = routeFlags({ family: 4, prefix, ttlSeconds, reservation: c.reservation });
+    c.dev = dev;
+    c.publicIP = publicIP;
+    c.mac = vni !== undefined;
+    c.ttl = ttlText(ttlSeconds);
+    return c;
+  };
+}
+
+/** The length of an IPv4 address's dotted quad. */
+function ipv4Length(ip: number): number {
+  const octet = (n: number) => (n >= 100 ? 3 : n >= 10 ? 2 : 1);
+  return 3 + octet(ip >>> 24) + octet((ip >>> 16) & 255) + octet((ip >>> 8) & 255) + octet(ip & 255);
 }
 
 function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
