@@ -480,17 +480,17 @@ function* tableRouteLines(
   for (const i of table.order) {
     if (!table.hasV4(i)) continue;
     const c = cells(i);
-    const lengths = [
-      c.destination < 0 ? 7 : ipv4Length(c.destination),
-      c.gateway < 0 ? 1 : ipv4Length(c.gateway),
-      c.mask.length,
-      c.flags.length,
-      c.dev.length,
-      ipv4Length(c.publicIP),
-      c.mac ? 17 : 1,
-      c.ttl.length,
-    ];
-    for (let k = 0; k < lengths.length; k++) if (lengths[k]! > widths[k]!) widths[k] = lengths[k]!;
+    const fit = (column: number, length: number) => {
+      if (length > widths[column]!) widths[column] = length;
+    };
+    fit(0, c.destination < 0 ? 7 : ipv4Length(c.destination));
+    fit(1, c.gateway < 0 ? 1 : ipv4Length(c.gateway));
+    fit(2, c.mask.length);
+    fit(3, c.flags.length);
+    fit(4, c.dev.length);
+    fit(5, ipv4Length(c.publicIP));
+    fit(6, c.mac ? 17 : 1);
+    fit(7, c.ttl.length);
   }
   const v6 = function* (): Generator<RouteEntry> {
     if (!table.hasIPv6) return;
@@ -569,6 +569,7 @@ function route4Cells(
   const { table } = rows;
   const types = new Map<string | undefined, { vxlan: boolean; devs: Map<number | undefined, string> }>();
   const masks: string[] = [];
+  const flags: string[] = [];
   const c: Route4Cells = {
     destination: 0,
     gateway: 0,
@@ -604,7 +605,10 @@ function route4Cells(
     c.destination = !numeric && prefix === 0 && ip === 0 ? -1 : ip;
     c.gateway = !numeric && gateway === 0 ? -1 : gateway;
     c.mask = masks[prefix] ??= genmask({ family: 4, prefix });
-    c.flags = routeFlags({ family: 4, prefix, ttlSeconds, reservation: c.reservation });
+    // routeFlags, remembered by what it depends on: up, host route, reservation.
+    const up = ttlSeconds === null || ttlSeconds === undefined || ttlSeconds > 0;
+    const f = (up ? 4 : 0) + (prefix === 32 ? 2 : 0) + (c.reservation ? 1 : 0);
+    c.flags = flags[f] ??= routeFlags({ family: 4, prefix, ttlSeconds, reservation: c.reservation });
     c.dev = dev;
     c.publicIP = publicIP;
     c.mac = vni !== undefined;
