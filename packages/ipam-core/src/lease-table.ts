@@ -230,6 +230,25 @@ export class LeaseTable implements ListingCounts {
 
   private dir: string | undefined;
 
+  /** The directory every scanned row's key is under, `<prefix>/subnets/` (its {@link key} is this and its name). */
+  get keyDir(): string {
+    this.dir ??= subnetsPrefix(this.prefix);
+    return this.dir;
+  }
+
+  /**
+   * The byte length of row `i`'s key name (its key after {@link keyDir}, as {@link key} reads
+   * it: one byte a character), or -1 for a table made from a listing, which holds no bytes.
+   */
+  keyNameLength(i: number): number {
+    return this.objects !== undefined || this.cols.bytes === undefined ? -1 : this.cols.bytes.nameLength(i);
+  }
+
+  /** Copies row `i`'s key name bytes to `to[at]` (room for {@link keyNameLength} is the caller's), for writers that print keys without a string. */
+  copyKeyName(i: number, to: Uint8Array, at: number): void {
+    this.rows().copyName(i, to, at);
+  }
+
   /**
    * Row `i` decoded, exactly as the listing's Lease (a new object for a scanned table). The
    * scan already judged the key and the value's UTF-8: the subnet comes from the columns and
@@ -823,6 +842,18 @@ class ByteArena {
   /** Row `i`'s key name. */
   name(i: number): string {
     return this.chunks[this.at[5 * i]!]!.toString("latin1", this.at[5 * i + 1]!, this.at[5 * i + 2]!);
+  }
+
+  /** The byte length of row `i`'s key name. */
+  nameLength(i: number): number {
+    return this.at[5 * i + 2]! - this.at[5 * i + 1]!;
+  }
+
+  /** Copies row `i`'s key name to `to[at]`. */
+  copyName(i: number, to: Uint8Array, at: number): void {
+    const from = this.chunks[this.at[5 * i]!]!;
+    const end = this.at[5 * i + 2]!;
+    for (let k = this.at[5 * i + 1]!; k < end; k++) to[at++] = from[k]!;
   }
 
   /** Row `i`'s value as Latin-1 text. */

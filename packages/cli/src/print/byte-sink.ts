@@ -59,10 +59,8 @@ export class ByteSink {
 
   /** Bytes as they are. */
   bytes(b: Uint8Array): void {
-    const buf = this.buf;
-    let at = this.used;
-    for (let k = 0; k < b.length; k++) buf[at++] = b[k]!;
-    this.used = at;
+    this.buf.set(b, this.used);
+    this.used += b.length;
   }
 
   /** A whole number from 0 to 2^53 in decimal (at most 16 bytes). */

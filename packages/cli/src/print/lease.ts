@@ -146,6 +146,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
   const RESERVED = lit(',"reservation":true,"key":');
   const NOT_RESERVED = lit(',"reservation":false,"key":');
   const REVISION = lit(',"modRevision":');
+  const key = keyJsonWriter(table);
   let sep = "[";
   for (const i of table.order) {
     const vni = table.vni(i);
@@ -188,7 +189,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
     out.bytes(TTL);
     out.jsonNumber(rows.ttl(i));
     out.bytes(table.isReservation(i) ? RESERVED : NOT_RESERVED);
-    out.jsonString(table.key(i));
+    key(out, i);
     out.room(32);
     out.bytes(REVISION);
     out.jsonNumber(table.modRevision(i));
@@ -196,6 +197,39 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
     yield;
   }
   out.text(sep === "[" ? "[]" : "]");
+}
+
+/**
+ * A writer of row `i`'s key as jsonString(table.key(i)) into the output's bytes: the directory's
+ * JSON made once, then the name's bytes copied from the table (a lease key name is plain ASCII;
+ * one that is not, or a table without bytes, goes the string way).
+ */
+export function keyJsonWriter(table: LeaseTable): (out: ByteSink, i: number) => void {
+  const dir = jsonString(table.keyDir);
+  const open = Buffer.from(dir.slice(0, -1));
+  return (out, i) => {
+    const n = table.keyNameLength(i);
+    if (n < 0) {
+      out.jsonString(table.key(i));
+      return;
+    }
+    out.room(open.length + n + 1);
+    const start = out.used;
+    out.bytes(open);
+    const buf = out.buf;
+    const at = out.used;
+    table.copyKeyName(i, buf, at);
+    for (let k = at; k < at + n; k++) {
+      const c = buf[k]!;
+      if (c < 32 || c > 126 || c === 34 || c === 92) {
+        out.used = start;
+        out.jsonString(table.key(i));
+        return;
+      }
+    }
+    buf[at + n] = 34;
+    out.used = at + n + 1;
+  };
 }
 
 /** Room for one lease's JSON but its key and BackendType (the etcd lease id is at most 20 digits). */

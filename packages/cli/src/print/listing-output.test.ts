@@ -148,13 +148,21 @@ describe("the listing views over a scanned lease table", () => {
     }
   });
 
-  it("stream a table made from a listing, and an empty one, the same way", () => {
+  it("stream a table made from a listing, and an empty one, the same way, as tables and as JSON", () => {
     const listing = listingOf({ "10.5.1.0-24": { value: vxlan("192.0.2.1"), lease: "7" } });
     for (const t of [LeaseTable.of(listing, "/coreos.com/network"), scannedTableOf(PREFIX, [])]) {
       const views = tableViews(t, LOOKUPS["fetched"] ?? { skipped: 0 });
       const routes = [...eachRoute(views, 1)];
       const lines = linesText(routeTableLines(views, 1, t, { ...opts, numeric: false }));
       expect(lines).toBe(`${formatRouteTable(routes, t, { ...opts, numeric: false })}\n`);
+      const json = sinkText((out) => {
+        for (const _ of writeRoutesJson(views, 1, out));
+        out.text("\n");
+        for (const _ of writeLeasesJson(views, out));
+      });
+      expect(json).toBe(
+        `${JSON.stringify(routes.map(routeData))}\n${JSON.stringify([...views.views()].map(leaseData))}`,
+      );
     }
   });
 

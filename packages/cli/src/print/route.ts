@@ -26,6 +26,7 @@ import type { ByteSink } from "./byte-sink.js";
 import { type BytePart, jsonNumber, jsonRepeated, jsonString } from "./json-stream.js";
 import {
   formatTtl,
+  keyJsonWriter,
   type LeaseView,
   simpleTtl,
   sortedBySubnet,
@@ -315,6 +316,7 @@ function route4JsonWriter(
   const RESERVED = lit(',"reservation":true,"backendType":');
   const NOT_RESERVED = lit(',"reservation":false,"backendType":');
   const KEY = lit(',"key":');
+  const key = keyJsonWriter(table);
   return (i) => {
     const typeName = table.backendType(i);
     let type = types.get(typeName);
@@ -360,7 +362,7 @@ function route4JsonWriter(
     out.room(type.json.length + 8);
     out.bytes(type.json);
     out.bytes(KEY);
-    out.jsonString(table.key(i));
+    key(out, i);
     out.room(1);
     out.buf[out.used++] = 125; // }
   };
