@@ -178,10 +178,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
       out.bytes(VNI);
       out.uint(vni);
       out.bytes(MAC);
-      for (let k = 0; k < 6; k++) {
-        if (k > 0) out.buf[out.used++] = 58; // :
-        out.hex2(table.vtepMacOctet(i, k));
-      }
+      writeVtepMac(out, table, i);
       out.ascii('"}');
     } else out.bytes(NO_DATA);
     out.bytes(ETCD_LEASE);
@@ -230,6 +227,14 @@ export function keyJsonWriter(table: LeaseTable): (out: ByteSink, i: number) => 
     buf[at + n] = 34;
     out.used = at + n + 1;
   };
+}
+
+/** Row `i`'s VtepMAC (the table's vtepMac text) from its octets, for a row that has one (17 bytes). */
+export function writeVtepMac(out: ByteSink, table: LeaseTable, i: number): void {
+  for (let k = 0; k < 6; k++) {
+    if (k > 0) out.buf[out.used++] = 58; // :
+    out.hex2(table.vtepMacOctet(i, k));
+  }
 }
 
 /** Room for one lease's JSON but its key and BackendType (the etcd lease id is at most 20 digits). */

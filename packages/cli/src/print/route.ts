@@ -33,6 +33,7 @@ import {
   type TableRows,
   type ViewSource,
   viewSource,
+  writeVtepMac,
 } from "./lease.js";
 import { alignedLine, table, tableLines, widen } from "./table.js";
 
@@ -350,10 +351,7 @@ function route4JsonWriter(
     if (vni === undefined) out.ascii("null");
     else {
       out.buf[out.used++] = 34;
-      for (let k = 0; k < 6; k++) {
-        if (k > 0) out.buf[out.used++] = 58; // :
-        out.hex2(table.vtepMacOctet(i, k));
-      }
+      writeVtepMac(out, table, i);
       out.buf[out.used++] = 34;
     }
     out.bytes(TTL);
@@ -529,10 +527,7 @@ function* tableRouteLines(
         pad(out, ipv4Length(c.publicIP), 5);
         if (!c.mac) out.ascii("-");
         else {
-          for (let k = 0; k < 6; k++) {
-            if (k > 0) out.buf[out.used++] = 58; // :
-            out.hex2(table.vtepMacOctet(i, k));
-          }
+          writeVtepMac(out, table, i);
         }
         pad(out, c.mac ? 17 : 1, 6);
         out.ascii(c.ttl);
