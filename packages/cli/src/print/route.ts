@@ -209,11 +209,16 @@ type RowFields = Pick<
   | "reservation"
 >;
 
+/** Whether a route is up (U): its lease is live or a reservation, or its TTL was not looked up. */
+function routeUp(ttlSeconds: number | null | undefined): boolean {
+  return ttlSeconds === null || ttlSeconds === undefined || ttlSeconds > 0;
+}
+
 /** route(8)'s flag letters of an overlay route (see the file comment). */
 export function routeFlags(
   route: Pick<RowFields, "family" | "prefix" | "ttlSeconds" | "reservation">,
 ): string {
-  const up = route.ttlSeconds === null || route.ttlSeconds === undefined || route.ttlSeconds > 0 ? "U" : "";
+  const up = routeUp(route.ttlSeconds) ? "U" : "";
   const host = route.prefix === (route.family === 4 ? 32 : 128) ? "H" : "";
   return `${up}G${host}${route.reservation ? "S" : ""}`;
 }
@@ -603,8 +608,7 @@ function route4Cells(
     c.gateway = !numeric && gateway === 0 ? -1 : gateway;
     c.mask = masks[prefix] ??= genmask({ family: 4, prefix });
     // routeFlags, remembered by what it depends on: up, host route, reservation.
-    const up = ttlSeconds === null || ttlSeconds === undefined || ttlSeconds > 0;
-    const f = (up ? 4 : 0) + (prefix === 32 ? 2 : 0) + (c.reservation ? 1 : 0);
+    const f = (routeUp(ttlSeconds) ? 4 : 0) + (prefix === 32 ? 2 : 0) + (c.reservation ? 1 : 0);
     c.flags = flags[f] ??= routeFlags({ family: 4, prefix, ttlSeconds, reservation: c.reservation });
     c.dev = dev;
     c.publicIP = publicIP;
