@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIPv4, parseIPv6 } from "./address.js";
 import {
@@ -13,7 +14,8 @@ import {
 } from "./analysis.js";
 import { isPodnetError } from "./errors.js";
 import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
-import { parseLeaseKey } from "./lease-codec.js";
+import { formatLeaseKey, parseLeaseKey } from "./lease-codec.js";
+import { countFree } from "./subnet-range.js";
 
 const P = "/coreos.com/network";
 const NET: LeaseNetwork = {
@@ -111,6 +113,42 @@ describe("utilisation", () => {
     expect(u.ipv6?.free).toBe(65534n);
     expect(u.ipv4).toBeUndefined();
   });
+});
+
+describe("utilisation's union counts", () => {
+  // Networks of any length, inside, around and outside the range, overlapping at will; a range
+  // of 2^16 subnets is counted in a bitmap, one of 2^26 by the sweep.
+  for (const [what, range] of [
+    ["10.0.0.0/8 of /24s (bitmap)", { network: { ip: parseIPv4("10.0.0.0")!, prefix: 8 }, subnetLen: 24 }],
+    ["8.0.0.0/6 of /32s (sweep)", { network: { ip: parseIPv4("8.0.0.0")!, prefix: 6 }, subnetLen: 32 }],
+  ] as const) {
+    const size = 2 ** (range.subnetLen - range.network.prefix);
+    const step = 2 ** (32 - range.subnetLen);
+    const r4 = { ...range, min: range.network.ip + step, max: range.network.ip + (size - 1) * step };
+    it(`agree with countFree over any leases: ${what}`, () => {
+      const net = fc.record({
+        at: fc.integer({ min: -size / 4, max: size + size / 4 }),
+        prefix: fc.integer({ min: Math.max(0, range.network.prefix - 2), max: 32 }),
+        reserved: fc.boolean(),
+      });
+      fc.assert(
+        fc.property(fc.array(net, { maxLength: 60 }), (nets) => {
+          const leases = nets.map(({ at, prefix, reserved }) => {
+            const raw = (range.network.ip + at * step) >>> 0;
+            const sizeOf = 2 ** (32 - prefix);
+            const ip = Math.floor(raw / sizeOf) * sizeOf;
+            return lease(formatLeaseKey({ ipv4: { ip, prefix } }), "192.0.2.1", { etcdLease: reserved ? "0" : "7" });
+          });
+          const u = utilisation(listing(leases), { ipv4: r4 }).ipv4!;
+          const taken = (keep: (l: Lease) => boolean) => leases.filter(keep).map((l) => l.subnet.ipv4);
+          expect(u.free).toBe(countFree(r4, taken(() => true)));
+          expect(u.leased).toBe(u.total - countFree(r4, taken((l) => l.etcdLease !== "0")));
+          expect(u.reserved).toBe(u.total - countFree(r4, taken((l) => l.etcdLease === "0")));
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
 });
 
 describe("locateAddress", () => {

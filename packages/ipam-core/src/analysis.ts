@@ -102,7 +102,8 @@ export function utilisation(
   if (network.ipv4 !== undefined) {
     const range = network.ipv4;
     const total = rangeSize(range);
-    // One pass in address order (so the spans come sorted) over rows and damaged entries.
+    // One pass in row order (key order: the spans' ends are sorted natively, without the
+    // table's address order) over rows and damaged entries.
     const any = new Cover4(range, total);
     const leased = new Cover4(range, total);
     const reservedOnly = new Cover4(range, total);
@@ -975,9 +976,7 @@ export function addressMap(
  * it once, and a small function is optimised (on stack) in a fraction of a big one's time.
  */
 function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4): void {
-  const order = t.order;
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k]!;
+  for (let i = 0; i < t.size; i++) {
     if (!t.hasV4(i)) continue;
     const ip = t.ip4(i);
     const len = t.len4(i);
@@ -986,18 +985,23 @@ function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4
   }
 }
 
+/** Ranges of at most this many subnets are covered in a bitmap (2 MiB at most), larger ones by a sweep. */
+const COVER_BITMAP_MAX = 1 << 24;
+
 /**
  * How many subnets of an IPv4 range the union of the networks added covers (what countFree
- * leaves out), with typed arrays instead of objects and comparator sorts: starts and ends are
- * sorted apart (skipped when they come sorted, as in a table's address order) and swept
- * together, which is all a union length needs.
+ * leaves out), with typed arrays instead of objects and comparator sorts. A range of up to
+ * {@link COVER_BITMAP_MAX} subnets (a /8 of /24s is 65,536) marks a bit per subnet covered,
+ * in any order; a larger one keeps each network's subnet span, sorts starts and ends apart
+ * (skipped when they come sorted) and sweeps them together, which is all a union length needs.
  */
 class Cover4 {
   private readonly step: number;
   private readonly first: number;
   private readonly last: number;
-  private starts = new Float64Array(1024);
-  private ends = new Float64Array(1024);
+  private readonly bits: Uint32Array | undefined;
+  private starts = new Float64Array(0);
+  private ends = new Float64Array(0);
   private n = 0;
   private startsSorted = true;
   private endsSorted = true;
@@ -1009,14 +1013,26 @@ class Cover4 {
     this.step = 2 ** (32 - range.subnetLen);
     this.first = range.min;
     this.last = range.min + total * this.step - 1;
+    if (total <= COVER_BITMAP_MAX) this.bits = new Uint32Array(Math.ceil(total / 32));
+    else {
+      this.starts = new Float64Array(1024);
+      this.ends = new Float64Array(1024);
+    }
   }
 
   add(ip: number, prefix: number): void {
     if (!(prefix >= 0 && prefix <= 32)) return;
-    const size = 2 ** (32 - prefix);
+    const size = POW2[32 - prefix]!;
     const start = Math.floor(ip / size) * size;
     const end = start + size - 1;
     if (end < this.first || start > this.last) return;
+    const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
+    const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
+    const bits = this.bits;
+    if (bits !== undefined) {
+      setBits(bits, s, e);
+      return;
+    }
     const n = this.n;
     if (n === this.starts.length) {
       const s2 = new Float64Array(n * 2);
@@ -1026,8 +1042,6 @@ class Cover4 {
       this.starts = s2;
       this.ends = e2;
     }
-    const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
-    const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
     if (n > 0 && s < this.starts[n - 1]!) this.startsSorted = false;
     if (n > 0 && e < this.ends[n - 1]!) this.endsSorted = false;
     this.starts[n] = s;
@@ -1037,8 +1051,13 @@ class Cover4 {
 
   /** Subnets of the range covered by anything added. */
   covered(): number {
-    const n = this.n;
     if (this.total === 0) return 0;
+    if (this.bits !== undefined) {
+      let covered = 0;
+      for (const word of this.bits) covered += popcount(word);
+      return covered;
+    }
+    const n = this.n;
     const a = this.startsSorted ? this.starts.subarray(0, n) : this.starts.subarray(0, n).sort();
     const b = this.endsSorted ? this.ends.subarray(0, n) : this.ends.subarray(0, n).sort();
     let covered = 0;
@@ -1057,6 +1076,27 @@ class Cover4 {
     }
     return covered;
   }
+}
+
+/** 2^k for k = 0..32, looked up: `2 ** k` is a call per use. */
+const POW2 = Float64Array.from({ length: 33 }, (_, k) => 2 ** k);
+
+/** Sets bits [s, e) of `bits`: bit by bit at the edges, whole words between. */
+function setBits(bits: Uint32Array, s: number, e: number): void {
+  let k = s;
+  for (; k < e && (k & 31) !== 0; k++) bits[k >>> 5]! |= 1 << (k & 31);
+  if (e - k >= 32) {
+    bits.fill(0xffffffff, k >>> 5, e >>> 5);
+    k = e & ~31;
+  }
+  for (; k < e; k++) bits[k >>> 5]! |= 1 << (k & 31);
+}
+
+/** Set bits in a 32-bit word. */
+function popcount(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }
 
 function bump(counts: Float64Array, i: number, by: number): void {
