@@ -151,6 +151,45 @@ describe("utilisation's union counts", () => {
   }
 });
 
+describe("overlappingPairs", () => {
+  it("agrees with comparing every pair, for leases of one length or of several", () => {
+    const overlaps = (a: Lease, b: Lease): boolean => {
+      const span = (l: Lease) => {
+        const size = 2 ** (32 - l.subnet.ipv4.prefix);
+        const start = Math.floor(l.subnet.ipv4.ip / size) * size;
+        return [start, start + size - 1] as const;
+      };
+      const [s1, e1] = span(a);
+      const [s2, e2] = span(b);
+      return s1 <= e2 && s2 <= e1;
+    };
+    const entry = fc.record({ third: fc.integer({ min: 0, max: 40 }), prefix: fc.constantFrom(22, 23, 24) });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 40 }), fc.boolean(), (entries, oneLength) => {
+        // Keys as flannel's, the same subnet at most twice (once through a key with a leading zero).
+        const seen = new Set<string>();
+        const leases: Lease[] = [];
+        for (const { third, prefix } of entries) {
+          const p = oneLength ? 24 : prefix;
+          const size = 2 ** (24 - p);
+          const name = `10.5.${Math.floor(third / size) * size}.0-${p}`;
+          const key = seen.has(name) ? name.replace("10.5.", "10.05.") : name;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          leases.push({ ...lease(name, "192.0.2.1"), key: `${P}/subnets/${key}` });
+        }
+        const found = new Set(overlappingPairs(leases).flat());
+        const expected = new Set<Lease>();
+        for (let i = 0; i < leases.length; i++)
+          for (let j = i + 1; j < leases.length; j++)
+            if (overlaps(leases[i]!, leases[j]!)) expected.add(leases[i]!).add(leases[j]!);
+        expect(found).toEqual(expected);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe("locateAddress", () => {
   it("finds the lease containing an address and the lease an address owns", () => {
     const a = lease("10.5.52.0-24", "192.168.64.3");
