@@ -37,10 +37,9 @@ describe("the agent's heap flags and node's own options", () => {
   it("leaves alone a flag the user gave node, in either spelling, on the command line or in NODE_OPTIONS", () => {
     expect(flagsNotGiven(FLAGS, [])).toEqual(FLAGS);
     expect(flagsNotGiven(FLAGS, ["--max-opt=3"])).toEqual(FLAGS.slice(0, 2));
-    expect(flagsNotGiven(FLAGS, ["--enable-source-maps", "--heap_growing_percent=50 --max-old-space-size=512"])).toEqual([
-      "--semi-space-growth-factor=1",
-      "--max-opt=1",
-    ]);
+    expect(
+      flagsNotGiven(FLAGS, ["--enable-source-maps", "--heap_growing_percent=50 --max-old-space-size=512"]),
+    ).toEqual(["--semi-space-growth-factor=1", "--max-opt=1"]);
     expect(flagsNotGiven(FLAGS, ["--semi-space-growth-factor 2"])).toEqual(FLAGS.slice(1));
   });
   it("does not take a longer flag for one of its own", () => {

@@ -137,13 +137,32 @@ describe("utilisation's union counts", () => {
             const raw = (range.network.ip + at * step) >>> 0;
             const sizeOf = 2 ** (32 - prefix);
             const ip = Math.floor(raw / sizeOf) * sizeOf;
-            return lease(formatLeaseKey({ ipv4: { ip, prefix } }), "192.0.2.1", { etcdLease: reserved ? "0" : "7" });
+            return lease(formatLeaseKey({ ipv4: { ip, prefix } }), "192.0.2.1", {
+              etcdLease: reserved ? "0" : "7",
+            });
           });
           const u = utilisation(listing(leases), { ipv4: r4 }).ipv4!;
           const taken = (keep: (l: Lease) => boolean) => leases.filter(keep).map((l) => l.subnet.ipv4);
-          expect(u.free).toBe(countFree(r4, taken(() => true)));
-          expect(u.leased).toBe(u.total - countFree(r4, taken((l) => l.etcdLease !== "0")));
-          expect(u.reserved).toBe(u.total - countFree(r4, taken((l) => l.etcdLease === "0")));
+          expect(u.free).toBe(
+            countFree(
+              r4,
+              taken(() => true),
+            ),
+          );
+          expect(u.leased).toBe(
+            u.total -
+              countFree(
+                r4,
+                taken((l) => l.etcdLease !== "0"),
+              ),
+          );
+          expect(u.reserved).toBe(
+            u.total -
+              countFree(
+                r4,
+                taken((l) => l.etcdLease === "0"),
+              ),
+          );
         }),
         { numRuns: 150 },
       );
