@@ -94,7 +94,7 @@ describe.skipIf(!built)("the published packages", () => {
   it.each(LIBRARIES)("%s ships its code, types, README and LICENSE, and no build info or tests", (dir) => {
     const { files, manifest } = get(dir);
     expect(files).toEqual(expect.arrayContaining(["README.md", "LICENSE", "package.json", "dist/index.js"]));
-    expect(files.filter((f) => /tsbuildinfo|\.test\.|(^|\/)node_modules\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /tsbuildinfo|\.test\.|\.fixture\.|(^|\/)node_modules\//.test(f))).toEqual([]);
     expect(manifest.license).toBe("Apache-2.0");
     expect(manifest.sideEffects).toBe(false);
     expect(manifest.engines?.node).toMatch(/\^20\.11\.0 .*\^24.*\^26/);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { parseIPv4, parseIPv6 } from "./address.js";
 import {
   addressMap,
   checkLeases,
@@ -14,16 +13,10 @@ import {
 import { isPodnetError } from "./errors.js";
 import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
 import { parseLeaseKey } from "./lease-codec.js";
+import { DUAL_10_5, NET_10_5, network4 } from "./lease-network.fixture.js";
 
 const P = "/coreos.com/network";
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: { ip: parseIPv4("10.5.0.0")!, prefix: 16 },
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
-};
+const NET = NET_10_5;
 
 let rev = 10;
 function lease(
@@ -97,14 +90,7 @@ describe("utilisation", () => {
   });
 
   it("counts IPv6 with bigints", () => {
-    const net: LeaseNetwork = {
-      ipv6: {
-        network: { ip: parseIPv6("fc00::")!, prefix: 48 },
-        subnetLen: 64,
-        min: parseIPv6("fc00:0:0:1::")!,
-        max: parseIPv6("fc00:0:0:ffff::")!,
-      },
-    };
+    const net: LeaseNetwork = { ipv6: DUAL_10_5.ipv6! };
     const l = listing([lease("0.0.0.0-0&fc00:0:0:1::-64", "192.0.2.1")]);
     const u = utilisation(l, net);
     expect(u.ipv6?.total).toBe(65535n);
@@ -266,14 +252,7 @@ describe("checkLeases", () => {
       const name = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.0-24`;
       big.push(lease(name, `172.16.${(i >>> 8) & 255}.${i & 255}`));
     }
-    const net: LeaseNetwork = {
-      ipv4: {
-        network: { ip: 10 << 24, prefix: 8 },
-        subnetLen: 24,
-        min: 10 << 24,
-        max: (10 << 24) + 65_535 * 256,
-      },
-    };
+    const net = network4("10.0.0.0/8", 24, "10.0.0.0", "10.255.255.0");
     expect(checkLeases({ listing: listing(big), network: net, config: VXLAN })).toEqual([]);
     // Its speed is the benchmark's to show; here, that nothing is missed at this size.
     const twin = lease("10.253.232.0-24", "172.16.0.0");
@@ -378,14 +357,7 @@ describe("addressMap", () => {
   });
 
   it("groups subnets into blocks for large ranges", () => {
-    const net: LeaseNetwork = {
-      ipv4: {
-        network: { ip: 10 << 24, prefix: 8 },
-        subnetLen: 24,
-        min: 10 << 24,
-        max: (10 << 24) + 65_535 * 256,
-      },
-    };
+    const net = network4("10.0.0.0/8", 24, "10.0.0.0", "10.255.255.0");
     const wide = lease("10.0.0.0-16", "192.0.2.1", { etcdLease: "0" }); // a /16 reservation covers 256 subnets
     const one = lease("10.1.0.0-24", "192.0.2.2");
     const m = addressMap(listing([wide, one]), net, 4, { maxCells: 2048 })!;
