@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseIPv4, parseIPv6 } from "./address.js";
 import {
   addressMap,
   checkLeases,
@@ -15,17 +14,11 @@ import {
 import { isPodnetError } from "./errors.js";
 import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
 import { formatLeaseKey, parseLeaseKey } from "./lease-codec.js";
+import { DUAL_10_5, NET_10_5, network4, range4 } from "./lease-network.fixture.js";
 import { countFree } from "./subnet-range.js";
 
 const P = "/coreos.com/network";
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: { ip: parseIPv4("10.5.0.0")!, prefix: 16 },
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
-};
+const NET = NET_10_5;
 
 let rev = 10;
 function lease(
@@ -99,14 +92,7 @@ describe("utilisation", () => {
   });
 
   it("counts IPv6 with bigints", () => {
-    const net: LeaseNetwork = {
-      ipv6: {
-        network: { ip: parseIPv6("fc00::")!, prefix: 48 },
-        subnetLen: 64,
-        min: parseIPv6("fc00:0:0:1::")!,
-        max: parseIPv6("fc00:0:0:ffff::")!,
-      },
-    };
+    const net: LeaseNetwork = { ipv6: DUAL_10_5.ipv6! };
     const l = listing([lease("0.0.0.0-0&fc00:0:0:1::-64", "192.0.2.1")]);
     const u = utilisation(l, net);
     expect(u.ipv6?.total).toBe(65535n);
@@ -118,13 +104,13 @@ describe("utilisation", () => {
 describe("utilisation's union counts", () => {
   // Networks of any length, inside, around and outside the range, overlapping at will; a range
   // of 2^16 subnets is counted in a bitmap, one of 2^26 by the sweep.
-  for (const [what, range] of [
-    ["10.0.0.0/8 of /24s (bitmap)", { network: { ip: parseIPv4("10.0.0.0")!, prefix: 8 }, subnetLen: 24 }],
-    ["8.0.0.0/6 of /32s (sweep)", { network: { ip: parseIPv4("8.0.0.0")!, prefix: 6 }, subnetLen: 32 }],
+  for (const [what, r4] of [
+    ["10.0.0.0/8 of /24s (bitmap)", range4("10.0.0.0/8", 24, "10.0.1.0", "10.255.255.0")],
+    ["8.0.0.0/6 of /32s (sweep)", range4("8.0.0.0/6", 32, "8.0.0.1", "11.255.255.255")],
   ] as const) {
+    const range = r4;
     const size = 2 ** (range.subnetLen - range.network.prefix);
     const step = 2 ** (32 - range.subnetLen);
-    const r4 = { ...range, min: range.network.ip + step, max: range.network.ip + (size - 1) * step };
     it(`agree with countFree over any leases: ${what}`, () => {
       const net = fc.record({
         at: fc.integer({ min: -size / 4, max: size + size / 4 }),
@@ -362,14 +348,7 @@ describe("checkLeases", () => {
       const name = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.0-24`;
       big.push(lease(name, `172.16.${(i >>> 8) & 255}.${i & 255}`));
     }
-    const net: LeaseNetwork = {
-      ipv4: {
-        network: { ip: 10 << 24, prefix: 8 },
-        subnetLen: 24,
-        min: 10 << 24,
-        max: (10 << 24) + 65_535 * 256,
-      },
-    };
+    const net = network4("10.0.0.0/8", 24, "10.0.0.0", "10.255.255.0");
     expect(checkLeases({ listing: listing(big), network: net, config: VXLAN })).toEqual([]);
     // Its speed is the benchmark's to show; here, that nothing is missed at this size.
     const twin = lease("10.253.232.0-24", "172.16.0.0");
@@ -474,14 +453,7 @@ describe("addressMap", () => {
   });
 
   it("groups subnets into blocks for large ranges", () => {
-    const net: LeaseNetwork = {
-      ipv4: {
-        network: { ip: 10 << 24, prefix: 8 },
-        subnetLen: 24,
-        min: 10 << 24,
-        max: (10 << 24) + 65_535 * 256,
-      },
-    };
+    const net = network4("10.0.0.0/8", 24, "10.0.0.0", "10.255.255.0");
     const wide = lease("10.0.0.0-16", "192.0.2.1", { etcdLease: "0" }); // a /16 reservation covers 256 subnets
     const one = lease("10.1.0.0-24", "192.0.2.2");
     const m = addressMap(listing([wide, one]), net, 4, { maxCells: 2048 })!;
