@@ -87,17 +87,37 @@ function cachedCode(name) {
   }
 }
 
+/**
+ * The error of a chunk that cannot be read or compiled: the installation is damaged. The CLI
+ * prints its message as it is (packages/cli/src/exit.ts knows the code).
+ */
+function damagedInstall(err, file) {
+  const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  // A read names the file; a compile (a chunk cut short) only says what is wrong.
+  const why = message.includes(file) ? message : `${file}: ${message}`;
+  const damaged = new Error(
+    `cannot load podnet's own code (${why}); the installation is damaged: reinstall podnet`,
+  );
+  damaged.code = "ERR_PODNET_DAMAGED_INSTALL";
+  return damaged;
+}
+
 function load(file) {
   const known = chunks.get(file);
   if (known !== undefined) return known.exports;
-  const module = { exports: {} };
-  chunks.set(file, module);
   const dir = dirname(file);
   const name = basename(file);
-  // The wrapper's own line is line -1: positions in the chunk (stack traces, source maps) stay its own.
-  const source = `(function (exports, require, module, __filename, __dirname, __podnetUrl) {"use strict";\n${readFileSync(file, "utf8")}\n})`;
   const cachedData = cachedCode(name);
-  const script = new Script(source, { filename: file, lineOffset: -1, ...(cachedData && { cachedData }) });
+  let script;
+  try {
+    // The wrapper's own line is line -1: positions in the chunk (stack traces, source maps) stay its own.
+    const source = `(function (exports, require, module, __filename, __dirname, __podnetUrl) {"use strict";\n${readFileSync(file, "utf8")}\n})`;
+    script = new Script(source, { filename: file, lineOffset: -1, ...(cachedData && { cachedData }) });
+  } catch (err) {
+    throw damagedInstall(err, file);
+  }
+  const module = { exports: {} };
+  chunks.set(file, module);
   if (cacheDir !== undefined && (cachedData === undefined || script.cachedDataRejected)) {
     uncached.push({ name, script });
   }
@@ -145,9 +165,7 @@ try {
   load(join(__dirname, "main.js"));
 } catch (err) {
   // A damaged install (a chunk missing or unreadable): one line, not a stack.
-  const why = err instanceof Error ? err.message : String(err);
-  process.stderr.write(
-    `podnet: cannot load podnet's own code (${why}); the installation is damaged: reinstall podnet\n`,
-  );
+  const { message } = err?.code === "ERR_PODNET_DAMAGED_INSTALL" ? err : damagedInstall(err, "main.js");
+  process.stderr.write(`podnet: ${message}\n`);
   process.exitCode = 1;
 }

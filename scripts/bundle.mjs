@@ -1,7 +1,9 @@
 // Bundles the podnet command into packages/cli/bundle/: start-up time is dominated by Node
 // resolving and loading hundreds of small ES modules (zod alone has dozens), and one file per
 // lazily-loaded command cuts `podnet --version` and `config validate` to near bare Node.
-// etcd3 (grpc) stays external: it loads only when a command connects.
+// @podnet/cli's `dependencies` (etcd3 with grpc, and cockatiel, used only to set etcd3 up) stay
+// external: they load only when a command connects. Everything else is in the bundle and so a
+// devDependency: an install of the tarball fetches only what the bundle requires.
 //
 // The chunks are then converted to CommonJS and run by bundle-loader.cjs (bundle/podnet.js)
 // through vm.Script, which takes V8's code cache on every Node version: compiling the chunks
@@ -126,6 +128,9 @@ const lazyChildProcess = {
   },
 };
 
+const cliManifest = JSON.parse(
+  await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8"),
+);
 const target = new URL("../packages/cli/bundle", import.meta.url).pathname;
 // Built aside and swapped in, so a podnet running from the bundle never sees it half-written.
 const outdir = `${target}.tmp-${process.pid}`;
@@ -144,13 +149,11 @@ await build({
   platform: "node",
   target: "node20",
   chunkNames: "chunks/[name]-[hash]",
-  external: ["etcd3", "cockatiel"],
+  external: Object.keys(cliManifest.dependencies),
   // Bundled CommonJS dependencies call require(): the loader gives each chunk one.
   define: {
     __PODNET_COMMIT__: JSON.stringify(gitCommit()),
-    __PODNET_VERSION__: JSON.stringify(
-      JSON.parse(await readFile(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version,
-    ),
+    __PODNET_VERSION__: JSON.stringify(cliManifest.version),
   },
   plugins: [directImports, lazyChildProcess],
   logLevel: "warning",

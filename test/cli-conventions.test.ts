@@ -173,6 +173,23 @@ describe("warnings and colour", () => {
   });
 });
 
+describe("against an etcd that serves no JSON gateway", () => {
+  const etcd = useEtcd({ extraArgs: ["--enable-grpc-gateway=false"] });
+
+  it("podnet version still names etcd's versions; its revision is null", async () => {
+    const r = await runPodnet(["version", "-o", "json"], {
+      env: { PODNET_ENDPOINTS: etcd().endpoints.join(",") },
+    });
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      revision: null,
+      etcd: { server: expect.stringMatching(/^3\./) },
+    });
+    const human = await runPodnet(["version"], { env: { PODNET_ENDPOINTS: etcd().endpoints.join(",") } });
+    expect(human.stdout).not.toMatch(/etcd revision/);
+  });
+});
+
 describe("against a real etcd", () => {
   const etcd = useEtcd();
   let env: Record<string, string>;
@@ -185,7 +202,7 @@ describe("against a real etcd", () => {
       await etcd().etcdctlOk(["put", `/warn/subnets/10.5.${i}.0-24`], { input: "{bad" });
   });
 
-  it("podnet version names podnet, its commit, Node and etcd's server and cluster versions", async () => {
+  it("podnet version names podnet, its commit, Node, etcd's server and cluster versions and its revision", async () => {
     const r = await runPodnet(["version", "-o", "json"], { env });
     expect(r.code).toBe(0);
     const v = JSON.parse(r.stdout);
@@ -196,8 +213,14 @@ describe("against a real etcd", () => {
       server: expect.stringMatching(/^3\.4\./),
       cluster: expect.stringMatching(/^3\.4\./),
     });
+    // The answering member's revision: nothing was written since etcdctl read it.
+    const header = JSON.parse(await etcd().etcdctlOk(["get", "/", "-w", "json"])) as {
+      header: { revision: number };
+    };
+    expect(v.revision).toBe(header.header.revision);
     const table = await runPodnet(["version"], { env });
     expect(table.stdout).toMatch(/^etcd server: +3\.4\.\d+ \(http/m);
+    expect(table.stdout).toMatch(/^etcd revision: +\d+$/m);
     const away = await runPodnet([
       "version",
       "-o",
@@ -209,6 +232,7 @@ describe("against a real etcd", () => {
     ]);
     expect(away.code).toBe(0);
     expect(JSON.parse(away.stdout)).toMatchObject({
+      revision: null,
       etcd: null,
       etcdError: expect.stringContaining("127.0.0.1:1"),
     });

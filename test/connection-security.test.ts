@@ -111,6 +111,23 @@ describe("mutual TLS", () => {
     oneLine(r);
   });
 
+  it("podnet version reads the versions and the revision with the client certificate", async () => {
+    const tls = etcd().tls!;
+    const tlsFlags = ["--cacert", tls.caFile, "--cert", tls.certFile!, "--key", tls.keyFile!];
+    const r = await runPodnet([
+      "--endpoints",
+      etcd().endpoints.join(","),
+      ...tlsFlags,
+      "version",
+      "-o",
+      "json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as { revision: number | null; etcd: { server: string } | null };
+    expect(v.etcd?.server).toMatch(/^3\./);
+    expect(typeof v.revision).toBe("number");
+  });
+
   it("refuses --cert without --key", async () => {
     const tls = etcd().tls!;
     const r = await runPodnet([
@@ -165,6 +182,16 @@ describe("etcd auth", () => {
     const line = oneLine(r);
     expect(line).toMatch(/rejected the user name or password/);
     expect(line).not.toContain("wrong-horse-battery");
+  });
+
+  it("podnet version needs no credentials for the versions and the revision", async () => {
+    const r = await runPodnet(["version", "-o", "json"], { env: { PODNET_ENDPOINTS: ep() } });
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as { revision: number | null; etcd: { server: string } | null };
+    const header = JSON.parse(await etcd().etcdctlOk(["get", "/", "-w", "json"])) as {
+      header: { revision: number };
+    };
+    expect(v.revision).toBe(header.header.revision);
   });
 
   it("says authentication is required when no user is given", async () => {

@@ -19,6 +19,7 @@ const lease = (publicIP: string, mac = MAC, vni = 1) =>
 
 interface DoctorJson {
   ok: boolean;
+  revision: number | null;
   checks: { section: string; name: string; status: "ok" | "warn" | "fail" | "skip"; detail: string }[];
 }
 
@@ -42,6 +43,10 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a single e
   const podnet = (args: string[]) =>
     runPodnet(args, { env: { PODNET_ENDPOINTS: etcd().endpoints.join(",") } });
   const put = (key: string, value: string) => etcd().etcdctlOk(["put", key, "--", value]);
+  /** etcd's revision now, from etcdctl. */
+  const revisionNow = async () =>
+    (JSON.parse(await etcd().etcdctlOk(["get", "/", "-w", "json"])) as { header: { revision: number } })
+      .header.revision;
 
   it("passes a healthy etcd with a valid config: exit 0, ok lines", async () => {
     const prefix = "/d1/coreos.com/network";
@@ -66,7 +71,7 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a single e
     expect(r.stderr).toBe("");
   });
 
-  it("-o json: {ok, checks: [{section, name, status, detail}]}; this host's lease by --public-ip", async () => {
+  it("-o json: {ok, revision, checks: [{section, name, status, detail}]}; this host's lease by --public-ip", async () => {
     const prefix = "/d2/coreos.com/network";
     await put(`${prefix}/config`, CONFIG);
     await put(`${prefix}/subnets/10.5.52.0-24`, lease("192.0.2.7"));
@@ -82,7 +87,9 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a single e
       "podnet-none0",
     ]);
     const doc = parse(r);
-    expect(Object.keys(doc).sort()).toEqual(["checks", "ok"]);
+    expect(Object.keys(doc).sort()).toEqual(["checks", "ok", "revision"]);
+    // The revision the config and the leases were read at: nothing was written since.
+    expect(doc.revision).toBe(await revisionNow());
     for (const c of doc.checks) {
       expect(Object.keys(c).sort()).toEqual(["detail", "name", "section", "status"]);
       expect(["ok", "warn", "fail", "skip"]).toContain(c.status);
@@ -156,6 +163,7 @@ describe.skipIf(!etcdAvailable() || !podnetBuilt())("podnet doctor on a single e
     ]);
     const doc = parse(r);
     expect(r.code).toBe(1);
+    expect(doc.revision).toBeNull(); // nothing was read
     expect(doc.checks.filter((c) => c.section === "etcd").map((c) => [c.name, c.status])).toEqual([
       ["http://127.0.0.1:1", "fail"],
       ["http://127.0.0.1:2", "fail"],

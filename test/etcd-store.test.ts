@@ -1,13 +1,7 @@
-import {
-  connect,
-  type KeyValueCursor,
-  leaseKeySplits,
-  parseIPv4,
-  parseIPv4Cidr,
-  type Store,
-} from "@podnet/ipam-core";
+import { connect, type KeyValueCursor, leaseKeySplits, type Store } from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NET_10_8 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd", (transport) => {
   const etcd = useEtcd();
@@ -222,14 +216,7 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
         { put: "/split/subnets0", value: "outside" },
       ],
     );
-    const network = {
-      ipv4: {
-        network: parseIPv4Cidr("10.0.0.0/8")!,
-        subnetLen: 24,
-        min: parseIPv4("10.0.1.0")!,
-        max: parseIPv4("10.255.255.0")!,
-      },
-    };
+    const network = NET_10_8;
     const cutsOf: [string, string[]][] = [
       ["the network's quantiles", leaseKeySplits("/split", network, 4)],
       ["eight parts", leaseKeySplits("/split", network, 8)],

@@ -45,8 +45,8 @@ const READS: {
   // -o simple lists the findings, one per line: none here.
   { args: ["ipam", "check"], revision: "revision", quietWhenFine: true },
   // No overlay device on this machine: doctor reports that and exits 1, in every format alike.
-  { args: ["doctor", "--public-ip", "192.0.2.7"], code: 1, prose: true },
-  { args: ["version"] },
+  { args: ["doctor", "--public-ip", "192.0.2.7"], revision: "revision", code: 1, prose: true },
+  { args: ["version"], revision: "revision" },
 ];
 
 /** Values that may change between two runs (TTLs count down, reports carry their time). */

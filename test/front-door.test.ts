@@ -5,23 +5,14 @@ import {
   encodeVxlanData,
   type LeaseAttrs,
   type LeaseEvent,
-  type LeaseNetwork,
   LeaseRegistry,
-  parseIPv4,
-  parseIPv4Cidr,
   watchLeases,
 } from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { describe, expect, it } from "vitest";
+import { network4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: parseIPv4Cidr("10.9.0.0/16")!,
-    subnetLen: 24,
-    min: parseIPv4("10.9.1.0")!,
-    max: parseIPv4("10.9.200.0")!,
-  },
-};
+const NET = network4("10.9.0.0/16", 24, "10.9.1.0", "10.9.200.0");
 const host = (publicIP: string): LeaseAttrs => ({
   publicIP,
   publicIPv6: null,

@@ -1,6 +1,7 @@
 /**
  * The h2 transport's watch against real etcds: events exactly as etcd ordered them, a
- * compacted start, cancel, a re-authentication, and a frozen member found out by pings.
+ * compacted start, cancel, a re-authentication, a frozen member found out by pings, and a watch
+ * confirmed after its call gave up cancelled on both transports.
  */
 import { connect, type WatchEvent, type WatchHandlers } from "@podnet/ipam-core";
 import type { EtcdMember } from "@podnet/test-harness/etcd";
@@ -9,11 +10,14 @@ import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineError } from "../packages/ipam-core/src/etcd/endpoint-pool.js";
-import type { ClientWatchHandlers } from "../packages/ipam-core/src/etcd/etcd-client.js";
+import type { ClientWatchHandlers, EtcdClient } from "../packages/ipam-core/src/etcd/etcd-client.js";
+import { createEtcd3Clients } from "../packages/ipam-core/src/etcd/etcd3-client.js";
 import type { H2Endpoint } from "../packages/ipam-core/src/etcd/h2/endpoint.js";
+import { H2Client } from "../packages/ipam-core/src/etcd/h2/h2-client.js";
 import { watchOnEndpoint } from "../packages/ipam-core/src/etcd/h2/h2-watch.js";
 import { encodeRange, KV_RANGE } from "../packages/ipam-core/src/etcd/h2/kv-messages.js";
 import { decodeRangeResponse } from "../packages/ipam-core/src/etcd/reply-decoders.js";
+import { WatchAttempts } from "../packages/ipam-core/src/etcd/watch-attempts.js";
 import { endpoint, soon } from "./h2-endpoints.js";
 
 const OPTS = {
@@ -44,6 +48,17 @@ function recorder() {
     error: (err, lost) => errors.push({ err, lost }),
   };
   return { events, batches, compacted, errors, handlers };
+}
+
+/** How many watchers and watch streams the member holds (etcd's own gauges, from its /metrics). */
+async function watchersOn(member: EtcdMember): Promise<string> {
+  const text = await (await fetch(new URL("/metrics", member.clientUrl))).text();
+  const gauge = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+    if (m === null) throw new Error(`etcd's /metrics has no ${name}`);
+    return m[1];
+  };
+  return `${gauge("etcd_debugging_mvcc_watcher_total")} watchers, ${gauge("etcd_debugging_mvcc_watch_stream_total")} streams`;
 }
 
 async function revisionOf(e: H2Endpoint): Promise<number> {
@@ -192,6 +207,61 @@ describe("three members, one frozen", () => {
     });
     expect(r.errors).toEqual([]);
   });
+
+  // The race of a Store.watch call (watch-attempts.ts): the endpoint pool's deadline decides the
+  // call, and the attempt's own deadline fires a moment later; a confirmation that lands between
+  // them leaves a watch nobody holds. The two deadlines here are pulled apart (the call decided at
+  // once, the attempt's a minute off) so the confirmation lands between them every time.
+  describe.each(["h2", "grpc-js"] as const)(
+    "a watch etcd confirms after its call gave up (%s)",
+    (transport) => {
+      it("is cancelled: the member is left with no watcher or stream, and nothing it heard reaches anyone", async () => {
+        const member = etcd().members[2] as EtcdMember;
+        const url = member.clientUrl;
+        const client: EtcdClient =
+          transport === "h2"
+            ? new H2Client(endpoint({ url, dialTimeoutMs: 2000 }), OPTS)
+            : ((
+                await createEtcd3Clients(
+                  {
+                    opts: { endpoints: [url], dialTimeoutMs: 2000, commandTimeoutMs: 5000 },
+                    user: undefined,
+                    tls: undefined,
+                  },
+                  [url],
+                )
+              )[0] as EtcdClient);
+        try {
+          // A live session first: the frozen member keeps its socket, so the watch request waits there.
+          await client.get("/w7/", undefined, soon());
+          const before = await watchersOn(member);
+          frozen = member;
+          freeze(member);
+          const attempts = new WatchAttempts();
+          const r = recorder();
+          const late = attempts.attempt((hooks) =>
+            client.watch({ prefix: "/w7/", fromRevision: 0 }, hooks, Date.now() + 60_000),
+          );
+          late.catch(() => undefined);
+          attempts.finish(undefined); // the pool's deadline: the call is over without this attempt
+          thaw(member);
+          frozen = undefined;
+          // Only a confirmed watch gets here before its minute is up: the attempt rejects once etcd
+          // confirms it, and cancels it.
+          await expect(late).rejects.toThrow(DeadlineError);
+          await waitFor(async () => (await watchersOn(member)) === before, {
+            timeoutMs: 10_000,
+            what: `the late watch to be cancelled on the member (before: ${before})`,
+          });
+          await etcd().etcdctlOk(["put", "/w7/a", "1"]);
+          await client.get("/w7/", undefined, soon());
+          expect([r.events, r.errors]).toEqual([[], []]);
+        } finally {
+          client.close();
+        }
+      });
+    },
+  );
 
   it("a ping nobody answers fails the watch as lost, within the liveness bounds", async () => {
     const member = etcd().members[0] as EtcdMember;

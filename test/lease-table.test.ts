@@ -1,27 +1,12 @@
-import {
-  addressMap,
-  checkLeases,
-  connect,
-  type LeaseNetwork,
-  LeaseRegistry,
-  parseIPv4,
-  type Store,
-  utilisation,
-} from "@podnet/ipam-core";
+import { addressMap, checkLeases, connect, LeaseRegistry, type Store, utilisation } from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NET_10_5 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 const PREFIX = "/table/network";
 const DIR = `${PREFIX}/subnets/`;
 const MAC = "c6:d2:32:6f:8f:44";
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: { ip: parseIPv4("10.5.0.0")!, prefix: 16 },
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
-};
+const NET = NET_10_5;
 
 describe("a LeaseTable scanned from a real etcd", () => {
   const etcd = useEtcd();

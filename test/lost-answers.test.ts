@@ -10,15 +10,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  connect,
-  type LeaseAttrs,
-  type LeaseNetwork,
-  LeaseRegistry,
-  parseIPv4,
-  parseIPv4Cidr,
-  type Store,
-} from "@podnet/ipam-core";
+import { connect, type LeaseAttrs, LeaseRegistry, type Store } from "@podnet/ipam-core";
 import { type RunPodnetResult, runPodnet } from "@podnet/test-harness/cli";
 import type { EtcdMember } from "@podnet/test-harness/etcd";
 import { flannelVxlanValue, leaseTtl, putFlannelLease, storedKey } from "@podnet/test-harness/flannel";
@@ -28,6 +20,7 @@ import { tempDir } from "@podnet/test-harness/tmp";
 import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterEach, describe, expect, it } from "vitest";
+import { NET_10_5 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
 /** Two endpoints: the lost attempt waits out its half, the retry has the other half. */
@@ -240,14 +233,7 @@ describe("a write whose answer was lost is recognised as done", () => {
   });
 
   describe("the registry through a losing endpoint", () => {
-    const network: LeaseNetwork = {
-      ipv4: {
-        network: parseIPv4Cidr("10.5.0.0/16")!,
-        subnetLen: 24,
-        min: parseIPv4("10.5.1.0")!,
-        max: parseIPv4("10.5.255.0")!,
-      },
-    };
+    const network = NET_10_5;
     const stores: Store[] = [];
     afterEach(() => {
       for (const s of stores.splice(0)) s.close();

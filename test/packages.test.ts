@@ -1,13 +1,15 @@
-// The libraries as a user gets them: `pnpm pack` of each package, the tarball's contents and
-// manifest checked, then both tarballs installed into a fresh strict ESM TypeScript project
-// where every code block of each package README must compile (`tsc --noEmit`) and run
-// against a real etcd named by PODNET_ENDPOINTS, exiting 0.
+// The packages as a user gets them: `pnpm pack` of each package (once), the tarball's contents
+// and manifest checked, then both library tarballs installed into a fresh strict ESM TypeScript
+// project where every code block of each package README must compile (`tsc --noEmit`) and run
+// against a real etcd named by PODNET_ENDPOINTS, exiting 0; and the CLI's tarball installed
+// with npm into a project of its own, its node_modules/.bin/podnet run there.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { REPO_ROOT } from "@podnet/test-harness/cli";
+import { REPO_ROOT, runPodnet } from "@podnet/test-harness/cli";
 import { tempDir } from "@podnet/test-harness/tmp";
 import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -59,7 +61,26 @@ function codeBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] ?? "");
 }
 
-const built = LIBRARIES.every((p) => existsSync(join(REPO_ROOT, "packages", p, "dist", "index.js")));
+const built =
+  LIBRARIES.every((p) => existsSync(join(REPO_ROOT, "packages", p, "dist", "index.js"))) &&
+  existsSync(join(REPO_ROOT, "packages", "cli", "bundle", "podnet.js"));
+
+/** `npm install` into PROJECT from the npm cache where it can (the registry only for what the cache lacks). */
+async function npmInstall(project: string, specs: string[]): Promise<void> {
+  await run(
+    "npm",
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--engine-strict",
+      "--loglevel=error",
+      ...specs,
+    ],
+    { cwd: project, maxBuffer: 16 << 20 },
+  );
+}
 
 describe.skipIf(!built)("the published packages", () => {
   useTempDirs();
@@ -73,7 +94,7 @@ describe.skipIf(!built)("the published packages", () => {
   it.each(LIBRARIES)("%s ships its code, types, README and LICENSE, and no build info or tests", (dir) => {
     const { files, manifest } = get(dir);
     expect(files).toEqual(expect.arrayContaining(["README.md", "LICENSE", "package.json", "dist/index.js"]));
-    expect(files.filter((f) => /tsbuildinfo|\.test\.|(^|\/)node_modules\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /tsbuildinfo|\.test\.|\.fixture\.|(^|\/)node_modules\//.test(f))).toEqual([]);
     expect(manifest.license).toBe("Apache-2.0");
     expect(manifest.sideEffects).toBe(false);
     expect(manifest.engines?.node).toMatch(/\^20\.11\.0 .*\^24.*\^26/);
@@ -135,20 +156,7 @@ describe.skipIf(!built)("the published packages", () => {
         join(project, "package.json"),
         JSON.stringify({ name: "podnet-consumer", private: true, type: "module" }),
       );
-      await run(
-        "npm",
-        [
-          "install",
-          "--no-audit",
-          "--no-fund",
-          "--prefer-offline",
-          "--loglevel=error",
-          ...tarballs,
-          "typescript@~5.9.3",
-          "@types/node@^20.19.0",
-        ],
-        { cwd: project, maxBuffer: 16 << 20 },
-      );
+      await npmInstall(project, [...tarballs, "typescript@~5.9.3", "@types/node@^20.19.0"]);
       await writeFile(
         join(project, "tsconfig.json"),
         JSON.stringify({
@@ -214,5 +222,121 @@ describe.skipIf(!built)("the published packages", () => {
       }
       expect(failures).toEqual([]);
     }, 300_000);
+  });
+
+  describe("@podnet/cli installed with npm into a fresh project, run as node_modules/.bin/podnet", () => {
+    const etcd = useEtcd();
+    let project = "";
+    let home = "";
+    let bundle = "";
+    const podnet = (args: string[], opts: { env?: Record<string, string>; bin?: string } = {}) =>
+      runPodnet(args, {
+        bin: opts.bin ?? join(project, "node_modules", ".bin", "podnet"),
+        cwd: project,
+        env: { HOME: home, PODNET_ENDPOINTS: etcd().endpoints.join(","), ...opts.env },
+      });
+
+    beforeAll(async () => {
+      project = await tempDir("podnet-cli-user-");
+      home = await tempDir("podnet-cli-home-");
+      await chmod(home, 0o700); // the compile cache is kept only in a home of the user's own
+      await writeFile(
+        join(project, "package.json"),
+        JSON.stringify({
+          name: "podnet-cli-user",
+          private: true,
+          // protobufjs (under etcd3) takes any @types/node: the one the libraries' project
+          // installs too, so this install needs nothing from the registry that one does not.
+          overrides: { "@types/node": "^20.19.0" },
+        }),
+      );
+      await npmInstall(project, [get("cli").tarball]);
+      bundle = join(project, "node_modules", "@podnet", "cli", "bundle");
+    }, 300_000);
+
+    it("installs only what the bundle requires: its dependencies are exactly the packages it loads", async () => {
+      const files = [
+        "podnet.js",
+        "main.js",
+        ...(await readdir(join(bundle, "chunks"))).filter((f) => f.endsWith(".js")).map((f) => `chunks/${f}`),
+      ];
+      const required = new Set<string>();
+      for (const file of files) {
+        const text = await readFile(join(bundle, file), "utf8");
+        for (const [, id = ""] of text.matchAll(/\brequire\("([^"]+)"\)/g)) {
+          if (id.startsWith(".") || id.startsWith("node:") || builtinModules.includes(id)) continue;
+          required.add(id.startsWith("@") ? id.split("/").slice(0, 2).join("/") : id.split("/")[0]!);
+        }
+      }
+      expect([...required].sort()).toEqual(Object.keys(get("cli").manifest.dependencies ?? {}).sort());
+      for (const dep of required) expect(existsSync(join(project, "node_modules", dep)), dep).toBe(true);
+      // What the bundle holds is not installed a second time.
+      expect(existsSync(join(project, "node_modules", "@podnet", "ipam-core"))).toBe(false);
+      expect(existsSync(join(project, "node_modules", "commander"))).toBe(false);
+      // The libraries' engines, checked by npm --engine-strict against this node.
+      expect(get("cli").manifest.engines).toEqual(get("ipam-core").manifest.engines);
+    });
+
+    it("--version and --help work, exit 0 and print nothing on stderr", async () => {
+      const version = await podnet(["--version"]);
+      expect(version).toMatchObject({ code: 0, stderr: "", stdout: `${get("cli").manifest.version}\n` });
+      const help = await podnet(["--help"]);
+      expect(help).toMatchObject({ code: 0, stderr: "" });
+      expect(help.stdout).toMatch(/^Usage: podnet /);
+      for (const command of ["config", "lease", "ipam", "agent", "doctor"])
+        expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    });
+
+    it("sets a config in a real etcd and shows the address space from it as JSON", async () => {
+      const file = join(project, "network.json");
+      await writeFile(file, '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}');
+      const set = await podnet(["config", "set", file]);
+      expect(set.code, set.stderr).toBe(0);
+      const show = await podnet(["ipam", "show", "-o", "json"]);
+      expect(show.code, show.stderr).toBe(0);
+      const data = JSON.parse(show.stdout) as { revision: number; ipv4: { network: string; free: number } };
+      expect(data.ipv4).toMatchObject({ network: "10.5.0.0/16", total: 255, free: 255 });
+      expect(data.revision).toBeGreaterThan(1);
+    });
+
+    it("keeps its compile cache under ~/.cache/podnet, keyed by the build, and takes it on the next run", async () => {
+      const base = join(home, ".cache", "podnet", "compile-cache", `${process.version}-${process.arch}`);
+      expect((await podnet(["--version"])).code).toBe(0);
+      // One directory for this build, named by its hash (the loader's placeholder filled in).
+      const builds = await readdir(base);
+      expect(builds).toEqual([expect.stringMatching(/^[0-9a-f]{16}$/)]);
+      const main = join(base, builds[0] ?? "", "main.js");
+      const before = await stat(main);
+      expect(before.mode & 0o077).toBe(0);
+      expect((await podnet(["--version"])).code).toBe(0);
+      // A cache V8 refused would have been written anew (a new file renamed over the old one).
+      expect((await stat(main)).ino).toBe(before.ino);
+    });
+
+    it("a damaged install (a chunk missing, cut short, or no main.js) fails in one line, exit 1", async () => {
+      const damaged = await tempDir("podnet-cli-damaged-");
+      await cp(project, damaged, { recursive: true, verbatimSymlinks: true });
+      const bin = join(damaged, "node_modules", ".bin", "podnet");
+      const chunks = join(damaged, "node_modules", "@podnet", "cli", "bundle", "chunks");
+      const config = (await readdir(chunks)).find((f) => /^config-\w+\.js$/.test(f));
+      expect(config).toBeDefined();
+      const line =
+        /^podnet: cannot load podnet's own code \(.+\); the installation is damaged: reinstall podnet\n$/;
+      const expectOneLine = async (args: string[], names: string) => {
+        const r = await podnet(args, { bin });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(line);
+        expect(r.stderr).toContain(names);
+        expect(r.stdout).toBe("");
+      };
+      await truncate(join(chunks, config ?? ""), 200);
+      await expectOneLine(["config", "get"], config ?? "");
+      await rm(join(chunks, config ?? ""));
+      await expectOneLine(["config", "get"], config ?? "");
+      // A command whose chunks are there still works.
+      expect((await podnet(["ipam", "show", "-o", "json"], { bin })).code).toBe(0);
+      await rm(join(damaged, "node_modules", "@podnet", "cli", "bundle", "main.js"));
+      await expectOneLine(["--version"], "main.js");
+    });
   });
 });

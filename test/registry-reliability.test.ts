@@ -7,8 +7,6 @@ import {
   ipv4NetsOverlap,
   type LeaseNetwork,
   type LeaseSubnet,
-  parseIPv4,
-  parseIPv4Cidr,
   parseLeaseKey,
   rangeContains,
   rangeSize,
@@ -17,6 +15,7 @@ import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { beforeAll, describe, expect, it } from "vitest";
+import { network4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/acquirer.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../packages/ipam-core/dist/registry.js", import.meta.url));
@@ -41,9 +40,7 @@ interface Run {
   problems: string[];
 }
 
-const network = (cidr: string, subnetLen: number, min: string, max: string): LeaseNetwork => ({
-  ipv4: { network: parseIPv4Cidr(cidr)!, subnetLen, min: parseIPv4(min)!, max: parseIPv4(max)! },
-});
+const network = network4;
 
 /** Starts the acquirer processes, lets them all go at once, runs `during` meanwhile, collects outcomes. */
 async function runAcquirers(

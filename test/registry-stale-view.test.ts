@@ -10,25 +10,19 @@ import {
   type LeaseAttrs,
   type LeaseNetwork,
   LeaseRegistry,
-  parseIPv4,
-  parseIPv4Cidr,
   parseLeaseKey,
   type Store,
 } from "@podnet/ipam-core";
 import { etcdAvailable } from "@podnet/test-harness/etcd";
-import { subnetNameOf, vxlanHostAttrs } from "@podnet/test-harness/flannel";
+import { etcdLeaseIds, subnetNameOf, vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rejection } from "../packages/ipam-core/src/errors.fixture.js";
+import { network4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
-const net = (third: number, first: number, last: number): LeaseNetwork => ({
-  ipv4: {
-    network: parseIPv4Cidr(`10.${third}.0.0/16`)!,
-    subnetLen: 24,
-    min: parseIPv4(`10.${third}.${first}.0`)!,
-    max: parseIPv4(`10.${third}.${last}.0`)!,
-  },
-});
+const net = (third: number, first: number, last: number): LeaseNetwork =>
+  network4(`10.${third}.0.0/16`, 24, `10.${third}.${first}.0`, `10.${third}.${last}.0`);
 const host = (publicIP: string): LeaseAttrs => vxlanHostAttrs(publicIP);
 const nameOf = subnetNameOf;
 
@@ -48,12 +42,7 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
 
   /** The etcd leases (in the whole cluster) that carry no key. */
   async function keylessLeases(): Promise<string[]> {
-    const out = await etcd().etcdctlOk(["lease", "list"]);
-    const ids = out
-      .split("\n")
-      .slice(1)
-      .map((l) => l.trim())
-      .filter((l) => /^[0-9a-f]+$/.test(l));
+    const ids = await etcdLeaseIds(etcd());
     const keyless: string[] = [];
     for (const hex of ids) {
       const info = await etcd().etcdctlOk(["lease", "timetolive", hex, "--keys"]);
@@ -273,13 +262,3 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     expect(leases.get(nameOf(got.lease.key))).toBe("192.0.2.2");
   });
 });
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPodnetError(err)) return err;
-    throw err;
-  }
-  throw new Error("expected a PodnetError, but the call succeeded");
-}

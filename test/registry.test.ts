@@ -3,20 +3,19 @@ import {
   isPodnetError,
   type Lease,
   type LeaseAttrs,
-  type LeaseNetwork,
   LeaseRegistry,
   type LeaseSubnet,
   type PodnetError,
-  parseIPv4,
-  parseIPv4Cidr,
   parseLeaseKey,
   type Store,
 } from "@podnet/ipam-core";
 import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
-import { vxlanHostAttrs } from "@podnet/test-harness/flannel";
+import { etcdLeaseIds, vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rejection } from "../packages/ipam-core/src/errors.fixture.js";
+import { NET_10_5, network4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 // The spec's literal flanneld lease (flannel-compat.md section 4).
 const FLANNEL_VALUE =
@@ -28,22 +27,8 @@ const FLANNEL_ATTRS: LeaseAttrs = {
   backendData: '{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}',
 };
 
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: parseIPv4Cidr("10.5.0.0/16")!,
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
-};
-const TINY: LeaseNetwork = {
-  ipv4: {
-    network: parseIPv4Cidr("10.6.0.0/16")!,
-    subnetLen: 24,
-    min: parseIPv4("10.6.1.0")!,
-    max: parseIPv4("10.6.4.0")!,
-  },
-};
+const NET = NET_10_5;
+const TINY = network4("10.6.0.0/16", 24, "10.6.1.0", "10.6.4.0");
 
 const subnet = (name: string): LeaseSubnet => parseLeaseKey(name)!;
 const host = (publicIP: string, mac?: string): LeaseAttrs => vxlanHostAttrs(publicIP, mac);
@@ -71,12 +56,7 @@ async function leaseInfo(
 
 /** Every etcd lease that exists, with its attached keys. */
 async function allLeases(cluster: EtcdCluster): Promise<Map<string, string[]>> {
-  const out = await cluster.etcdctlOk(["lease", "list"]);
-  const ids = out
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim())
-    .filter((l) => /^[0-9a-f]+$/.test(l));
+  const ids = await etcdLeaseIds(cluster);
   const leases = new Map<string, string[]>();
   for (const hex of ids) {
     const info = await leaseInfo(cluster, decOf(hex));
@@ -98,16 +78,6 @@ async function isPermanent(cluster: EtcdCluster, key: string): Promise<boolean> 
   const kv = (JSON.parse(out) as { kvs?: { lease?: number }[] }).kvs?.[0];
   if (kv === undefined) throw new Error(`${key} is absent`);
   return (kv.lease ?? 0) === 0;
-}
-
-async function rejection(p: Promise<unknown>): Promise<PodnetError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isPodnetError(err)) return err;
-    throw err;
-  }
-  throw new Error("expected a PodnetError, but the call succeeded");
 }
 
 describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {

@@ -12,11 +12,8 @@ import { join } from "node:path";
 import {
   connect,
   isPodnetError,
-  type LeaseNetwork,
   LeaseRegistry,
   type LeaseWatch,
-  parseIPv4,
-  parseIPv4Cidr,
   type Store,
   watchLeases,
 } from "@podnet/ipam-core";
@@ -34,6 +31,7 @@ import { tempDir } from "@podnet/test-harness/tmp";
 import { useEtcd, useTempDirs } from "@podnet/test-harness/vitest";
 import { waitFor } from "@podnet/test-harness/wait";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { network4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 /** Short timeouts keep the file quick; the kill deadline is far above any of them. */
 const TIMEOUTS = ["--dial-timeout", "1s", "--command-timeout", "2s"];
@@ -203,14 +201,7 @@ describe("three members, one frozen", () => {
       const prefix = "/sick/acquire";
       // A /22 in /26s: 16 subnets for 50 hosts, so both outcomes happen.
       const registry = new LeaseRegistry(store, { prefix, ttlSeconds: 600 });
-      const network: LeaseNetwork = {
-        ipv4: {
-          network: parseIPv4Cidr("10.50.0.0/22")!,
-          subnetLen: 26,
-          min: parseIPv4("10.50.0.0")!,
-          max: parseIPv4("10.50.3.192")!,
-        },
-      };
+      const network = network4("10.50.0.0/22", 26, "10.50.0.0", "10.50.3.192");
       await store.status();
       freezeMember(leader);
       const outcomes = await Promise.all(

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The nearest directory at or above `dir` holding pnpm-workspace.yaml (this file runs from test/harness/ or its dist/). */
@@ -25,6 +25,11 @@ export interface RunPodnetOptions {
   timeoutMs?: number;
   /** Working directory (default: the repository root). */
   cwd?: string;
+  /**
+   * An installed `podnet` executable to run instead of the tree's bundle (e.g. a project's
+   * node_modules/.bin/podnet), run itself: its `#!` line finds this test's node first on PATH.
+   */
+  bin?: string;
 }
 
 export interface RunPodnetResult {
@@ -42,11 +47,11 @@ export function podnetBuilt(): boolean {
 }
 
 /**
- * Runs `node packages/cli/bundle/podnet.js ...args` with a clean environment: PATH and HOME plus
+ * Runs `node packages/cli/bundle/podnet.js ...args` (or `opts.bin ...args`) with a clean environment: PATH and HOME plus
  * `opts.env`; no PODNET_*, ETCDCTL_* or FLANNELD_* variable is inherited from the caller.
  */
 export function runPodnet(args: string[], opts: RunPodnetOptions = {}): Promise<RunPodnetResult> {
-  if (!podnetBuilt()) {
+  if (opts.bin === undefined && !podnetBuilt()) {
     return Promise.reject(new Error(`podnet is not built (${PODNET_BIN} missing): run \`pnpm run build\``));
   }
   const env: Record<string, string> = {};
@@ -55,8 +60,11 @@ export function runPodnet(args: string[], opts: RunPodnetOptions = {}): Promise<
     if (v !== undefined) env[k] = v;
   }
   Object.assign(env, opts.env ?? {});
+  if (opts.bin !== undefined)
+    env["PATH"] = [dirname(process.execPath), env["PATH"]].filter(Boolean).join(delimiter);
+  const [file, argv] = opts.bin === undefined ? [process.execPath, [PODNET_BIN, ...args]] : [opts.bin, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PODNET_BIN, ...args], {
+    const child = spawn(file, argv, {
       cwd: opts.cwd ?? REPO_ROOT,
       env,
       stdio: ["pipe", "pipe", "pipe"],

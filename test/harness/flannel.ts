@@ -38,6 +38,15 @@ export async function storedKey(
   return { value: Buffer.from(kv.value, "base64").toString("utf8"), lease };
 }
 
+/** The id (hex, as etcdctl prints it) of every etcd lease the cluster holds. */
+export async function etcdLeaseIds(etcd: EtcdCluster): Promise<string[]> {
+  const out = await etcd.etcdctlOk(["lease", "list"]);
+  return out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^[0-9a-f]+$/.test(l));
+}
+
 /** The remaining TTL of an etcd lease (hex id) in seconds, as etcdctl reports it; -1 when gone. */
 export async function leaseTtl(etcd: EtcdCluster, id: string): Promise<number> {
   const out = await etcd.etcdctlOk(["lease", "timetolive", id]);

@@ -23,7 +23,16 @@ export function reportError(err: unknown): number {
     return exitStatusFor(err.code);
   }
   const message = err instanceof Error ? err.message : String(err);
+  if (damagedInstall(err)) {
+    errorLine(message);
+    return EXIT.failed;
+  }
   errorLine(`unexpected failure: ${message.split("\n")[0]}`);
   if (process.env["PODNET_DEBUG"] && err instanceof Error) stderrText(`${err.stack}\n`);
   return EXIT.failed;
+}
+
+/** Whether ERR is the bundle loader's "a chunk of podnet cannot be loaded" (scripts/bundle-loader.cjs), its message a whole sentence. */
+function damagedInstall(err: unknown): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === "ERR_PODNET_DAMAGED_INSTALL";
 }

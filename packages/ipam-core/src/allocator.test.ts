@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseIPv4, parseIPv4Cidr, parseIPv6, parseIPv6Cidr } from "./address.js";
+import { parseIPv4, parseIPv6 } from "./address.js";
 import { decideAllocation, exhaustedError, leaseFits, pickFreeSubnet } from "./allocator.js";
 import { isPodnetError } from "./errors.js";
 import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
@@ -10,25 +10,12 @@ import {
   type LeaseSubnet,
   parseLeaseKey,
 } from "./lease-codec.js";
-import type { SubnetRange4, SubnetRange6 } from "./subnet-range.js";
+import { NET_10_5, NET_10_8, network4, range4, range6 } from "./lease-network.fixture.js";
 
 const PREFIX = "/coreos.com/network/subnets/";
 const ME: LeaseAttrs = { publicIP: "192.168.64.3", publicIPv6: null };
 
-const range4 = (cidr: string, subnetLen: number, min: string, max: string): SubnetRange4 => ({
-  network: parseIPv4Cidr(cidr)!,
-  subnetLen,
-  min: parseIPv4(min)!,
-  max: parseIPv4(max)!,
-});
-const range6 = (cidr: string, subnetLen: number, min: string, max: string): SubnetRange6 => ({
-  network: parseIPv6Cidr(cidr)!,
-  subnetLen,
-  min: parseIPv6(min)!,
-  max: parseIPv6(max)!,
-});
-
-const NET: LeaseNetwork = { ipv4: range4("10.5.0.0/16", 24, "10.5.1.0", "10.5.255.0") };
+const NET = NET_10_5;
 const DUAL: LeaseNetwork = {
   ipv4: range4("10.5.0.0/16", 24, "10.5.1.0", "10.5.3.0"),
   ipv6: range6("fc00::/48", 64, "fc00:0:0:1::", "fc00:0:0:3::"),
@@ -164,7 +151,7 @@ describe("decideAllocation", () => {
   });
 
   it("picks uniformly among all free subnets, not just the lowest", () => {
-    const small: LeaseNetwork = { ipv4: range4("10.5.0.0/16", 24, "10.5.1.0", "10.5.10.0") };
+    const small = network4("10.5.0.0/16", 24, "10.5.1.0", "10.5.10.0");
     const taken = listing([lease("10.5.3.0-24", "1.1.1.1"), lease("10.5.6.0-23", "1.1.1.2")]);
     const counts = new Map<string, number>();
     const draws = 800;
@@ -198,7 +185,7 @@ describe("decideAllocation", () => {
 
   it("on a large sparse range, draws until a free subnet: never a taken or excluded one, every free one reachable", () => {
     // A /8 cut into /24s (65,535 subnets), as in the benchmarks: the draw path, not the count.
-    const wide: LeaseNetwork = { ipv4: range4("10.0.0.0/8", 24, "10.0.1.0", "10.255.255.0") };
+    const wide = NET_10_8;
     const taken = listing([
       lease("10.0.1.0-24", "1.1.1.1"),
       lease("10.0.2.0-24", "1.1.1.2"),
@@ -227,7 +214,7 @@ describe("decideAllocation", () => {
   });
 
   it("on a large range nine tenths taken, draws only free subnets, and counts when every draw misses", () => {
-    const wide: LeaseNetwork = { ipv4: range4("10.0.0.0/8", 24, "10.0.1.0", "10.255.255.0") };
+    const wide = NET_10_8;
     const nameAt = (i: number) => `10.${((i + 1) >> 8) & 255}.${(i + 1) & 255}.0-24`;
     const leases: Lease[] = [];
     for (let i = 0; i < 65_535; i++) if (i % 10 !== 3) leases.push(lease(nameAt(i), "1.1.1.1"));
@@ -262,7 +249,7 @@ describe("decideAllocation", () => {
   });
 
   it("fails with an exhausted error naming the range and its size", () => {
-    const tiny: LeaseNetwork = { ipv4: range4("10.5.0.0/16", 24, "10.5.1.0", "10.5.2.0") };
+    const tiny = network4("10.5.0.0/16", 24, "10.5.1.0", "10.5.2.0");
     const full = listing([lease("10.5.1.0-24", "1.1.1.1")], { damaged: [damaged("10.5.2.0-24")] });
     let caught: unknown;
     try {
@@ -319,7 +306,7 @@ describe("decideAllocation", () => {
 
 describe("pickFreeSubnet after a lost race", () => {
   it("excludes the subnets already tried", () => {
-    const tiny: LeaseNetwork = { ipv4: range4("10.5.0.0/16", 24, "10.5.1.0", "10.5.3.0") };
+    const tiny = network4("10.5.0.0/16", 24, "10.5.1.0", "10.5.3.0");
     const tried = [subnet("10.5.1.0-24"), subnet("10.5.3.0-24")];
     expect(name(pickFreeSubnet(listing([]), tiny, fixed(0.7), tried))).toBe("10.5.2.0-24");
     expect(() => pickFreeSubnet(listing([lease("10.5.2.0-24", "1.1.1.1")]), tiny, fixed(0), tried)).toThrow(

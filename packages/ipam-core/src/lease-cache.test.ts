@@ -2,12 +2,12 @@ import { type EtcdCluster, etcdAvailable } from "@podnet/test-harness/etcd";
 import { storedEntry, subnetNameOf, vxlanHostAttrs } from "@podnet/test-harness/flannel";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parseIPv4, parseIPv4Cidr } from "./address.js";
 import { connect } from "./etcd/etcd-store.js";
 import type { KeyValue, Store } from "./etcd/store.js";
-import { decodeListing, type LeaseNetwork } from "./lease.js";
+import { decodeListing } from "./lease.js";
 import { LeaseCache, LeaseSnapshot } from "./lease-cache.js";
 import { encodeLeaseValue, type LeaseAttrs, leaseKey, parseLeaseKey } from "./lease-codec.js";
+import { network4 } from "./lease-network.fixture.js";
 import { LeaseRegistry } from "./registry.js";
 
 const PREFIX = "/coreos.com/network";
@@ -61,14 +61,7 @@ describe("LeaseSnapshot", () => {
   });
 });
 
-const TINY: LeaseNetwork = {
-  ipv4: {
-    network: parseIPv4Cidr("10.6.0.0/16")!,
-    subnetLen: 24,
-    min: parseIPv4("10.6.1.0")!,
-    max: parseIPv4("10.6.4.0")!,
-  },
-};
+const TINY = network4("10.6.0.0/16", 24, "10.6.1.0", "10.6.4.0");
 const host = (publicIP: string): LeaseAttrs => vxlanHostAttrs(publicIP);
 const nameOf = subnetNameOf;
 

@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseIPv4, parseIPv6 } from "./address.js";
 import { addressMap, checkLeases, FINDING_KINDS, utilisation } from "./analysis.js";
 import { vtepMacOf } from "./backend-data.js";
 import { WireWriter } from "./etcd/protobuf-wire.js";
@@ -13,10 +12,10 @@ import {
   type ForeignEntry,
   type Lease,
   type LeaseListing,
-  type LeaseNetwork,
   leaseWith,
 } from "./lease.js";
 import { decodeAnyLeaseValue, foreignReason, parseLeaseKey, utf8Text } from "./lease-codec.js";
+import { DUAL_10_5 } from "./lease-network.fixture.js";
 import { LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 
 const P = "/coreos.com/network";
@@ -81,20 +80,7 @@ const kvs: KeyValue[] = ENTRIES.map(([name, value, lease], i) => ({
   lease,
 }));
 
-const NET: LeaseNetwork = {
-  ipv4: {
-    network: { ip: parseIPv4("10.5.0.0")!, prefix: 16 },
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
-  ipv6: {
-    network: { ip: parseIPv6("fc00::")!, prefix: 48 },
-    subnetLen: 64,
-    min: parseIPv6("fc00:0:0:1::")!,
-    max: parseIPv6("fc00:0:0:ffff::")!,
-  },
-};
+const NET = DUAL_10_5;
 
 function scanned(): LeaseTable {
   const b = new LeaseTableBuilder(P);

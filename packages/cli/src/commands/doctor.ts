@@ -72,7 +72,7 @@ export function doctorCommand(): Command {
     .addHelpText(
       "after",
       "\nEach line reads ok, warn, fail or skip. -o json prints\n" +
-        '{"ok": bool, "checks": [{"section", "name", "status", "detail"}]}.\n' +
+        '{"ok": bool, "revision": number|null, "checks": [{"section", "name", "status", "detail"}]}.\n' +
         "Exit status: 0 when nothing failed, 1 when something did (or warned, with --strict).\n\n" +
         "Examples:\n  podnet doctor\n  podnet doctor --public-ip 192.0.2.7 -o json",
     )
@@ -85,15 +85,16 @@ export function doctorCommand(): Command {
           );
         }
         const bar = progress("podnet doctor: checking");
-        let checks: Check[];
+        let diagnosis: Diagnosis;
         try {
-          checks = await diagnose(ctx, flags, bar);
+          diagnosis = await diagnose(ctx, flags, bar);
         } finally {
           bar.done();
         }
+        const { checks, revision } = diagnosis;
         const strict = flags.strict === true;
         await ctx.print({
-          data: doctorData(checks, strict),
+          data: doctorData(checks, strict, revision),
           human: () => formatDoctor(checks, ctx.colours),
           rows: () => doctorRows(checks),
         });
@@ -104,7 +105,13 @@ export function doctorCommand(): Command {
 
 const STEPS = 4;
 
-async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promise<Check[]> {
+/** The checks, and the one etcd revision the config and the leases were read at (null: etcd was not read). */
+interface Diagnosis {
+  readonly checks: Check[];
+  readonly revision: number | null;
+}
+
+async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promise<Diagnosis> {
   const skip = (section: string, name: string, why: string): Check => ({
     section,
     name,
@@ -125,16 +132,29 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
     }
   }
   if (store === undefined) {
-    return [
-      ...checks,
-      skip("config", "present", why),
-      skip("leases", "leases", why),
-      skip("host", "lease", why),
-    ];
+    return {
+      checks: [
+        ...checks,
+        skip("config", "present", why),
+        skip("leases", "leases", why),
+        skip("host", "lease", why),
+      ],
+      revision: null,
+    };
+  }
+  // The leases first, then the config as it stood at the listing's revision: one snapshot.
+  let listing: LeaseListing | undefined;
+  let listError: unknown;
+  try {
+    listing = await new LeaseRegistry(store, { prefix: ctx.globals.prefix }).list();
+  } catch (err) {
+    listError = err;
   }
   let state: NetworkState | undefined;
   try {
-    state = await readNetwork(store, ctx.globals.prefix);
+    state = await readNetwork(store, ctx.globals.prefix, {
+      ...(listing !== undefined && { revision: listing.revision }),
+    });
     checks.push(...configChecks(state));
   } catch (err) {
     checks.push({
@@ -147,7 +167,7 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
   bar.update(2, STEPS);
   let leases: { listing: LeaseListing; ttls: ReadonlyMap<string, number> | undefined } | undefined;
   try {
-    const listing = await new LeaseRegistry(store, { prefix: ctx.globals.prefix }).list();
+    if (listing === undefined) throw listError;
     const lookup = await lookupTtls(store, listing, "auto");
     noteTtls(lookup);
     leases = { listing, ttls: lookup.ttls };
@@ -163,7 +183,7 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
   bar.update(3, STEPS);
   checks.push(...(await hostChecks(flags, store, state, leases)));
   bar.update(STEPS, STEPS);
-  return checks;
+  return { checks, revision: listing?.revision ?? state?.revision ?? null };
 }
 
 /**

@@ -21,6 +21,11 @@ export function podnetCommit(): string {
   return typeof __PODNET_COMMIT__ === "string" && __PODNET_COMMIT__ !== "" ? __PODNET_COMMIT__ : "unknown";
 }
 
+/** podnet's and Node's versions: what `podnet version` reports without etcd. */
+function ours(): Pick<VersionReport, "podnet" | "commit" | "node"> {
+  return { podnet: podnetVersion(), commit: podnetCommit(), node: process.version };
+}
+
 /** `podnet version`: podnet's version and commit, Node's, and etcd's when an endpoint answers. */
 export function versionCommand(): Command {
   return new Command("version")
@@ -29,13 +34,14 @@ export function versionCommand(): Command {
       withContext(async (ctx) => {
         const { etcdVersions } = await import("../connect.js");
         const etcd = await etcdVersions(ctx.globals.connection);
-        const report: VersionReport = {
-          podnet: podnetVersion(),
-          commit: podnetCommit(),
-          node: process.version,
-          etcd: "error" in etcd ? null : etcd,
-          ...("error" in etcd && { etcdError: etcd.error }),
-        };
+        const report: VersionReport =
+          "error" in etcd
+            ? { ...ours(), revision: null, etcd: null, etcdError: etcd.error }
+            : {
+                ...ours(),
+                revision: etcd.revision,
+                etcd: { endpoint: etcd.endpoint, server: etcd.server, cluster: etcd.cluster },
+              };
         await ctx.print({
           data: report,
           human: () => formatVersion(report),
@@ -45,6 +51,7 @@ export function versionCommand(): Command {
             ["node", report.node],
             ["etcd-server", report.etcd?.server ?? "-"],
             ["etcd-cluster", report.etcd?.cluster ?? "-"],
+            ["etcd-revision", report.revision === null ? "-" : String(report.revision)],
           ],
         });
         return undefined;

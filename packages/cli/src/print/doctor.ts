@@ -9,10 +9,14 @@ import type { Palette } from "./colour.js";
 export type { Check, CheckStatus };
 export { doctorPassed };
 
-/** The stable machine form (-o json, -o yaml): `{ok, checks: [{section, name, status, detail}]}`. */
-export function doctorData(checks: readonly Check[], strict: boolean) {
+/**
+ * The stable machine form (-o json, -o yaml): `{ok, revision, checks: [{section, name, status, detail}]}`,
+ * `revision` the one the config and the leases were read at (null when etcd could not be read).
+ */
+export function doctorData(checks: readonly Check[], strict: boolean, revision: number | null) {
   return {
     ok: doctorPassed(checks, strict),
+    revision,
     checks: checks.map((c) => ({ section: c.section, name: c.name, status: c.status, detail: c.detail })),
   };
 }

@@ -6,8 +6,10 @@ export interface VersionReport {
   readonly podnet: string;
   readonly commit: string;
   readonly node: string;
+  /** The store revision of the member that answered; null when none did (or it serves no JSON gateway). */
+  readonly revision: number | null;
   /** The versions of the first endpoint that answered; null when none did. */
-  readonly etcd: EtcdVersions | null;
+  readonly etcd: Omit<EtcdVersions, "revision"> | null;
   /** Why no endpoint answered. */
   readonly etcdError?: string;
 }
@@ -23,5 +25,6 @@ export function formatVersion(r: VersionReport): string {
       r.etcd === null ? `unknown (${r.etcdError ?? "no answer"})` : `${r.etcd.server} (${r.etcd.endpoint})`,
     ],
     ["etcd cluster", r.etcd === null ? "unknown" : r.etcd.cluster],
+    ...(r.revision === null ? [] : [["etcd revision", String(r.revision)] as const]),
   ]);
 }

@@ -1,7 +1,9 @@
 /**
  * etcd's own version report (`GET /version` on a client URL, as `etcdctl version` and
- * `curl $ENDPOINT/version` read it): the server's version and the cluster's. No credentials
- * are needed; client certificates are sent when given, for etcd with --client-cert-auth.
+ * `curl $ENDPOINT/version` read it): the server's version and the cluster's, and from the same
+ * member its status (`POST /v3/maintenance/status`, etcd's JSON gateway) for the revision it is
+ * at. No credentials are needed; client certificates are sent when given, for etcd with
+ * --client-cert-auth.
  */
 import { readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
@@ -15,6 +17,8 @@ export interface EtcdVersions {
   readonly server: string;
   /** The cluster's version (the lowest its members speak), e.g. `3.4.0`. */
   readonly cluster: string;
+  /** The member's store revision as it answered; null when it serves no JSON gateway (`--enable-grpc-gateway=false`). */
+  readonly revision: number | null;
 }
 
 /** Asks each endpoint in turn for its versions; the first answer, or the last endpoint's error. */
@@ -26,18 +30,25 @@ export async function etcdVersions(opts: ConnectionOptions): Promise<EtcdVersion
   let error = "no endpoint";
   for (const endpoint of endpoints) {
     try {
-      const body = await get(new URL("/version", endpoint), opts.dialTimeoutMs, {
+      const tlsOptions = {
         ...(ca !== undefined && { ca }),
         ...(cert !== undefined && { cert }),
         ...(key !== undefined && { key }),
         ...(opts.insecureSkipTlsVerify === true && { rejectUnauthorized: false }),
-      });
+      };
+      const [body, status] = await Promise.all([
+        httpText(new URL("/version", endpoint), opts.dialTimeoutMs, tlsOptions),
+        httpText(new URL("/v3/maintenance/status", endpoint), opts.dialTimeoutMs, tlsOptions, "{}").catch(
+          () => undefined,
+        ),
+      ]);
       const doc = JSON.parse(body) as { etcdserver?: unknown; etcdcluster?: unknown };
       if (typeof doc.etcdserver !== "string") throw new Error("the answer has no etcdserver version");
       return {
         endpoint,
         server: doc.etcdserver,
         cluster: typeof doc.etcdcluster === "string" ? doc.etcdcluster : "not decided",
+        revision: status === undefined ? null : revisionOf(status),
       };
     } catch (err) {
       error = `${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
@@ -46,13 +57,29 @@ export async function etcdVersions(opts: ConnectionOptions): Promise<EtcdVersion
   return { error };
 }
 
-function get(
+/** The revision in a status answer's header (the gateway writes int64s as strings); null when there is none. */
+function revisionOf(body: string): number | null {
+  try {
+    const revision = Number((JSON.parse(body) as { header?: { revision?: unknown } }).header?.revision);
+    return Number.isSafeInteger(revision) && revision > 0 ? revision : null;
+  } catch {
+    return null;
+  }
+}
+
+/** GET `url` (POST `body` when given); the answer's text, or an error for anything but 200. */
+function httpText(
   url: URL,
   timeoutMs: number,
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean },
+  body?: string,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    const options = { timeout: timeoutMs, ...(url.protocol === "https:" ? tls : {}) };
+    const options = {
+      timeout: timeoutMs,
+      ...(body !== undefined && { method: "POST", headers: { "content-type": "application/json" } }),
+      ...(url.protocol === "https:" ? tls : {}),
+    };
     const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
@@ -64,6 +91,6 @@ function get(
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
