@@ -192,6 +192,34 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     await reg.release(got.lease);
   });
 
+  it("tells the TTL etcd gave: the grant's for a new lease, the renewal's for one reused, none for a reservation", async () => {
+    const cluster = etcd();
+    const reg = registry("/told-ttl/network", 7200);
+    const made = await reg.acquire({ network: NET, attrs: host("192.168.70.1") });
+    expect(made.outcome).toBe("new");
+    expect(made.ttlSeconds).toBe(7200);
+    expect(await store.timeToLive(made.lease.etcdLease)).toBeLessThanOrEqual(7200);
+    const hex = await grant(cluster, 3600);
+    const key = "/told-ttl/network/subnets/10.5.99.0-24";
+    await cluster.etcdctlOk(["put", `--lease=${hex}`, key, FLANNEL_VALUE]);
+    const reused = await registry("/told-ttl/network").acquire({ network: NET, attrs: FLANNEL_ATTRS });
+    expect(reused.outcome).toBe("reused");
+    expect(reused.lease.etcdLease).toBe(decOf(hex));
+    expect(reused.ttlSeconds).toBe(3600); // just renewed
+    await cluster.etcdctlOk([
+      "put",
+      "/told-ttl/network/subnets/10.5.98.0-24",
+      '{"PublicIP":"192.168.70.9","PublicIPv6":null}',
+    ]);
+    const reserved = await registry("/told-ttl/network").acquire({
+      network: NET,
+      attrs: host("192.168.70.9"),
+    });
+    expect(reserved.lease.etcdLease).toBe("0");
+    expect(reserved.ttlSeconds).toBeUndefined();
+    for (const got of [made, reused]) await reg.release(got.lease).catch(() => undefined);
+  });
+
   it("keeps a reservation a reservation through acquire and renew", async () => {
     const cluster = etcd();
     const key = "/reserved/network/subnets/10.5.77.0-24";

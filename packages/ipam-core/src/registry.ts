@@ -8,7 +8,7 @@ import { type AllocationDecision, decideFrom, subnetsOverlap } from "./allocator
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
-import type { Compare, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
+import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
 import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -87,6 +87,12 @@ export interface AcquireResult {
   readonly attempts: number;
   /** This host's leases that no longer fit the network and were deleted. */
   readonly removed: readonly Lease[];
+  /**
+   * The lease's remaining TTL in seconds as etcd told it while acquiring (the grant's, or the
+   * renewal's of a lease reused), so no look-up is needed; undefined for a reservation or when
+   * etcd did not tell it.
+   */
+  readonly ttlSeconds?: number;
 }
 
 /** How `keepAlive` renews. */
@@ -362,7 +368,7 @@ export class LeaseRegistry {
     );
     try {
       return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head, requested }, () => {
-        const grant = early?.then((g) => g.lease);
+        const grant = early;
         early = undefined;
         return grant;
       });
@@ -390,7 +396,7 @@ export class LeaseRegistry {
       /** `req.attrs` encoded. */
       requested: string;
     },
-    takeGrant: () => Promise<string> | undefined,
+    takeGrant: () => Promise<Grant> | undefined,
   ): Promise<AcquireResult> {
     const { random, maxAttempts, ttl, tried, head, requested } = opts;
     let removed: Lease[] | undefined;
@@ -446,15 +452,15 @@ export class LeaseRegistry {
         const value = attrs === req.attrs ? requested : encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale);
         if (decision.kind === "reuse") {
-          const lease = await this.reuse(decision.lease, value, !seen.fresh);
-          if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
+          const reused = await this.reuse(decision.lease, value, !seen.fresh);
+          if (reused !== null)
+            return { ...reused, outcome: "reused", attempts: attempt, removed };
           wrong = true;
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
         }
         const created = await this.create(decision.subnet, value, ttl, takeGrant());
-        if ("lease" in created)
-          return { lease: created.lease, outcome: decision.kind, attempts: attempt, removed };
+        if ("lease" in created) return { ...created, outcome: decision.kind, attempts: attempt, removed };
         if (created.winner !== undefined) {
           this.learn(created.winner);
           scan?.learn(created.winner);
@@ -984,16 +990,23 @@ export class LeaseRegistry {
 
   /**
    * Makes sure this host's lease is alive and carries `value`; null when it changed or expired
-   * meanwhile. A lease seen in the cache is checked against etcd first, since the cache may lag.
+   * meanwhile, with the TTL its renewal told (none for a reservation). A lease seen in the cache
+   * is checked against etcd first, since the cache may lag.
    */
-  private async reuse(lease: Lease, value: string, fromCache: boolean): Promise<Lease | null> {
+  private async reuse(
+    lease: Lease,
+    value: string,
+    fromCache: boolean,
+  ): Promise<{ lease: Lease; ttlSeconds?: number } | null> {
     if (fromCache) {
       const { value: kv } = await this.store.get(lease.key);
       if (kv === undefined || kv.modRevision !== lease.modRevision || kv.lease !== lease.etcdLease)
         return null;
     }
-    if (!isReservation(lease) && (await this.store.keepAliveOnce(lease.etcdLease)) <= 0) return null;
-    if (lease.value === value) return lease;
+    const ttl = isReservation(lease) ? undefined : await this.store.keepAliveOnce(lease.etcdLease);
+    if (ttl !== undefined && ttl <= 0) return null;
+    const ttlSeconds = ttl !== undefined ? { ttlSeconds: ttl } : {};
+    if (lease.value === value) return { lease, ...ttlSeconds };
     // Same etcd lease on the put (a put without one would make the key permanent); "0" keeps a reservation.
     const res = await this.write(
       [{ key: lease.key, modRevision: lease.modRevision }],
@@ -1003,7 +1016,7 @@ export class LeaseRegistry {
     if (!res.succeeded) return null;
     const updated = { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
     this.noteWritten(updated);
-    return updated;
+    return { lease: updated, ...ttlSeconds };
   }
 
   /**
@@ -1014,11 +1027,12 @@ export class LeaseRegistry {
     subnet: LeaseSubnet,
     value: string,
     ttl: number,
-    granted?: Promise<string>,
-  ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
+    granted?: Promise<Grant>,
+  ): Promise<{ lease: Lease; ttlSeconds?: number } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
     const attrs = attrsOf(value); // decoded once, for the lease returned and the one patched into the view
-    const grant = await (granted ?? this.store.grant(ttl));
+    const { lease: grant, ttl: grantedTtl } = await (granted ?? this.store.grantAt(ttl));
+    const ttlSeconds = grantedTtl > 0 ? { ttlSeconds: grantedTtl } : {};
     let res: TxnResult;
     let made: Lease | undefined;
     try {
@@ -1047,7 +1061,7 @@ export class LeaseRegistry {
       const lease = leaseOf(key, subnet, value, grant, winner.modRevision, winner.createRevision);
       this.noteOwn([{ key, kv: winner, revision: winner.modRevision }]);
       this.noteWritten(lease);
-      return { lease };
+      return { lease, ...ttlSeconds };
     }
     if (!res.succeeded) {
       await this.revokeHard(grant);
@@ -1055,7 +1069,7 @@ export class LeaseRegistry {
     }
     const lease = made ?? leaseOf(key, subnet, value, grant, res.revision, res.revision, attrs);
     this.noteWritten(lease);
-    return { lease };
+    return { lease, ...ttlSeconds };
   }
 
   /** Revokes a grant, once more if the first try fails; a grant that cannot be revoked expires with its TTL. */

@@ -13,7 +13,7 @@ import {
   VTEP_MAC_HINT,
   withAttrOptions,
 } from "./flags.js";
-import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
+import { acquiredView, loadNetwork, openRegistry } from "./lease-context.js";
 
 interface AcquireFlags extends AttrFlags {
   ttl?: string;
@@ -71,8 +71,7 @@ export function acquireCommand(): Command {
             ipMasq: flags.ipMasq === true,
           });
         }
-        const [view] = await viewsOf(registry, [lease]);
-        if (view === undefined) return undefined;
+        const view = await acquiredView(registry, result);
         const removed = result.removed.map((l) => l.key);
         for (const l of result.removed) {
           note(`removed this host's lease ${subnetText(l.subnet)}: it no longer fits the network config`);

@@ -3,6 +3,7 @@
  * network config read and validated, and leases found by subnet or address.
  */
 import {
+  type AcquireResult,
   findLeases,
   type Lease,
   type LeaseListing,
@@ -85,6 +86,15 @@ export async function viewsOf(
     lease,
     ttlSeconds: lease.etcdLease === "0" ? null : (ttls.get(lease.etcdLease) ?? -1),
   }));
+}
+
+/** The acquired lease with its TTL: as the acquisition told it, else looked up. */
+export async function acquiredView(registry: LeaseRegistry, result: AcquireResult): Promise<LeaseView> {
+  const { lease, ttlSeconds } = result;
+  if (lease.etcdLease === "0") return { lease, ttlSeconds: null };
+  if (ttlSeconds !== undefined) return { lease, ttlSeconds };
+  const [view] = await viewsOf(registry, [lease]);
+  return view ?? { lease, ttlSeconds: -1 };
 }
 
 /**
