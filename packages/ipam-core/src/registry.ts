@@ -217,6 +217,8 @@ export class LeaseRegistry {
   /** The last listing patched with this registry's own writes since; dropped when idle. */
   private live: PatchedSnapshot | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
+  /** When the live listing was last used (performance.now()): its timer fires from then on, re-armed only on expiry. */
+  private liveUsed = 0;
   /** This registry's writes under the prefix whose answer has not come yet. */
   private readonly writing = new Set<Promise<void>>();
   /** Checks waiting for some of those answers (see {@link settled}). */
@@ -323,7 +325,8 @@ export class LeaseRegistry {
    * random free one, created only if absent. Lost races are retried with another subnet.
    *
    * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
-   * prefix once for this host (compact: subnets and this host's values only); a long-running
+   * prefix once for this host (compact: subnets and this host's values only), its grant asked
+   * for beside the scan (and revoked when the host holds a lease after all); a long-running
    * one keeps its last listing patched and learns etcd's revision after the call (from the
    * grant's answer for a new host, so a create is a grant and one transaction; else a read
    * shared by concurrent callers) and, when someone else wrote since, how many keys the prefix
@@ -352,13 +355,15 @@ export class LeaseRegistry {
     const requested = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
     // A long-running registry whose view gives this host no lease asks for the grant first, and
     // the grant's answer tells etcd's revision too (it is applied in order with the writes): that
-    // is the check, so a create is a grant and a transaction, as raw etcd's. An unused grant (the
-    // host had a lease after all, or the call failed) is revoked.
+    // is the check, so a create is a grant and a transaction, as raw etcd's. A fresh registry
+    // (one acquisition, as `podnet lease acquire`) asks for it beside its scan for this host, so
+    // a new lease costs no round trip more. An unused grant (the host had a lease after all, or
+    // the call failed) is revoked before `acquire` returns, beside the reuse.
+    const scanFirst = this.live === undefined && !this.scannedOnce && !this.listings.running;
     let early =
       !this.cacheWanted &&
       !req.signal?.aborted &&
-      this.live !== undefined &&
-      this.live.leasesOf(req.attrs.publicIP).length === 0
+      (scanFirst || (this.live !== undefined && this.live.leasesOf(req.attrs.publicIP).length === 0))
         ? this.store.grantAt(ttl)
         : undefined;
     early?.catch(() => undefined); // its failure is met by the create that awaits it
@@ -366,24 +371,36 @@ export class LeaseRegistry {
       (g) => g.revision,
       () => 0,
     );
+    let revoking: Promise<void> | undefined;
+    const dropGrant = (): void => {
+      if (early === undefined) return;
+      revoking = early.then(
+        (g) => this.revokeHard(g.lease),
+        () => undefined,
+      );
+      early = undefined;
+    };
     try {
-      return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head, requested }, () => {
-        const grant = early;
-        early = undefined;
-        return grant;
-      });
+      return await this.attempts(
+        req,
+        { random, maxAttempts, ttl, tried: [], head, requested },
+        () => {
+          const grant = early;
+          early = undefined;
+          return grant;
+        },
+        dropGrant,
+      );
     } finally {
-      if (early !== undefined)
-        void early.then(
-          (g) => this.revokeHard(g.lease),
-          () => undefined,
-        );
+      dropGrant();
+      await revoking;
     }
   }
 
   /**
    * The attempts of one {@link acquire}; `takeGrant` hands over (once) a grant asked for ahead,
-   * and `head` is the revision its answer told (0 when it failed or could not tell).
+   * `dropGrant` revokes it unused (once a lease is to be reused), and `head` is the revision its
+   * answer told (0 when it failed or could not tell).
    */
   private async attempts(
     req: AcquireRequest,
@@ -397,6 +414,7 @@ export class LeaseRegistry {
       requested: string;
     },
     takeGrant: () => Promise<Grant> | undefined,
+    dropGrant: () => void,
   ): Promise<AcquireResult> {
     const { random, maxAttempts, ttl, tried, head, requested } = opts;
     let removed: Lease[] | undefined;
@@ -452,6 +470,7 @@ export class LeaseRegistry {
         const value = attrs === req.attrs ? requested : encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale);
         if (decision.kind === "reuse") {
+          dropGrant();
           const reused = await this.reuse(decision.lease, value, !seen.fresh);
           if (reused !== null)
             return { ...reused, outcome: "reused", attempts: attempt, removed };
@@ -835,8 +854,18 @@ export class LeaseRegistry {
 
   /** Keeps the live listing for another idle period (it can be large; an idle registry lets it go). */
   private keepLive(): void {
-    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
-    this.liveTimer = setTimeout(() => this.dropLive(), LIVE_IDLE_MS);
+    // A timestamp per use, not a timer per use (this runs for every acquisition): the one timer
+    // pending, when it fires early, waits out the rest of the idle period from the last use.
+    this.liveUsed = performance.now();
+    if (this.liveTimer === undefined) this.armLive(LIVE_IDLE_MS);
+  }
+
+  private armLive(ms: number): void {
+    this.liveTimer = setTimeout(() => {
+      const left = this.liveUsed + LIVE_IDLE_MS - performance.now();
+      if (left > 0) this.armLive(left);
+      else this.dropLive();
+    }, ms);
     this.liveTimer.unref();
   }
 
