@@ -372,6 +372,41 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     expect(await storedValue(cluster, got.lease.key)).toBeNull();
   }, 20_000);
 
+  it("a fresh registry asks for its grant beside its scan, and revokes it unused when the host holds a lease", async () => {
+    const cluster = etcd();
+    const calls: string[] = [];
+    const scanning: Store = Object.create(store, {
+      scan: {
+        value: async (...args: Parameters<Store["scan"]>) => {
+          calls.push("scan");
+          const res = await store.scan(...args);
+          calls.push("scanned");
+          return res;
+        },
+      },
+      grantAt: {
+        value: (ttl: number) => {
+          calls.push("grantAt");
+          return store.grantAt(ttl);
+        },
+      },
+    });
+    const fresh = () => new LeaseRegistry(scanning, { prefix: "/beside/network" });
+    const made = await fresh().acquire({ network: NET, attrs: host("192.168.71.1") });
+    expect(made.outcome).toBe("new");
+    expect(calls.slice(0, 3).sort()).toEqual(["grantAt", "scan", "scanned"].sort());
+    expect(calls.indexOf("grantAt")).toBeLessThan(calls.indexOf("scanned"));
+    const before = new Set((await allLeases(cluster)).keys());
+    calls.length = 0;
+    const reused = await fresh().acquire({ network: NET, attrs: host("192.168.71.1") });
+    expect(reused.outcome).toBe("reused");
+    expect(reused.lease.etcdLease).toBe(made.lease.etcdLease);
+    expect(calls).toContain("grantAt"); // asked for beside the scan, before the host's lease was seen
+    // ... and revoked before acquire returned: no etcd lease more than before.
+    expect(new Set((await allLeases(cluster)).keys())).toEqual(before);
+    await fresh().release(reused.lease);
+  });
+
   it("leaks no etcd lease through lost races and releases", async () => {
     const cluster = etcd();
     const reg = registry("/race/network");
