@@ -472,8 +472,7 @@ export class LeaseRegistry {
         if (decision.kind === "reuse") {
           dropGrant();
           const reused = await this.reuse(decision.lease, value, !seen.fresh);
-          if (reused !== null)
-            return { ...reused, outcome: "reused", attempts: attempt, removed };
+          if (reused !== null) return { ...reused, outcome: "reused", attempts: attempt, removed };
           wrong = true;
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
