@@ -151,6 +151,33 @@ describe("LeaseTable", () => {
     expect(b.finish(9).listing()).toEqual(decodeListing(P, many, 9));
   });
 
+  it("rows read from large replies it keeps and small ones it copies, interleaved, decode alike", () => {
+    const kvsOf = (from: number, n: number): KeyValue[] =>
+      Array.from({ length: n }, (_, k) => {
+        const i = from + k;
+        return {
+          key: `${DIR}10.${(i >> 8) & 255}.${i & 255}.0-24`,
+          value: Buffer.from(vxlan(`172.16.${(i >> 8) & 255}.${i & 255}`, 1)),
+          createRevision: i + 2,
+          modRevision: i + 3,
+          version: 1,
+          lease: String(1000 + (i % 5)),
+        };
+      });
+    // Large (kept, over 64 KiB), small (copied), large again: chunk numbers of both kinds mix.
+    const parts = [kvsOf(0, 3000), kvsOf(3000, 5), kvsOf(3005, 3000)];
+    const replies = parts.map((part) =>
+      rangeReply(
+        part.map((kv) => ({ key: Buffer.from(kv.key), value: kv.value, lease: BigInt(kv.lease), rev: kv.createRevision })),
+      ),
+    );
+    expect(replies.map((r) => r.length > 64 << 10)).toEqual([true, false, true]);
+    const b = new LeaseTableBuilder(P);
+    for (const reply of replies) walkRangeResponse(reply, (c) => b.add(c));
+    const all = parts.flat();
+    expect(b.finish(9).listing()).toEqual(decodeListing(P, all, 9));
+  });
+
   it("made without rows, counts the same and refuses to decode a lease", () => {
     const b = new LeaseTableBuilder(P, { rows: false });
     for (const kv of kvs) b.add(cursorOf(kv));

@@ -324,7 +324,7 @@ export class LeaseTableBuilder {
     }
     // Addresses as int32 (the columns keep the same 32 bits): a double argument is a heap number.
     this.cols.pushRow(flags, key.ip | 0, key.prefix, v.publicIP | 0, type, vni, lease, c);
-    this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
+    this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, c.bufKept === true);
     return true;
   }
 
@@ -344,7 +344,7 @@ export class LeaseTableBuilder {
     this.cols.push(decoded.lease, this.ids.ofText(kv.lease), decoded.lease.value.length === kv.value.length);
     // The key's name (after the directory) and the value, back to back.
     const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes.length : 0);
-    this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd);
+    this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, c.bufKept === true);
   }
 
   /** The table of everything added, taken at `revision`. */
@@ -662,16 +662,41 @@ function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: num
   return end - start;
 }
 
-/** Bytes of every row (key name, then value) in 1 MiB chunks: no copy as it grows, little slack. */
+/**
+ * Bytes of every row (key name, then value): kept where they are in a reply the store lets
+ * keep (no copy: the reply is the rows' bytes, header and framing aside), else copied into
+ * 1 MiB chunks (no copy as it grows, little slack).
+ */
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
+  /** Replies smaller than this are copied from: a small one may be a view of a larger buffer. */
+  private static readonly KEEP_MIN = 64 << 10;
   private readonly chunks: Buffer[] = [];
+  /** Bytes used of the last chunk when it is a copy chunk; CHUNK when the last one is a kept reply. */
   private used = ByteArena.CHUNK;
   /** Per row: chunk, start and end of the name, start and end of the value. */
   private at = new Uint32Array(5 * 1024);
   private rows = 0;
 
-  add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number): void {
+  add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number, kept: boolean): void {
+    if (5 * this.rows + 5 > this.at.length) {
+      const grown = new Uint32Array(this.at.length * 2);
+      grown.set(this.at);
+      this.at = grown;
+    }
+    const r = 5 * this.rows++;
+    if (kept && buf.length >= ByteArena.KEEP_MIN) {
+      if (this.chunks[this.chunks.length - 1] !== buf) {
+        this.chunks.push(buf);
+        this.used = ByteArena.CHUNK;
+      }
+      this.at[r] = this.chunks.length - 1;
+      this.at[r + 1] = nameStart;
+      this.at[r + 2] = nameEnd;
+      this.at[r + 3] = valueStart;
+      this.at[r + 4] = valueEnd;
+      return;
+    }
     // One copy from the name to the end of the value when they are close (etcd writes the key,
     // a few varints, then the value).
     const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
@@ -680,13 +705,7 @@ class ByteArena {
       this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
       this.used = 0;
     }
-    if (5 * this.rows + 5 > this.at.length) {
-      const grown = new Uint32Array(this.at.length * 2);
-      grown.set(this.at);
-      this.at = grown;
-    }
     const chunk = this.chunks[this.chunks.length - 1]!;
-    const r = 5 * this.rows++;
     const o = this.used;
     this.at[r] = this.chunks.length - 1;
     this.at[r + 1] = o;

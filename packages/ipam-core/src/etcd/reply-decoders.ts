@@ -29,6 +29,8 @@ class RangeCursor implements KeyValueCursor {
   version = 0;
   hasLease = false;
   leaseAt = -1;
+  /** A reply's buffer is its own allocation (grpc.ts's MessageDecoder), never reused. */
+  readonly bufKept = true;
 
   lease(): string {
     if (!this.hasLease) return "0";
