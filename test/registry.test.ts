@@ -407,6 +407,46 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     await fresh().release(reused.lease);
   });
 
+  it("a fresh registry scans at the caller's revision when given one, and afresh once it is compacted", async () => {
+    const cluster = etcd();
+    const prefix = "/at-revision/network";
+    const before = (await store.get(`${prefix}/config`)).revision;
+    // Another host takes 10.5.60.0/24 after that revision: a scan there sees it free.
+    const other = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.2"),
+      previous: subnet("10.5.60.0-24"),
+    });
+    expect(other.outcome).toBe("previous");
+    const atThen = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.1"),
+      previous: subnet("10.5.60.0-24"),
+      atRevision: before,
+    });
+    // The create-if-absent lost to the key the old snapshot did not hold, and the retry went elsewhere.
+    expect(atThen.attempts).toBe(2);
+    expect(atThen.outcome).toBe("new");
+    expect(atThen.lease.key).not.toBe(other.lease.key);
+    const now = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.3"),
+      previous: subnet("10.5.60.0-24"),
+    });
+    expect(now.attempts).toBe(1); // without it, the scan is current
+    // A revision etcd compacted away: the scan reads the current one instead.
+    const old = (await store.get(`${prefix}/config`)).revision;
+    await registry(prefix).release(now.lease);
+    await cluster.etcdctlOk(["compact", String(old + 1)]);
+    const compacted = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.4"),
+      atRevision: old,
+    });
+    expect(compacted.attempts).toBe(1);
+    for (const l of [other, atThen, compacted]) await registry(prefix).release(l.lease);
+  });
+
   it("leaks no etcd lease through lost races and releases", async () => {
     const cluster = etcd();
     const reg = registry("/race/network");

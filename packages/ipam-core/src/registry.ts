@@ -77,6 +77,12 @@ export interface AcquireRequest {
   readonly incompleteHint?: string;
   /** Stops retrying once aborted: `acquire` then rejects with the signal's reason (nothing is left half-written). */
   readonly signal?: AbortSignal;
+  /**
+   * A revision the caller read at or after its own start (the config's, say): a fresh
+   * registry's scan for this host reads the leases there, one snapshot with what the caller
+   * read and no read of its own to pin one (a retry reads afresh; a compacted one is read anew).
+   */
+  readonly atRevision?: number;
 }
 
 /** How `acquire` got its lease. */
@@ -438,6 +444,7 @@ export class LeaseRegistry {
           scan,
           wrong,
           req.network,
+          attempt === 1 ? req.atRevision : undefined,
         );
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
@@ -728,6 +735,7 @@ export class LeaseRegistry {
     scan: HostScan | undefined,
     wrong: boolean,
     network: LeaseNetwork,
+    atRevision?: number,
   ): Promise<Seen> {
     if (this.cacheWanted) {
       // The cache only for the first try: after any failure, a listing that started after it.
@@ -736,7 +744,14 @@ export class LeaseRegistry {
     if (scan !== undefined && !wrong) return { view: scan, fresh: true };
     if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
       this.scannedOnce = true;
-      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network);
+      const read = (revision?: number) =>
+        HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network, revision);
+      const view = await (atRevision === undefined || scan !== undefined
+        ? read()
+        : read(atRevision).catch((err: unknown) => {
+            if (isPodnetError(err, "compacted")) return read();
+            throw err;
+          }));
       return { view, fresh: true };
     }
     if (wrong) return this.listed();

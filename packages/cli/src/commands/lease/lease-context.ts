@@ -59,7 +59,7 @@ export async function readTableAtConfig(
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */
-export async function loadNetwork(ctx: Context): Promise<StoredNetwork> {
+export async function loadNetwork(ctx: Context): Promise<StoredNetwork & { readonly revision: number }> {
   return loadStoredNetwork(await ctx.store(), ctx.globals.prefix);
 }
 
