@@ -168,7 +168,12 @@ describe("LeaseTable", () => {
     const parts = [kvsOf(0, 3000), kvsOf(3000, 5), kvsOf(3005, 3000)];
     const replies = parts.map((part) =>
       rangeReply(
-        part.map((kv) => ({ key: Buffer.from(kv.key), value: kv.value, lease: BigInt(kv.lease), rev: kv.createRevision })),
+        part.map((kv) => ({
+          key: Buffer.from(kv.key),
+          value: kv.value,
+          lease: BigInt(kv.lease),
+          rev: kv.createRevision,
+        })),
       ),
     );
     expect(replies.map((r) => r.length > 64 << 10)).toEqual([true, false, true]);

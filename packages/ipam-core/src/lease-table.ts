@@ -678,7 +678,14 @@ class ByteArena {
   private at = new Uint32Array(5 * 1024);
   private rows = 0;
 
-  add(buf: Buffer, nameStart: number, nameEnd: number, valueStart: number, valueEnd: number, kept: boolean): void {
+  add(
+    buf: Buffer,
+    nameStart: number,
+    nameEnd: number,
+    valueStart: number,
+    valueEnd: number,
+    kept: boolean,
+  ): void {
     if (5 * this.rows + 5 > this.at.length) {
       const grown = new Uint32Array(this.at.length * 2);
       grown.set(this.at);
