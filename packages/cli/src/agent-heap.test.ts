@@ -1,6 +1,6 @@
 import { getHeapSpaceStatistics } from "node:v8";
 import { describe, expect, it } from "vitest";
-import { keepAgentHeapSmall, restoreHeapDefaults } from "./agent-heap.js";
+import { flagsNotGiven, keepAgentHeapSmall, restoreHeapDefaults } from "./agent-heap.js";
 
 // This file's test process (vitest's forks pool) is its own: the flags set here reach no other file.
 
@@ -29,5 +29,20 @@ describe("the agent's heap sizing", () => {
     // Were the flags not applied, it would grow in the first round and hardly in the second.
     expect(freed).toBeGreaterThan(held);
     expect(held - kept).toBeLessThan((freed - held) / 2);
+  });
+});
+
+describe("the agent's heap flags and node's own options", () => {
+  const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
+  it("leaves alone a flag the user gave node, in either spelling, on the command line or in NODE_OPTIONS", () => {
+    expect(flagsNotGiven(FLAGS, [])).toEqual(FLAGS);
+    expect(flagsNotGiven(FLAGS, ["--max-opt=3"])).toEqual(FLAGS.slice(0, 2));
+    expect(
+      flagsNotGiven(FLAGS, ["--enable-source-maps", "--heap_growing_percent=50 --max-old-space-size=512"]),
+    ).toEqual(["--semi-space-growth-factor=1", "--max-opt=1"]);
+    expect(flagsNotGiven(FLAGS, ["--semi-space-growth-factor 2"])).toEqual(FLAGS.slice(1));
+  });
+  it("does not take a longer flag for one of its own", () => {
+    expect(flagsNotGiven(FLAGS, ["--max-opt-level=2 --semi-space-growth-factor-x=1"])).toEqual(FLAGS);
   });
 });

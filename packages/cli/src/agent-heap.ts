@@ -46,6 +46,8 @@ let previous: string[] | undefined;
 export function keepAgentHeapSmall(): void {
   if (previous !== undefined) return;
   previous = [];
+  const flags = flagsNotGiven(FLAGS, [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""]);
+  if (flags.length === 0) return;
   let known: string;
   try {
     known =
@@ -54,7 +56,7 @@ export function keepAgentHeapSmall(): void {
   } catch {
     return;
   }
-  for (const flag of FLAGS) {
+  for (const flag of flags) {
     const name = flag.slice(0, flag.indexOf("="));
     const at = known.indexOf(`${name} `);
     if (at < 0) continue;
@@ -72,4 +74,17 @@ export function keepAgentHeapSmall(): void {
 export function restoreHeapDefaults(): void {
   for (const flag of previous ?? []) setFlagsFromString(flag);
   previous = undefined;
+}
+
+/**
+ * The flags of `flags` (`--name=value`) that node's own options (`execArgv`, NODE_OPTIONS) do
+ * not name: a value the user gave node is theirs, kept and never reset. V8 reads `-` and `_`
+ * in a name alike.
+ */
+export function flagsNotGiven(flags: readonly string[], nodeOptions: readonly string[]): string[] {
+  const given = nodeOptions.join(" ").replaceAll("_", "-");
+  return flags.filter((flag) => {
+    const name = flag.slice(2, flag.indexOf("=")).replaceAll("_", "-");
+    return !new RegExp(`(^|\\s)--(no-)?${name}(=|\\s|$)`).test(given);
+  });
 }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseIPv4, parseIPv6 } from "./address.js";
 import {
@@ -13,7 +14,8 @@ import {
 } from "./analysis.js";
 import { isPodnetError } from "./errors.js";
 import type { DamagedEntry, Lease, LeaseListing, LeaseNetwork } from "./lease.js";
-import { parseLeaseKey } from "./lease-codec.js";
+import { formatLeaseKey, parseLeaseKey } from "./lease-codec.js";
+import { countFree } from "./subnet-range.js";
 
 const P = "/coreos.com/network";
 const NET: LeaseNetwork = {
@@ -110,6 +112,100 @@ describe("utilisation", () => {
     expect(u.ipv6?.total).toBe(65535n);
     expect(u.ipv6?.free).toBe(65534n);
     expect(u.ipv4).toBeUndefined();
+  });
+});
+
+describe("utilisation's union counts", () => {
+  // Networks of any length, inside, around and outside the range, overlapping at will; a range
+  // of 2^16 subnets is counted in a bitmap, one of 2^26 by the sweep.
+  for (const [what, range] of [
+    ["10.0.0.0/8 of /24s (bitmap)", { network: { ip: parseIPv4("10.0.0.0")!, prefix: 8 }, subnetLen: 24 }],
+    ["8.0.0.0/6 of /32s (sweep)", { network: { ip: parseIPv4("8.0.0.0")!, prefix: 6 }, subnetLen: 32 }],
+  ] as const) {
+    const size = 2 ** (range.subnetLen - range.network.prefix);
+    const step = 2 ** (32 - range.subnetLen);
+    const r4 = { ...range, min: range.network.ip + step, max: range.network.ip + (size - 1) * step };
+    it(`agree with countFree over any leases: ${what}`, () => {
+      const net = fc.record({
+        at: fc.integer({ min: -size / 4, max: size + size / 4 }),
+        prefix: fc.integer({ min: Math.max(0, range.network.prefix - 2), max: 32 }),
+        reserved: fc.boolean(),
+      });
+      fc.assert(
+        fc.property(fc.array(net, { maxLength: 60 }), (nets) => {
+          const leases = nets.map(({ at, prefix, reserved }) => {
+            const raw = (range.network.ip + at * step) >>> 0;
+            const sizeOf = 2 ** (32 - prefix);
+            const ip = Math.floor(raw / sizeOf) * sizeOf;
+            return lease(formatLeaseKey({ ipv4: { ip, prefix } }), "192.0.2.1", {
+              etcdLease: reserved ? "0" : "7",
+            });
+          });
+          const u = utilisation(listing(leases), { ipv4: r4 }).ipv4!;
+          const taken = (keep: (l: Lease) => boolean) => leases.filter(keep).map((l) => l.subnet.ipv4);
+          expect(u.free).toBe(
+            countFree(
+              r4,
+              taken(() => true),
+            ),
+          );
+          expect(u.leased).toBe(
+            u.total -
+              countFree(
+                r4,
+                taken((l) => l.etcdLease !== "0"),
+              ),
+          );
+          expect(u.reserved).toBe(
+            u.total -
+              countFree(
+                r4,
+                taken((l) => l.etcdLease === "0"),
+              ),
+          );
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
+});
+
+describe("overlappingPairs", () => {
+  it("agrees with comparing every pair, for leases of one length or of several", () => {
+    const overlaps = (a: Lease, b: Lease): boolean => {
+      const span = (l: Lease) => {
+        const size = 2 ** (32 - l.subnet.ipv4.prefix);
+        const start = Math.floor(l.subnet.ipv4.ip / size) * size;
+        return [start, start + size - 1] as const;
+      };
+      const [s1, e1] = span(a);
+      const [s2, e2] = span(b);
+      return s1 <= e2 && s2 <= e1;
+    };
+    const entry = fc.record({ third: fc.integer({ min: 0, max: 40 }), prefix: fc.constantFrom(22, 23, 24) });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 40 }), fc.boolean(), (entries, oneLength) => {
+        // Keys as flannel's, the same subnet at most twice (once through a key with a leading zero).
+        const seen = new Set<string>();
+        const leases: Lease[] = [];
+        for (const { third, prefix } of entries) {
+          const p = oneLength ? 24 : prefix;
+          const size = 2 ** (24 - p);
+          const name = `10.5.${Math.floor(third / size) * size}.0-${p}`;
+          const key = seen.has(name) ? name.replace("10.5.", "10.05.") : name;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          leases.push({ ...lease(name, "192.0.2.1"), key: `${P}/subnets/${key}` });
+        }
+        const found = new Set(overlappingPairs(leases).flat());
+        const expected = new Set<Lease>();
+        for (let i = 0; i < leases.length; i++)
+          for (let j = i + 1; j < leases.length; j++)
+            if (overlaps(leases[i]!, leases[j]!)) expected.add(leases[i]!).add(leases[j]!);
+        expect(found).toEqual(expected);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 

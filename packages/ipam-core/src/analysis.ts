@@ -102,7 +102,8 @@ export function utilisation(
   if (network.ipv4 !== undefined) {
     const range = network.ipv4;
     const total = rangeSize(range);
-    // One pass in address order (so the spans come sorted) over rows and damaged entries.
+    // One pass in row order (key order: the spans' ends are sorted natively, without the
+    // table's address order) over rows and damaged entries.
     const any = new Cover4(range, total);
     const leased = new Cover4(range, total);
     const reservedOnly = new Cover4(range, total);
@@ -376,7 +377,9 @@ export function checkLeases(input: CheckInput): Finding[] {
   }
 
   // Each pass over the rows is a function of its own: a small function is optimised on stack
-  // far sooner than this one, and a view runs each loop once.
+  // far sooner than this one, and a view runs each loop once. The passes go in row order, not
+  // the table's address order: the findings are sorted by severity, kind and key below, and
+  // these passes find at most one finding of a kind per key, so their order never shows.
   if (network !== undefined) rangeFindings(t, network, findings);
   if (config?.valid && config.backendType !== undefined) {
     backendFindings(t, config.backendType, config.vni, findings);
@@ -402,12 +405,12 @@ export function checkLeases(input: CheckInput): Finding[] {
   );
 }
 
-/** Out-of-range and wrong-length findings, in address order. */
+/** Out-of-range and wrong-length findings. */
 function rangeFindings(t: LeaseTable, network: LeaseNetwork, findings: Finding[]): void {
   // IPv4-only rows are judged through one reused subnet: no object per lease.
   const net4 = { ip: 0, prefix: 0 };
   const only4: LeaseSubnet = { ipv4: net4 };
-  for (const i of t.order) {
+  for (let i = 0; i < t.size; i++) {
     let subnet = only4;
     if (t.ip6(i) === undefined) {
       net4.ip = t.ip4(i);
@@ -436,7 +439,7 @@ function backendFindings(
   const expected = UNTYPED_BACKENDS.has(type) ? "" : type;
   let lastType: string | undefined;
   let lastActual = "";
-  for (const i of t.order) {
+  for (let i = 0; i < t.size; i++) {
     // A network has one or two backend types: each lower-cased once, not per lease.
     const written = t.backendType(i);
     if (written !== lastType) {
@@ -470,7 +473,7 @@ function backendFindings(
 
 /** vxlan leases with no usable VtepMAC. */
 function badDataFindings(t: LeaseTable, findings: Finding[]): void {
-  for (const i of t.order) {
+  for (let i = 0; i < t.size; i++) {
     if (!t.badBackendData(i)) continue;
     const lease = t.lease(i);
     const problem = missingBackendData(lease.attrs) ?? "";
@@ -498,6 +501,7 @@ export function overlappingPairs(leases: readonly Lease[]): [Lease, Lease][] {
 
 /** {@link overlappingPairs} over a table's rows (in its address order), as row numbers. */
 function overlappingRows(t: LeaseTable): [number, number][] {
+  if (!t.hasIPv6 && distinctSubnets4(t)) return [];
   const pairs: [number, number][] = [];
   const seen = new Set<string>();
   const add = (a: number, b: number) => {
@@ -551,6 +555,28 @@ function overlappingRows(t: LeaseTable): [number, number][] {
   return pairs;
 }
 
+/**
+ * Whether every IPv4 row has the same prefix length and no two the same subnet: then no two
+ * overlap (spans of one length meet only when equal). The usual table, told without its
+ * address order: one native sort of the starts.
+ */
+function distinctSubnets4(t: LeaseTable): boolean {
+  const starts = new Float64Array(t.size);
+  let n = 0;
+  let len = -1;
+  for (let i = 0; i < t.size; i++) {
+    if (!t.hasV4(i)) continue;
+    const l = t.len4(i);
+    if (len < 0) len = l;
+    else if (l !== len) return false;
+    const size = POW2[32 - l]!;
+    starts[n++] = Math.floor(t.ip4(i) / size) * size;
+  }
+  const sorted = starts.subarray(0, n).sort();
+  for (let k = 1; k < n; k++) if (sorted[k] === sorted[k - 1]) return false;
+  return true;
+}
+
 interface Span<T extends number | bigint> {
   readonly start: T;
   readonly end: T;
@@ -566,10 +592,17 @@ function newer(t: LeaseTable, a: number, b: number): boolean {
 
 /** For each PublicIP with several leases: [kept, extra] row pairs; a reservation is kept first, else the oldest. */
 function duplicateOwners(t: LeaseTable): [number, number][] {
+  // Usually every PublicIP is a host's own: one native sort of a copy says so, without a map.
+  const owners = new Uint32Array(t.size);
+  for (let i = 0; i < t.size; i++) owners[i] = t.publicIP(i);
+  owners.sort();
+  let repeated = false;
+  for (let k = 1; k < owners.length && !repeated; k++) repeated = owners[k] === owners[k - 1];
+  if (!repeated) return [];
   // One map entry per owner and an array only for owners seen twice: 65,000 leases, few duplicates.
   const first = new Map<number, number>();
   const byOwner = new Map<number, number[]>();
-  for (const i of t.order) {
+  for (let i = 0; i < t.size; i++) {
     // As int32 (the same 32 bits): an address above 2^31 as a key would be a heap number each.
     const owner = t.publicIP(i) | 0;
     const seen = first.get(owner);
@@ -975,9 +1008,7 @@ export function addressMap(
  * it once, and a small function is optimised (on stack) in a fraction of a big one's time.
  */
 function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4): void {
-  const order = t.order;
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k]!;
+  for (let i = 0; i < t.size; i++) {
     if (!t.hasV4(i)) continue;
     const ip = t.ip4(i);
     const len = t.len4(i);
@@ -986,18 +1017,23 @@ function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4
   }
 }
 
+/** Ranges of at most this many subnets are covered in a bitmap (2 MiB at most), larger ones by a sweep. */
+const COVER_BITMAP_MAX = 1 << 24;
+
 /**
  * How many subnets of an IPv4 range the union of the networks added covers (what countFree
- * leaves out), with typed arrays instead of objects and comparator sorts: starts and ends are
- * sorted apart (skipped when they come sorted, as in a table's address order) and swept
- * together, which is all a union length needs.
+ * leaves out), with typed arrays instead of objects and comparator sorts. A range of up to
+ * {@link COVER_BITMAP_MAX} subnets (a /8 of /24s is 65,536) marks a bit per subnet covered,
+ * in any order; a larger one keeps each network's subnet span, sorts starts and ends apart
+ * (skipped when they come sorted) and sweeps them together, which is all a union length needs.
  */
 class Cover4 {
   private readonly step: number;
   private readonly first: number;
   private readonly last: number;
-  private starts = new Float64Array(1024);
-  private ends = new Float64Array(1024);
+  private readonly bits: Uint32Array | undefined;
+  private starts = new Float64Array(0);
+  private ends = new Float64Array(0);
   private n = 0;
   private startsSorted = true;
   private endsSorted = true;
@@ -1009,14 +1045,26 @@ class Cover4 {
     this.step = 2 ** (32 - range.subnetLen);
     this.first = range.min;
     this.last = range.min + total * this.step - 1;
+    if (total <= COVER_BITMAP_MAX) this.bits = new Uint32Array(Math.ceil(total / 32));
+    else {
+      this.starts = new Float64Array(1024);
+      this.ends = new Float64Array(1024);
+    }
   }
 
   add(ip: number, prefix: number): void {
     if (!(prefix >= 0 && prefix <= 32)) return;
-    const size = 2 ** (32 - prefix);
+    const size = POW2[32 - prefix]!;
     const start = Math.floor(ip / size) * size;
     const end = start + size - 1;
     if (end < this.first || start > this.last) return;
+    const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
+    const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
+    const bits = this.bits;
+    if (bits !== undefined) {
+      setBits(bits, s, e);
+      return;
+    }
     const n = this.n;
     if (n === this.starts.length) {
       const s2 = new Float64Array(n * 2);
@@ -1026,8 +1074,6 @@ class Cover4 {
       this.starts = s2;
       this.ends = e2;
     }
-    const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
-    const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
     if (n > 0 && s < this.starts[n - 1]!) this.startsSorted = false;
     if (n > 0 && e < this.ends[n - 1]!) this.endsSorted = false;
     this.starts[n] = s;
@@ -1037,8 +1083,13 @@ class Cover4 {
 
   /** Subnets of the range covered by anything added. */
   covered(): number {
-    const n = this.n;
     if (this.total === 0) return 0;
+    if (this.bits !== undefined) {
+      let covered = 0;
+      for (const word of this.bits) covered += popcount(word);
+      return covered;
+    }
+    const n = this.n;
     const a = this.startsSorted ? this.starts.subarray(0, n) : this.starts.subarray(0, n).sort();
     const b = this.endsSorted ? this.ends.subarray(0, n) : this.ends.subarray(0, n).sort();
     let covered = 0;
@@ -1057,6 +1108,27 @@ class Cover4 {
     }
     return covered;
   }
+}
+
+/** 2^k for k = 0..32, looked up: `2 ** k` is a call per use. */
+const POW2 = Float64Array.from({ length: 33 }, (_, k) => 2 ** k);
+
+/** Sets bits [s, e) of `bits`: bit by bit at the edges, whole words between. */
+function setBits(bits: Uint32Array, s: number, e: number): void {
+  let k = s;
+  for (; k < e && (k & 31) !== 0; k++) bits[k >>> 5]! |= 1 << (k & 31);
+  if (e - k >= 32) {
+    bits.fill(0xffffffff, k >>> 5, e >>> 5);
+    k = e & ~31;
+  }
+  for (; k < e; k++) bits[k >>> 5]! |= 1 << (k & 31);
+}
+
+/** Set bits in a 32-bit word. */
+function popcount(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }
 
 function bump(counts: Float64Array, i: number, by: number): void {

@@ -63,8 +63,7 @@ export class LeaseTable implements ListingCounts {
   readonly size: number;
   /** How many of them are reservations. */
   readonly reservations: number;
-  /** Row numbers in address order, as {@link decodeListing} sorts leases. */
-  readonly order: Uint32Array;
+  private sorted: Uint32Array | undefined;
 
   /** @internal Built by {@link LeaseTableBuilder} or {@link LeaseTable.of}. */
   constructor(
@@ -80,7 +79,15 @@ export class LeaseTable implements ListingCounts {
     let reservations = 0;
     for (let i = 0; i < cols.n; i++) if ((cols.flags[i]! & RESERVED) !== 0) reservations++;
     this.reservations = reservations;
-    this.order = objects === undefined ? addressOrder(cols) : identity(cols.n);
+  }
+
+  /**
+   * Row numbers in address order, as {@link decodeListing} sorts leases: sorted on first use,
+   * as counts and spans (`ipam show`) need no order.
+   */
+  get order(): Uint32Array {
+    this.sorted ??= this.objects === undefined ? addressOrder(this.cols) : identity(this.cols.n);
+    return this.sorted;
   }
 
   /** The table of a decoded listing (for callers that already hold one); rows in its order. */

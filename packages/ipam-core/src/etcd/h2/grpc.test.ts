@@ -76,6 +76,23 @@ describe("MessageDecoder", () => {
     }
   });
 
+  it("past its whole-allocation length, grows a message as its bytes come, not to what the prefix claims", () => {
+    const got: Buffer[] = [];
+    const d = new MessageDecoder((m) => got.push(Buffer.from(m)), 1000);
+    const body = Buffer.alloc(5000, 7);
+    body.write("first", 0);
+    body.write("last", 4996);
+    const framed = frameMessage(body);
+    for (let at = 0; at < framed.length; at += 333) d.push(framed.subarray(at, at + 333));
+    expect(got).toEqual([body]);
+    // A prefix claiming 4 GiB, then a few bytes: only those few are held.
+    const before = process.memoryUsage().arrayBuffers;
+    const lie = Buffer.alloc(5 + 10);
+    lie.writeUInt32BE(0xffffffff, 1);
+    new MessageDecoder(() => undefined).push(lie);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(100 << 20);
+  });
+
   it("refuses a compressed message", () => {
     const d = new MessageDecoder(() => undefined);
     expect(() => d.push(Buffer.from([1, 0, 0, 0, 0]))).toThrow(GrpcError);

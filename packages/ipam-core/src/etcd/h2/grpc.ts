@@ -81,10 +81,15 @@ export function frameMessage(msg: Buffer): Buffer {
   return out;
 }
 
+/** A message's buffer is allocated whole once its length is known up to this; a longer one grows as its bytes come. */
+const WHOLE_UP_TO = 64 << 20;
+
 /**
  * Reassembles length-prefixed messages from DATA chunks of any size: a message split across
  * chunks is copied into its own buffer as the chunks come (allocated once its length is known),
- * so a large reply is held once, not once as chunks and again joined.
+ * so a large reply is held once, not once as chunks and again joined. A declared length past
+ * {@link WHOLE_UP_TO} (65,000 leases are ~12 MB) is not trusted with an allocation: that buffer
+ * doubles as bytes arrive, so an endpoint makes podnet hold only what it really sends.
  */
 export class MessageDecoder {
   /** Bytes of the next 5-byte prefix seen so far. */
@@ -93,8 +98,14 @@ export class MessageDecoder {
   /** The message being filled, once its prefix is in, and how much of it is. */
   private body: Buffer | undefined;
   private filled = 0;
+  /** The message's declared length (body may be shorter while it grows). */
+  private need = 0;
 
-  constructor(private readonly onMessage: (msg: Buffer) => void) {}
+  /** `wholeUpTo`: {@link WHOLE_UP_TO} but in tests. */
+  constructor(
+    private readonly onMessage: (msg: Buffer) => void,
+    private readonly wholeUpTo = WHOLE_UP_TO,
+  ) {}
 
   /** Feeds one chunk; throws a GrpcError on a compressed message (none was asked for). */
   push(chunk: Buffer): void {
@@ -118,14 +129,21 @@ export class MessageDecoder {
           this.onMessage(msg);
           continue;
         }
-        this.body = Buffer.allocUnsafe(need);
+        this.need = need;
+        this.body = Buffer.allocUnsafe(Math.min(need, this.wholeUpTo));
       }
-      const body = this.body;
+      let body = this.body;
+      if (this.filled === body.length) {
+        // Only past wholeUpTo: room for what came, doubled, never past the declared length.
+        const grown = Buffer.allocUnsafe(Math.min(this.need, body.length * 2));
+        body.copy(grown, 0, 0, this.filled);
+        body = this.body = grown;
+      }
       const n = Math.min(body.length - this.filled, chunk.length - at);
       chunk.copy(body, this.filled, at, at + n);
       this.filled += n;
       at += n;
-      if (this.filled < body.length) return;
+      if (this.filled < this.need) continue;
       this.body = undefined;
       this.onMessage(body);
     }
