@@ -1,16 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { parseIPv4, parseIPv4Cidr } from "./address.js";
+import { parseIPv4Cidr } from "./address.js";
 import type { KeyValue, Op, Store } from "./etcd/store.js";
 import type { LeaseNetwork } from "./lease.js";
 import { LeaseRegistry } from "./registry.js";
 
+const net = parseIPv4Cidr("10.5.0.0/16")!;
+/** 10.5.0.0/16 in /24s from 10.5.1.0, as flannel's defaults cut it. */
 const NET: LeaseNetwork = {
-  ipv4: {
-    network: parseIPv4Cidr("10.5.0.0/16")!,
-    subnetLen: 24,
-    min: parseIPv4("10.5.1.0")!,
-    max: parseIPv4("10.5.255.0")!,
-  },
+  ipv4: { network: net, subnetLen: 24, min: net.ip + 256, max: net.ip + 255 * 256 },
 };
 
 /** An in-process store of plain keys (creates only), counting the listings it serves. */
