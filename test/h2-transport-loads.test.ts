@@ -125,6 +125,40 @@ describe("what the h2 transport loads", () => {
     expect(loaded.filter((u) => GRPC_STACK.test(u))).toEqual([]);
   });
 
+  it("`lease acquire` loads no node:https (only `version`'s /version read needs it), and `version` does", async () => {
+    const builtins = async (args: string[]): Promise<string[]> => {
+      const dir = await tempDir();
+      const log = join(dir, "builtins.txt");
+      const hook = join(dir, "builtins.cjs");
+      await writeFile(
+        hook,
+        `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(log)}, process.moduleLoadList.join("\\n")));\n`,
+      );
+      const r = await runPodnet(["--endpoints", etcd().endpoints.join(","), ...args], {
+        env: { NODE_OPTIONS: `--require=${hook}` },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      return (await readFile(log, "utf8")).split("\n");
+    };
+    await etcd().etcdctlOk([
+      "put",
+      "/loads/network/config",
+      '{"Network":"10.8.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}',
+    ]);
+    const acquire = await builtins([
+      "--prefix",
+      "/loads/network",
+      "lease",
+      "acquire",
+      "--public-ip",
+      "192.0.2.80",
+      "--no-vtep-mac",
+    ]);
+    expect(acquire).toContain("NativeModule http2");
+    expect(acquire).not.toContain("NativeModule https");
+    expect(await builtins(["version"])).toContain("NativeModule https");
+  });
+
   it("refuses a transport it does not know, in one line", async () => {
     const r = await runPodnet(["--endpoints", etcd().endpoints.join(","), "lease", "list"], {
       env: { PODNET_ETCD_TRANSPORT: "quic" },

@@ -239,8 +239,27 @@ describe("three members, one frozen", () => {
           freeze(member);
           const attempts = new WatchAttempts();
           const r = recorder();
+          // What the transport hands the attempt, recorded before WatchAttempts holds or drops it:
+          // a watch left running on the member would hand it the put below.
           const late = attempts.attempt((hooks) =>
-            client.watch({ prefix: "/w7/", fromRevision: 0 }, hooks, Date.now() + 60_000),
+            client.watch(
+              { prefix: "/w7/", fromRevision: 0 },
+              {
+                events: (batch, revision) => {
+                  r.handlers.events(batch, revision);
+                  hooks.events(batch, revision);
+                },
+                compacted: (rev) => {
+                  r.handlers.compacted(rev);
+                  hooks.compacted(rev);
+                },
+                error: (err, lost) => {
+                  r.handlers.error(err, lost);
+                  hooks.error(err, lost);
+                },
+              },
+              Date.now() + 60_000,
+            ),
           );
           late.catch(() => undefined);
           attempts.finish(undefined); // the pool's deadline: the call is over without this attempt

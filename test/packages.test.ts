@@ -297,6 +297,13 @@ describe.skipIf(!built)("the published packages", () => {
       const data = JSON.parse(show.stdout) as { revision: number; ipv4: { network: string; free: number } };
       expect(data.ipv4).toMatchObject({ network: "10.5.0.0/16", total: 255, free: 255 });
       expect(data.revision).toBeGreaterThan(1);
+      // etcd3 and cockatiel are what the install fetched for the grpc-js transport, and grpc-js
+      // is found from etcd3's own place: the same read through them.
+      const grpc = await podnet(["ipam", "show", "-o", "json"], {
+        env: { PODNET_ETCD_TRANSPORT: "grpc-js" },
+      });
+      expect(grpc.code, grpc.stderr).toBe(0);
+      expect(JSON.parse(grpc.stdout)).toMatchObject({ ipv4: data.ipv4 });
     });
 
     it("keeps its compile cache under ~/.cache/podnet, keyed by the build, and takes it on the next run", async () => {

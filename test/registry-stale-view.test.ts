@@ -26,6 +26,14 @@ const net = (third: number, first: number, last: number): LeaseNetwork =>
 const host = (publicIP: string): LeaseAttrs => vxlanHostAttrs(publicIP);
 const nameOf = subnetNameOf;
 
+/** The first of `names` none of the acquisitions drew (the registry picks subnets at random). */
+const untaken = (names: readonly string[], ...got: { lease: { key: string } }[]): string => {
+  const taken = got.map((g) => nameOf(g.lease.key));
+  const name = names.find((n) => !taken.includes(n));
+  if (name === undefined) throw new Error("every candidate subnet was drawn");
+  return name;
+};
+
 describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
   const etcd = useEtcd();
   const stores: Store[] = [];
@@ -95,8 +103,9 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     const prefix = "/stale-host";
     const network = net(21, 1, 200);
     const reg = new LeaseRegistry(stores[0]!, { prefix, ttlSeconds: 600 });
-    for (const ip of ["192.0.2.1", "192.0.2.2"]) await reg.acquire({ network, attrs: host(ip) });
-    const key = `${prefix}/subnets/10.21.77.0-24`;
+    const got12 = [];
+    for (const ip of ["192.0.2.1", "192.0.2.2"]) got12.push(await reg.acquire({ network, attrs: host(ip) }));
+    const key = `${prefix}/subnets/${untaken(["10.21.77.0-24", "10.21.78.0-24", "10.21.79.0-24"], ...got12)}`;
     await etcd().etcdctlOk(["put", key, encodeLeaseValue(host("192.0.2.9"))]);
     const got = await reg.acquire({ network, attrs: host("192.0.2.9") });
     expect(got.outcome).toBe("reused");
@@ -185,16 +194,18 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     const prefix = "/stale-host-balanced";
     const network = net(22, 1, 200);
     const reg = new LeaseRegistry(stores[0]!, { prefix, ttlSeconds: 600 });
-    await reg.acquire({ network, attrs: host("192.0.2.1") });
+    const first = await reg.acquire({ network, attrs: host("192.0.2.1") });
     const gone = await reg.acquire({ network, attrs: host("192.0.2.2") });
-    // Another process deletes one lease and writes this host's on its previous subnet: same count.
+    // Another process deletes one lease and writes this host's on its previous subnet, one
+    // neither lease drew: same count.
+    const name = untaken(["10.22.50.0-24", "10.22.51.0-24", "10.22.52.0-24"], first, gone);
     await etcd().etcdctlOk(["del", gone.lease.key]);
-    const key = `${prefix}/subnets/10.22.50.0-24`;
+    const key = `${prefix}/subnets/${name}`;
     await etcd().etcdctlOk(["put", key, encodeLeaseValue(host("192.0.2.9"))]);
     const got = await reg.acquire({
       network,
       attrs: host("192.0.2.9"),
-      previous: parseLeaseKey("10.22.50.0-24")!,
+      previous: parseLeaseKey(name)!,
     });
     // The view believed the subnet free; the create lost, said what won, and that is this host's.
     expect(got.attempts).toBe(2);
@@ -207,17 +218,18 @@ describe.skipIf(!etcdAvailable())("acquiring from a stale view", () => {
     const prefix = "/stale-subnet";
     const network = net(23, 1, 200);
     const reg = new LeaseRegistry(stores[0]!, { prefix, ttlSeconds: 600 });
-    await reg.acquire({ network, attrs: host("192.0.2.1") });
+    const first = await reg.acquire({ network, attrs: host("192.0.2.1") });
     const gone = await reg.acquire({ network, attrs: host("192.0.2.2") });
     await etcd().etcdctlOk(["del", gone.lease.key]);
     const theirs = encodeLeaseValue(host("203.0.113.7"));
-    await etcd().etcdctlOk(["put", `${prefix}/subnets/10.23.60.0-24`, theirs]);
-    const previous = parseLeaseKey("10.23.60.0-24")!;
+    const name = untaken(["10.23.60.0-24", "10.23.61.0-24", "10.23.62.0-24"], first, gone);
+    await etcd().etcdctlOk(["put", `${prefix}/subnets/${name}`, theirs]);
+    const previous = parseLeaseKey(name)!;
     const got = await reg.acquire({ network, attrs: host("192.0.2.3"), previous });
     expect(got.attempts).toBe(2);
     expect(got.outcome).toBe("new");
-    expect(nameOf(got.lease.key)).not.toBe("10.23.60.0-24");
-    expect((await held(prefix)).get("10.23.60.0-24")).toBe("203.0.113.7"); // untouched
+    expect(nameOf(got.lease.key)).not.toBe(name);
+    expect((await held(prefix)).get(name)).toBe("203.0.113.7"); // untouched
   });
 
   it("takes again a subnet freed by a delete or an expiry, even when the view still holds it", async () => {

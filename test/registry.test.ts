@@ -162,6 +162,34 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     await reg.release(got.lease);
   });
 
+  it("tells the TTL etcd gave: the grant's for a new lease, the renewal's for one reused, none for a reservation", async () => {
+    const cluster = etcd();
+    const reg = registry("/told-ttl/network", 7200);
+    const made = await reg.acquire({ network: NET, attrs: host("192.168.70.1") });
+    expect(made.outcome).toBe("new");
+    expect(made.ttlSeconds).toBe(7200);
+    expect(await store.timeToLive(made.lease.etcdLease)).toBeLessThanOrEqual(7200);
+    const hex = await grant(cluster, 3600);
+    const key = "/told-ttl/network/subnets/10.5.99.0-24";
+    await cluster.etcdctlOk(["put", `--lease=${hex}`, key, FLANNEL_VALUE]);
+    const reused = await registry("/told-ttl/network").acquire({ network: NET, attrs: FLANNEL_ATTRS });
+    expect(reused.outcome).toBe("reused");
+    expect(reused.lease.etcdLease).toBe(decOf(hex));
+    expect(reused.ttlSeconds).toBe(3600); // just renewed
+    await cluster.etcdctlOk([
+      "put",
+      "/told-ttl/network/subnets/10.5.98.0-24",
+      '{"PublicIP":"192.168.70.9","PublicIPv6":null}',
+    ]);
+    const reserved = await registry("/told-ttl/network").acquire({
+      network: NET,
+      attrs: host("192.168.70.9"),
+    });
+    expect(reserved.lease.etcdLease).toBe("0");
+    expect(reserved.ttlSeconds).toBeUndefined();
+    for (const got of [made, reused]) await reg.release(got.lease).catch(() => undefined);
+  });
+
   it("keeps a reservation a reservation through acquire and renew", async () => {
     const cluster = etcd();
     const key = "/reserved/network/subnets/10.5.77.0-24";
@@ -313,6 +341,81 @@ describe.skipIf(!etcdAvailable())("LeaseRegistry against a real etcd", () => {
     expect(err.code).toBe("not-found");
     expect(await storedValue(cluster, got.lease.key)).toBeNull();
   }, 20_000);
+
+  it("a fresh registry asks for its grant beside its scan, and revokes it unused when the host holds a lease", async () => {
+    const cluster = etcd();
+    const calls: string[] = [];
+    const scanning: Store = Object.create(store, {
+      scan: {
+        value: async (...args: Parameters<Store["scan"]>) => {
+          calls.push("scan");
+          const res = await store.scan(...args);
+          calls.push("scanned");
+          return res;
+        },
+      },
+      grantAt: {
+        value: (ttl: number) => {
+          calls.push("grantAt");
+          return store.grantAt(ttl);
+        },
+      },
+    });
+    const fresh = () => new LeaseRegistry(scanning, { prefix: "/beside/network" });
+    const made = await fresh().acquire({ network: NET, attrs: host("192.168.71.1") });
+    expect(made.outcome).toBe("new");
+    expect(calls.slice(0, 3).sort()).toEqual(["grantAt", "scan", "scanned"].sort());
+    expect(calls.indexOf("grantAt")).toBeLessThan(calls.indexOf("scanned"));
+    const before = new Set((await allLeases(cluster)).keys());
+    calls.length = 0;
+    const reused = await fresh().acquire({ network: NET, attrs: host("192.168.71.1") });
+    expect(reused.outcome).toBe("reused");
+    expect(reused.lease.etcdLease).toBe(made.lease.etcdLease);
+    expect(calls).toContain("grantAt"); // asked for beside the scan, before the host's lease was seen
+    // ... and revoked before acquire returned: no etcd lease more than before.
+    expect(new Set((await allLeases(cluster)).keys())).toEqual(before);
+    await fresh().release(reused.lease);
+  });
+
+  it("a fresh registry scans at the caller's revision when given one, and afresh once it is compacted", async () => {
+    const cluster = etcd();
+    const prefix = "/at-revision/network";
+    const before = (await store.get(`${prefix}/config`)).revision;
+    // Another host takes 10.5.60.0/24 after that revision: a scan there sees it free.
+    const other = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.2"),
+      previous: subnet("10.5.60.0-24"),
+    });
+    expect(other.outcome).toBe("previous");
+    const atThen = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.1"),
+      previous: subnet("10.5.60.0-24"),
+      atRevision: before,
+    });
+    // The create-if-absent lost to the key the old snapshot did not hold, and the retry went elsewhere.
+    expect(atThen.attempts).toBe(2);
+    expect(atThen.outcome).toBe("new");
+    expect(atThen.lease.key).not.toBe(other.lease.key);
+    const now = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.3"),
+      previous: subnet("10.5.60.0-24"),
+    });
+    expect(now.attempts).toBe(1); // without it, the scan is current
+    // A revision etcd compacted away: the scan reads the current one instead.
+    const old = (await store.get(`${prefix}/config`)).revision;
+    await registry(prefix).release(now.lease);
+    await cluster.etcdctlOk(["compact", String(old + 1)]);
+    const compacted = await registry(prefix).acquire({
+      network: NET,
+      attrs: host("192.168.72.4"),
+      atRevision: old,
+    });
+    expect(compacted.attempts).toBe(1);
+    for (const l of [other, atThen, compacted]) await registry(prefix).release(l.lease);
+  });
 
   it("leaks no etcd lease through lost races and releases", async () => {
     const cluster = etcd();

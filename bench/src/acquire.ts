@@ -4,7 +4,8 @@
  * the same work with the same client and concurrency: a grant plus a create-if-absent
  * transaction per key (the etcd work of flannel's create and of podnet's). podnet runs three
  * ways, each under its own prefix: one-shot (a fresh registry per acquisition, as
- * `podnet lease acquire`), one long-running registry without the lease cache, and one with it.
+ * `podnet lease acquire`), one long-running registry without the lease cache, and one with it
+ * (PODNET_BENCH_ACQUIRE_MODES picks some, e.g. `uncached` to profile that one alone).
  */
 import { LeaseRegistry, leaseKey, type Store } from "@podnet/ipam-core";
 import type { EtcdCluster } from "@podnet/test-harness/etcd";
@@ -33,6 +34,9 @@ const label: Record<Mode, string> = {
 
 export async function acquireBench(): Promise<Figure[]> {
   const levels = (process.env["PODNET_BENCH_C"] ?? "1,10,50").split(",").map(Number);
+  const modes = (process.env["PODNET_BENCH_ACQUIRE_MODES"] ?? "uncached,cached,one-shot")
+    .split(",")
+    .filter((m): m is Mode => m in label);
   const { network, range } = slash8();
   const cluster: EtcdCluster = await freshEtcd();
   let store: Store | undefined;
@@ -61,7 +65,7 @@ export async function acquireBench(): Promise<Figure[]> {
         });
         return batch / ((now() - t0) / 1000);
       };
-      for (const mode of ["uncached", "cached", "one-shot"] as const) {
+      for (const mode of modes) {
         const prefix = `${PREFIX}-${mode}-${clients}`;
         const make = (): LeaseRegistry =>
           new LeaseRegistry(s, { prefix, ttlSeconds: TTL, cache: mode === "cached" });

@@ -1,7 +1,8 @@
 /**
- * What the context (`connect`) and `podnet version` (`etcdVersions`) load when they first
- * need etcd. A named re-export, not `import("@podnet/ipam-core")`: a dynamic import of the
- * package keeps its whole namespace together, and the bundle then puts every module of it
- * (and of whatever shares a chunk with it) into one chunk that every command loads.
+ * What the context (`connect`) loads when it first needs etcd. A named re-export, not
+ * `import("@podnet/ipam-core")`: a dynamic import of the package keeps its whole namespace
+ * together, and the bundle then puts every module of it (and of whatever shares a chunk with
+ * it) into one chunk that every command loads. `podnet version`'s `etcdVersions` has its own
+ * (etcd-versions.ts), so the commands that only connect do not load node:https with it.
  */
-export { connect, etcdVersions } from "@podnet/ipam-core";
+export { connect } from "@podnet/ipam-core";

@@ -32,8 +32,9 @@ export class HostScan implements AcquireView {
   }
 
   /**
-   * Scans the prefix for `publicIP`'s acquisition, in one consistent snapshot; cut into
-   * sub-ranges fetched at once by the `network` the leases come from (see scan-splits.ts).
+   * Scans the prefix for `publicIP`'s acquisition, in one consistent snapshot (at `revision`,
+   * when given); cut into sub-ranges fetched at once by the `network` the leases come from
+   * (see scan-splits.ts).
    */
   static async read(
     store: Store,
@@ -41,6 +42,7 @@ export class HostScan implements AcquireView {
     publicIP: string,
     onPage?: (keys: number, last: boolean) => void,
     network?: LeaseNetwork,
+    revision?: number,
   ): Promise<HostScan> {
     const scan = new HostScan(prefix, publicIP);
     // JSON spells this host's address either literally, quotes included, or with a backslash
@@ -57,6 +59,7 @@ export class HostScan implements AcquireView {
     scan.scanned = await store.scan(scan.dir, visit, {
       ...(onPage && { onPage }),
       ...(network !== undefined && { splits: leaseKeySplits(prefix, network) }),
+      ...(revision !== undefined && { revision }),
     });
     return scan;
   }

@@ -183,6 +183,21 @@ describe("lease values", () => {
     ).toBe('{"PublicIP":"10.0.0.1","PublicIPv6":null}');
   });
 
+  it("writes compact backend data as given and any other spelling compacted with Go's escapes", () => {
+    const goEscaped = (json: string) =>
+      json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.boolean(), (v, spaced) => {
+        const raw = spaced ? JSON.stringify(v, null, 1) : JSON.stringify(v);
+        if (raw === "null" || raw === '""') return;
+        const value = encodeLeaseValue({ publicIP: "10.0.0.1", publicIPv6: null, backendData: raw });
+        expect(value).toBe(
+          `{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendData":${goEscaped(JSON.stringify(v))}}`,
+        );
+      }),
+    );
+  });
+
   it("re-encodes any lease it produced to the same bytes", () => {
     const json = fc.jsonValue().map((v) => JSON.stringify(v));
     const attrs = fc.record(

@@ -344,6 +344,9 @@ function goEscape(json: string): string {
   return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** What {@link compactJson} removes or {@link goEscape} escapes (any whitespace, to be safe). */
+const NEEDS_REWRITE = /[\s<>&\u2028\u2029]/;
+
 /** Raw JSON ready to write (compact, escaped as Go does); null when Go's omitempty drops it. */
 function rawForWrite(field: string, raw: RawJson | undefined): string | null {
   if (raw === undefined || raw.trim() === "" || raw.trim() === "null") return null;
@@ -352,6 +355,8 @@ function rawForWrite(field: string, raw: RawJson | undefined): string | null {
   } catch {
     throw new PodnetError("usage", `${field} is not valid JSON.`);
   }
+  // Already compact and nothing Go escapes (the usual `{"VNI":1,"VtepMAC":"..."}`): as it is.
+  if (!NEEDS_REWRITE.test(raw)) return raw;
   return goEscape(compactJson(raw));
 }
 

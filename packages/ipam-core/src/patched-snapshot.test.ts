@@ -102,6 +102,31 @@ describe("PatchedSnapshot", () => {
     expect(() => view.listing()).toThrow(/exact nowhere/);
   });
 
+  it("keeps what is occupied right through a fold: the base and the patches together hold the same keys", () => {
+    const view = new PatchedSnapshot(PREFIX, base());
+    const names = ["10.5.1.0-24", "10.5.3.0-24"];
+    expect(view.occupied().ip4).toHaveLength(2); // from now on patched in place
+    for (let i = 0; i < 4200; i++) {
+      const name = `10.${6 + (i >> 8)}.${i & 255}.0-24`;
+      names.push(name);
+      view.apply(put(name, `6.0.${i >> 8}.${i & 255}`, 11 + i));
+      view.settle(11 + i);
+    }
+    expect(view.revision).toBe(4210); // folded once, still exact
+    const occupied = (o: { ip4: readonly number[]; len4: readonly number[] }) =>
+      o.ip4.map((ip, i) => `${ip}/${o.len4[i]}`).sort();
+    const fresh = new LeaseSnapshot(
+      PREFIX,
+      names.map((n) => kv(n, v("1.1.1.1"))),
+      1,
+    ).occupied();
+    expect(occupied(view.occupied())).toEqual(occupied(fresh));
+    // A delete after the fold frees its subnet.
+    view.apply({ key: DIR + "10.6.9.0-24", kv: undefined, revision: 4211 });
+    expect(view.occupied().overlaps(parseLeaseKey("10.6.9.0-24")!)).toBe(false);
+    expect(view.occupied().overlaps(parseLeaseKey("10.6.10.0-24")!)).toBe(true);
+  });
+
   it("stays vouched for by a count while only its own writes follow", () => {
     const view = new PatchedSnapshot(PREFIX, base());
     expect(view.vouched).toBe(10);

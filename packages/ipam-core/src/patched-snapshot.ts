@@ -62,11 +62,14 @@ export class PatchedSnapshot implements AcquireView {
   private settled = 0;
   private occupancy: OccupiedSubnets | undefined;
   private decoded: LeaseListing | undefined;
+  /** `<prefix>/subnets/`. */
+  private readonly dir: string;
 
   constructor(
     private readonly prefix: string,
     base: LeaseSnapshot,
   ) {
+    this.dir = subnetsPrefix(prefix);
     this.base = base;
     this.exact = base.revision;
     this.counted = base.revision;
@@ -119,7 +122,7 @@ export class PatchedSnapshot implements AcquireView {
           ? undefined
           : write.lease !== undefined
             ? { kind: "lease" as const, lease: write.lease }
-            : decodeEntryIn(subnetsPrefix(this.prefix), write.kv);
+            : decodeEntryIn(this.dir, write.kv);
       if (entry?.kind === "lease") {
         this.patchLeases.set(write.key, entry.lease);
         const ip = entry.lease.attrs.publicIP;
@@ -131,7 +134,7 @@ export class PatchedSnapshot implements AcquireView {
       if (!has) this.occupancy = undefined;
       else if (!had) {
         // A key names its subnet: only a new key changes what is occupied.
-        const dir = subnetsPrefix(this.prefix);
+        const { dir } = this;
         if (this.occupancy !== undefined)
           addKey(this.occupancy, write.key.startsWith(dir) ? write.key.slice(dir.length) : write.key);
       }
@@ -175,7 +178,7 @@ export class PatchedSnapshot implements AcquireView {
       return this.occupancy;
     }
     const out = new OccupiedSubnets();
-    const dir = subnetsPrefix(this.prefix);
+    const { dir } = this;
     for (const kv of this.merged(Number.POSITIVE_INFINITY))
       addKey(out, kv.key.startsWith(dir) ? kv.key.slice(dir.length) : kv.key);
     this.occupancy = out;
@@ -259,7 +262,7 @@ export class PatchedSnapshot implements AcquireView {
     }
     this.deltas = this.deltas.filter((d) => d.revision > top);
     this.base = new LeaseSnapshot(this.prefix, kvs, top);
-    this.occupancy = undefined;
+    // The occupancy stays: a fold moves writes into the base, the keys of base and patches together stay the same.
     this.decoded = undefined;
   }
 }

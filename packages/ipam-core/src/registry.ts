@@ -8,7 +8,7 @@ import { type AllocationDecision, decideFrom, subnetsOverlap } from "./allocator
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
-import type { Compare, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
+import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
 import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -77,6 +77,12 @@ export interface AcquireRequest {
   readonly incompleteHint?: string;
   /** Stops retrying once aborted: `acquire` then rejects with the signal's reason (nothing is left half-written). */
   readonly signal?: AbortSignal;
+  /**
+   * A revision the caller read at or after its own start (the config's, say): a fresh
+   * registry's scan for this host reads the leases there, one snapshot with what the caller
+   * read and no read of its own to pin one (a retry reads afresh; a compacted one is read anew).
+   */
+  readonly atRevision?: number;
 }
 
 /** How `acquire` got its lease. */
@@ -87,6 +93,12 @@ export interface AcquireResult {
   readonly attempts: number;
   /** This host's leases that no longer fit the network and were deleted. */
   readonly removed: readonly Lease[];
+  /**
+   * The lease's remaining TTL in seconds as etcd told it while acquiring (the grant's, or the
+   * renewal's of a lease reused), so no look-up is needed; undefined for a reservation or when
+   * etcd did not tell it.
+   */
+  readonly ttlSeconds?: number;
 }
 
 /** How `keepAlive` renews. */
@@ -211,6 +223,8 @@ export class LeaseRegistry {
   /** The last listing patched with this registry's own writes since; dropped when idle. */
   private live: PatchedSnapshot | undefined;
   private liveTimer: NodeJS.Timeout | undefined;
+  /** When the live listing was last used (performance.now()): its timer fires from then on, re-armed only on expiry. */
+  private liveUsed = 0;
   /** This registry's writes under the prefix whose answer has not come yet. */
   private readonly writing = new Set<Promise<void>>();
   /** Checks waiting for some of those answers (see {@link settled}). */
@@ -317,7 +331,8 @@ export class LeaseRegistry {
    * random free one, created only if absent. Lost races are retried with another subnet.
    *
    * Without the lease cache, no attempt needs a listing of its own. A fresh registry scans the
-   * prefix once for this host (compact: subnets and this host's values only); a long-running
+   * prefix once for this host (compact: subnets and this host's values only), its grant asked
+   * for beside the scan (and revoked when the host holds a lease after all); a long-running
    * one keeps its last listing patched and learns etcd's revision after the call (from the
    * grant's answer for a new host, so a create is a grant and one transaction; else a read
    * shared by concurrent callers) and, when someone else wrote since, how many keys the prefix
@@ -346,13 +361,15 @@ export class LeaseRegistry {
     const requested = encodeLeaseValue(req.attrs); // checks the attributes before anything is written
     // A long-running registry whose view gives this host no lease asks for the grant first, and
     // the grant's answer tells etcd's revision too (it is applied in order with the writes): that
-    // is the check, so a create is a grant and a transaction, as raw etcd's. An unused grant (the
-    // host had a lease after all, or the call failed) is revoked.
+    // is the check, so a create is a grant and a transaction, as raw etcd's. A fresh registry
+    // (one acquisition, as `podnet lease acquire`) asks for it beside its scan for this host, so
+    // a new lease costs no round trip more. An unused grant (the host had a lease after all, or
+    // the call failed) is revoked before `acquire` returns, beside the reuse.
+    const scanFirst = this.live === undefined && !this.scannedOnce && !this.listings.running;
     let early =
       !this.cacheWanted &&
       !req.signal?.aborted &&
-      this.live !== undefined &&
-      this.live.leasesOf(req.attrs.publicIP).length === 0
+      (scanFirst || (this.live !== undefined && this.live.leasesOf(req.attrs.publicIP).length === 0))
         ? this.store.grantAt(ttl)
         : undefined;
     early?.catch(() => undefined); // its failure is met by the create that awaits it
@@ -360,24 +377,36 @@ export class LeaseRegistry {
       (g) => g.revision,
       () => 0,
     );
+    let revoking: Promise<void> | undefined;
+    const dropGrant = (): void => {
+      if (early === undefined) return;
+      revoking = early.then(
+        (g) => this.revokeHard(g.lease),
+        () => undefined,
+      );
+      early = undefined;
+    };
     try {
-      return await this.attempts(req, { random, maxAttempts, ttl, tried: [], head, requested }, () => {
-        const grant = early?.then((g) => g.lease);
-        early = undefined;
-        return grant;
-      });
+      return await this.attempts(
+        req,
+        { random, maxAttempts, ttl, tried: [], head, requested },
+        () => {
+          const grant = early;
+          early = undefined;
+          return grant;
+        },
+        dropGrant,
+      );
     } finally {
-      if (early !== undefined)
-        void early.then(
-          (g) => this.revokeHard(g.lease),
-          () => undefined,
-        );
+      dropGrant();
+      await revoking;
     }
   }
 
   /**
    * The attempts of one {@link acquire}; `takeGrant` hands over (once) a grant asked for ahead,
-   * and `head` is the revision its answer told (0 when it failed or could not tell).
+   * `dropGrant` revokes it unused (once a lease is to be reused), and `head` is the revision its
+   * answer told (0 when it failed or could not tell).
    */
   private async attempts(
     req: AcquireRequest,
@@ -390,7 +419,8 @@ export class LeaseRegistry {
       /** `req.attrs` encoded. */
       requested: string;
     },
-    takeGrant: () => Promise<string> | undefined,
+    takeGrant: () => Promise<Grant> | undefined,
+    dropGrant: () => void,
   ): Promise<AcquireResult> {
     const { random, maxAttempts, ttl, tried, head, requested } = opts;
     let removed: Lease[] | undefined;
@@ -414,6 +444,7 @@ export class LeaseRegistry {
           scan,
           wrong,
           req.network,
+          attempt === 1 ? req.atRevision : undefined,
         );
         if (seen.view instanceof HostScan && seen.view !== scan) {
           scan = seen.view;
@@ -446,15 +477,15 @@ export class LeaseRegistry {
         const value = attrs === req.attrs ? requested : encodeLeaseValue(attrs);
         removed ??= await this.removeStale(decision.stale);
         if (decision.kind === "reuse") {
-          const lease = await this.reuse(decision.lease, value, !seen.fresh);
-          if (lease !== null) return { lease, outcome: "reused", attempts: attempt, removed };
+          dropGrant();
+          const reused = await this.reuse(decision.lease, value, !seen.fresh);
+          if (reused !== null) return { ...reused, outcome: "reused", attempts: attempt, removed };
           wrong = true;
           lastFailure = `this host's lease ${nameOf(decision.lease.subnet)} changed or expired while being reused`;
           continue;
         }
         const created = await this.create(decision.subnet, value, ttl, takeGrant());
-        if ("lease" in created)
-          return { lease: created.lease, outcome: decision.kind, attempts: attempt, removed };
+        if ("lease" in created) return { ...created, outcome: decision.kind, attempts: attempt, removed };
         if (created.winner !== undefined) {
           this.learn(created.winner);
           scan?.learn(created.winner);
@@ -704,6 +735,7 @@ export class LeaseRegistry {
     scan: HostScan | undefined,
     wrong: boolean,
     network: LeaseNetwork,
+    atRevision?: number,
   ): Promise<Seen> {
     if (this.cacheWanted) {
       // The cache only for the first try: after any failure, a listing that started after it.
@@ -712,7 +744,14 @@ export class LeaseRegistry {
     if (scan !== undefined && !wrong) return { view: scan, fresh: true };
     if (scan !== undefined || (this.live === undefined && !this.scannedOnce && !this.listings.running)) {
       this.scannedOnce = true;
-      const view = await HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network);
+      const read = (revision?: number) =>
+        HostScan.read(this.store, this.prefix, publicIP, this.onListProgress, network, revision);
+      const view = await (atRevision === undefined || scan !== undefined
+        ? read()
+        : read(atRevision).catch((err: unknown) => {
+            if (isPodnetError(err, "compacted")) return read();
+            throw err;
+          }));
       return { view, fresh: true };
     }
     if (wrong) return this.listed();
@@ -829,8 +868,18 @@ export class LeaseRegistry {
 
   /** Keeps the live listing for another idle period (it can be large; an idle registry lets it go). */
   private keepLive(): void {
-    if (this.liveTimer !== undefined) clearTimeout(this.liveTimer);
-    this.liveTimer = setTimeout(() => this.dropLive(), LIVE_IDLE_MS);
+    // A timestamp per use, not a timer per use (this runs for every acquisition): the one timer
+    // pending, when it fires early, waits out the rest of the idle period from the last use.
+    this.liveUsed = performance.now();
+    if (this.liveTimer === undefined) this.armLive(LIVE_IDLE_MS);
+  }
+
+  private armLive(ms: number): void {
+    this.liveTimer = setTimeout(() => {
+      const left = this.liveUsed + LIVE_IDLE_MS - performance.now();
+      if (left > 0) this.armLive(left);
+      else this.dropLive();
+    }, ms);
     this.liveTimer.unref();
   }
 
@@ -984,16 +1033,23 @@ export class LeaseRegistry {
 
   /**
    * Makes sure this host's lease is alive and carries `value`; null when it changed or expired
-   * meanwhile. A lease seen in the cache is checked against etcd first, since the cache may lag.
+   * meanwhile, with the TTL its renewal told (none for a reservation). A lease seen in the cache
+   * is checked against etcd first, since the cache may lag.
    */
-  private async reuse(lease: Lease, value: string, fromCache: boolean): Promise<Lease | null> {
+  private async reuse(
+    lease: Lease,
+    value: string,
+    fromCache: boolean,
+  ): Promise<{ lease: Lease; ttlSeconds?: number } | null> {
     if (fromCache) {
       const { value: kv } = await this.store.get(lease.key);
       if (kv === undefined || kv.modRevision !== lease.modRevision || kv.lease !== lease.etcdLease)
         return null;
     }
-    if (!isReservation(lease) && (await this.store.keepAliveOnce(lease.etcdLease)) <= 0) return null;
-    if (lease.value === value) return lease;
+    const ttl = isReservation(lease) ? undefined : await this.store.keepAliveOnce(lease.etcdLease);
+    if (ttl !== undefined && ttl <= 0) return null;
+    const ttlSeconds = ttl !== undefined ? { ttlSeconds: ttl } : {};
+    if (lease.value === value) return { lease, ...ttlSeconds };
     // Same etcd lease on the put (a put without one would make the key permanent); "0" keeps a reservation.
     const res = await this.write(
       [{ key: lease.key, modRevision: lease.modRevision }],
@@ -1003,7 +1059,7 @@ export class LeaseRegistry {
     if (!res.succeeded) return null;
     const updated = { ...lease, value, attrs: attrsOf(value, lease.attrs), modRevision: res.revision };
     this.noteWritten(updated);
-    return updated;
+    return { lease: updated, ...ttlSeconds };
   }
 
   /**
@@ -1014,11 +1070,12 @@ export class LeaseRegistry {
     subnet: LeaseSubnet,
     value: string,
     ttl: number,
-    granted?: Promise<string>,
-  ): Promise<{ lease: Lease } | { winner: KeyValue | undefined }> {
+    granted?: Promise<Grant>,
+  ): Promise<{ lease: Lease; ttlSeconds?: number } | { winner: KeyValue | undefined }> {
     const key = leaseKey(this.prefix, subnet);
     const attrs = attrsOf(value); // decoded once, for the lease returned and the one patched into the view
-    const grant = await (granted ?? this.store.grant(ttl));
+    const { lease: grant, ttl: grantedTtl } = await (granted ?? this.store.grantAt(ttl));
+    const ttlSeconds = grantedTtl > 0 ? { ttlSeconds: grantedTtl } : {};
     let res: TxnResult;
     let made: Lease | undefined;
     try {
@@ -1047,7 +1104,7 @@ export class LeaseRegistry {
       const lease = leaseOf(key, subnet, value, grant, winner.modRevision, winner.createRevision);
       this.noteOwn([{ key, kv: winner, revision: winner.modRevision }]);
       this.noteWritten(lease);
-      return { lease };
+      return { lease, ...ttlSeconds };
     }
     if (!res.succeeded) {
       await this.revokeHard(grant);
@@ -1055,7 +1112,7 @@ export class LeaseRegistry {
     }
     const lease = made ?? leaseOf(key, subnet, value, grant, res.revision, res.revision, attrs);
     this.noteWritten(lease);
-    return { lease };
+    return { lease, ...ttlSeconds };
   }
 
   /** Revokes a grant, once more if the first try fails; a grant that cannot be revoked expires with its TTL. */

@@ -32,7 +32,7 @@ export function versionCommand(): Command {
     .description("print podnet's version and commit, Node's version, and the etcd server's and cluster's")
     .action(
       withContext(async (ctx) => {
-        const { etcdVersions } = await import("../connect.js");
+        const { etcdVersions } = await import("../etcd-versions.js");
         const etcd = await etcdVersions(ctx.globals.connection);
         const report: VersionReport =
           "error" in etcd

@@ -59,9 +59,10 @@ export interface EtcdClient {
   txn(request: TxnRequest, deadline: number): Promise<TxnResult>;
   /**
    * Grants lease `id` (chosen by the store, so a retry asks for the same lease); returns the
-   * reply's header revision (etcd's revision when it applied the grant; 0 when not told).
+   * reply's header revision (etcd's revision when it applied the grant; 0 when not told) and
+   * the TTL granted.
    */
-  grant(ttlSeconds: number, id: string, deadline: number): Promise<number>;
+  grant(ttlSeconds: number, id: string, deadline: number): Promise<{ revision: number; ttl: number }>;
   revoke(id: string, deadline: number): Promise<void>;
   keepAliveOnce(id: string, deadline: number): Promise<number>;
   timeToLive(id: string, deadline: number): Promise<number>;

@@ -306,11 +306,11 @@ class EtcdStore implements Store {
     return this.call("write", async (client, deadline) => {
       const first = attempts++ === 0;
       try {
-        return { lease: id, revision: await client.grant(ttlSeconds, id, deadline) };
+        return { lease: id, ...(await client.grant(ttlSeconds, id, deadline)) };
       } catch (err) {
         // On the first attempt it would be another client's lease (a 2^-63 chance): not ours.
         if (first || !LEASE_EXISTS.test(err instanceof Error ? err.message : String(err))) throw err;
-        return { lease: id, revision: 0 };
+        return { lease: id, revision: 0, ttl: 0 };
       }
     });
   }

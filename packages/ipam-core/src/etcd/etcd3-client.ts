@@ -269,9 +269,9 @@ class Etcd3Client implements EtcdClient {
     return { succeeded: res.succeeded, revision: Number(res.header.revision), gets };
   }
 
-  async grant(ttlSeconds: number, id: string, deadline: number): Promise<number> {
+  async grant(ttlSeconds: number, id: string, deadline: number): Promise<{ revision: number; ttl: number }> {
     const res = await this.etcd.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: id }, { deadline });
-    return Number(res.header.revision);
+    return { revision: Number(res.header.revision), ttl: Number(res.TTL) };
   }
 
   async revoke(id: string, deadline: number): Promise<void> {

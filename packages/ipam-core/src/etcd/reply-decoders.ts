@@ -29,7 +29,12 @@ class RangeCursor implements KeyValueCursor {
   version = 0;
   hasLease = false;
   leaseAt = -1;
-  /** A reply's buffer is its own allocation (grpc.ts's MessageDecoder), never reused. */
+  /**
+   * A reply's buffer is never reused or written after it is handed over: on the h2 transport
+   * it is grpc.ts's MessageDecoder's own allocation, or a view of the DATA chunk that held it
+   * whole (node:http2 gives each socket read a fresh buffer); on etcd3's fast path it is
+   * grpc-js's concatenation of the message. A transport that reuses read buffers must say false.
+   */
   readonly bufKept = true;
 
   lease(): string {

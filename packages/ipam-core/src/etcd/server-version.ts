@@ -67,7 +67,14 @@ function revisionOf(body: string): number | null {
   }
 }
 
-/** GET `url` (POST `body` when given); the answer's text, or an error for anything but 200. */
+/** The longest answer read (etcd's are a few hundred bytes): a longer one is not etcd's. */
+const MAX_ANSWER = 64 << 10;
+
+/**
+ * GET `url` (POST `body` when given); the answer's text, or an error for anything but 200.
+ * `timeoutMs` bounds the whole exchange, not each silence: an endpoint that trickles bytes
+ * (or never ends its answer) fails it in time, and no answer past {@link MAX_ANSWER} is held.
+ */
 function httpText(
   url: URL,
   timeoutMs: number,
@@ -76,21 +83,30 @@ function httpText(
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const options = {
-      timeout: timeoutMs,
       ...(body !== undefined && { method: "POST", headers: { "content-type": "application/json" } }),
       ...(url.protocol === "https:" ? tls : {}),
     };
     const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, (res) => {
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_ANSWER) req.destroy(new Error(`an answer longer than ${MAX_ANSWER} bytes`));
+        else chunks.push(c);
+      });
       res.on("end", () => {
+        clearTimeout(timer);
         if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}`));
         else resolve(Buffer.concat(chunks).toString("utf8"));
       });
-      res.on("error", reject);
+      res.on("error", fail);
     });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", fail);
     req.end(body);
   });
 }

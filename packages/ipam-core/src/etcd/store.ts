@@ -130,10 +130,14 @@ export interface EndpointStatus {
   readonly raftTerm: number;
 }
 
-/** A granted etcd lease and the revision it was granted at (0 when not known: a retry found the first attempt's lease). */
+/**
+ * A granted etcd lease, the revision it was granted at and the TTL etcd gave it (etcd may raise a
+ * TTL below its minimum); both 0 when not known: a retry found the first attempt's lease.
+ */
 export interface Grant {
   readonly lease: string;
   readonly revision: number;
+  readonly ttl: number;
 }
 
 /** The store podnet uses; one implementation talks to etcd, tests may pass a fake to pure code. */

@@ -102,7 +102,7 @@ export function resolveBackend(
       if (!given.has(field)) input[field] = value;
   }
   input["Type"] = type;
-  const parsed = BACKEND_SCHEMAS[type].safeParse(input);
+  const parsed = BACKEND_SCHEMAS[type].safeParse(input, { jitless: true }); // once per run, as the document (validate.ts)
   if (!parsed.success) {
     return { diagnostics: [...diagnostics, ...issueDiagnostics(parsed.error.issues, at)] };
   }

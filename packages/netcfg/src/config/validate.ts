@@ -103,7 +103,8 @@ function run(doc: unknown, opts: ValidateOptions, out: Diagnostic[]): ResolvedCo
     // Go's encoding/json leaves a field at its default when the value is null.
     if (field !== "Backend" && value !== null) input[field] = value;
   }
-  const parsed = networkDocumentSchema.safeParse(input);
+  // jitless: a document is parsed once per run, and zod's generated fast path costs more to build than it saves.
+  const parsed = networkDocumentSchema.safeParse(input, { jitless: true });
   let network: Omit<ResolvedConfig, "Backend"> | undefined;
   if (!parsed.success) {
     out.push(...issueDiagnostics(parsed.error.issues, at));

@@ -68,10 +68,14 @@ export async function readNetwork(
 }
 
 /**
- * The stored network, validated; a not-found error in flannel's words when the config is
- * missing, a failed error naming the first problem when it is invalid.
+ * The stored network, validated, and the revision it was read at; a not-found error in
+ * flannel's words when the config is missing, a failed error naming the first problem when it
+ * is invalid.
  */
-export async function loadNetwork(store: Store, prefix: string): Promise<StoredNetwork> {
+export async function loadNetwork(
+  store: Store,
+  prefix: string,
+): Promise<StoredNetwork & { readonly revision: number }> {
   const state = await readNetwork(store, prefix);
   if (state.state === "missing") throw new PodnetError("not-found", configNotFoundMessage(state.key));
   if (state.state === "invalid") {

@@ -13,7 +13,7 @@ import {
   VTEP_MAC_HINT,
   withAttrOptions,
 } from "./flags.js";
-import { loadNetwork, openRegistry, viewsOf } from "./lease-context.js";
+import { acquiredView, loadNetwork, openRegistry } from "./lease-context.js";
 
 interface AcquireFlags extends AttrFlags {
   ttl?: string;
@@ -43,7 +43,7 @@ export function acquireCommand(): Command {
         const ttlSeconds = flags.ttl === undefined ? undefined : ttlFlag(flags.ttl);
         const attrsFor = leaseAttrsFrom(flags);
         const mtuGiven = flags.mtu === undefined ? undefined : mtuFlag(flags.mtu);
-        const { resolved, network } = await loadNetwork(ctx);
+        const { resolved, network, revision } = await loadNetwork(ctx);
         const attrs = attrsFor(resolved.Backend);
         let previous: LeaseSubnet | undefined;
         if (flags.subnetFile !== undefined) {
@@ -55,6 +55,8 @@ export function acquireCommand(): Command {
           attrs,
           ...(previous !== undefined && { previous }),
           ...(ttlSeconds !== undefined && { ttlSeconds }),
+          // The leases as they stood with the config just read: one snapshot, and no read to pin it.
+          atRevision: revision,
           allowIncomplete: allowsNoVtepMac(flags),
           incompleteHint: VTEP_MAC_HINT,
         });
@@ -71,8 +73,7 @@ export function acquireCommand(): Command {
             ipMasq: flags.ipMasq === true,
           });
         }
-        const [view] = await viewsOf(registry, [lease]);
-        if (view === undefined) return undefined;
+        const view = await acquiredView(registry, result);
         const removed = result.removed.map((l) => l.key);
         for (const l of result.removed) {
           note(`removed this host's lease ${subnetText(l.subnet)}: it no longer fits the network config`);

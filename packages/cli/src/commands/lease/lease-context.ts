@@ -3,6 +3,7 @@
  * network config read and validated, and leases found by subnet or address.
  */
 import {
+  type AcquireResult,
   findLeases,
   type Lease,
   type LeaseListing,
@@ -58,7 +59,7 @@ export async function readTableAtConfig(
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */
-export async function loadNetwork(ctx: Context): Promise<StoredNetwork> {
+export async function loadNetwork(ctx: Context): Promise<StoredNetwork & { readonly revision: number }> {
   return loadStoredNetwork(await ctx.store(), ctx.globals.prefix);
 }
 
@@ -85,6 +86,15 @@ export async function viewsOf(
     lease,
     ttlSeconds: lease.etcdLease === "0" ? null : (ttls.get(lease.etcdLease) ?? -1),
   }));
+}
+
+/** The acquired lease with its TTL: as the acquisition told it, else looked up. */
+export async function acquiredView(registry: LeaseRegistry, result: AcquireResult): Promise<LeaseView> {
+  const { lease, ttlSeconds } = result;
+  if (lease.etcdLease === "0") return { lease, ttlSeconds: null };
+  if (ttlSeconds !== undefined) return { lease, ttlSeconds };
+  const [view] = await viewsOf(registry, [lease]);
+  return view ?? { lease, ttlSeconds: -1 };
 }
 
 /**

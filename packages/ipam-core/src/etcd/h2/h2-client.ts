@@ -91,12 +91,12 @@ export class H2Client implements EtcdClient {
     return decodeTxn(await this.endpoint.unary(KV_TXN, encodeTxn(compares, success, failure), deadline));
   }
 
-  async grant(ttlSeconds: number, id: string, deadline: number): Promise<number> {
+  async grant(ttlSeconds: number, id: string, deadline: number): Promise<{ revision: number; ttl: number }> {
     const reply = decodeLeaseReply(
       await this.endpoint.unary(LEASE_GRANT, encodeLeaseGrant(ttlSeconds, id), deadline),
     );
     if (reply.error !== "") throw new GrpcError(2, reply.error);
-    return reply.revision;
+    return { revision: reply.revision, ttl: reply.ttl };
   }
 
   async revoke(id: string, deadline: number): Promise<void> {
