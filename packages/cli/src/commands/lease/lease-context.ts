@@ -39,21 +39,21 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
 
 /**
  * The config, then every entry under `<prefix>/subnets/` as a table at the config's revision:
- * one consistent snapshot, cut into sub-ranges by the config's network when it is valid (and
- * `split` is not false), so etcd serves them at once; the sub-ranges' replies are held
- * together (~12 MB at 65,000 leases, against one 6 MB page at a time unsplit). `rows: false`
- * when the view needs no lease as an object.
+ * one consistent snapshot, cut into sub-ranges by the config's network when it is valid, so
+ * etcd serves them at once; the sub-ranges' replies are held together (~12 MB at 65,000
+ * leases; a table with rows keeps them as its rows' bytes). `rows: false` when the view needs
+ * no lease as an object.
  */
 export async function readTableAtConfig(
   ctx: Context,
-  opts: { rows?: boolean; split?: boolean } = {},
+  opts: { rows?: boolean } = {},
 ): Promise<{ registry: LeaseRegistry; table: LeaseTable; networkState: NetworkState }> {
   const registry = await openRegistry(ctx);
   const networkState = await readNetwork(await ctx.store(), ctx.globals.prefix);
   const table = await registry.table({
     ...(opts.rows !== undefined && { rows: opts.rows }),
     revision: networkState.revision,
-    ...(networkState.state === "valid" && opts.split !== false && { network: networkState.network }),
+    ...(networkState.state === "valid" && { network: networkState.network }),
   });
   return { registry, table, networkState };
 }
