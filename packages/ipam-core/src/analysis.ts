@@ -501,7 +501,8 @@ export function overlappingPairs(leases: readonly Lease[]): [Lease, Lease][] {
 
 /** {@link overlappingPairs} over a table's rows (in its address order), as row numbers. */
 function overlappingRows(t: LeaseTable): [number, number][] {
-  if (!t.hasIPv6 && distinctSubnets4(t)) return [];
+  // Usually every lease has the network's SubnetLen and its own subnet: then there is no overlap.
+  if (!t.hasIPv6 && t.distinctIPv4()) return [];
   const pairs: [number, number][] = [];
   const seen = new Set<string>();
   const add = (a: number, b: number) => {
@@ -553,28 +554,6 @@ function overlappingRows(t: LeaseTable): [number, number][] {
     if (reach6 === undefined || s.end > reach6.end) reach6 = s;
   }
   return pairs;
-}
-
-/**
- * Whether every IPv4 row has the same prefix length and no two the same subnet: then no two
- * overlap (spans of one length meet only when equal). The usual table, told without its
- * address order: one native sort of the starts.
- */
-function distinctSubnets4(t: LeaseTable): boolean {
-  const starts = new Float64Array(t.size);
-  let n = 0;
-  let len = -1;
-  for (let i = 0; i < t.size; i++) {
-    if (!t.hasV4(i)) continue;
-    const l = t.len4(i);
-    if (len < 0) len = l;
-    else if (l !== len) return false;
-    const size = POW2[32 - l]!;
-    starts[n++] = Math.floor(t.ip4(i) / size) * size;
-  }
-  const sorted = starts.subarray(0, n).sort();
-  for (let k = 1; k < n; k++) if (sorted[k] === sorted[k - 1]) return false;
-  return true;
 }
 
 interface Span<T extends number | bigint> {

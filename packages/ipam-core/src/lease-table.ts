@@ -134,6 +134,30 @@ export class LeaseTable implements ListingCounts {
     return this.cols.ip6?.[i];
   }
 
+  /**
+   * Whether every IPv4 row has the same prefix length and no two the same network (so no two
+   * overlap): one pass over the columns and one native sort of a copy of the networks.
+   */
+  distinctIPv4(): boolean {
+    const { n, flags, ip4, len4 } = this.cols;
+    const nets = new Uint32Array(n);
+    let k = 0;
+    let len = -1;
+    let mask = 0;
+    for (let i = 0; i < n; i++) {
+      if ((flags[i]! & HAS_V4) === 0) continue;
+      const l = len4[i]!;
+      if (len < 0) {
+        len = l;
+        mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
+      } else if (l !== len) return false;
+      nets[k++] = (ip4[i]! & mask) >>> 0;
+    }
+    const sorted = nets.subarray(0, k).sort();
+    for (let j = 1; j < k; j++) if (sorted[j] === sorted[j - 1]) return false;
+    return true;
+  }
+
   /** Whether any row has an IPv6 subnet. */
   get hasIPv6(): boolean {
     return this.cols.ip6 !== undefined;
