@@ -113,6 +113,43 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     expect(again.etcdLease).toBe(first.etcdLease);
   });
 
+  it("acquire leaves no etcd lease behind and prints etcd's TTL: the grant's, the renewal's, none for a reservation", async () => {
+    const prefix = "/acquire-grants";
+    await setConfig(prefix);
+    // The etcd leases there are (this file's tests run one at a time on their etcd).
+    const leases = async () =>
+      (await etcd().etcdctlOk(["lease", "list"])).split("\n").filter((l) => /^[0-9a-f]+$/.test(l));
+    const acquire = (ip: string, ...more: string[]) =>
+      json<LeaseJson>(prefix, ["lease", "acquire", "--public-ip", ip, "--vtep-mac", MAC, ...more]);
+    const before = new Set(await leases());
+    const made = await acquire("192.0.2.60", "--ttl", "90m");
+    expect(made.outcome).toBe("new");
+    expect(made.ttlSeconds).toBe(5400); // the grant's answer, not a look-up a second later
+    const made16 = BigInt(made.etcdLease).toString(16);
+    expect(new Set(await leases())).toEqual(new Set([...before, made16]));
+    // The one-shot acquire asks for a grant beside its scan; the host's lease is reused, and
+    // the grant is revoked before the process exits.
+    const reused = await acquire("192.0.2.60");
+    expect(reused.outcome).toBe("reused");
+    expect(reused.etcdLease).toBe(made.etcdLease);
+    expect(reused.ttlSeconds).toBe(5400); // the renewal's answer: the lease's own TTL
+    expect(new Set(await leases())).toEqual(new Set([...before, made16]));
+    // A refused request (vxlan without a VtepMAC) revokes its grant too.
+    const refused = await podnet(prefix, ["lease", "acquire", "--public-ip", "192.0.2.61"]);
+    expect(refused.code).toBe(2);
+    expect(new Set(await leases())).toEqual(new Set([...before, made16]));
+    // A reservation is reused as it is: no TTL, and no etcd lease left over.
+    await etcd().etcdctlOk(["put", `${prefix}/subnets/10.5.250.0-24`], {
+      input: `{"PublicIP":"192.0.2.62","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"}}`,
+    });
+    const reserved = await acquire("192.0.2.62");
+    expect(reserved.outcome).toBe("reused");
+    expect(reserved.reservation).toBe(true);
+    expect(reserved.ttlSeconds).toBeNull();
+    expect(new Set(await leases())).toEqual(new Set([...before, made16]));
+    await podnet(prefix, ["lease", "release", "--public-ip", "192.0.2.60"]);
+  });
+
   it("acquire takes the subnet file's previous subnet when it is free", async () => {
     const prefix = "/hint";
     await setConfig(prefix);
