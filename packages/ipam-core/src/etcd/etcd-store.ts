@@ -231,6 +231,14 @@ class EtcdStore implements Store {
     let revision = opts?.revision;
     // One key's read pins the snapshot every sub-range reads: etcd looks it up in its index alone.
     if (splits.length > 0 && revision === undefined) revision = (await this.get(prefix)).revision;
+    // A reply that does not decode fails the scan as the store's errors do.
+    const decoding = <T>(read: () => T): T => {
+      try {
+        return read();
+      } catch (err) {
+        throw this.translate(err, this.opts.commandTimeoutMs, prefix);
+      }
+    };
     return runScan(
       {
         start: Buffer.from(prefix),
@@ -242,13 +250,8 @@ class EtcdStore implements Store {
       },
       {
         fetch: (query) => this.call("read", (client, deadline) => client.range(query, deadline), prefix),
-        walk: (reply, v) => {
-          try {
-            return reply.walk(v);
-          } catch (err) {
-            throw this.translate(err, this.opts.commandTimeoutMs, prefix);
-          }
-        },
+        walk: (reply, v) => decoding(() => reply.walk(v)),
+        peek: (reply) => decoding(() => reply.peek()),
       },
       visit,
       opts?.onPage,

@@ -80,6 +80,11 @@ function walkKeyValues(res: IRangeResponse, visit: (kv: KeyValueCursor) => void)
       lease: () => lease,
     });
   }
+  return summaryOf(res);
+}
+
+/** What a decoded page held besides its keys. */
+function summaryOf(res: IRangeResponse): RangeWalk {
   const last = res.kvs[res.kvs.length - 1];
   return {
     revision: Number(res.header.revision),
@@ -245,7 +250,7 @@ class Etcd3Client implements EtcdClient {
     const req = rangeRequest(query);
     if (this.fast !== undefined) return rangeReplyOf(await this.fast.rangeRaw(req, deadline));
     const res = await this.etcd.kv.range(req, { deadline });
-    return { walk: (visit) => walkKeyValues(res, visit) };
+    return { walk: (visit) => walkKeyValues(res, visit), peek: () => summaryOf(res) };
   }
 
   async count(query: RangeQuery, deadline: number) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeRangeResponse, decodeTtl } from "./reply-decoders.js";
+import { decodeRangeResponse, decodeTtl, peekRangeResponse, walkRangeResponse } from "./reply-decoders.js";
 
 /**
  * Replies captured from etcd 3.4.x on loopback (raw bytes of makeUnaryRequest with an identity
@@ -82,6 +82,30 @@ describe("decodeRangeResponse on captured bytes", () => {
     const full = bytes("range");
     for (const cut of [1, 10, 40, full.length - 1]) {
       expect(() => decodeRangeResponse(full.subarray(0, cut)), String(cut)).toThrow(/truncated/);
+    }
+  });
+});
+
+describe("peekRangeResponse", () => {
+  it("says what walkRangeResponse says, without visiting a key, on every captured reply", () => {
+    const unknown = Buffer.from("7801" + "7203616263" + "690102030405060708" + "6501020304", "hex");
+    for (const buf of [
+      bytes("range"),
+      bytes("rangeLimit1"),
+      bytes("rangeEmpty"),
+      Buffer.concat([unknown, bytes("range")]),
+    ]) {
+      expect(peekRangeResponse(buf)).toEqual(walkRangeResponse(buf, () => undefined));
+    }
+    expect(peekRangeResponse(bytes("rangeLimit1")).lastKey?.toString()).toBe(
+      "/coreos.com/network/subnets/10.5.7.0-24",
+    );
+  });
+
+  it("throws on a truncated reply as the walk does", () => {
+    const full = bytes("range");
+    for (const cut of [1, 10, 40, 60, full.length - 1]) {
+      expect(() => peekRangeResponse(full.subarray(0, cut)), String(cut)).toThrow(/truncated/);
     }
   });
 });

@@ -139,12 +139,7 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
-      const stop = r.varint() + r.pos;
-      while (r.pos < stop) {
-        const t = r.varint();
-        if (t === 3 * 8) revision = r.varint();
-        else r.skip(t & 7);
-      }
+      revision = headerRevision(r);
     } else if (field === 2 && wire === 2) {
       readKeyValueInto(r, r.varint() + r.pos, cursor, "range response");
       count++;
@@ -166,15 +161,70 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
   };
 }
 
+/** The revision (3) of a ResponseHeader whose length prefix is at `r.pos`; `r` ends after it. */
+function headerRevision(r: WireReader): number {
+  let revision = 0;
+  const stop = r.varint() + r.pos;
+  while (r.pos < stop) {
+    const t = r.varint();
+    if (t === 3 * 8) revision = r.varint();
+    else r.skip(t & 7);
+  }
+  return revision;
+}
+
+/**
+ * What {@link walkRangeResponse} says of `buf` besides its keys, without reading them: each
+ * KeyValue is stepped over by its length, and only the last one's key is read (the next
+ * page's start). Cheap enough to ask for the next page before this one is walked.
+ */
+export function peekRangeResponse(buf: Buffer): RangeWalk {
+  const r = new WireReader(buf, "range response");
+  let revision = 0;
+  let more = false;
+  let count = 0;
+  let lastStart = -1;
+  let lastStop = -1;
+  const end = buf.length;
+  while (r.pos < end) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (field === 1 && wire === 2) {
+      revision = headerRevision(r);
+    } else if (field === 2 && wire === 2) {
+      const len = r.varint();
+      lastStart = r.pos;
+      lastStop = r.pos + len;
+      if (lastStop > end) throw new Error("truncated range response");
+      r.pos = lastStop;
+      count++;
+    } else if (field === 3 && wire === 0) {
+      more = r.varint() !== 0;
+    } else {
+      r.skip(wire);
+    }
+  }
+  if (r.pos !== end) throw new Error("truncated range response");
+  if (lastStart < 0) return { revision, more, count };
+  const last = new RangeCursor();
+  const kr = new WireReader(buf, "range response");
+  kr.pos = lastStart;
+  readKeyValueInto(kr, lastStop, last, "range response");
+  return { revision, more, count, lastKey: Buffer.from(buf.subarray(last.keyStart, last.keyEnd)) };
+}
+
 /** One page of a range fetched and not yet read: {@link RangeReply.walk} visits its keys. */
 export interface RangeReply {
   /** Visits each key through a reused cursor; says what the page held besides. */
   walk(visit: (kv: KeyValueCursor) => void): RangeWalk;
+  /** What {@link walk} will say, without visiting a key (for asking for the next page first). */
+  peek(): RangeWalk;
 }
 
 /** A RangeResponse's bytes as a {@link RangeReply}, decoded when walked. */
 export function rangeReplyOf(buf: Buffer): RangeReply {
-  return { walk: (visit) => walkRangeResponse(buf, visit) };
+  return { walk: (visit) => walkRangeResponse(buf, visit), peek: () => peekRangeResponse(buf) };
 }
 
 /** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */

@@ -22,7 +22,15 @@ class FakeRanges implements ScanIo {
     const to = query.rangeEnd?.toString() ?? "\uffff";
     const inRange = this.keys.filter((k) => k >= from && k < to);
     const page = inRange.slice(0, query.limit ?? inRange.length);
+    const last = page[page.length - 1];
+    const summary: RangeWalk = {
+      revision: 9,
+      more: inRange.length > page.length,
+      count: page.length,
+      ...(last !== undefined && { lastKey: b(last) }),
+    };
     const reply: RangeReply = {
+      peek: () => summary,
       walk: (visit: (kv: KeyValueCursor) => void): RangeWalk => {
         for (const k of page) {
           const buf = b(k);
@@ -39,13 +47,7 @@ class FakeRanges implements ScanIo {
             lease: () => "0",
           });
         }
-        const last = page[page.length - 1];
-        return {
-          revision: 9,
-          more: inRange.length > page.length,
-          count: page.length,
-          ...(last !== undefined && { lastKey: b(last) }),
-        };
+        return summary;
       },
     };
     if (this.opts.failKey !== undefined && from === this.opts.failKey) {
@@ -57,6 +59,10 @@ class FakeRanges implements ScanIo {
 
   walk(reply: RangeReply, visit: (kv: KeyValueCursor) => void): RangeWalk {
     return reply.walk(visit);
+  }
+
+  peek(reply: RangeReply): RangeWalk {
+    return reply.peek();
   }
 
   /** Releases the held replies, last asked first. */
@@ -127,6 +133,25 @@ describe("a scan cut into sub-ranges", () => {
       ["/d/d\0", "/d/f"],
       ["/d/g\0", "/d0"],
     ]);
+  });
+
+  it("asks for a sub-range's next page before walking the page in hand", async () => {
+    const io = new FakeRanges(keys);
+    const askedWhenWalked: number[] = [];
+    const inner = io.walk.bind(io);
+    io.walk = (reply, visit) => {
+      askedWhenWalked.push(io.queries.length);
+      return inner(reply, visit);
+    };
+    const seen: string[] = [];
+    const res = await runScan({ start: b("/d/"), end: b("/d0"), splits: [], limit: 3 }, io, (c) =>
+      seen.push(keyOf(c)),
+    );
+    expect(res).toEqual({ revision: 9, count: 8 });
+    expect(seen).toEqual(keys);
+    // Pages of 3, 3 and 2: each walk starts with the next page asked for already (none after the last).
+    expect(askedWhenWalked).toEqual([2, 3, 3]);
+    expect(io.queries.map((q) => q.revision)).toEqual([undefined, 9, 9]);
   });
 
   it("skewed cuts (every key in one sub-range, empty ones around it) still give every key once", async () => {

@@ -4,7 +4,8 @@
  * concurrently), and the keys of one are visited while etcd still serves the later ones.
  * Sub-ranges are visited in key order (a reply that comes early waits its turn), so the caller
  * sees the keys sorted as one range gives them. Each sub-range pages on etcd's `more` like a
- * whole range does, so any cut is correct and a skewed one only slower.
+ * whole range does, so any cut is correct and a skewed one only slower; its next page is asked
+ * for before the page in hand is walked.
  */
 import type { RangeQuery } from "./etcd-client.js";
 import type { RangeReply, RangeWalk } from "./reply-decoders.js";
@@ -28,6 +29,8 @@ export interface SplitScan {
 export interface ScanIo {
   fetch(query: RangeQuery): Promise<RangeReply>;
   walk(reply: RangeReply, visit: (kv: KeyValueCursor) => void): RangeWalk;
+  /** What walk will say of the reply, without visiting its keys. */
+  peek(reply: RangeReply): RangeWalk;
 }
 
 /** The bounds of the sub-ranges: start, the cuts strictly inside (ascending, once each), end. */
@@ -85,13 +88,18 @@ export async function runScan(
     // Each reply (megabytes) is let go once walked, not held by its promise to the scan's end.
     firsts[i] = undefined;
     for (;;) {
-      const page = io.walk(reply, visit);
-      revision ??= page.revision;
-      count += page.count;
-      const laneDone = !page.more || page.lastKey === undefined;
-      onPage?.(count, laneDone && i === lanes - 1);
-      if (laneDone || page.lastKey === undefined) break;
-      reply = await fetch(query(Buffer.concat([page.lastKey, Buffer.from([0])]), to));
+      // The next page is asked for as soon as this one is in, before it is walked: etcd serves
+      // it while this one is decoded (a serial paging waited for each in turn).
+      const head = io.peek(reply);
+      revision ??= head.revision;
+      const next =
+        head.more && head.lastKey !== undefined
+          ? fetch(query(Buffer.concat([head.lastKey, Buffer.from([0])]), to))
+          : undefined;
+      count += io.walk(reply, visit).count;
+      onPage?.(count, next === undefined && i === lanes - 1);
+      if (next === undefined) break;
+      reply = await next;
     }
   }
   return { revision: revision ?? 0, count };
