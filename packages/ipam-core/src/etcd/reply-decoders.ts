@@ -120,19 +120,18 @@ export function readKeyValue(r: WireReader, stop: number, what: string): KeyValu
 }
 
 /**
- * Walks an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2: key
- * 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6), more (3), visiting each
- * key through one reused cursor, without an object per key. Unknown fields are skipped by wire
- * type, as protobuf requires.
+ * Reads an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2), more
+ * (3), handing each KeyValue to `kv` as its bytes [r.pos, stop), which `kv` must leave `r` at
+ * the end of. Unknown fields are skipped by wire type, as protobuf requires.
  */
-export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => void): RangeWalk {
+function readRangeResponse(
+  buf: Buffer,
+  kv: (r: WireReader, stop: number) => void,
+): { revision: number; more: boolean; count: number } {
   const r = new WireReader(buf, "range response");
-  const cursor = new RangeCursor();
   let revision = 0;
   let more = false;
   let count = 0;
-  let lastKeyStart = -1;
-  let lastKeyEnd = -1;
   const end = buf.length;
   while (r.pos < end) {
     const tag = r.varint();
@@ -141,11 +140,10 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
     if (field === 1 && wire === 2) {
       revision = headerRevision(r);
     } else if (field === 2 && wire === 2) {
-      readKeyValueInto(r, r.varint() + r.pos, cursor, "range response");
+      const stop = r.varint() + r.pos;
+      if (stop > end) throw new Error("truncated range response");
+      kv(r, stop);
       count++;
-      lastKeyStart = cursor.keyStart;
-      lastKeyEnd = cursor.keyEnd;
-      visit(cursor);
     } else if (field === 3 && wire === 0) {
       more = r.varint() !== 0;
     } else {
@@ -153,12 +151,25 @@ export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => vo
     }
   }
   if (r.pos !== end) throw new Error("truncated range response");
-  return {
-    revision,
-    more,
-    count,
-    ...(lastKeyStart >= 0 && { lastKey: Buffer.from(buf.subarray(lastKeyStart, lastKeyEnd)) }),
-  };
+  return { revision, more, count };
+}
+
+/**
+ * Walks a RangeResponse's kvs (key 1, create_revision 2, mod_revision 3, version 4, value 5,
+ * lease 6), visiting each key through one reused cursor, without an object per key.
+ */
+export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => void): RangeWalk {
+  const cursor = new RangeCursor();
+  let lastKeyStart = -1;
+  let lastKeyEnd = -1;
+  const page = readRangeResponse(buf, (r, stop) => {
+    readKeyValueInto(r, stop, cursor, "range response");
+    lastKeyStart = cursor.keyStart;
+    lastKeyEnd = cursor.keyEnd;
+    visit(cursor);
+  });
+  if (lastKeyStart < 0) return page;
+  return { ...page, lastKey: Buffer.from(buf.subarray(lastKeyStart, lastKeyEnd)) };
 }
 
 /** The revision (3) of a ResponseHeader whose length prefix is at `r.pos`; `r` ends after it. */
@@ -179,39 +190,19 @@ function headerRevision(r: WireReader): number {
  * page's start). Cheap enough to ask for the next page before this one is walked.
  */
 export function peekRangeResponse(buf: Buffer): RangeWalk {
-  const r = new WireReader(buf, "range response");
-  let revision = 0;
-  let more = false;
-  let count = 0;
   let lastStart = -1;
   let lastStop = -1;
-  const end = buf.length;
-  while (r.pos < end) {
-    const tag = r.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (field === 1 && wire === 2) {
-      revision = headerRevision(r);
-    } else if (field === 2 && wire === 2) {
-      const len = r.varint();
-      lastStart = r.pos;
-      lastStop = r.pos + len;
-      if (lastStop > end) throw new Error("truncated range response");
-      r.pos = lastStop;
-      count++;
-    } else if (field === 3 && wire === 0) {
-      more = r.varint() !== 0;
-    } else {
-      r.skip(wire);
-    }
-  }
-  if (r.pos !== end) throw new Error("truncated range response");
-  if (lastStart < 0) return { revision, more, count };
+  const page = readRangeResponse(buf, (r, stop) => {
+    lastStart = r.pos;
+    lastStop = stop;
+    r.pos = stop;
+  });
+  if (lastStart < 0) return page;
   const last = new RangeCursor();
-  const kr = new WireReader(buf, "range response");
-  kr.pos = lastStart;
-  readKeyValueInto(kr, lastStop, last, "range response");
-  return { revision, more, count, lastKey: Buffer.from(buf.subarray(last.keyStart, last.keyEnd)) };
+  const r = new WireReader(buf, "range response");
+  r.pos = lastStart;
+  readKeyValueInto(r, lastStop, last, "range response");
+  return { ...page, lastKey: Buffer.from(buf.subarray(last.keyStart, last.keyEnd)) };
 }
 
 /** One page of a range fetched and not yet read: {@link RangeReply.walk} visits its keys. */
