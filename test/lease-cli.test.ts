@@ -125,7 +125,8 @@ describe.skipIf(!etcdAvailable())("podnet lease against a real etcd", () => {
     const made = await acquire("192.0.2.60", "--ttl", "90m");
     expect(made.outcome).toBe("new");
     expect(made.ttlSeconds).toBe(5400); // the grant's answer, not a look-up a second later
-    const made16 = BigInt(made.etcdLease).toString(16);
+    // etcdctl lists ids as 16 hex digits, leading zeros and all.
+    const made16 = BigInt(made.etcdLease).toString(16).padStart(16, "0");
     expect(new Set(await leases())).toEqual(new Set([...before, made16]));
     // The one-shot acquire asks for a grant beside its scan; the host's lease is reused, and
     // the grant is revoked before the process exits.
