@@ -18,6 +18,21 @@ describe.each(["h2", "grpc-js"] as const)("EtcdStore over %s against a real etcd
   });
   afterAll(() => store?.close());
 
+  it("connects with etcdctl's timeouts when the caller gives none", async () => {
+    // A plain JavaScript caller that leaves the timeouts out gets a working store, not one
+    // whose every call is past its deadline at once.
+    const plain = await connect({ transport, endpoints: etcd().endpoints });
+    try {
+      await plain.txn([], [{ put: "/defaults/k", value: "v" }]);
+      expect((await plain.get("/defaults/k")).value?.value.toString()).toBe("v");
+    } finally {
+      plain.close();
+    }
+    await expect(connect({ transport, endpoints: etcd().endpoints, dialTimeoutMs: 0 })).rejects.toThrow(
+      /^dialTimeoutMs must be a positive number of milliseconds, not 0$/,
+    );
+  });
+
   it("lists more keys than one page, in key order, at one revision, with 2.5 KB values past grpc's 4 MB limit", async () => {
     const value = "v".repeat(2500);
     const total = 12_345;

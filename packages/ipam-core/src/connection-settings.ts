@@ -6,15 +6,16 @@
  */
 import { readFileSync } from "node:fs";
 import { PodnetError } from "./errors.js";
-import { type ConnectionOptions, DEFAULT_ENDPOINTS, parseDuration } from "./etcd/connection.js";
+import {
+  type ConnectionOptions,
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_DIAL_TIMEOUT_MS,
+  DEFAULT_ENDPOINTS,
+  parseDuration,
+} from "./etcd/connection.js";
 import { connect } from "./etcd/etcd-store.js";
 import type { Store } from "./etcd/store.js";
 import { checkPrefix, DEFAULT_PREFIX } from "./keys.js";
-
-/** etcdctl's default dial timeout: 2 s. */
-export const DEFAULT_DIAL_TIMEOUT_MS = 2000;
-/** etcdctl's default command timeout: 5 s. */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 
 /**
  * Connection settings as a person types them (strings, all optional), named like podnet's

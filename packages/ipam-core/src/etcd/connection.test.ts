@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { normaliseEndpoints, parseDuration, wantsTls } from "./connection.js";
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_DIAL_TIMEOUT_MS,
+  normaliseEndpoints,
+  parseDuration,
+  resolveConnectionOptions,
+  wantsTls,
+} from "./connection.js";
 
 describe("normaliseEndpoints", () => {
   it("adds the scheme etcdctl's bare host:port implies", () => {
@@ -46,5 +53,31 @@ describe("ipLiteralOf", () => {
     expect(ipLiteralOf("https://127.0.0.1:2379")).toBe("127.0.0.1");
     expect(ipLiteralOf("https://[::1]:2379")).toBe("::1");
     expect(ipLiteralOf("https://etcd.example:2379")).toBeUndefined();
+  });
+});
+
+describe("resolveConnectionOptions", () => {
+  it("gives a timeout left out etcdctl's default and keeps one given", () => {
+    const given = resolveConnectionOptions({ endpoints: ["a:1"] });
+    expect(given.dialTimeoutMs).toBe(DEFAULT_DIAL_TIMEOUT_MS);
+    expect(given.commandTimeoutMs).toBe(DEFAULT_COMMAND_TIMEOUT_MS);
+    expect(DEFAULT_DIAL_TIMEOUT_MS).toBe(2000);
+    expect(DEFAULT_COMMAND_TIMEOUT_MS).toBe(5000);
+    const kept = resolveConnectionOptions({ endpoints: ["a:1"], dialTimeoutMs: 300, commandTimeoutMs: 700 });
+    expect([kept.dialTimeoutMs, kept.commandTimeoutMs]).toEqual([300, 700]);
+  });
+
+  it("refuses, in one sentence, what a plain JavaScript caller can pass by mistake", () => {
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "2s"]) {
+      expect(() => resolveConnectionOptions({ endpoints: ["a:1"], dialTimeoutMs: bad as number })).toThrow(
+        /^dialTimeoutMs must be a positive number of milliseconds, not /,
+      );
+      expect(() => resolveConnectionOptions({ endpoints: ["a:1"], commandTimeoutMs: bad as number })).toThrow(
+        /^commandTimeoutMs must be/,
+      );
+    }
+    for (const endpoints of [undefined, "127.0.0.1:2379"]) {
+      expect(() => resolveConnectionOptions({ endpoints } as never)).toThrow(/^endpoints must be a list/);
+    }
   });
 });

@@ -9,10 +9,10 @@ export interface ConnectionOptions {
   readonly keyFile?: string;
   readonly user?: string;
   readonly password?: string;
-  /** How long to wait for the first answer of an endpoint. */
-  readonly dialTimeoutMs: number;
-  /** The deadline of each request. */
-  readonly commandTimeoutMs: number;
+  /** How long to wait for the first answer of an endpoint; default {@link DEFAULT_DIAL_TIMEOUT_MS}. */
+  readonly dialTimeoutMs?: number;
+  /** The deadline of each request; default {@link DEFAULT_COMMAND_TIMEOUT_MS}. */
+  readonly commandTimeoutMs?: number;
   /** Accept any server certificate (etcdctl's --insecure-skip-tls-verify): no chain or name check. */
   readonly insecureSkipTlsVerify?: boolean;
   /** Keys per range request of a listing; default 32,768. */
@@ -28,6 +28,46 @@ export interface ConnectionOptions {
   readonly transport?: "h2" | "grpc-js";
   /** Where a warning about the connection goes (one line); default process.emitWarning. */
   readonly onWarning?: (message: string) => void;
+}
+
+/** Connection options with both timeouts settled, as every connecting function uses them. */
+export type ResolvedConnectionOptions = ConnectionOptions & {
+  readonly dialTimeoutMs: number;
+  readonly commandTimeoutMs: number;
+};
+
+/** etcdctl's default dial timeout: 2 s. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 2000;
+/** etcdctl's default command timeout: 5 s. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+
+/**
+ * The options with etcdctl's default for a timeout not given; a usage error for endpoints
+ * that are not a list or a timeout that is not a positive number of milliseconds (a caller in
+ * plain JavaScript gets a sentence, not a store whose every call times out at once).
+ */
+export function resolveConnectionOptions(opts: ConnectionOptions): ResolvedConnectionOptions {
+  if (!Array.isArray(opts.endpoints)) {
+    throw new PodnetError(
+      "usage",
+      'endpoints must be a list of etcd client URLs, like ["http://127.0.0.1:2379"]',
+    );
+  }
+  const timeout = (name: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      throw new PodnetError(
+        "usage",
+        `${name} must be a positive number of milliseconds, not ${String(value)}`,
+      );
+    }
+    return value;
+  };
+  return {
+    ...opts,
+    dialTimeoutMs: timeout("dialTimeoutMs", opts.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS),
+    commandTimeoutMs: timeout("commandTimeoutMs", opts.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+  };
 }
 
 /** etcdctl's default endpoint. */

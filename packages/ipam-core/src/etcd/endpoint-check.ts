@@ -4,7 +4,12 @@
  * hang: its error says how long it was waited for.
  */
 import { performance } from "node:perf_hooks";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+import {
+  type ConnectionOptions,
+  normaliseEndpoints,
+  resolveConnectionOptions,
+  wantsTls,
+} from "./connection.js";
 import { connect } from "./etcd-store.js";
 import type { EndpointStatus, Store } from "./store.js";
 
@@ -15,7 +20,8 @@ export type EndpointCheck = { readonly endpoint: string } & (
 );
 
 /** Checks every endpoint at once, each within the dial timeout; never throws for an endpoint's failure. */
-export async function checkEndpoints(connection: ConnectionOptions): Promise<EndpointCheck[]> {
+export async function checkEndpoints(options: ConnectionOptions): Promise<EndpointCheck[]> {
+  const connection = resolveConnectionOptions(options);
   const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
   // Loaded before the clocks start: the time waited is the endpoint's, not the module loader's.
   if (connection.transport === "grpc-js") await Promise.all([import("etcd3"), import("cockatiel")]);

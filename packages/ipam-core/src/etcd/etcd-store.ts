@@ -1,5 +1,9 @@
 import type { PodnetError } from "../errors.js";
-import type { ConnectionOptions } from "./connection.js";
+import {
+  type ConnectionOptions,
+  type ResolvedConnectionOptions,
+  resolveConnectionOptions,
+} from "./connection.js";
 import { resolveTransport, userCredentials } from "./credentials.js";
 import {
   AllEndpointsFailed,
@@ -48,7 +52,8 @@ export type EtcdTransport = "h2" | "grpc-js";
  * The transport is podnet's own gRPC over node:http2 unless `opts.transport` is "grpc-js"
  * (etcd3); on h2, etcd3, grpc-js and protobufjs are never loaded, watches included.
  */
-export async function connect(opts: ConnectionOptions): Promise<Store> {
+export async function connect(options: ConnectionOptions): Promise<Store> {
+  const opts = resolveConnectionOptions(options);
   const { endpoints, tls, caFile, certFile, keyFile } = await resolveTransport(opts);
   checkTlsFiles({ ca: caFile, cert: certFile, key: keyFile }, opts);
   const setup: Etcd3Setup = {
@@ -130,7 +135,7 @@ class EtcdStore implements Store {
   constructor(
     clients: readonly { url: string; client: EtcdClient }[],
     endpoints: readonly string[],
-    private readonly opts: ConnectionOptions,
+    private readonly opts: ResolvedConnectionOptions,
   ) {
     this.endpoints = endpoints;
     this.pool = new EndpointPool(clients, { callTimeoutMs: opts.commandTimeoutMs }, (e) =>

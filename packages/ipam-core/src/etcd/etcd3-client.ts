@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import type { Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp } from "etcd3";
 import { PodnetError } from "../errors.js";
-import type { ConnectionOptions } from "./connection.js";
+import type { ResolvedConnectionOptions } from "./connection.js";
 import { withDeadline } from "./endpoint-pool.js";
 import type { ClientWatchHandlers, EtcdClient, RangeQuery, TxnRequest, WatchStart } from "./etcd-client.js";
 import { isEndpointFailure } from "./etcd-errors.js";
@@ -126,7 +126,7 @@ const toCompare = (c: Compare) => {
 
 /** The resolved connection an etcd3 client is built from. */
 export interface Etcd3Setup {
-  readonly opts: ConnectionOptions;
+  readonly opts: ResolvedConnectionOptions;
   readonly user: { username: string; password: string } | undefined;
   /** TLS material for https:// endpoints; undefined for http://. */
   readonly tls: TlsMaterial | undefined;

@@ -8,7 +8,12 @@
 import { readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+import {
+  type ConnectionOptions,
+  normaliseEndpoints,
+  resolveConnectionOptions,
+  wantsTls,
+} from "./connection.js";
 
 /** The versions one endpoint reported. */
 export interface EtcdVersions {
@@ -22,7 +27,8 @@ export interface EtcdVersions {
 }
 
 /** Asks each endpoint in turn for its versions; the first answer, or the last endpoint's error. */
-export async function etcdVersions(opts: ConnectionOptions): Promise<EtcdVersions | { error: string }> {
+export async function etcdVersions(options: ConnectionOptions): Promise<EtcdVersions | { error: string }> {
+  const opts = resolveConnectionOptions(options);
   const tls = wantsTls(opts);
   const endpoints = normaliseEndpoints(opts.endpoints, tls);
   const read = (path: string | undefined) => (path === undefined ? undefined : readFile(path));

@@ -6,7 +6,7 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { PodnetError } from "../errors.js";
-import type { ConnectionOptions } from "../etcd/connection.js";
+import { type ConnectionOptions, resolveConnectionOptions } from "../etcd/connection.js";
 import { resolveTransport, userCredentials } from "../etcd/credentials.js";
 import { normalisePrefix } from "../keys.js";
 
@@ -46,7 +46,8 @@ export function v2Prefix(prefix: string): string {
  * Reads the config and the leases under `prefix` from the v2 API of the first endpoint that
  * answers, with the connection's TLS files and credentials (v2 auth is HTTP basic auth).
  */
-export async function readV2Keyspace(opts: ConnectionOptions, prefix: string): Promise<V2Keyspace> {
+export async function readV2Keyspace(options: ConnectionOptions, prefix: string): Promise<V2Keyspace> {
+  const opts = resolveConnectionOptions(options);
   const { endpoints, caFile: ca, certFile: cert, keyFile: key } = await resolveTransport(opts);
   const auth = basicAuth(opts);
   const dir = v2Prefix(prefix);
