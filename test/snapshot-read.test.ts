@@ -2,7 +2,8 @@
  * A snapshot read in two reads, the second pinned to the first one's revision, when etcd
  * compacts that revision in between (auto-compaction on a busy cluster, `etcdctl compact`):
  * read again at a fresh revision, a bounded number of times. A real etcd; the store is wrapped
- * only to run the compaction right after the snapshot's first, unpinned read.
+ * only to run the compaction right after the snapshot's first, unpinned read (or, for one
+ * listing's pages, a gRPC proxy compacts before the second page is forwarded).
  */
 import {
   connect,
@@ -14,10 +15,12 @@ import {
   type Store,
 } from "@podnet/ipam-core";
 import { readNetwork } from "@podnet/netcfg";
+import { GRPC, grpcProxy } from "@podnet/test-harness/grpc-proxy";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readTableAtConfig } from "../packages/cli/src/commands/lease/lease-context.js";
 import type { Context } from "../packages/cli/src/context.js";
+import { NET_10_5 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 const PREFIX = "/snap/coreos.com/network";
 const CONFIG = '{"Network":"10.5.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan","VNI":1}}';
@@ -110,4 +113,62 @@ describe("a two-read snapshot whose revision etcd compacts in between", () => {
     expect((err as Error).message).toMatch(/etcd has compacted that revision/);
     expect(compactedAt).toHaveLength(SNAPSHOT_ATTEMPTS);
   });
+
+  /**
+   * A store (pages of 7 keys) through a proxy that, before the second range read, writes
+   * elsewhere and compacts etcd to that write; that read and every later one wait for it.
+   */
+  const pagedThroughCompaction = async () => {
+    let ranges = 0;
+    let compaction: Promise<number> | undefined;
+    const proxy = await grpcProxy(etcd().members[0]?.clientUrl ?? "", {
+      before: (path) => {
+        if (path !== GRPC.range || ++ranges < 2) return undefined;
+        compaction ??= (async () => {
+          const { revision } = await store.txn([], [{ put: "/snap-elsewhere/tick", value: "x" }]);
+          await store.compact(revision);
+          return revision;
+        })();
+        return compaction.then(() => undefined);
+      },
+    });
+    const paged = await connect({
+      endpoints: [proxy.url],
+      dialTimeoutMs: 2000,
+      commandTimeoutMs: 10_000,
+      listPageSize: 7,
+    });
+    return {
+      store: paged,
+      compactedAt: () => compaction ?? Promise.reject(new Error("the proxy never compacted")),
+      close: async () => {
+        paged.close();
+        await proxy.close();
+      },
+    };
+  };
+
+  for (const [what, read] of [
+    [
+      "Store.list",
+      (s: Store) =>
+        s.list(`${PREFIX}/subnets/`).then((r) => ({ revision: r.revision, size: r.value.length })),
+    ],
+    ["LeaseRegistry.table", (s: Store) => new LeaseRegistry(s, { prefix: PREFIX }).table()],
+    [
+      "LeaseRegistry.table in sub-ranges",
+      (s: Store) => new LeaseRegistry(s, { prefix: PREFIX }).table({ network: NET_10_5 }),
+    ],
+  ] as const) {
+    it(`${what} unpinned, compacted between its pages: read again at a fresh revision`, async () => {
+      const paged = await pagedThroughCompaction();
+      try {
+        const answer = await read(paged.store);
+        expect(answer.size).toBe(40);
+        expect(answer.revision).toBeGreaterThanOrEqual(await paged.compactedAt());
+      } finally {
+        await paged.close();
+      }
+    });
+  }
 });
