@@ -5,6 +5,7 @@
 import {
   type AcquireResult,
   findLeases,
+  isPodnetError,
   type Lease,
   type LeaseListing,
   LeaseRegistry,
@@ -61,6 +62,22 @@ export async function readTableAtConfig(
     });
     return { registry, table, networkState };
   });
+}
+
+/**
+ * Every entry under `<prefix>/subnets/` as a table for the views that need the leases only
+ * (`lease list`): as {@link readTableAtConfig} reads it (the config's network cuts the listing
+ * into sub-ranges etcd serves at once), or as one range when the user's role may not read the
+ * config, which such a view does not need.
+ */
+export async function readLeaseTable(ctx: Context): Promise<{ registry: LeaseRegistry; table: LeaseTable }> {
+  try {
+    return await readTableAtConfig(ctx);
+  } catch (err) {
+    if (!isPodnetError(err, "permission")) throw err;
+    const registry = await openRegistry(ctx);
+    return { registry, table: await registry.table() };
+  }
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */
