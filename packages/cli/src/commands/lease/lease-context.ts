@@ -12,6 +12,7 @@ import {
   type LeaseTable,
   type LeaseTarget,
   PodnetError,
+  readSnapshot,
   sameSubnet,
 } from "@podnet/ipam-core";
 import {
@@ -50,13 +51,17 @@ export async function readTableAtConfig(
   opts: { rows?: boolean } = {},
 ): Promise<{ registry: LeaseRegistry; table: LeaseTable; networkState: NetworkState }> {
   const registry = await openRegistry(ctx);
-  const networkState = await readNetwork(await ctx.store(), ctx.globals.prefix);
-  const table = await registry.table({
-    ...(opts.rows !== undefined && { rows: opts.rows }),
-    revision: networkState.revision,
-    ...(networkState.state === "valid" && { network: networkState.network }),
+  const store = await ctx.store();
+  // Read again at a fresh revision when etcd compacts the config's between the two reads.
+  return readSnapshot(async () => {
+    const networkState = await readNetwork(store, ctx.globals.prefix);
+    const table = await registry.table({
+      ...(opts.rows !== undefined && { rows: opts.rows }),
+      revision: networkState.revision,
+      ...(networkState.state === "valid" && { network: networkState.network }),
+    });
+    return { registry, table, networkState };
   });
-  return { registry, table, networkState };
 }
 
 /**
