@@ -806,13 +806,12 @@ function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: num
 
 /**
  * Bytes of every row (key name, then value): kept where they are in a reply the store lets
- * keep (no copy: the reply is the rows' bytes, header and framing aside), else copied into
- * 1 MiB chunks (no copy as it grows, little slack).
+ * keep (`bufKept`: no copy, the reply's buffers, whole or the pieces it came in, are the rows'
+ * bytes, header and framing aside), else copied into 1 MiB chunks (no copy as it grows,
+ * little slack).
  */
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
-  /** Replies smaller than this are copied from: a small one may be a view of a larger buffer. */
-  private static readonly KEEP_MIN = 64 << 10;
   private readonly chunks: Buffer[] = [];
   /** Bytes used of the last chunk when it is a copy chunk; CHUNK when the last one is a kept reply. */
   private used = ByteArena.CHUNK;
@@ -834,7 +833,7 @@ class ByteArena {
       this.at = grown;
     }
     const r = 5 * this.rows++;
-    if (kept && buf.length >= ByteArena.KEEP_MIN) {
+    if (kept) {
       if (this.chunks[this.chunks.length - 1] !== buf) {
         this.chunks.push(buf);
         this.used = ByteArena.CHUNK;

@@ -74,6 +74,122 @@ export class WireReader {
   }
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * A reader over a message held as consecutive pieces (the DATA chunks it came in, never
+ * joined): tags and varints across the pieces' boundaries, and each length-delimited field by
+ * {@link span} as a view of the piece holding it whole, or a copy of its bytes (a buffer of its
+ * own, never reused) when it straddles two or more. So a reply of megabytes is read without a
+ * second copy of it.
+ */
+export class PiecesReader {
+  private i = 0;
+  private piece: Buffer;
+  private at = 0;
+  /** Bytes not yet read, over every piece. */
+  private left: number;
+  /** The buffer the last {@link span} is in, and where in it the span starts. */
+  spanBuf: Buffer = NO_BYTES;
+  spanStart = 0;
+
+  constructor(
+    private readonly pieces: readonly Buffer[],
+    private readonly what: string,
+  ) {
+    this.piece = pieces[0] ?? NO_BYTES;
+    let total = 0;
+    for (const p of pieces) total += p.length;
+    this.left = total;
+  }
+
+  /** Whether every byte has been read. */
+  get done(): boolean {
+    return this.left === 0;
+  }
+
+  /** Moves to the next piece with a byte left (the caller knows one is: `left` > 0). */
+  private nextPiece(): void {
+    while (this.at >= this.piece.length) {
+      this.piece = this.pieces[++this.i] as Buffer;
+      this.at = 0;
+    }
+  }
+
+  private truncated(): Error {
+    return new Error(`truncated ${this.what}`);
+  }
+
+  /** One byte. */
+  byte(): number {
+    if (this.left === 0) throw this.truncated();
+    if (this.at >= this.piece.length) this.nextPiece();
+    this.left--;
+    return this.piece[this.at++] as number;
+  }
+
+  /** An unsigned varint, as {@link WireReader.varint} reads it. */
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) return result;
+      scale *= 128;
+    }
+  }
+
+  /** The next `len` bytes as {@link spanBuf} from {@link spanStart}: a view when one piece holds them, else a copy. */
+  span(len: number): void {
+    if (len > this.left) throw this.truncated();
+    if (len === 0) {
+      this.spanBuf = NO_BYTES;
+      this.spanStart = 0;
+      return;
+    }
+    if (this.at >= this.piece.length) this.nextPiece();
+    this.left -= len;
+    if (this.piece.length - this.at >= len) {
+      this.spanBuf = this.piece;
+      this.spanStart = this.at;
+      this.at += len;
+      return;
+    }
+    const out = Buffer.allocUnsafe(len);
+    for (let filled = 0; filled < len; ) {
+      if (this.at >= this.piece.length) this.nextPiece();
+      const n = Math.min(len - filled, this.piece.length - this.at);
+      this.piece.copy(out, filled, this.at, this.at + n);
+      filled += n;
+      this.at += n;
+    }
+    this.spanBuf = out;
+    this.spanStart = 0;
+  }
+
+  /** Steps over `n` bytes. */
+  private advance(n: number): void {
+    if (n > this.left) throw this.truncated();
+    this.left -= n;
+    while (n > 0) {
+      if (this.at >= this.piece.length) this.nextPiece();
+      const k = Math.min(n, this.piece.length - this.at);
+      this.at += k;
+      n -= k;
+    }
+  }
+
+  /** Skips a field of wire type `wire`, as {@link WireReader.skip} does. */
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.advance(8);
+    else if (wire === 2) this.advance(this.varint());
+    else if (wire === 5) this.advance(4);
+    else throw new Error(`unexpected wire type ${wire} in a ${this.what}`);
+  }
+}
+
 const HALVES = new Uint32Array(2);
 
 /**

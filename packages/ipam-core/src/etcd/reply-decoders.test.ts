@@ -110,6 +110,114 @@ describe("peekRangeResponse", () => {
   });
 });
 
+/** What a walk visits of each key, as plain data (the cursor is reused). */
+function visited(reply: Buffer | readonly Buffer[]): { walk: unknown; keys: unknown[] } {
+  const keys: unknown[] = [];
+  const walk = walkRangeResponse(reply, (c) =>
+    keys.push({
+      key: c.buf.toString("latin1", c.keyStart, c.keyEnd),
+      value: c.buf.toString("latin1", c.valueStart, c.valueEnd),
+      createRevision: c.createRevision,
+      modRevision: c.modRevision,
+      version: c.version,
+      lease: c.lease(),
+    }),
+  );
+  return { walk, keys };
+}
+
+/** `buf` cut at each of `cuts` (ascending) into pieces, each a view of a buffer of its own. */
+function piecesAt(buf: Buffer, cuts: readonly number[]): Buffer[] {
+  const at = [0, ...cuts, buf.length];
+  return at.slice(1).map((end, i) => Buffer.from(buf.subarray(at[i], end)));
+}
+
+describe("walkRangeResponse and peekRangeResponse on a reply in pieces", () => {
+  const unknown = Buffer.from("7801" + "7203616263" + "690102030405060708" + "6501020304", "hex");
+  const replies = {
+    range: bytes("range"),
+    rangeLimit1: bytes("rangeLimit1"),
+    rangeEmpty: bytes("rangeEmpty"),
+    unknownFields: Buffer.concat([unknown, bytes("range")]),
+  };
+
+  it("visits the same keys and says the same, cut in two at every byte offset", () => {
+    for (const [name, buf] of Object.entries(replies)) {
+      const whole = visited(buf);
+      for (let cut = 0; cut <= buf.length; cut++) {
+        const pieces = piecesAt(buf, [cut]);
+        expect(visited(pieces), `${name} cut at ${cut}`).toEqual(whole);
+        expect(peekRangeResponse(pieces), `${name} cut at ${cut}`).toEqual(whole.walk);
+      }
+    }
+  });
+
+  it("visits the same keys cut into pieces of every size from 1 byte, empty pieces among them", () => {
+    for (const [name, buf] of Object.entries(replies)) {
+      const whole = visited(buf);
+      for (let size = 1; size <= buf.length; size++) {
+        const cuts: number[] = [];
+        for (let at = size; at < buf.length; at += size) cuts.push(at, at);
+        const pieces = piecesAt(buf, cuts);
+        expect(visited(pieces), `${name} in pieces of ${size}`).toEqual(whole);
+        expect(peekRangeResponse(pieces), `${name} in pieces of ${size}`).toEqual(whole.walk);
+      }
+    }
+  });
+
+  it("points the cursor into the piece that holds a key whole, and offers a large reply's pieces to keep", () => {
+    // Many copies of the captured kvs: a reply past the 64 KiB below which nothing is offered.
+    const kvs = bytes("range").subarray(27);
+    const big = Buffer.concat([bytes("rangeEmpty"), ...Array.from({ length: 400 }, () => kvs)]);
+    expect(big.length).toBeGreaterThan(64 << 10);
+    const pieces = piecesAt(big, [16_384, 32_768, 49_152]);
+    let inPlace = 0;
+    let copied = 0;
+    let kept = 0;
+    walkRangeResponse(pieces, (c) => {
+      if (pieces.includes(c.buf)) inPlace++;
+      else copied++;
+      if (c.bufKept === true) kept++;
+    });
+    expect(inPlace + copied).toBe(800);
+    // Only a key that straddles a cut is copied (at most one per cut).
+    expect(copied).toBeLessThanOrEqual(3);
+    expect(kept).toBe(800);
+    let smallKept = 0;
+    walkRangeResponse(piecesAt(bytes("range"), [40]), (c) => {
+      if (c.bufKept === true) smallKept++;
+    });
+    expect(smallKept).toBe(0);
+  });
+
+  it("throws on a reply cut short in pieces where the whole one throws, and reads the same where it does not", () => {
+    const full = bytes("range");
+    const outcome = (f: () => unknown): unknown => {
+      try {
+        return f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    let threw = 0;
+    for (let cut = 1; cut < full.length; cut++) {
+      const short = full.subarray(0, cut);
+      const pieces = piecesAt(short, [Math.floor(cut / 2)]);
+      const whole = outcome(() => visited(short));
+      if (whole === "truncated range response") threw++;
+      expect(
+        outcome(() => visited(pieces)),
+        String(cut),
+      ).toEqual(whole);
+      expect(
+        outcome(() => peekRangeResponse(pieces)),
+        String(cut),
+      ).toEqual(outcome(() => peekRangeResponse(short)));
+    }
+    expect(threw).toBeGreaterThan(full.length - 5);
+  });
+});
+
 describe("decodeTtl on captured bytes", () => {
   it("reads the remaining TTL of a live lease", () => {
     expect(decodeTtl(bytes("ttlLive"))).toBe(599);

@@ -3,7 +3,7 @@
  * used instead of protobufjs on the fast path (see etcd3-internals.ts). Pure functions of the
  * reply's bytes, tested on bytes captured from a real etcd.
  */
-import { WireReader } from "./protobuf-wire.js";
+import { PiecesReader, WireReader } from "./protobuf-wire.js";
 import type { KeyValue, KeyValueCursor } from "./store.js";
 
 /** One page of a range: the kvs, the header's revision, whether more follow. */
@@ -30,12 +30,13 @@ class RangeCursor implements KeyValueCursor {
   hasLease = false;
   leaseAt = -1;
   /**
-   * A reply's buffer is never reused or written after it is handed over: on the h2 transport
-   * it is grpc.ts's MessageDecoder's own allocation, or a view of the DATA chunk that held it
-   * whole (node:http2 gives each socket read a fresh buffer); on etcd3's fast path it is
-   * grpc-js's concatenation of the message. A transport that reuses read buffers must say false.
+   * A reply's bytes are never reused or written after they are handed over: on the h2
+   * transport they are the DATA chunks they came in (node:http2 gives each socket read a fresh
+   * buffer) or a straddling KeyValue's own copy; on etcd3's fast path grpc-js's concatenation
+   * of the message. A transport that reuses read buffers must say false. False for a reply
+   * shorter than {@link KEEP_MIN}.
    */
-  readonly bufKept = true;
+  constructor(readonly bufKept: boolean) {}
 
   lease(): string {
     if (!this.hasLease) return "0";
@@ -113,96 +114,127 @@ function readKeyValueInto(r: WireReader, stop: number, cursor: RangeCursor, what
  * messages whose entries outlive them (a watch's events).
  */
 export function readKeyValue(r: WireReader, stop: number, what: string): KeyValue {
-  const cursor = new RangeCursor();
+  const cursor = new RangeCursor(false);
   readKeyValueInto(r, stop, cursor, what);
   const kv = keyValueAt(cursor);
   return kv.value.length > 0 ? { ...kv, value: Buffer.from(kv.value) } : kv;
 }
 
 /**
+ * A RangeResponse's bytes: one buffer, or the pieces it came in (the h2 transport's DATA
+ * chunks, not joined: see grpc.ts).
+ */
+export type ReplyBytes = Buffer | readonly Buffer[];
+
+/**
+ * Replies shorter than this are not offered to be kept ({@link RangeCursor.bufKept} false): a
+ * small one, or its pieces, may be a view of a larger buffer that keeping would hold.
+ */
+const KEEP_MIN = 64 << 10;
+
+const piecesOf = (reply: ReplyBytes): readonly Buffer[] => (Buffer.isBuffer(reply) ? [reply] : reply);
+
+/**
  * Reads an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2), more
- * (3), handing each KeyValue to `kv` as its bytes [r.pos, stop), which `kv` must leave `r` at
- * the end of. Unknown fields are skipped by wire type, as protobuf requires.
+ * (3), handing each KeyValue to `kv` as its bytes [r.pos, stop) of `r.buf` (the piece holding
+ * it whole, or a copy of it when it straddles pieces), which `kv` must leave `r` at the end of.
+ * Unknown fields are skipped by wire type, as protobuf requires.
  */
 function readRangeResponse(
-  buf: Buffer,
+  reply: ReplyBytes,
   kv: (r: WireReader, stop: number) => void,
 ): { revision: number; more: boolean; count: number } {
-  const r = new WireReader(buf, "range response");
+  const p = new PiecesReader(piecesOf(reply), "range response");
+  let r = new WireReader(p.spanBuf, "range response");
   let revision = 0;
   let more = false;
   let count = 0;
-  const end = buf.length;
-  while (r.pos < end) {
-    const tag = r.varint();
+  while (!p.done) {
+    const tag = p.varint();
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
-      revision = headerRevision(r);
+      const len = p.varint();
+      p.span(len);
+      revision = headerRevision(new WireReader(p.spanBuf, "range response"), p.spanStart, p.spanStart + len);
     } else if (field === 2 && wire === 2) {
-      const stop = r.varint() + r.pos;
-      if (stop > end) throw new Error("truncated range response");
-      kv(r, stop);
+      const len = p.varint();
+      p.span(len);
+      if (r.buf !== p.spanBuf) r = new WireReader(p.spanBuf, "range response");
+      r.pos = p.spanStart;
+      kv(r, p.spanStart + len);
       count++;
     } else if (field === 3 && wire === 0) {
-      more = r.varint() !== 0;
+      more = p.varint() !== 0;
     } else {
-      r.skip(wire);
+      p.skip(wire);
     }
   }
-  if (r.pos !== end) throw new Error("truncated range response");
   return { revision, more, count };
+}
+
+/** The length of `reply`'s bytes. */
+function replyLength(reply: ReplyBytes): number {
+  if (Buffer.isBuffer(reply)) return reply.length;
+  let n = 0;
+  for (const b of reply) n += b.length;
+  return n;
 }
 
 /**
  * Walks a RangeResponse's kvs (key 1, create_revision 2, mod_revision 3, version 4, value 5,
  * lease 6), visiting each key through one reused cursor, without an object per key.
  */
-export function walkRangeResponse(buf: Buffer, visit: (kv: KeyValueCursor) => void): RangeWalk {
-  const cursor = new RangeCursor();
+export function walkRangeResponse(reply: ReplyBytes, visit: (kv: KeyValueCursor) => void): RangeWalk {
+  const cursor = new RangeCursor(replyLength(reply) >= KEEP_MIN);
+  let lastBuf: Buffer | undefined;
   let lastKeyStart = -1;
   let lastKeyEnd = -1;
-  const page = readRangeResponse(buf, (r, stop) => {
+  const page = readRangeResponse(reply, (r, stop) => {
     readKeyValueInto(r, stop, cursor, "range response");
+    lastBuf = r.buf;
     lastKeyStart = cursor.keyStart;
     lastKeyEnd = cursor.keyEnd;
     visit(cursor);
   });
-  if (lastKeyStart < 0) return page;
-  return { ...page, lastKey: Buffer.from(buf.subarray(lastKeyStart, lastKeyEnd)) };
+  if (lastBuf === undefined) return page;
+  return { ...page, lastKey: Buffer.from(lastBuf.subarray(lastKeyStart, lastKeyEnd)) };
 }
 
-/** The revision (3) of a ResponseHeader whose length prefix is at `r.pos`; `r` ends after it. */
-function headerRevision(r: WireReader): number {
+/** The revision (3) of the ResponseHeader at [start, stop) of `r.buf`. */
+function headerRevision(r: WireReader, start: number, stop: number): number {
   let revision = 0;
-  const stop = r.varint() + r.pos;
+  r.pos = start;
   while (r.pos < stop) {
     const t = r.varint();
     if (t === 3 * 8) revision = r.varint();
     else r.skip(t & 7);
   }
+  if (r.pos !== stop) throw new Error("truncated range response");
   return revision;
 }
 
 /**
- * What {@link walkRangeResponse} says of `buf` besides its keys, without reading them: each
+ * What {@link walkRangeResponse} says of `reply` besides its keys, without reading them: each
  * KeyValue is stepped over by its length, and only the last one's key is read (the next
  * page's start). Cheap enough to ask for the next page before this one is walked.
  */
-export function peekRangeResponse(buf: Buffer): RangeWalk {
+export function peekRangeResponse(reply: ReplyBytes): RangeWalk {
+  let lastBuf: Buffer | undefined;
   let lastStart = -1;
   let lastStop = -1;
-  const page = readRangeResponse(buf, (r, stop) => {
+  const page = readRangeResponse(reply, (r, stop) => {
+    lastBuf = r.buf;
     lastStart = r.pos;
     lastStop = stop;
     r.pos = stop;
   });
-  if (lastStart < 0) return page;
-  const last = new RangeCursor();
-  const r = new WireReader(buf, "range response");
+  if (lastBuf === undefined) return page;
+  const last = new RangeCursor(false);
+  const r = new WireReader(lastBuf, "range response");
   r.pos = lastStart;
   readKeyValueInto(r, lastStop, last, "range response");
-  return { ...page, lastKey: Buffer.from(buf.subarray(last.keyStart, last.keyEnd)) };
+  return { ...page, lastKey: Buffer.from(lastBuf.subarray(last.keyStart, last.keyEnd)) };
 }
 
 /** One page of a range fetched and not yet read: {@link RangeReply.walk} visits its keys. */
@@ -214,8 +246,8 @@ export interface RangeReply {
 }
 
 /** A RangeResponse's bytes as a {@link RangeReply}, decoded when walked. */
-export function rangeReplyOf(buf: Buffer): RangeReply {
-  return { walk: (visit) => walkRangeResponse(buf, visit), peek: () => peekRangeResponse(buf) };
+export function rangeReplyOf(reply: ReplyBytes): RangeReply {
+  return { walk: (visit) => walkRangeResponse(reply, visit), peek: () => peekRangeResponse(reply) };
 }
 
 /** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */

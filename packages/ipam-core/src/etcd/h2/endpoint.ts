@@ -12,7 +12,16 @@ import { DeadlineError } from "../endpoint-pool.js";
 import { ipLiteralOf } from "../ip-literal.js";
 import type { TlsMaterial } from "../tls-preflight.js";
 import { AUTHENTICATE, decodeAuthenticate, encodeAuthenticate } from "./auth-messages.js";
-import { type GrpcStream, type Metadata, openStream, type StreamHandlers, unary } from "./grpc.js";
+import {
+  type GrpcStream,
+  joinPieces,
+  type MessagePieces,
+  type Metadata,
+  openStream,
+  type StreamHandlers,
+  unary,
+  unaryPieces,
+} from "./grpc.js";
 
 /** How to reach and authenticate to one endpoint. */
 export interface EndpointOptions {
@@ -217,9 +226,14 @@ export class H2Endpoint {
   }
 
   /** One unary call with the auth token (see {@link withToken}). */
-  unary(path: string, request: Buffer, deadline: number): Promise<Buffer> {
+  async unary(path: string, request: Buffer, deadline: number): Promise<Buffer> {
+    return joinPieces(await this.unaryPieces(path, request, deadline));
+  }
+
+  /** {@link unary} with the reply as the pieces it came in (see grpc.ts's MessageDecoder). */
+  unaryPieces(path: string, request: Buffer, deadline: number): Promise<MessagePieces> {
     return this.withToken(deadline, (metadata) =>
-      this.run((s) => unary(s, path, request, { deadline, ...(metadata && { metadata }) }), deadline),
+      this.run((s) => unaryPieces(s, path, request, { deadline, ...(metadata && { metadata }) }), deadline),
     );
   }
 

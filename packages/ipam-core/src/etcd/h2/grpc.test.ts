@@ -10,7 +10,7 @@ import {
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { DeadlineError } from "../endpoint-pool.js";
-import { frameMessage, GrpcError, MessageDecoder, openStream, unary } from "./grpc.js";
+import { frameMessage, GrpcError, joinPieces, MessageDecoder, openStream, unary } from "./grpc.js";
 
 let server: Http2Server | undefined;
 let session: ClientHttp2Session | undefined;
@@ -48,7 +48,7 @@ const deadline = () => Date.now() + 5000;
 describe("MessageDecoder", () => {
   it("joins a message split across chunks and splits several in one chunk", () => {
     const got: string[] = [];
-    const d = new MessageDecoder((m) => got.push(m.toString()));
+    const d = new MessageDecoder((m) => got.push(joinPieces(m).toString()));
     const all = Buffer.concat([
       frameMessage(Buffer.from("hello")),
       frameMessage(Buffer.from("")),
@@ -61,12 +61,12 @@ describe("MessageDecoder", () => {
     expect(d.partial).toBe(true);
   });
 
-  it("gives the same messages whatever the chunk size, each message a buffer of its own length", () => {
+  it("gives the same messages whatever the chunk size", () => {
     const msgs = ["a", "", "x".repeat(70_000), "tail", ""].map((t) => Buffer.from(t));
     const all = Buffer.concat(msgs.map(frameMessage));
     for (const size of [1, 2, 4, 5, 6, 7, 16_384, 70_004, 70_010, all.length]) {
       const got: Buffer[] = [];
-      const d = new MessageDecoder((m) => got.push(Buffer.from(m)));
+      const d = new MessageDecoder((m) => got.push(Buffer.from(joinPieces(m))));
       for (let i = 0; i < all.length; i += size) d.push(all.subarray(i, i + size));
       expect(
         got.map((m) => m.toString()),
@@ -76,20 +76,28 @@ describe("MessageDecoder", () => {
     }
   });
 
-  it("past its whole-allocation length, grows a message as its bytes come, not to what the prefix claims", () => {
-    const got: Buffer[] = [];
-    const d = new MessageDecoder((m) => got.push(Buffer.from(m)), 1000);
+  it("gives a message split across chunks as views of them, in order, and holds only what came", () => {
+    const got: (readonly Buffer[])[] = [];
+    const d = new MessageDecoder((m) => got.push(m));
     const body = Buffer.alloc(5000, 7);
     body.write("first", 0);
     body.write("last", 4996);
-    const framed = frameMessage(body);
-    for (let at = 0; at < framed.length; at += 333) d.push(framed.subarray(at, at + 333));
-    expect(got).toEqual([body]);
+    const framed = Buffer.concat([frameMessage(body), frameMessage(Buffer.from("next"))]);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < framed.length; at += 333) chunks.push(Buffer.from(framed.subarray(at, at + 333)));
+    for (const c of chunks) d.push(c);
+    expect(got.map((m) => joinPieces(m))).toEqual([body, Buffer.from("next")]);
+    // Each piece is a view of the chunk it came in: nothing copied.
+    const first = got[0] as readonly Buffer[];
+    expect(first).toHaveLength(Math.ceil((5 + 5000) / 333));
+    for (const [i, piece] of first.entries()) expect(piece.buffer).toBe((chunks[i] as Buffer).buffer);
     // A prefix claiming 4 GiB, then a few bytes: only those few are held.
     const before = process.memoryUsage().arrayBuffers;
     const lie = Buffer.alloc(5 + 10);
     lie.writeUInt32BE(0xffffffff, 1);
-    new MessageDecoder(() => undefined).push(lie);
+    const liar = new MessageDecoder(() => undefined);
+    liar.push(lie);
+    expect(liar.partial).toBe(true);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(100 << 20);
   });
 
@@ -197,7 +205,8 @@ describe("openStream", () => {
     server.on("stream", (stream) => {
       stream.respond(okHeaders, { waitForTrailers: true });
       stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-      const d = new MessageDecoder((m) => {
+      const d = new MessageDecoder((pieces) => {
+        const m = joinPieces(pieces).toString();
         // Two replies per request, in one write.
         stream.write(
           Buffer.concat([frameMessage(Buffer.from(`${m}-1`)), frameMessage(Buffer.from(`${m}-2`))]),

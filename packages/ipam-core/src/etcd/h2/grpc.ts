@@ -81,37 +81,39 @@ export function frameMessage(msg: Buffer): Buffer {
   return out;
 }
 
-/** A message's buffer is allocated whole once its length is known up to this; a longer one grows as its bytes come. */
-const WHOLE_UP_TO = 64 << 20;
+/** A message as the pieces it came in (views of the DATA chunks, in order); see {@link MessageDecoder}. */
+export type MessagePieces = readonly Buffer[];
+
+/** A message's pieces as one buffer: the piece itself when there is one, else a copy of them joined. */
+export function joinPieces(pieces: MessagePieces): Buffer {
+  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+}
 
 /**
- * Reassembles length-prefixed messages from DATA chunks of any size: a message split across
- * chunks is copied into its own buffer as the chunks come (allocated once its length is known),
- * so a large reply is held once, not once as chunks and again joined. A declared length past
- * {@link WHOLE_UP_TO} (65,000 leases are ~12 MB) is not trusted with an allocation: that buffer
- * doubles as bytes arrive, so an endpoint makes podnet hold only what it really sends.
+ * Reassembles length-prefixed messages from DATA chunks of any size, each message as the
+ * pieces it came in: views of the chunks, never copied or joined here. So a reply of megabytes
+ * is held once, as node:http2 read it (each socket read a fresh buffer, DATA chunks views of
+ * it), not once as chunks waiting for the GC and again as a joined copy; a reader that wants one
+ * buffer joins them ({@link joinPieces}). Nothing is allocated from a declared length: an
+ * endpoint makes podnet hold only what it really sends.
  */
 export class MessageDecoder {
   /** Bytes of the next 5-byte prefix seen so far. */
   private readonly head = Buffer.alloc(5);
   private headLength = 0;
-  /** The message being filled, once its prefix is in, and how much of it is. */
-  private body: Buffer | undefined;
+  /** The pieces of the message being read, once its prefix is in, and how many bytes they hold. */
+  private pieces: Buffer[] | undefined;
   private filled = 0;
-  /** The message's declared length (body may be shorter while it grows). */
+  /** The message's declared length. */
   private need = 0;
 
-  /** `wholeUpTo`: {@link WHOLE_UP_TO} but in tests. */
-  constructor(
-    private readonly onMessage: (msg: Buffer) => void,
-    private readonly wholeUpTo = WHOLE_UP_TO,
-  ) {}
+  constructor(private readonly onMessage: (msg: MessagePieces) => void) {}
 
   /** Feeds one chunk; throws a GrpcError on a compressed message (none was asked for). */
   push(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) {
-      if (this.body === undefined) {
+      if (this.pieces === undefined) {
         const n = Math.min(5 - this.headLength, chunk.length - at);
         chunk.copy(this.head, this.headLength, at, at + n);
         this.headLength += n;
@@ -121,37 +123,30 @@ export class MessageDecoder {
           throw new GrpcError(GrpcStatus.INTERNAL, "compressed message without negotiation");
         const need = this.head.readUInt32BE(1);
         this.headLength = 0;
-        this.filled = 0;
-        // A message wholly inside this chunk is a view of it; else a buffer of its own, filled below.
         if (chunk.length - at >= need) {
           const msg = chunk.subarray(at, at + need);
           at += need;
-          this.onMessage(msg);
+          this.onMessage([msg]);
           continue;
         }
         this.need = need;
-        this.body = Buffer.allocUnsafe(Math.min(need, this.wholeUpTo));
+        this.filled = 0;
+        this.pieces = [];
       }
-      let body = this.body;
-      if (this.filled === body.length) {
-        // Only past wholeUpTo: room for what came, doubled, never past the declared length.
-        const grown = Buffer.allocUnsafe(Math.min(this.need, body.length * 2));
-        body.copy(grown, 0, 0, this.filled);
-        body = this.body = grown;
-      }
-      const n = Math.min(body.length - this.filled, chunk.length - at);
-      chunk.copy(body, this.filled, at, at + n);
+      const n = Math.min(this.need - this.filled, chunk.length - at);
+      this.pieces.push(chunk.subarray(at, at + n));
       this.filled += n;
       at += n;
       if (this.filled < this.need) continue;
-      this.body = undefined;
-      this.onMessage(body);
+      const msg = this.pieces;
+      this.pieces = undefined;
+      this.onMessage(msg);
     }
   }
 
   /** Whether a message was cut off by the end of the stream. */
   get partial(): boolean {
-    return this.headLength > 0 || this.body !== undefined;
+    return this.headLength > 0 || this.pieces !== undefined;
   }
 }
 
@@ -215,6 +210,22 @@ export function openStream(
   path: string,
   opts: { readonly metadata?: Metadata },
   handlers: StreamHandlers,
+): GrpcStream {
+  return openCall(session, path, opts, {
+    message: (pieces) => handlers.message(joinPieces(pieces)),
+    end: (err) => handlers.end(err),
+  });
+}
+
+/** {@link openStream} with each reply message as its pieces. */
+function openCall(
+  session: ClientHttp2Session,
+  path: string,
+  opts: { readonly metadata?: Metadata },
+  handlers: {
+    message(msg: MessagePieces): void;
+    end(err: Error | undefined): void;
+  },
 ): GrpcStream {
   let done = false;
   let status: Error | undefined | null = null;
@@ -323,16 +334,26 @@ export function openStream(
  * At `deadline` the stream is cancelled (NGHTTP2_CANCEL) and the call rejects with a
  * DeadlineError, as endpoint-pool's deadlines do.
  */
-export function unary(
+export async function unary(
   session: ClientHttp2Session,
   path: string,
   request: Buffer,
   opts: { readonly deadline: number; readonly metadata?: Metadata },
 ): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    let reply: Buffer | undefined;
+  return joinPieces(await unaryPieces(session, path, request, opts));
+}
+
+/** {@link unary} with the reply as the pieces it came in (for a reply of megabytes, read in place). */
+export function unaryPieces(
+  session: ClientHttp2Session,
+  path: string,
+  request: Buffer,
+  opts: { readonly deadline: number; readonly metadata?: Metadata },
+): Promise<MessagePieces> {
+  return new Promise<MessagePieces>((resolve, reject) => {
+    let reply: MessagePieces | undefined;
     let extra = false;
-    const stream = openStream(session, path, opts.metadata !== undefined ? { metadata: opts.metadata } : {}, {
+    const stream = openCall(session, path, opts.metadata !== undefined ? { metadata: opts.metadata } : {}, {
       message: (msg) => {
         if (reply === undefined) reply = msg;
         else extra = true;
