@@ -222,6 +222,60 @@ describe.skipIf(!built)("the published packages", () => {
       }
       expect(failures).toEqual([]);
     }, 300_000);
+
+    it("a CommonJS consumer can require() both libraries", async () => {
+      const file = join(project, "consumer.cjs");
+      await writeFile(
+        file,
+        [
+          'const core = require("@podnet/ipam-core");',
+          'const netcfg = require("@podnet/netcfg");',
+          "console.log(typeof core.connectFromEnv, typeof core.LeaseRegistry, typeof netcfg.validateConfigText);",
+        ].join("\n"),
+      );
+      const { stdout } = await run(process.execPath, [file], { cwd: project, timeout: 30_000 });
+      expect(stdout).toBe("function function function\n");
+    });
+
+    // A program that forgets an order of closing must still end by itself, and a call on a
+    // closed connection must say so rather than blame an etcd that is up.
+    it("after close: calls say the connection is closed, and a watch or keepAlive left running lets the process end", async () => {
+      const file = join(project, "after-close.mjs");
+      await writeFile(
+        file,
+        `import { connectFromEnv, encodeVxlanData, LeaseRegistry, parseIPv4, parseIPv4Cidr, watchLeases } from "@podnet/ipam-core";
+const network = { ipv4: { network: parseIPv4Cidr("10.4.0.0/16"), subnetLen: 24, min: parseIPv4("10.4.1.0"), max: parseIPv4("10.4.255.0") } };
+const attrs = { publicIP: "192.0.2.4", publicIPv6: null, backendType: "vxlan", backendData: encodeVxlanData({ vni: 1, vtepMac: "02:00:00:00:00:04" }) };
+const etcd = await connectFromEnv({ prefix: "/podnet-after-close" });
+const registry = new LeaseRegistry(etcd.store, { prefix: etcd.prefix });
+const { lease } = await registry.acquire({ network, attrs });
+// A keepAlive never stopped: closing the registry stops it.
+registry.keepAlive(lease, { onLost: (err) => console.log("lost: " + err.message) });
+await registry.release(lease);
+await registry.close();
+// A watch never stopped, its store closed under it: it ends, saying why.
+const errors = [];
+await watchLeases(etcd.store, etcd.prefix, { snapshot() {}, events() {}, error: (err) => errors.push(err.message) });
+etcd.close();
+try {
+  await etcd.store.get("/podnet-after-close/config");
+} catch (err) {
+  console.log(err.name + " " + err.code + ": " + err.message);
+}
+process.on("exit", () => console.log("watch errors: " + errors.join(" | ")));
+`,
+      );
+      const env = {
+        PATH: process.env["PATH"],
+        HOME: process.env["HOME"],
+        PODNET_ENDPOINTS: etcd().endpoints.join(","),
+      };
+      // Killed (and failing) if anything it left behind keeps the process alive.
+      const { stdout, stderr } = await run(process.execPath, [file], { cwd: project, env, timeout: 30_000 });
+      const closed = "the etcd connection is closed; connect again to use etcd";
+      expect(stdout).toBe(`PodnetError failed: ${closed}\nwatch errors: ${closed}\n`);
+      expect(stderr).toBe("");
+    }, 60_000);
   });
 
   describe("@podnet/cli installed with npm into a fresh project, run as node_modules/.bin/podnet", () => {

@@ -9,6 +9,7 @@ import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
 import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
+import { isStoreClosed } from "./etcd/store-closed.js";
 import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -233,6 +234,8 @@ export class LeaseRegistry {
   private readonly duringListing = new Set<[OwnWrite, boolean][]>();
   private cacheWanted: boolean;
   private cache: Promise<LeaseCache> | undefined;
+  /** The stop functions of the running keepAlive loops; close() stops them. */
+  private readonly keepAlives = new Set<() => void>();
 
   private readonly onListProgress: ((keys: number, last: boolean) => void) | undefined;
 
@@ -288,10 +291,11 @@ export class LeaseRegistry {
   }
 
   /**
-   * Stops the lease cache's watch, the only connection the registry holds of its own; the
-   * store is the caller's and stays open.
+   * Stops the keepAlive loops (the leases are kept) and the lease cache's watch, the only
+   * connection the registry holds of its own; the store is the caller's and stays open.
    */
   async close(): Promise<void> {
+    for (const stop of [...this.keepAlives]) stop();
     this.dropLive();
     await this.stopCache();
   }
@@ -652,7 +656,8 @@ export class LeaseRegistry {
 
   /**
    * Renews the lease whenever `renewMarginSeconds` of its TTL remain, retries failures every
-   * `retryIntervalSeconds`, and stops with `onLost` once the key is no longer ours.
+   * `retryIntervalSeconds`, and stops with `onLost` once the key is no longer ours, with
+   * `onError` once the store is closed, or when the registry is closed.
    */
   keepAlive(lease: Lease, opts: KeepAliveOptions): KeepAliveHandle {
     const margin = opts.renewMarginSeconds ?? DEFAULT_RENEW_MARGIN_SECONDS;
@@ -669,8 +674,12 @@ export class LeaseRegistry {
       if (stopped) return;
       const e = isPodnetError(err) ? err : new PodnetError("failed", String(err), { cause: err });
       if (e.code === "conflict" || e.code === "not-found") {
-        stopped = true;
+        stop();
         opts.onLost(e);
+      } else if (isStoreClosed(e)) {
+        // Nothing can renew through a closed store: say so once, and let the process end.
+        stop();
+        opts.onError?.(e);
       } else {
         opts.onError?.(e);
         schedule(retry);
@@ -698,7 +707,9 @@ export class LeaseRegistry {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", stop);
+      this.keepAlives.delete(stop);
     };
+    this.keepAlives.add(stop);
     if (opts.signal?.aborted) stop();
     opts.signal?.addEventListener("abort", stop, { once: true });
     return {
