@@ -276,6 +276,56 @@ process.on("exit", () => console.log("watch errors: " + errors.join(" | ")));
       expect(stdout).toBe(`PodnetError failed: ${closed}\nwatch errors: ${closed}\n`);
       expect(stderr).toBe("");
     }, 60_000);
+
+    // What a caller in plain JavaScript gets wrong that the types would have caught: one
+    // sentence each, not a TypeError from deep inside, nor a setting silently ignored.
+    it("plain JavaScript mistakes are usage errors in one sentence", async () => {
+      const file = join(project, "mistakes.mjs");
+      await writeFile(
+        file,
+        `import { connect, connectFromEnv, isPodnetError, LeaseRegistry } from "@podnet/ipam-core";
+import { validateConfigText, writeConfig } from "@podnet/netcfg";
+const endpoint = process.env.PODNET_ENDPOINTS;
+const etcd = await connectFromEnv({ prefix: "/podnet-mistakes" });
+const mistakes = {
+  "connectFromEnv(endpoint)": () => connectFromEnv(endpoint),
+  "connectFromEnv({ endpoints: [endpoint] })": () => connectFromEnv({ endpoints: [endpoint] }),
+  "connectFromEnv({ dialTimeout: 2000 })": () => connectFromEnv({ dialTimeout: 2000 }),
+  "connect()": () => connect(),
+  "new LeaseRegistry(store)": () => new LeaseRegistry(etcd.store),
+  "writeConfig(store, prefix, text)": () => writeConfig(etcd.store, etcd.prefix, '{"Network":"10.5.0.0/16"}'),
+  "writeConfig(store, prefix, object, 0)": () => writeConfig(etcd.store, etcd.prefix, { Network: "10.5.0.0/16" }, 0),
+};
+for (const [call, run] of Object.entries(mistakes)) {
+  try {
+    await run();
+    console.log(call + " did not fail");
+  } catch (err) {
+    console.log(call + " -> " + (isPodnetError(err, "usage") ? "usage: " : "NOT A USAGE ERROR: ") + err.message);
+  }
+}
+const verdict = validateConfigText({ Network: "10.5.0.0/16" });
+console.log("validateConfigText(object) -> " + verdict.valid + ": " + verdict.errors.map((e) => e.message).join("; "));
+etcd.close();
+`,
+      );
+      const env = {
+        PATH: process.env["PATH"],
+        HOME: process.env["HOME"],
+        PODNET_ENDPOINTS: etcd().endpoints.join(","),
+      };
+      const { stdout } = await run(process.execPath, [file], { cwd: project, env, timeout: 30_000 });
+      const lines = stdout.trimEnd().split("\n");
+      expect(lines).toHaveLength(8);
+      for (const line of lines.slice(0, 7)) expect(line).toMatch(/ -> usage: [^\n]+[^.]$/);
+      expect(lines.join("\n")).not.toMatch(
+        /is not a function|Cannot read properties|BigInt|cannot reach etcd/,
+      );
+      expect(lines[0]).toContain(`not the string "${etcd().endpoints[0]}"`);
+      expect(lines[7]).toBe(
+        "validateConfigText(object) -> false: the config must be JSON text, not an object; validateConfig takes a parsed document",
+      );
+    }, 60_000);
   });
 
   describe("@podnet/cli installed with npm into a fresh project, run as node_modules/.bin/podnet", () => {

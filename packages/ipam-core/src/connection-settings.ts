@@ -100,6 +100,7 @@ export function resolveConnectionSettings(
   given: ConnectionSettings = {},
   env: Environment = process.env,
 ): ResolvedConnection {
+  checkSettings(given);
   const sources: Partial<Record<ConnectionSetting, string>> = {};
   const pick = (name: ConnectionSetting): string | undefined => {
     const value = given[name];
@@ -163,6 +164,39 @@ export function resolveConnectionSettings(
     commandTimeoutMs: duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT_MS),
   };
   return { connection, prefix, sources };
+}
+
+/**
+ * A usage error for settings that are not an object of strings (a caller in plain JavaScript
+ * passing an endpoint, or connect()'s list or milliseconds), rather than a TypeError or a
+ * setting silently ignored.
+ */
+function checkSettings(given: unknown): void {
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new PodnetError(
+      "usage",
+      `connection settings must be an object such as { endpoints: "http://127.0.0.1:2379" }, not ${
+        typeof given === "string"
+          ? `the string ${JSON.stringify(given)}`
+          : Array.isArray(given)
+            ? "a list"
+            : String(given)
+      }`,
+    );
+  }
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || typeof value === "string" || !(name in CONNECTION_ENV)) continue;
+    const example =
+      name === "endpoints"
+        ? '"http://10.0.0.1:2379,http://10.0.0.2:2379"'
+        : name.endsWith("Timeout")
+          ? '"2s"'
+          : "a string";
+    throw new PodnetError(
+      "usage",
+      `the ${name} setting must be a string such as ${example}, not ${Array.isArray(value) ? "a list" : `the ${typeof value} ${String(value)}`}`,
+    );
+  }
 }
 
 /** The environment variable that picks the etcd transport: `h2` (the default) or `grpc-js` (etcd3). */

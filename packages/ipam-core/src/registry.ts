@@ -243,6 +243,11 @@ export class LeaseRegistry {
     private readonly store: Store,
     opts: LeaseRegistryOptions,
   ) {
+    if (typeof opts?.prefix !== "string")
+      throw new PodnetError(
+        "usage",
+        "LeaseRegistry needs { prefix }, the etcd prefix of the network (such as etcd.prefix)",
+      );
     this.prefix = opts.prefix;
     this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     this.cacheWanted = opts.cache ?? false;

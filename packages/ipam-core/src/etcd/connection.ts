@@ -47,7 +47,7 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
  * plain JavaScript gets a sentence, not a store whose every call times out at once).
  */
 export function resolveConnectionOptions(opts: ConnectionOptions): ResolvedConnectionOptions {
-  if (!Array.isArray(opts.endpoints)) {
+  if (!Array.isArray(opts?.endpoints)) {
     throw new PodnetError(
       "usage",
       'endpoints must be a list of etcd client URLs, like ["http://127.0.0.1:2379"]',
