@@ -223,6 +223,44 @@ describe.skipIf(!built)("the published packages", () => {
       expect(failures).toEqual([]);
     }, 300_000);
 
+    it("on the default transport nothing of etcd3, grpc-js or protobufjs is needed, watches included", async () => {
+      const ts = (await import(join(project, "node_modules", "typescript", "lib", "typescript.js"))) as {
+        default: typeof import("typescript");
+      };
+      // The same install with those packages gone: a program that loaded one would fail.
+      const lean = await tempDir("podnet-consumer-lean-");
+      await cp(join(project, "node_modules"), join(lean, "node_modules"), {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
+      await cp(join(project, "package.json"), join(lean, "package.json"));
+      for (const dir of ["etcd3", "@grpc", "protobufjs"])
+        await rm(join(lean, "node_modules", dir), { recursive: true });
+      const etcdExamples = examples.filter(
+        (e) => e.name.startsWith("ipam-core-1") || e.name.startsWith("ipam-core-2"),
+      );
+      expect(etcdExamples).toHaveLength(2);
+      for (const example of etcdExamples) {
+        const js = ts.default.transpileModule(await readFile(example.file, "utf8"), {
+          compilerOptions: { target: ts.default.ScriptTarget.ES2022, module: ts.default.ModuleKind.ESNext },
+        }).outputText;
+        const out = join(lean, `${example.name}.mjs`);
+        await writeFile(out, js);
+        const env = {
+          PATH: process.env["PATH"],
+          HOME: process.env["HOME"],
+          PODNET_ENDPOINTS: etcd().endpoints.join(","),
+        };
+        const result = await run(process.execPath, [out], { cwd: lean, env, timeout: 60_000 }).catch(
+          (err: { code?: number; stderr?: string }) => ({
+            stdout: "",
+            stderr: `exited ${err.code}: ${err.stderr}`,
+          }),
+        );
+        expect(result.stderr, example.name).toBe("");
+      }
+    }, 120_000);
+
     it("a CommonJS consumer can require() both libraries", async () => {
       const file = join(project, "consumer.cjs");
       await writeFile(
