@@ -165,6 +165,10 @@ describe.skipIf(!built)("the published packages", () => {
             module: "nodenext",
             moduleResolution: "nodenext",
             strict: true,
+            // What a strictest-config consumer turns on: the types and the examples hold there too.
+            exactOptionalPropertyTypes: true,
+            noUncheckedIndexedAccess: true,
+            skipLibCheck: false,
             noEmit: true,
             types: ["node"],
           },
@@ -189,7 +193,7 @@ describe.skipIf(!built)("the published packages", () => {
         expect(examples.filter((e) => e.name.startsWith(`${dir}-`)).length).toBeGreaterThan(2);
     });
 
-    it("every README code block compiles with tsc --noEmit (strict, module nodenext)", async () => {
+    it("every README code block compiles with tsc --noEmit (strict, exactOptionalPropertyTypes, module nodenext)", async () => {
       const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
       const result = await run(process.execPath, [tsc, "--noEmit", "-p", project], { cwd: project }).catch(
         (err: { stdout: string }) => ({ stdout: err.stdout, failed: true }),
