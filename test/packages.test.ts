@@ -176,6 +176,25 @@ describe.skipIf(!built)("the published packages", () => {
         }),
       );
       await mkdir(join(project, "examples"));
+      // Compiled with the README blocks, not run: a value that may be undefined (an environment
+      // variable, a subnet file that may not exist) passed where an option may be left out.
+      await writeFile(
+        join(project, "examples", "optional-values.ts"),
+        `import { connect, connectFromEnv, type LeaseNetwork, LeaseRegistry, watchLeases } from "@podnet/ipam-core";
+import { formatSubnetFile, readSubnetFile } from "@podnet/netcfg";
+export async function start(network: LeaseNetwork, signal?: AbortSignal): Promise<string> {
+  await using etcd = await connectFromEnv({ endpoints: process.env["MY_ETCD"], dialTimeout: process.env["MY_DIAL"] });
+  (await connect({ endpoints: ["127.0.0.1:2379"], caFile: process.env["MY_CA"], user: process.env["MY_USER"] })).close();
+  await using registry = new LeaseRegistry(etcd.store, { prefix: etcd.prefix });
+  const file = await readSubnetFile("/run/flannel/subnet.env");
+  const attrs = { publicIP: "192.0.2.1", publicIPv6: null };
+  const { lease } = await registry.acquire({ network, attrs, previous: file?.previousSubnet(), signal });
+  registry.keepAlive(lease, { onLost: () => undefined, signal }).stop();
+  await using watch = await watchLeases(etcd.store, etcd.prefix, { snapshot() {}, events() {} }, { signal });
+  return formatSubnetFile({ network: network.ipv4?.network, subnet: lease.subnet.ipv4, mtu: 1450, ipMasq: false }) + watch.revision;
+}
+`,
+      );
       for (const dir of LIBRARIES) {
         // The README as installed: the one the tarball ships.
         const readme = await readFile(join(project, "node_modules", "@podnet", dir, "README.md"), "utf8");

@@ -23,25 +23,25 @@ import { checkPrefix, DEFAULT_PREFIX } from "./keys.js";
  */
 export interface ConnectionSettings {
   /** Comma-separated client URLs or host:port pairs. */
-  readonly endpoints?: string;
+  readonly endpoints?: string | undefined;
   /** The etcd prefix of the network, default `/coreos.com/network`. */
-  readonly prefix?: string;
+  readonly prefix?: string | undefined;
   /** The CA file; given alone, it turns on server-only TLS. */
-  readonly cacert?: string;
+  readonly cacert?: string | undefined;
   /** The client certificate file (with `key`). */
-  readonly cert?: string;
+  readonly cert?: string | undefined;
   /** The client key file (with `cert`). */
-  readonly key?: string;
+  readonly key?: string | undefined;
   /** The etcd user, `name` or `name:password`. */
-  readonly user?: string;
+  readonly user?: string | undefined;
   /** The etcd password. */
-  readonly password?: string;
+  readonly password?: string | undefined;
   /** A file whose first line is the etcd password (wins over `password`). */
-  readonly passwordFile?: string;
+  readonly passwordFile?: string | undefined;
   /** The dial timeout as a duration (`2s`, `500ms`), default 2 s. */
-  readonly dialTimeout?: string;
+  readonly dialTimeout?: string | undefined;
   /** The deadline of each request as a duration, default 5 s. */
-  readonly commandTimeout?: string;
+  readonly commandTimeout?: string | undefined;
 }
 
 /** The name of one connection setting. */

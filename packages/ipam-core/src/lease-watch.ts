@@ -82,7 +82,7 @@ export interface LeaseWatchOptions {
    */
   keepLeases?: boolean;
   /** Stops the watch once aborted, as {@link LeaseWatch.stop} does; an already aborted signal rejects at once. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** A running lease watch. */

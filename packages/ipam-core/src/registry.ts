@@ -62,9 +62,9 @@ export interface AcquireRequest {
   readonly network: LeaseNetwork;
   readonly attrs: LeaseAttrs;
   /** The subnet held before (a hint, e.g. from the subnet file); taken only if nobody holds it. */
-  readonly previous?: LeaseSubnet;
+  readonly previous?: LeaseSubnet | undefined;
   /** TTL of a newly created lease; default the registry's. */
-  readonly ttlSeconds?: number;
+  readonly ttlSeconds?: number | undefined;
   /** Uniform in [0, 1); default Math.random. */
   readonly random?: () => number;
   /** How many lost races (or unreachable-etcd failures) to retry through; default 10. */
@@ -77,7 +77,7 @@ export interface AcquireRequest {
   /** Appended to the refusal of an incomplete lease, e.g. which flag supplies the VtepMAC. */
   readonly incompleteHint?: string;
   /** Stops retrying once aborted: `acquire` then rejects with the signal's reason (nothing is left half-written). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /**
    * A revision the caller read at or after its own start (the config's, say): a fresh
    * registry's scan for this host reads the leases there, one snapshot with what the caller
@@ -115,7 +115,7 @@ export interface KeepAliveOptions {
   /** A renewal failed for another reason (etcd unreachable); the loop retries. */
   readonly onError?: (err: PodnetError) => void;
   /** Stops the loop once aborted, as {@link KeepAliveHandle.stop} does (the lease is kept, not released). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A running keepalive loop. */
