@@ -72,7 +72,14 @@ function plain(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 }
 
 /** Starts a proxy on 127.0.0.1 to the member at `target` (an `http://` client URL). */
-export async function grpcProxy(target: string, opts: { lose?: LostReplies } = {}): Promise<GrpcProxy> {
+export async function grpcProxy(
+  target: string,
+  opts: {
+    lose?: LostReplies;
+    /** Awaited before a call of `path` is forwarded (the call waits; a failure refuses it): e.g. compact etcd between two reads. */
+    before?: (path: string) => Promise<void> | undefined;
+  } = {},
+): Promise<GrpcProxy> {
   const calls: string[] = [];
   const streams = new Set<ServerHttp2Stream>();
   let holding = false;
@@ -102,6 +109,19 @@ export async function grpcProxy(target: string, opts: { lose?: LostReplies } = {
       stream.pause();
       return;
     }
+    const waiting = opts.before?.(path);
+    if (waiting === undefined) pass(stream, path, headers);
+    else {
+      stream.pause();
+      waiting.then(
+        () => pass(stream, path, headers),
+        () => stream.close(constants.NGHTTP2_REFUSED_STREAM),
+      );
+    }
+  });
+  /** Forwards one call to the member and its reply back (or drops the reply, when it is to be lost). */
+  const pass = (stream: ServerHttp2Stream, path: string, headers: IncomingHttpHeaders): void => {
+    if (stream.closed) return;
     let out: ClientHttp2Stream;
     try {
       out = member().request({ ":method": "POST", ":path": path, ...plain(headers) });
@@ -138,7 +158,7 @@ export async function grpcProxy(target: string, opts: { lose?: LostReplies } = {
       stream.on("wantTrailers", () => stream.sendTrailers(trailers));
       out.pipe(stream);
     });
-  });
+  };
   const ep = await listen(server);
   return {
     url: `http://${ep.endpoint}`,

@@ -16,6 +16,7 @@ export {
   MAX_LEASE_TTL_SECONDS,
 } from "./etcd/limits.js";
 export * from "./etcd/server-version.js";
+export * from "./etcd/snapshot-read.js";
 export type * from "./etcd/store.js";
 export * from "./etcdv2/v2-keyspace.js";
 export * from "./host-lease.js";

@@ -8,6 +8,7 @@ import { type AllocationDecision, decideFrom, subnetsOverlap } from "./allocator
 import { keepBackendData, missingBackendData } from "./backend-data.js";
 import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
+import { readSnapshot } from "./etcd/snapshot-read.js";
 import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
 import { isStoreClosed } from "./etcd/store-closed.js";
 import { HostScan } from "./host-scan.js";
@@ -269,16 +270,21 @@ export class LeaseRegistry {
    * into columns: for views over many leases, which need no object per lease (see lease-table.ts).
    * `rows: false` for a table of counts and spans only (see LeaseTableBuilder). With the
    * `network` the leases are handed out from, the listing is fetched as sub-ranges at once
-   * (see scan-splits.ts); `revision` reads the table at that snapshot.
+   * (see scan-splits.ts); `revision` reads the table at that snapshot (compacted: the caller
+   * reads again, see readSnapshot).
    */
   async table(opts: { rows?: boolean; network?: LeaseNetwork; revision?: number } = {}): Promise<LeaseTable> {
-    const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
-    const { revision } = await this.store.scan(subnetsPrefix(this.prefix), (kv) => builder.add(kv), {
-      ...(opts.revision !== undefined && { revision: opts.revision }),
-      ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
-      ...(this.onListProgress && { onPage: this.onListProgress }),
-    });
-    return builder.finish(revision);
+    const read = async (): Promise<LeaseTable> => {
+      const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
+      const { revision } = await this.store.scan(subnetsPrefix(this.prefix), (kv) => builder.add(kv), {
+        ...(opts.revision !== undefined && { revision: opts.revision }),
+        ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
+        ...(this.onListProgress && { onPage: this.onListProgress }),
+      });
+      return builder.finish(revision);
+    };
+    // Its pages (sub-ranges) are pinned to one revision: unpinned, a compaction in between reads again.
+    return opts.revision === undefined ? readSnapshot(read) : read();
   }
 
   /**

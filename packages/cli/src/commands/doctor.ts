@@ -2,11 +2,13 @@ import { existsSync } from "node:fs";
 import {
   checkEndpoints,
   findHostLease,
+  isPodnetError,
   type LeaseListing,
   LeaseRegistry,
   normaliseEndpoints,
   PodnetError,
   parseIPv4,
+  readSnapshot,
   type Store,
   waitedText,
   wantsTls,
@@ -142,32 +144,22 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
       revision: null,
     };
   }
-  // The leases first, then the config as it stood at the listing's revision: one snapshot.
-  let listing: LeaseListing | undefined;
-  let listError: unknown;
-  try {
-    listing = await new LeaseRegistry(store, { prefix: ctx.globals.prefix }).list();
-  } catch (err) {
-    listError = err;
-  }
-  let state: NetworkState | undefined;
-  try {
-    state = await readNetwork(store, ctx.globals.prefix, {
-      ...(listing !== undefined && { revision: listing.revision }),
-    });
-    checks.push(...configChecks(state));
-  } catch (err) {
+  const { listed, config } = await readSnapshot((last) => leasesThenConfig(store, ctx.globals.prefix, last));
+  const state = "value" in config ? config.value : undefined;
+  if ("value" in config) checks.push(...configChecks(config.value));
+  else {
     checks.push({
       section: "config",
       name: "present",
       status: "fail",
-      detail: `cannot read the config: ${messageOf(err)}`,
+      detail: `cannot read the config: ${messageOf(config.error)}`,
     });
   }
   bar.update(2, STEPS);
   let leases: { listing: LeaseListing; ttls: ReadonlyMap<string, number> | undefined } | undefined;
   try {
-    if (listing === undefined) throw listError;
+    if ("error" in listed) throw listed.error;
+    const listing = listed.value;
     const lookup = await lookupTtls(store, listing, "auto");
     noteTtls(lookup);
     leases = { listing, ttls: lookup.ttls };
@@ -183,7 +175,36 @@ async function diagnose(ctx: Context, flags: DoctorFlags, bar: Progress): Promis
   bar.update(3, STEPS);
   checks.push(...(await hostChecks(flags, store, state, leases)));
   bar.update(STEPS, STEPS);
-  return { checks, revision: listing?.revision ?? state?.revision ?? null };
+  const revision = "value" in listed ? listed.value.revision : state?.revision;
+  return { checks, revision: revision ?? null };
+}
+
+/** A read's answer or its failure, kept as a value. */
+type Settled<T> = { readonly value: T } | { readonly error: unknown };
+
+const settle = <T>(read: Promise<T>): Promise<Settled<T>> =>
+  read.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+
+/**
+ * The leases first, then the config as it stood at the listing's revision: one snapshot, each
+ * read's failure kept as a value. Before the last attempt a compacted revision throws, so
+ * readSnapshot reads both again at a fresh one (a new registry: a listing of its own).
+ */
+async function leasesThenConfig(
+  store: Store,
+  prefix: string,
+  last: boolean,
+): Promise<{ listed: Settled<LeaseListing>; config: Settled<NetworkState> }> {
+  const listed = await settle(new LeaseRegistry(store, { prefix }).list());
+  const at = "value" in listed ? { revision: listed.value.revision } : {};
+  const config = await settle(readNetwork(store, prefix, at));
+  for (const read of [listed, config]) {
+    if (!last && "error" in read && isPodnetError(read.error, "compacted")) throw read.error;
+  }
+  return { listed, config };
 }
 
 /**

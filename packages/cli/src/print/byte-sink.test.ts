@@ -70,4 +70,46 @@ describe("ByteSink", () => {
     expect(waits).toBeGreaterThan(5);
     expect(Buffer.concat(got).toString("utf8")).toBe(expected.join(""));
   });
+
+  it("fills a buffer again only when the reader let go of it, and says it is blocked while the reader waits", () => {
+    for (const taken of [true, false]) {
+      // The reader keeps the very chunks it was handed, as a pipe's queue does.
+      const held: Uint8Array[] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      const copies: string[] = [];
+      const out = new ByteSink(
+        (chunk) => {
+          if (typeof chunk === "string") throw new Error("no text chunk expected");
+          held.push(chunk);
+          buffers.add(chunk.buffer);
+          copies.push(Buffer.from(chunk).toString("latin1"));
+          return undefined;
+        },
+        () => taken,
+      );
+      let expected = "";
+      for (let k = 0; k < 30_000; k++) {
+        const line = `lease ${k}\n`;
+        out.room(line.length);
+        out.ascii(line);
+        expected += line;
+        expect(out.blocked).toBe(false);
+      }
+      out.end();
+      expect(copies.join("")).toBe(expected);
+      if (taken) expect(buffers.size).toBe(1);
+      else {
+        // Not reused: every chunk the reader still holds is as it was handed on.
+        expect(buffers.size).toBe(held.length);
+        expect(held.map((c) => Buffer.from(c).toString("latin1")).join("")).toBe(expected);
+      }
+    }
+    const waiting = new ByteSink(() => new Promise<void>(() => undefined));
+    waiting.room(1 << 17);
+    waiting.ascii("x".repeat(1 << 17));
+    waiting.end();
+    expect(waiting.blocked).toBe(true);
+    expect(waiting.wait()).toBeInstanceOf(Promise);
+    expect(waiting.blocked).toBe(false);
+  });
 });

@@ -2,7 +2,8 @@
  * Output bytes as they are made: text is encoded into 64 kB buffers (joined into ~16 k
  * characters first, for fewer encodes), and a listing's rows can be written into the buffer
  * directly, digit by digit, with no string per row. Full buffers go to `send`, which may ask
- * the writer to wait (stdout's drain); the writer checks {@link ByteSink.wait} between rows.
+ * the writer to wait (stdout's drain); a row writer yields to its driver only when
+ * {@link ByteSink.blocked}, and the driver then waits on {@link ByteSink.wait}.
  */
 
 /** Output is handed on in buffers of this many bytes: big enough for few writes, small enough to stay out of V8's large-object space. */
@@ -23,8 +24,20 @@ export class ByteSink {
   private pending = "";
   private waiting: Promise<void> | undefined;
 
-  constructor(private readonly send: Send) {
+  /**
+   * `taken` says, right after a chunk was sent, whether the receiver already let go of it
+   * (stdout: nothing left in its queue); only then is the buffer filled again. Default: never.
+   */
+  constructor(
+    private readonly send: Send,
+    private readonly taken: () => boolean = () => false,
+  ) {
     this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
+  }
+
+  /** Whether the output asked the writer to wait: a row writer yields to its driver only then. */
+  get blocked(): boolean {
+    return this.waiting !== undefined;
   }
 
   /** What the writer must wait for before writing more, once; undefined when nothing. */
@@ -157,10 +170,12 @@ export class ByteSink {
   private flush(): void {
     if (this.used === 0) return;
     const full = this.buf.subarray(0, this.used);
-    // The stream may keep the buffer until it is written: never reuse it.
-    this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
     this.used = 0;
     this.hand(full);
+    // A stream that still holds the bytes (a pipe's queue) may keep the buffer until they are
+    // written: it is not reused then. One that took them at once (a file, /dev/null, a pipe
+    // with room) holds nothing of it, and refilling it spares 250 dead 64 kB buffers a listing.
+    if (!this.taken()) this.buf = Buffer.allocUnsafe(BUFFER_BYTES);
   }
 
   private hand(chunk: Uint8Array | string): void {

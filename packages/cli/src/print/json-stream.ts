@@ -88,7 +88,7 @@ export function* writeJsonArray(texts: Iterable<string>, out: ByteSink): Generat
   for (const text of texts) {
     out.text(sep + text);
     sep = ",";
-    yield;
+    if (out.blocked) yield;
   }
   out.text(sep === "[" ? "[]" : "]");
 }

@@ -154,7 +154,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
     if (!table.isCanonical(i) || (data && typeof vni !== "number")) {
       out.text(sep + leaseJson({ lease: table.lease(i), ttlSeconds: rows.ttl(i) }));
       sep = ",";
-      yield;
+      if (out.blocked) yield;
       continue;
     }
     const typeName = table.backendType(i);
@@ -191,7 +191,7 @@ export function* writeLeasesJson(views: ViewSource, out: ByteSink): Generator<un
     out.bytes(REVISION);
     out.jsonNumber(table.modRevision(i));
     out.buf[out.used++] = 125; // }
-    yield;
+    if (out.blocked) yield;
   }
   out.text(sep === "[" ? "[]" : "]");
 }

@@ -69,8 +69,11 @@ export async function print(
   format: OutputFormat,
   pretty = process.stdout.isTTY === true,
 ): Promise<void> {
-  const out = new ByteSink((chunk) =>
-    process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r)),
+  const out = new ByteSink(
+    (chunk) =>
+      process.stdout.write(chunk) ? undefined : new Promise<void>((r) => process.stdout.once("drain", r)),
+    // Written through at once: stdout keeps no reference to the chunk (see Writable's writableLength).
+    () => process.stdout.writableLength === 0,
   );
   await emit(result, format, out, pretty);
   out.end();

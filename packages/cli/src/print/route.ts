@@ -275,14 +275,14 @@ export function* writeRoutesJson(
       out.ascii(sep);
       row(i);
       sep = ",";
-      yield;
+      if (out.blocked) yield;
     }
   }
   const texts = rows === undefined ? eachRoute(sorted, configVni) : ipv6Routes(sorted, configVni);
   for (const route of texts) {
     out.text(sep + routeJson(route));
     sep = ",";
-    yield;
+    if (out.blocked) yield;
   }
   out.text(sep === "[" ? "[]" : "]");
 }
@@ -538,7 +538,7 @@ function* tableRouteLines(
         out.ascii(c.ttl);
         pad(out, c.ttl.length, 7);
         out.ascii(c.reservation ? "yes\n" : "no\n");
-        yield;
+        if (out.blocked) yield;
       }
     },
   };

@@ -23,6 +23,7 @@ import { livenessFor } from "./h2/liveness.js";
 import { ttlsOf } from "./lease-ttls.js";
 import { checkLeaseTtl, checkRequestSize, DEFAULT_MAX_REQUEST_BYTES } from "./limits.js";
 import { keyValueAt } from "./reply-decoders.js";
+import { readSnapshot } from "./snapshot-read.js";
 import { runScan } from "./split-scan.js";
 import type {
   Compare,
@@ -227,9 +228,13 @@ class EtcdStore implements Store {
   }
 
   async list(prefix: string, opts?: ScanOptions): Promise<ReadResult<KeyValue[]>> {
-    const out: KeyValue[] = [];
-    const { revision } = await this.scan(prefix, (c) => out.push(keyValueAt(c)), opts);
-    return { revision, value: out };
+    const read = async (): Promise<ReadResult<KeyValue[]>> => {
+      const out: KeyValue[] = [];
+      const { revision } = await this.scan(prefix, (c) => out.push(keyValueAt(c)), opts);
+      return { revision, value: out };
+    };
+    // Later pages are pinned to the first one's revision: unpinned, a compaction between them reads again.
+    return opts?.revision === undefined ? readSnapshot(read) : read();
   }
 
   async scan(prefix: string, visit: (kv: KeyValueCursor) => void, opts?: ScanOptions): Promise<ScanResult> {

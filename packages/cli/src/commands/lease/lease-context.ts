@@ -5,12 +5,14 @@
 import {
   type AcquireResult,
   findLeases,
+  isPodnetError,
   type Lease,
   type LeaseListing,
   LeaseRegistry,
   type LeaseTable,
   type LeaseTarget,
   PodnetError,
+  readSnapshot,
   sameSubnet,
 } from "@podnet/ipam-core";
 import {
@@ -49,13 +51,33 @@ export async function readTableAtConfig(
   opts: { rows?: boolean } = {},
 ): Promise<{ registry: LeaseRegistry; table: LeaseTable; networkState: NetworkState }> {
   const registry = await openRegistry(ctx);
-  const networkState = await readNetwork(await ctx.store(), ctx.globals.prefix);
-  const table = await registry.table({
-    ...(opts.rows !== undefined && { rows: opts.rows }),
-    revision: networkState.revision,
-    ...(networkState.state === "valid" && { network: networkState.network }),
+  const store = await ctx.store();
+  // Read again at a fresh revision when etcd compacts the config's between the two reads.
+  return readSnapshot(async () => {
+    const networkState = await readNetwork(store, ctx.globals.prefix);
+    const table = await registry.table({
+      ...(opts.rows !== undefined && { rows: opts.rows }),
+      revision: networkState.revision,
+      ...(networkState.state === "valid" && { network: networkState.network }),
+    });
+    return { registry, table, networkState };
   });
-  return { registry, table, networkState };
+}
+
+/**
+ * Every entry under `<prefix>/subnets/` as a table for the views that need the leases only
+ * (`lease list`): as {@link readTableAtConfig} reads it (the config's network cuts the listing
+ * into sub-ranges etcd serves at once), or as one range when the user's role may not read the
+ * config, which such a view does not need.
+ */
+export async function readLeaseTable(ctx: Context): Promise<{ registry: LeaseRegistry; table: LeaseTable }> {
+  try {
+    return await readTableAtConfig(ctx);
+  } catch (err) {
+    if (!isPodnetError(err, "permission")) throw err;
+    const registry = await openRegistry(ctx);
+    return { registry, table: await registry.table() };
+  }
 }
 
 /** The network config from etcd, validated; a missing or invalid one is a one-sentence error. */

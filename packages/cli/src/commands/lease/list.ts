@@ -11,7 +11,7 @@ import {
 } from "../../print/lease.js";
 import { LazyArray } from "../../print/output.js";
 import { lookupTtls, noteTtls, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
-import { openRegistry, tableViews, warnAboutListing } from "./lease-context.js";
+import { readLeaseTable, tableViews, warnAboutListing } from "./lease-context.js";
 
 /** `podnet lease list`: every lease and reservation with its TTL; damaged and foreign entries as warnings. */
 export function listCommand(): Command {
@@ -20,8 +20,7 @@ export function listCommand(): Command {
     .description("list the leases and reservations under <prefix>/subnets/, with their remaining TTL");
   return withTtlOptions(cmd).action(
     withContext(async (ctx, flags: { ttl?: boolean; ttlAutoMax?: string }) => {
-      const registry = await openRegistry(ctx);
-      const table = await registry.table();
+      const { table } = await readLeaseTable(ctx);
       const lookup = await lookupTtls(await ctx.store(), table, ttlModeOf(flags.ttl, flags.ttlAutoMax));
       // Only the table is held; each lease and its json, row or line is made as it is printed.
       const views = tableViews(table, lookup);
