@@ -165,6 +165,10 @@ describe.skipIf(!built)("the published packages", () => {
             module: "nodenext",
             moduleResolution: "nodenext",
             strict: true,
+            // What a strictest-config consumer turns on: the types and the examples hold there too.
+            exactOptionalPropertyTypes: true,
+            noUncheckedIndexedAccess: true,
+            skipLibCheck: false,
             noEmit: true,
             types: ["node"],
           },
@@ -172,6 +176,25 @@ describe.skipIf(!built)("the published packages", () => {
         }),
       );
       await mkdir(join(project, "examples"));
+      // Compiled with the README blocks, not run: a value that may be undefined (an environment
+      // variable, a subnet file that may not exist) passed where an option may be left out.
+      await writeFile(
+        join(project, "examples", "optional-values.ts"),
+        `import { connect, connectFromEnv, type LeaseNetwork, LeaseRegistry, watchLeases } from "@podnet/ipam-core";
+import { formatSubnetFile, readSubnetFile } from "@podnet/netcfg";
+export async function start(network: LeaseNetwork, signal?: AbortSignal): Promise<string> {
+  await using etcd = await connectFromEnv({ endpoints: process.env["MY_ETCD"], dialTimeout: process.env["MY_DIAL"] });
+  (await connect({ endpoints: ["127.0.0.1:2379"], caFile: process.env["MY_CA"], user: process.env["MY_USER"] })).close();
+  await using registry = new LeaseRegistry(etcd.store, { prefix: etcd.prefix });
+  const file = await readSubnetFile("/run/flannel/subnet.env");
+  const attrs = { publicIP: "192.0.2.1", publicIPv6: null };
+  const { lease } = await registry.acquire({ network, attrs, previous: file?.previousSubnet(), signal });
+  registry.keepAlive(lease, { onLost: () => undefined, signal }).stop();
+  await using watch = await watchLeases(etcd.store, etcd.prefix, { snapshot() {}, events() {} }, { signal });
+  return formatSubnetFile({ network: network.ipv4?.network, subnet: lease.subnet.ipv4, mtu: 1450, ipMasq: false }) + watch.revision;
+}
+`,
+      );
       for (const dir of LIBRARIES) {
         // The README as installed: the one the tarball ships.
         const readme = await readFile(join(project, "node_modules", "@podnet", dir, "README.md"), "utf8");
@@ -189,7 +212,7 @@ describe.skipIf(!built)("the published packages", () => {
         expect(examples.filter((e) => e.name.startsWith(`${dir}-`)).length).toBeGreaterThan(2);
     });
 
-    it("every README code block compiles with tsc --noEmit (strict, module nodenext)", async () => {
+    it("every README code block compiles with tsc --noEmit (strict, exactOptionalPropertyTypes, module nodenext)", async () => {
       const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
       const result = await run(process.execPath, [tsc, "--noEmit", "-p", project], { cwd: project }).catch(
         (err: { stdout: string }) => ({ stdout: err.stdout, failed: true }),
@@ -222,6 +245,148 @@ describe.skipIf(!built)("the published packages", () => {
       }
       expect(failures).toEqual([]);
     }, 300_000);
+
+    it("on the default transport nothing of etcd3, grpc-js or protobufjs is needed, watches included", async () => {
+      const ts = (await import(join(project, "node_modules", "typescript", "lib", "typescript.js"))) as {
+        default: typeof import("typescript");
+      };
+      // The same install with those packages gone: a program that loaded one would fail.
+      const lean = await tempDir("podnet-consumer-lean-");
+      await cp(join(project, "node_modules"), join(lean, "node_modules"), {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
+      await cp(join(project, "package.json"), join(lean, "package.json"));
+      for (const dir of ["etcd3", "@grpc", "protobufjs"])
+        await rm(join(lean, "node_modules", dir), { recursive: true });
+      const etcdExamples = examples.filter(
+        (e) => e.name.startsWith("ipam-core-1") || e.name.startsWith("ipam-core-2"),
+      );
+      expect(etcdExamples).toHaveLength(2);
+      for (const example of etcdExamples) {
+        const js = ts.default.transpileModule(await readFile(example.file, "utf8"), {
+          compilerOptions: { target: ts.default.ScriptTarget.ES2022, module: ts.default.ModuleKind.ESNext },
+        }).outputText;
+        const out = join(lean, `${example.name}.mjs`);
+        await writeFile(out, js);
+        const env = {
+          PATH: process.env["PATH"],
+          HOME: process.env["HOME"],
+          PODNET_ENDPOINTS: etcd().endpoints.join(","),
+        };
+        const result = await run(process.execPath, [out], { cwd: lean, env, timeout: 60_000 }).catch(
+          (err: { code?: number; stderr?: string }) => ({
+            stdout: "",
+            stderr: `exited ${err.code}: ${err.stderr}`,
+          }),
+        );
+        expect(result.stderr, example.name).toBe("");
+      }
+    }, 120_000);
+
+    it("a CommonJS consumer can require() both libraries", async () => {
+      const file = join(project, "consumer.cjs");
+      await writeFile(
+        file,
+        [
+          'const core = require("@podnet/ipam-core");',
+          'const netcfg = require("@podnet/netcfg");',
+          "console.log(typeof core.connectFromEnv, typeof core.LeaseRegistry, typeof netcfg.validateConfigText);",
+        ].join("\n"),
+      );
+      const { stdout } = await run(process.execPath, [file], { cwd: project, timeout: 30_000 });
+      expect(stdout).toBe("function function function\n");
+    });
+
+    // A program that forgets an order of closing must still end by itself, and a call on a
+    // closed connection must say so rather than blame an etcd that is up.
+    it("after close: calls say the connection is closed, and a watch or keepAlive left running lets the process end", async () => {
+      const file = join(project, "after-close.mjs");
+      await writeFile(
+        file,
+        `import { connectFromEnv, encodeVxlanData, LeaseRegistry, parseIPv4, parseIPv4Cidr, watchLeases } from "@podnet/ipam-core";
+const network = { ipv4: { network: parseIPv4Cidr("10.4.0.0/16"), subnetLen: 24, min: parseIPv4("10.4.1.0"), max: parseIPv4("10.4.255.0") } };
+const attrs = { publicIP: "192.0.2.4", publicIPv6: null, backendType: "vxlan", backendData: encodeVxlanData({ vni: 1, vtepMac: "02:00:00:00:00:04" }) };
+const etcd = await connectFromEnv({ prefix: "/podnet-after-close" });
+const registry = new LeaseRegistry(etcd.store, { prefix: etcd.prefix });
+const { lease } = await registry.acquire({ network, attrs });
+// A keepAlive never stopped: closing the registry stops it.
+registry.keepAlive(lease, { onLost: (err) => console.log("lost: " + err.message) });
+await registry.release(lease);
+await registry.close();
+// A watch never stopped, its store closed under it: it ends, saying why.
+const errors = [];
+await watchLeases(etcd.store, etcd.prefix, { snapshot() {}, events() {}, error: (err) => errors.push(err.message) });
+etcd.close();
+try {
+  await etcd.store.get("/podnet-after-close/config");
+} catch (err) {
+  console.log(err.name + " " + err.code + ": " + err.message);
+}
+process.on("exit", () => console.log("watch errors: " + errors.join(" | ")));
+`,
+      );
+      const env = {
+        PATH: process.env["PATH"],
+        HOME: process.env["HOME"],
+        PODNET_ENDPOINTS: etcd().endpoints.join(","),
+      };
+      // Killed (and failing) if anything it left behind keeps the process alive.
+      const { stdout, stderr } = await run(process.execPath, [file], { cwd: project, env, timeout: 30_000 });
+      const closed = "the etcd connection is closed; connect again to use etcd";
+      expect(stdout).toBe(`PodnetError failed: ${closed}\nwatch errors: ${closed}\n`);
+      expect(stderr).toBe("");
+    }, 60_000);
+
+    // What a caller in plain JavaScript gets wrong that the types would have caught: one
+    // sentence each, not a TypeError from deep inside, nor a setting silently ignored.
+    it("plain JavaScript mistakes are usage errors in one sentence", async () => {
+      const file = join(project, "mistakes.mjs");
+      await writeFile(
+        file,
+        `import { connect, connectFromEnv, isPodnetError, LeaseRegistry } from "@podnet/ipam-core";
+import { validateConfigText, writeConfig } from "@podnet/netcfg";
+const endpoint = process.env.PODNET_ENDPOINTS;
+const etcd = await connectFromEnv({ prefix: "/podnet-mistakes" });
+const mistakes = {
+  "connectFromEnv(endpoint)": () => connectFromEnv(endpoint),
+  "connectFromEnv({ endpoints: [endpoint] })": () => connectFromEnv({ endpoints: [endpoint] }),
+  "connectFromEnv({ dialTimeout: 2000 })": () => connectFromEnv({ dialTimeout: 2000 }),
+  "connect()": () => connect(),
+  "new LeaseRegistry(store)": () => new LeaseRegistry(etcd.store),
+  "writeConfig(store, prefix, text)": () => writeConfig(etcd.store, etcd.prefix, '{"Network":"10.5.0.0/16"}'),
+  "writeConfig(store, prefix, object, 0)": () => writeConfig(etcd.store, etcd.prefix, { Network: "10.5.0.0/16" }, 0),
+};
+for (const [call, run] of Object.entries(mistakes)) {
+  try {
+    await run();
+    console.log(call + " did not fail");
+  } catch (err) {
+    console.log(call + " -> " + (isPodnetError(err, "usage") ? "usage: " : "NOT A USAGE ERROR: ") + err.message);
+  }
+}
+const verdict = validateConfigText({ Network: "10.5.0.0/16" });
+console.log("validateConfigText(object) -> " + verdict.valid + ": " + verdict.errors.map((e) => e.message).join("; "));
+etcd.close();
+`,
+      );
+      const env = {
+        PATH: process.env["PATH"],
+        HOME: process.env["HOME"],
+        PODNET_ENDPOINTS: etcd().endpoints.join(","),
+      };
+      const { stdout } = await run(process.execPath, [file], { cwd: project, env, timeout: 30_000 });
+      const lines = stdout.trimEnd().split("\n");
+      expect(lines).toHaveLength(8);
+      for (const line of lines.slice(0, 7)) expect(line).toMatch(/ -> usage: [^\n]+[^.]$/);
+      expect(lines.join("\n")).not.toMatch(
+        /is not a function|Cannot read properties|BigInt|cannot reach etcd/,
+      );
+      expect(lines[0]).toContain(`not the string "${etcd().endpoints[0]}"`);
+      expect(lines[7]).toBe(
+        "validateConfigText(object) -> false: the config must be JSON text, not an object; validateConfig takes a parsed document",
+      );
+    }, 60_000);
   });
 
   describe("@podnet/cli installed with npm into a fresh project, run as node_modules/.bin/podnet", () => {

@@ -23,25 +23,25 @@ import { checkPrefix, DEFAULT_PREFIX } from "./keys.js";
  */
 export interface ConnectionSettings {
   /** Comma-separated client URLs or host:port pairs. */
-  readonly endpoints?: string;
+  readonly endpoints?: string | undefined;
   /** The etcd prefix of the network, default `/coreos.com/network`. */
-  readonly prefix?: string;
+  readonly prefix?: string | undefined;
   /** The CA file; given alone, it turns on server-only TLS. */
-  readonly cacert?: string;
+  readonly cacert?: string | undefined;
   /** The client certificate file (with `key`). */
-  readonly cert?: string;
+  readonly cert?: string | undefined;
   /** The client key file (with `cert`). */
-  readonly key?: string;
+  readonly key?: string | undefined;
   /** The etcd user, `name` or `name:password`. */
-  readonly user?: string;
+  readonly user?: string | undefined;
   /** The etcd password. */
-  readonly password?: string;
+  readonly password?: string | undefined;
   /** A file whose first line is the etcd password (wins over `password`). */
-  readonly passwordFile?: string;
+  readonly passwordFile?: string | undefined;
   /** The dial timeout as a duration (`2s`, `500ms`), default 2 s. */
-  readonly dialTimeout?: string;
+  readonly dialTimeout?: string | undefined;
   /** The deadline of each request as a duration, default 5 s. */
-  readonly commandTimeout?: string;
+  readonly commandTimeout?: string | undefined;
 }
 
 /** The name of one connection setting. */
@@ -100,6 +100,7 @@ export function resolveConnectionSettings(
   given: ConnectionSettings = {},
   env: Environment = process.env,
 ): ResolvedConnection {
+  checkSettings(given);
   const sources: Partial<Record<ConnectionSetting, string>> = {};
   const pick = (name: ConnectionSetting): string | undefined => {
     const value = given[name];
@@ -163,6 +164,39 @@ export function resolveConnectionSettings(
     commandTimeoutMs: duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT_MS),
   };
   return { connection, prefix, sources };
+}
+
+/**
+ * A usage error for settings that are not an object of strings (a caller in plain JavaScript
+ * passing an endpoint, or connect()'s list or milliseconds), rather than a TypeError or a
+ * setting silently ignored.
+ */
+function checkSettings(given: unknown): void {
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    throw new PodnetError(
+      "usage",
+      `connection settings must be an object such as { endpoints: "http://127.0.0.1:2379" }, not ${
+        typeof given === "string"
+          ? `the string ${JSON.stringify(given)}`
+          : Array.isArray(given)
+            ? "a list"
+            : String(given)
+      }`,
+    );
+  }
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined || typeof value === "string" || !(name in CONNECTION_ENV)) continue;
+    const example =
+      name === "endpoints"
+        ? '"http://10.0.0.1:2379,http://10.0.0.2:2379"'
+        : name.endsWith("Timeout")
+          ? '"2s"'
+          : "a string";
+    throw new PodnetError(
+      "usage",
+      `the ${name} setting must be a string such as ${example}, not ${Array.isArray(value) ? "a list" : `the ${typeof value} ${String(value)}`}`,
+    );
+  }
 }
 
 /** The environment variable that picks the etcd transport: `h2` (the default) or `grpc-js` (etcd3). */

@@ -6,6 +6,7 @@
  */
 import { isPodnetError } from "./errors.js";
 import type { KeyValue, Store, Watch, WatchEvent } from "./etcd/store.js";
+import { isStoreClosed } from "./etcd/store-closed.js";
 import { subnetsPrefix } from "./keys.js";
 import { type DamagedEntry, decodeEntry, decodeListing, type Lease, type LeaseListing } from "./lease.js";
 import { classifyEntry, leaseNameOf } from "./lease-codec.js";
@@ -81,7 +82,7 @@ export interface LeaseWatchOptions {
    */
   keepLeases?: boolean;
   /** Stops the watch once aborted, as {@link LeaseWatch.stop} does; an already aborted signal rejects at once. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** A running lease watch. */
@@ -241,6 +242,8 @@ class LeaseWatcher {
     } catch {
       // A throwing error handler must not stop the watcher.
     }
+    // A closed store never answers again: retrying would only keep the process alive.
+    if (isStoreClosed(err)) void this.stop();
   }
 
   private retry(step: () => Promise<void> | void): void {

@@ -10,6 +10,7 @@ import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
 import { readSnapshot } from "./etcd/snapshot-read.js";
 import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
+import { isStoreClosed } from "./etcd/store-closed.js";
 import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -62,9 +63,9 @@ export interface AcquireRequest {
   readonly network: LeaseNetwork;
   readonly attrs: LeaseAttrs;
   /** The subnet held before (a hint, e.g. from the subnet file); taken only if nobody holds it. */
-  readonly previous?: LeaseSubnet;
+  readonly previous?: LeaseSubnet | undefined;
   /** TTL of a newly created lease; default the registry's. */
-  readonly ttlSeconds?: number;
+  readonly ttlSeconds?: number | undefined;
   /** Uniform in [0, 1); default Math.random. */
   readonly random?: () => number;
   /** How many lost races (or unreachable-etcd failures) to retry through; default 10. */
@@ -77,7 +78,7 @@ export interface AcquireRequest {
   /** Appended to the refusal of an incomplete lease, e.g. which flag supplies the VtepMAC. */
   readonly incompleteHint?: string;
   /** Stops retrying once aborted: `acquire` then rejects with the signal's reason (nothing is left half-written). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /**
    * A revision the caller read at or after its own start (the config's, say): a fresh
    * registry's scan for this host reads the leases there, one snapshot with what the caller
@@ -115,7 +116,7 @@ export interface KeepAliveOptions {
   /** A renewal failed for another reason (etcd unreachable); the loop retries. */
   readonly onError?: (err: PodnetError) => void;
   /** Stops the loop once aborted, as {@link KeepAliveHandle.stop} does (the lease is kept, not released). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A running keepalive loop. */
@@ -234,6 +235,8 @@ export class LeaseRegistry {
   private readonly duringListing = new Set<[OwnWrite, boolean][]>();
   private cacheWanted: boolean;
   private cache: Promise<LeaseCache> | undefined;
+  /** The stop functions of the running keepAlive loops; close() stops them. */
+  private readonly keepAlives = new Set<() => void>();
 
   private readonly onListProgress: ((keys: number, last: boolean) => void) | undefined;
 
@@ -241,6 +244,11 @@ export class LeaseRegistry {
     private readonly store: Store,
     opts: LeaseRegistryOptions,
   ) {
+    if (typeof opts?.prefix !== "string")
+      throw new PodnetError(
+        "usage",
+        "LeaseRegistry needs { prefix }, the etcd prefix of the network (such as etcd.prefix)",
+      );
     this.prefix = opts.prefix;
     this.ttlSeconds = opts.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     this.cacheWanted = opts.cache ?? false;
@@ -294,10 +302,11 @@ export class LeaseRegistry {
   }
 
   /**
-   * Stops the lease cache's watch, the only connection the registry holds of its own; the
-   * store is the caller's and stays open.
+   * Stops the keepAlive loops (the leases are kept) and the lease cache's watch, the only
+   * connection the registry holds of its own; the store is the caller's and stays open.
    */
   async close(): Promise<void> {
+    for (const stop of [...this.keepAlives]) stop();
     this.dropLive();
     await this.stopCache();
   }
@@ -658,7 +667,8 @@ export class LeaseRegistry {
 
   /**
    * Renews the lease whenever `renewMarginSeconds` of its TTL remain, retries failures every
-   * `retryIntervalSeconds`, and stops with `onLost` once the key is no longer ours.
+   * `retryIntervalSeconds`, and stops with `onLost` once the key is no longer ours, with
+   * `onError` once the store is closed, or when the registry is closed.
    */
   keepAlive(lease: Lease, opts: KeepAliveOptions): KeepAliveHandle {
     const margin = opts.renewMarginSeconds ?? DEFAULT_RENEW_MARGIN_SECONDS;
@@ -675,8 +685,12 @@ export class LeaseRegistry {
       if (stopped) return;
       const e = isPodnetError(err) ? err : new PodnetError("failed", String(err), { cause: err });
       if (e.code === "conflict" || e.code === "not-found") {
-        stopped = true;
+        stop();
         opts.onLost(e);
+      } else if (isStoreClosed(e)) {
+        // Nothing can renew through a closed store: say so once, and let the process end.
+        stop();
+        opts.onError?.(e);
       } else {
         opts.onError?.(e);
         schedule(retry);
@@ -704,7 +718,9 @@ export class LeaseRegistry {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", stop);
+      this.keepAlives.delete(stop);
     };
+    this.keepAlives.add(stop);
     if (opts.signal?.aborted) stop();
     opts.signal?.addEventListener("abort", stop, { once: true });
     return {

@@ -4,15 +4,15 @@ import { PodnetError } from "../errors.js";
 export interface ConnectionOptions {
   /** Client URLs or host:port pairs; a bare host:port gets http:// (https:// when TLS is set). */
   readonly endpoints: readonly string[];
-  readonly caFile?: string;
-  readonly certFile?: string;
-  readonly keyFile?: string;
-  readonly user?: string;
-  readonly password?: string;
+  readonly caFile?: string | undefined;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
   /** How long to wait for the first answer of an endpoint; default {@link DEFAULT_DIAL_TIMEOUT_MS}. */
-  readonly dialTimeoutMs?: number;
+  readonly dialTimeoutMs?: number | undefined;
   /** The deadline of each request; default {@link DEFAULT_COMMAND_TIMEOUT_MS}. */
-  readonly commandTimeoutMs?: number;
+  readonly commandTimeoutMs?: number | undefined;
   /** Accept any server certificate (etcdctl's --insecure-skip-tls-verify): no chain or name check. */
   readonly insecureSkipTlsVerify?: boolean;
   /** Keys per range request of a listing; default 32,768. */
@@ -47,7 +47,7 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
  * plain JavaScript gets a sentence, not a store whose every call times out at once).
  */
 export function resolveConnectionOptions(opts: ConnectionOptions): ResolvedConnectionOptions {
-  if (!Array.isArray(opts.endpoints)) {
+  if (!Array.isArray(opts?.endpoints)) {
     throw new PodnetError(
       "usage",
       'endpoints must be a list of etcd client URLs, like ["http://127.0.0.1:2379"]',

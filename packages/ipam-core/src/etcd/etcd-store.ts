@@ -40,6 +40,7 @@ import type {
   Watch,
   WatchHandlers,
 } from "./store.js";
+import { StoreClosedError } from "./store-closed.js";
 import { checkTlsFiles } from "./tls-files.js";
 import { type AttemptedWatch, WatchAttempts } from "./watch-attempts.js";
 
@@ -150,6 +151,7 @@ class EtcdStore implements Store {
     run: (client: EtcdClient, deadline: number) => Promise<T>,
     key?: string,
   ): Promise<T> {
+    if (this.closed) throw new StoreClosedError();
     try {
       return await this.pool.run(
         kind,
@@ -162,6 +164,8 @@ class EtcdStore implements Store {
   }
 
   private translate(err: unknown, timeoutMs: number, key?: string, endpoints = this.endpoints): PodnetError {
+    // A call the close cut short: the store's fault, not an unreachable etcd.
+    if (this.closed) return new StoreClosedError();
     const chosen = err instanceof AllEndpointsFailed ? bestError(err.errors) : err;
     return translateEtcdError(chosen, { endpoints, timeoutMs, ...(key !== undefined ? { key } : {}) });
   }
@@ -403,7 +407,11 @@ class EtcdStore implements Store {
         if (lost && endpoint !== undefined && !this.closed) this.pool.aside(endpoint);
         // A silent endpoint under a watch is one that left a keepalive ping unanswered this long.
         const timeoutMs = livenessFor(this.opts.dialTimeoutMs).timeoutMs;
-        handlers.error(translateEtcdError(err, { endpoints: this.endpoints, timeoutMs }));
+        handlers.error(
+          this.closed
+            ? new StoreClosedError()
+            : translateEtcdError(err, { endpoints: this.endpoints, timeoutMs }),
+        );
       },
     };
   }

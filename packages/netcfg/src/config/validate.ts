@@ -40,6 +40,11 @@ export interface ValidationResult {
 
 /** Validates a config document given as JSON text; malformed JSON gives one error with its line and column. */
 export function validateConfigText(text: string, opts: ValidateOptions = {}): ValidationResult {
+  // A caller in plain JavaScript may hand over the parsed document: say what to do instead.
+  if (typeof text !== "string") {
+    const message = `the config must be JSON text, not ${describeValue(text)}; validateConfig takes a parsed document`;
+    return { valid: false, errors: [error("", message)], warnings: [] };
+  }
   const source = parseJsonSource(text);
   if (!source.ok) {
     const { line, column } = source.position;

@@ -29,13 +29,13 @@ export const DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env";
 /** What goes into a subnet file; subnets are the lease's network addresses (host bits zero). */
 export interface SubnetFileInput {
   /** The whole IPv4 pod network (config `Network`); written only with `subnet`. */
-  readonly network?: IPv4Net;
+  readonly network?: IPv4Net | undefined;
   /** This host's IPv4 lease, e.g. 10.5.52.0/24 (written as its first address, 10.5.52.1/24). */
-  readonly subnet?: IPv4Net;
+  readonly subnet?: IPv4Net | undefined;
   /** The whole IPv6 pod network (config `IPv6Network`); written only with `ipv6Subnet`. */
-  readonly ipv6Network?: IPv6Net;
+  readonly ipv6Network?: IPv6Net | undefined;
   /** This host's IPv6 lease, e.g. fc00:0:0:34::/64 (written as fc00:0:0:34::1/64). */
-  readonly ipv6Subnet?: IPv6Net;
+  readonly ipv6Subnet?: IPv6Net | undefined;
   /** The overlay MTU (the underlay's minus 50 for vxlan). */
   readonly mtu: number;
   readonly ipMasq: boolean;

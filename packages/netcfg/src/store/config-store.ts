@@ -65,6 +65,15 @@ export async function writeConfig(
   text: string,
   expectModRevision: number,
 ): Promise<number> {
+  // Plain JavaScript callers: a missing revision would reach etcd as a compare it cannot read.
+  if (typeof text !== "string")
+    throw new PodnetError("usage", "writeConfig takes the config as JSON text (JSON.stringify it)");
+  if (!Number.isSafeInteger(expectModRevision) || expectModRevision < 0) {
+    throw new PodnetError(
+      "usage",
+      `writeConfig needs the key's modRevision as read (0: the key must be absent), not ${String(expectModRevision)}`,
+    );
+  }
   const key = configKey(prefix);
   // A key that holds exactly our text: our put landed, even if its answer was lost.
   const res = await guardedWrite(
