@@ -85,8 +85,9 @@ const NO_BYTES = Buffer.alloc(0);
  */
 export class PiecesReader {
   private i = 0;
-  private piece: Buffer;
-  private at = 0;
+  /** The piece being read and the offset in it ({@link stepInPiece} moves it for a caller that read there itself). */
+  piece: Buffer;
+  at = 0;
   /** Bytes not yet read, over every piece. */
   private left: number;
   /** The buffer the last {@link span} is in, and where in it the span starts. */
@@ -166,6 +167,12 @@ export class PiecesReader {
     }
     this.spanBuf = out;
     this.spanStart = 0;
+  }
+
+  /** Moves to `to` in the current piece, where a caller read up to with a reader of its own. */
+  stepInPiece(to: number): void {
+    this.left -= to - this.at;
+    this.at = to;
   }
 
   /** Steps over `n` bytes. */

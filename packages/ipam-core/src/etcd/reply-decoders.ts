@@ -132,7 +132,17 @@ export type ReplyBytes = Buffer | readonly Buffer[];
  */
 const KEEP_MIN = 64 << 10;
 
+/** The tag of RangeResponse.kvs (field 2, length-delimited). */
+const KVS_TAG = (2 << 3) | 2;
+
 const piecesOf = (reply: ReplyBytes): readonly Buffer[] => (Buffer.isBuffer(reply) ? [reply] : reply);
+
+/** What {@link readRangeResponse} has read so far besides the keys. */
+interface RangeHead {
+  revision: number;
+  more: boolean;
+  count: number;
+}
 
 /**
  * Reads an etcdserverpb.RangeResponse (rpc.proto): header (1) with revision (3), kvs (2), more
@@ -140,37 +150,62 @@ const piecesOf = (reply: ReplyBytes): readonly Buffer[] => (Buffer.isBuffer(repl
  * it whole, or a copy of it when it straddles pieces), which `kv` must leave `r` at the end of.
  * Unknown fields are skipped by wire type, as protobuf requires.
  */
-function readRangeResponse(
-  reply: ReplyBytes,
-  kv: (r: WireReader, stop: number) => void,
-): { revision: number; more: boolean; count: number } {
+function readRangeResponse(reply: ReplyBytes, kv: (r: WireReader, stop: number) => void): RangeHead {
   const p = new PiecesReader(piecesOf(reply), "range response");
   let r = new WireReader(p.spanBuf, "range response");
-  let revision = 0;
-  let more = false;
-  let count = 0;
+  const head: RangeHead = { revision: 0, more: false, count: 0 };
   while (!p.done) {
-    const tag = p.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (field === 1 && wire === 2) {
-      const len = p.varint();
-      p.span(len);
-      revision = headerRevision(new WireReader(p.spanBuf, "range response"), p.spanStart, p.spanStart + len);
-    } else if (field === 2 && wire === 2) {
-      const len = p.varint();
-      p.span(len);
-      if (r.buf !== p.spanBuf) r = new WireReader(p.spanBuf, "range response");
-      r.pos = p.spanStart;
-      kv(r, p.spanStart + len);
-      count++;
-    } else if (field === 3 && wire === 0) {
-      more = p.varint() !== 0;
-    } else {
-      p.skip(wire);
+    // The common case, read as from one buffer: KeyValues whose tag, length and bytes are all
+    // in the current piece, in a loop of their own. A field near a piece's end, or another
+    // field, is read by oneField.
+    const piece = p.piece;
+    let at = p.at;
+    const fastEnd = piece.length - 20;
+    if (at <= fastEnd) {
+      if (r.buf !== piece) r = new WireReader(piece, "range response");
+      r.pos = at;
+      let count = 0;
+      while (at <= fastEnd && r.varint() === KVS_TAG) {
+        const stop = r.varint() + r.pos;
+        if (stop > piece.length) break;
+        kv(r, stop);
+        count++;
+        at = stop;
+      }
+      head.count += count;
+      p.stepInPiece(at);
+      if (p.done) break;
     }
+    oneField(p, head, kv);
   }
-  return { revision, more, count };
+  return head;
+}
+
+/** Reads one field of a RangeResponse from `p`, wherever its bytes are; see {@link readRangeResponse}. */
+function oneField(p: PiecesReader, head: RangeHead, kv: (r: WireReader, stop: number) => void): void {
+  const tag = p.varint();
+  const field = Math.floor(tag / 8);
+  const wire = tag & 7;
+  if (field === 1 && wire === 2) {
+    const len = p.varint();
+    p.span(len);
+    head.revision = headerRevision(
+      new WireReader(p.spanBuf, "range response"),
+      p.spanStart,
+      p.spanStart + len,
+    );
+  } else if (field === 2 && wire === 2) {
+    const len = p.varint();
+    p.span(len);
+    const r = new WireReader(p.spanBuf, "range response");
+    r.pos = p.spanStart;
+    kv(r, p.spanStart + len);
+    head.count++;
+  } else if (field === 3 && wire === 0) {
+    head.more = p.varint() !== 0;
+  } else {
+    p.skip(wire);
+  }
 }
 
 /** The length of `reply`'s bytes. */
