@@ -84,12 +84,12 @@ describe("MessageDecoder", () => {
     body.write("last", 4996);
     const framed = Buffer.concat([frameMessage(body), frameMessage(Buffer.from("next"))]);
     const chunks: Buffer[] = [];
-    for (let at = 0; at < framed.length; at += 333) chunks.push(Buffer.from(framed.subarray(at, at + 333)));
+    for (let at = 0; at < framed.length; at += 1250) chunks.push(Buffer.from(framed.subarray(at, at + 1250)));
     for (const c of chunks) d.push(c);
     expect(got.map((m) => joinPieces(m))).toEqual([body, Buffer.from("next")]);
     // Each piece is a view of the chunk it came in: nothing copied.
     const first = got[0] as readonly Buffer[];
-    expect(first).toHaveLength(Math.ceil((5 + 5000) / 333));
+    expect(first).toHaveLength(Math.ceil((5 + 5000) / 1250));
     for (const [i, piece] of first.entries()) expect(piece.buffer).toBe((chunks[i] as Buffer).buffer);
     // A prefix claiming 4 GiB, then a few bytes: only those few are held.
     const before = process.memoryUsage().arrayBuffers;
@@ -99,6 +99,37 @@ describe("MessageDecoder", () => {
     liar.push(lie);
     expect(liar.partial).toBe(true);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(100 << 20);
+  });
+
+  it("copies small parts together, so tiny DATA frames are not held as one view each", () => {
+    const body = Buffer.from(Array.from({ length: 40_000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
+    const framed = frameMessage(body);
+    // One-byte chunks: 40,005 parts, held as a few 16 KiB blocks.
+    const tiny: (readonly Buffer[])[] = [];
+    const d = new MessageDecoder((m) => tiny.push(m));
+    for (let at = 0; at < framed.length; at++) d.push(framed.subarray(at, at + 1));
+    expect(tiny).toHaveLength(1);
+    expect(joinPieces(tiny[0] as readonly Buffer[])).toEqual(body);
+    expect((tiny[0] as readonly Buffer[]).length).toBeLessThanOrEqual(4);
+    // Small and large parts mixed, in every order: the bytes stay in order.
+    for (const sizes of [
+      [1, 2000, 3, 1500, 700],
+      [1023, 1024, 1, 1025],
+      [5, 17_000, 2, 2, 20_000],
+    ]) {
+      const got: (readonly Buffer[])[] = [];
+      const m = new MessageDecoder((msg) => got.push(msg));
+      for (let at = 0, k = 0; at < framed.length; k++) {
+        const n = sizes[k % sizes.length] as number;
+        m.push(Buffer.from(framed.subarray(at, at + n)));
+        at += n;
+      }
+      expect(
+        got.map((msg) => joinPieces(msg)),
+        String(sizes),
+      ).toEqual([body]);
+      expect(m.partial).toBe(false);
+    }
   });
 
   it("refuses a compressed message", () => {

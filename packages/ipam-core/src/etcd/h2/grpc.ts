@@ -90,12 +90,22 @@ export function joinPieces(pieces: MessagePieces): Buffer {
 }
 
 /**
+ * A part of a chunk shorter than this is gathered with its neighbours (up to {@link SMALL_BLOCK}
+ * at a time) and copied out as one piece rather than kept as a view: a view costs ~100 bytes
+ * of heap, so an endpoint sending a reply in one-byte DATA frames would otherwise make podnet
+ * hold many times what it sent.
+ */
+const SMALL_PART = 1024;
+const SMALL_BLOCK = 16 << 10;
+
+/**
  * Reassembles length-prefixed messages from DATA chunks of any size, each message as the
  * pieces it came in: views of the chunks, never copied or joined here. So a reply of megabytes
  * is held once, as node:http2 read it (each socket read a fresh buffer, DATA chunks views of
  * it), not once as chunks waiting for the GC and again as a joined copy; a reader that wants one
- * buffer joins them ({@link joinPieces}). Nothing is allocated from a declared length: an
- * endpoint makes podnet hold only what it really sends.
+ * buffer joins them ({@link joinPieces}). Parts under {@link SMALL_PART} are copied together
+ * instead. Nothing is allocated from a declared length: an endpoint makes podnet hold only
+ * what it really sends.
  */
 export class MessageDecoder {
   /** Bytes of the next 5-byte prefix seen so far. */
@@ -106,6 +116,9 @@ export class MessageDecoder {
   private filled = 0;
   /** The message's declared length. */
   private need = 0;
+  /** Where small parts of chunks are gathered (see {@link SMALL_PART}), and how much of it is used. */
+  private small: Buffer | undefined;
+  private smallUsed = 0;
 
   constructor(private readonly onMessage: (msg: MessagePieces) => void) {}
 
@@ -134,14 +147,33 @@ export class MessageDecoder {
         this.pieces = [];
       }
       const n = Math.min(this.need - this.filled, chunk.length - at);
-      this.pieces.push(chunk.subarray(at, at + n));
+      if (n >= SMALL_PART) {
+        this.flushSmall();
+        this.pieces.push(chunk.subarray(at, at + n));
+      } else this.addSmall(chunk, at, n);
       this.filled += n;
       at += n;
       if (this.filled < this.need) continue;
+      this.flushSmall();
       const msg = this.pieces;
       this.pieces = undefined;
       this.onMessage(msg);
     }
+  }
+
+  /** Copies a small part of a chunk into {@link small}, the decoder's own block, reused. */
+  private addSmall(chunk: Buffer, at: number, n: number): void {
+    if (SMALL_BLOCK - this.smallUsed < n) this.flushSmall();
+    this.small ??= Buffer.allocUnsafe(SMALL_BLOCK);
+    chunk.copy(this.small, this.smallUsed, at, at + n);
+    this.smallUsed += n;
+  }
+
+  /** Ends the small parts gathered so far as a piece (a copy of them), in its place among the pieces. */
+  private flushSmall(): void {
+    if (this.smallUsed === 0 || this.small === undefined) return;
+    this.pieces?.push(Buffer.from(this.small.subarray(0, this.smallUsed)));
+    this.smallUsed = 0;
   }
 
   /** Whether a message was cut off by the end of the stream. */
