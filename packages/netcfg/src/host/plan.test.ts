@@ -150,6 +150,23 @@ describe("planDataPlane", () => {
     });
   });
 
+  it("skips a peer whose subnet overlaps this host's own, which would route our own pods away", () => {
+    const wider = vxlan("10.5.0.0/23", "192.0.2.20", "0e:00:00:00:00:20");
+    const inside = vxlan("10.5.1.128/25", "192.0.2.21", "0e:00:00:00:00:21");
+    const beside = vxlan("10.5.2.0/24", "192.0.2.2", "0e:00:00:00:00:02");
+    const plan = planDataPlane({
+      config: config(),
+      own: OWN,
+      peers: [wider, inside, beside],
+      underlay: UNDERLAY,
+    });
+    expect(plan.routes.map((r) => r.dst)).toEqual(["10.5.2.0/24"]);
+    expect(Object.fromEntries(plan.skipped.map((s) => [s.key.split("/").pop(), s.reason]))).toEqual({
+      "10.5.0.0-23": "its subnet 10.5.0.0/23 overlaps this host's own 10.5.1.0/24",
+      "10.5.1.128-25": "its subnet 10.5.1.128/25 overlaps this host's own 10.5.1.0/24",
+    });
+  });
+
   it("refuses a non-vxlan config and an own lease without a VtepMAC", () => {
     const hostGw = validateConfig({ Network: "10.5.0.0/16", Backend: { Type: "host-gw" } }).resolved;
     expect(hostGw).toBeDefined();

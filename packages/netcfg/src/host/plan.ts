@@ -151,6 +151,12 @@ export interface PeerContext {
   readonly ownIp: PeerAddress;
   /** This host's VtepMAC of the family: a peer using it would steal our traffic. */
   readonly ownMac: string;
+  /**
+   * This host's own subnet of the family: a peer lease overlapping it (a clash in etcd that
+   * `ipam check` reports) would route our own pods away, and the kernel refuses a route whose
+   * gateway is one of our addresses.
+   */
+  readonly ownNet: IPv4Net | IPv6Net;
   readonly directNets: readonly (IPv4Net | IPv6Net)[];
 }
 
@@ -216,6 +222,7 @@ export function planDevice(input: Omit<PlanInput, "peers">): { device: PlannedDe
     underlayDev: underlay.dev,
     ownIp,
     ownMac: ownData.vtepMac,
+    ownNet: subnet,
     directNets: backend.DirectRouting ? parseDirectNets(underlay.directNets ?? [], family) : [],
   };
   return { device, context };
@@ -236,6 +243,8 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
     const publicIp = text === null ? null : parseIPv6(text);
     if (publicIp === null) return "it has no PublicIPv6";
     if (publicIp === context.ownIp) return "its PublicIPv6 is this host's own";
+    const clash = overlapsOwn(context, subnet);
+    if (clash !== undefined) return clash;
     return {
       key: peer.key,
       net: subnet.ip,
@@ -253,6 +262,8 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
   // A second lease with our own PublicIP is a stale lease of this host: tunnelling to ourselves loops.
   if (publicIp === null) return "its PublicIP is not IPv4";
   if (publicIp === context.ownIp) return "its PublicIP is this host's own";
+  const clash = overlapsOwn(context, peer.subnet.ipv4);
+  if (clash !== undefined) return clash;
   return {
     key: peer.key,
     net: peer.subnet.ipv4.ip,
@@ -261,6 +272,15 @@ export function planPeer(context: PeerContext, peer: Lease): PeerPlan | string {
     publicIp,
     direct: context.directNets.some((net) => netContains(net, publicIp)),
   };
+}
+
+/** Why a peer's subnet of the context's family cannot be programmed beside this host's own, if it overlaps it. */
+function overlapsOwn(context: PeerContext, net: IPv4Net | IPv6Net): string | undefined {
+  const own = context.ownNet;
+  const overlap = own.prefix <= net.prefix ? netContains(own, net.ip) : netContains(net, own.ip);
+  return overlap
+    ? `its subnet ${formatCidr(net.ip, net.prefix)} overlaps this host's own ${formatCidr(own.ip, own.prefix)}`
+    : undefined;
 }
 
 /**
