@@ -206,9 +206,21 @@ async function dualStackConvergence(
   const out = { total: [] as number[], written: [] as number[] };
   try {
     await untilReady(a, 60_000);
+    // The agent leases a random subnet: peers must not overlap it (the agent skips one that
+    // does, as a clash in etcd, and the count would never reach 1,000).
+    const own = await readFile(join(dir ?? "", "dual.env"), "utf8");
+    const ownV4 = /^FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.1\/24$/m.exec(own)?.[1];
+    if (ownV4 === undefined) throw new Error(`no FLANNEL_SUBNET in the dual-stack subnet file:\n${own}`);
+    const ownV6 = /^FLANNEL_IPV6_SUBNET=([0-9a-f:]+)::1\/64$/m.exec(own)?.[1];
+    if (ownV6 === undefined) throw new Error(`no FLANNEL_IPV6_SUBNET in the dual-stack subnet file:\n${own}`);
+    const clear = (l: { key: string }) =>
+      !l.key.includes(`/subnets/${ownV4}.0-24&`) && !l.key.endsWith(`&${ownV6}::-64`);
     for (let r = 0; r < K_ROUNDS; r++) {
-      // Host numbers far above the agent's own lease (it takes one of the first free subnets).
-      const leases = Array.from({ length: 1000 }, (_, k) => dualLease(30_000 + r * 1000 + k));
+      const leases: { key: string; value: string }[] = [];
+      for (let i = 30_000 + r * 2000; leases.length < 1000; i++) {
+        const l = dualLease(i);
+        if (clear(l)) leases.push(l);
+      }
       const t = now();
       const txns: Promise<unknown>[] = [];
       for (let i = 0; i < leases.length; i += 128) {
