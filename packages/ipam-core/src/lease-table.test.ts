@@ -82,6 +82,17 @@ const kvs: KeyValue[] = ENTRIES.map(([name, value, lease], i) => ({
 
 const NET = DUAL_10_5;
 
+/** A small seeded generator (mulberry32), so that a large test's data is the same every run. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 function scanned(): LeaseTable {
   const b = new LeaseTableBuilder(P);
   for (const kv of kvs) b.add(cursorOf(kv));
@@ -456,6 +467,174 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
       }),
       { numRuns: 400 },
     );
+  });
+
+  /** A RangeResponse of `entries` with protobuf a real etcd does not write but may (unknown fields, fields out of order). */
+  const oddReply = (
+    entries: readonly { key: Buffer; value: Buffer; lease: bigint; rev: number }[],
+    odd: { headerLast: boolean; unknown: boolean; more: boolean; pad: number },
+  ): Buffer => {
+    const w = new WireWriter();
+    const header = new WireWriter().uint(1, 5).uint(3, 1000);
+    if (!odd.headerLast) w.message(1, header);
+    if (odd.pad > 0) w.bytes(15, Buffer.alloc(odd.pad, 7));
+    entries.forEach((e, i) => {
+      const kv = new WireWriter();
+      if (odd.unknown && i % 3 === 0) kv.uint(9, 12345).bytes(11, Buffer.from("x"));
+      kv.bytes(1, e.key)
+        .uint(2, e.rev)
+        .uint(3, e.rev + 1)
+        .uint(4, 1)
+        .bytes(5, e.value)
+        .int64(6, e.lease);
+      if (odd.unknown && i % 5 === 1) kv.uint(7, 1);
+      w.message(2, kv);
+      if (odd.unknown && i % 4 === 2) w.uint(4, 99);
+    });
+    if (odd.more) w.uint(3, 1);
+    if (odd.headerLast) w.message(1, header);
+    return Buffer.from(w.finish());
+  };
+
+  /** `buf` cut at `cuts` (offsets, any order) into pieces, as the h2 transport hands a reply over. */
+  const piecesOf = (buf: Buffer, cuts: readonly number[]): Buffer[] => {
+    const at = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+    const out: Buffer[] = [];
+    let from = 0;
+    for (const c of [...at, buf.length]) {
+      if (c > from) out.push(Buffer.from(buf.subarray(from, c)));
+      from = Math.max(from, c);
+    }
+    return out;
+  };
+
+  /** The tables the per-key path and the bulk reader make of one reply, and what each said of it. */
+  const bothWays = (reply: Buffer, pieces: readonly Buffer[], rows: boolean) => {
+    const perKey = new LeaseTableBuilder(P, { rows });
+    const keyWalk = walkRangeResponse(reply, (c) => perKey.add(c));
+    const bulk = new LeaseTableBuilder(P, { rows });
+    // How many keys the bulk reader left to the per-key path.
+    let handedBack = 0;
+    const probe = bulk as unknown as { add: (c: KeyValueCursor) => void };
+    const add = probe.add.bind(bulk);
+    probe.add = (c) => {
+      handedBack++;
+      add(c);
+    };
+    const bulkWalk = bulk.addReply(pieces);
+    return {
+      handedBack,
+      perKey: perKey.finish(9),
+      bulk: bulk.finish(9),
+      keyWalk: { count: keyWalk.count, revision: keyWalk.revision, more: keyWalk.more },
+      bulkWalk,
+    };
+  };
+
+  /** Every row of `t` in row order (key order), with its key and decoded lease where it keeps rows. */
+  const rowsOf = (t: LeaseTable, rows: boolean) =>
+    Array.from({ length: t.size }, (_, i) => ({
+      ...rowOf(t, i),
+      canonical: t.isCanonical(i),
+      ...(rows && { key: t.key(i), lease: t.lease(i) }),
+    }));
+
+  it("reads a whole reply in bulk into the same table as the per-key path, for any entries and protobuf", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(entry, dirs), { maxLength: 40 }),
+        fc.record({
+          headerLast: fc.boolean(),
+          unknown: fc.boolean(),
+          more: fc.boolean(),
+          pad: fc.constantFrom(0, 0, 70_000),
+        }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.boolean(),
+        (list, odd, cuts, rows) => {
+          const entries = list.map(([e, dir]) => ({ ...e, key: Buffer.from(dir + e.name) }));
+          const reply = oddReply(entries, odd);
+          const { perKey, bulk, keyWalk, bulkWalk } = bothWays(reply, piecesOf(reply, cuts), rows);
+          expect(bulkWalk).toEqual(keyWalk);
+          expect(rowsOf(bulk, rows)).toEqual(rowsOf(perKey, rows));
+          expect([...bulk.order]).toEqual([...perKey.order]);
+          expect(bulk.damaged).toEqual(perKey.damaged);
+          expect(bulk.foreign).toEqual(perKey.foreign);
+          expect(bulk.etcdLeaseIds()).toEqual(perKey.etcdLeaseIds());
+          if (rows) expect(bulk.listing()).toEqual(perKey.listing());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("reads a reply of megabytes in any pieces, a field larger than its window among them", () => {
+    const rnd = seeded(11);
+    const types = ["vxlan", "host-gw", "ipip", "wireguard", "udp", "a1", "a2", "a3", "a4", "a5", "a6", "a7"];
+    const entries = Array.from({ length: 12_000 }, (_, i) => {
+      const name = `10.${i >> 8}.${i & 255}.0-24`;
+      const k = Math.floor(rnd() * 100);
+      // Mostly vxlan, some of a dozen other types (more than the bulk reader caches), a few damaged.
+      const value =
+        k < 80
+          ? vxlan(`192.0.${k}.${i & 255}`, 1 + (i % 3))
+          : k < 97
+            ? `{"PublicIP":"192.0.2.${i & 255}","PublicIPv6":null,"BackendType":"${types[k % types.length]}"}`
+            : k < 99
+              ? "{oops"
+              : `{"PublicIP":"192.0.2.9","PublicIPv6":"fc00::9"}`;
+      return {
+        key: Buffer.from(DIR + name),
+        value: Buffer.from(value),
+        lease: BigInt(1 + (i % 50)) * 7919n,
+        rev: 100 + i,
+      };
+    });
+    const plain = oddReply(entries, { headerLast: false, unknown: false, more: true, pad: 0 });
+    const huge = oddReply(entries, { headerLast: true, unknown: true, more: false, pad: 2_500_000 });
+    for (const reply of [plain, huge]) {
+      // Pieces of 1 byte to 100 KiB.
+      const cuts: number[] = [];
+      for (let at = 0; at < reply.length; at += 1 + Math.floor(rnd() ** 3 * 100_000)) cuts.push(at);
+      for (const rows of [true, false]) {
+        const { perKey, bulk, keyWalk, bulkWalk, handedBack } = bothWays(reply, piecesOf(reply, cuts), rows);
+        expect(bulkWalk).toEqual(keyWalk);
+        // The damaged and dual-stack entries, and (keeping rows) those across two pieces.
+        expect(handedBack).toBeGreaterThan(entries.length * 0.02);
+        expect(handedBack).toBeLessThan(entries.length * (rows ? 0.08 : 0.04));
+        expect(bulk.size).toBe(entries.length - entries.filter((e) => e.value.toString() === "{oops").length);
+        expect(rowsOf(bulk, rows)).toEqual(rowsOf(perKey, rows));
+        expect(bulk.damaged).toEqual(perKey.damaged);
+      }
+    }
+  });
+
+  it("fails a damaged reply in bulk as the per-key path does, wherever it is cut short", () => {
+    const entries = Array.from({ length: 30 }, (_, i) => ({
+      key: Buffer.from(`${DIR}10.5.${i}.0-24`),
+      value: Buffer.from(vxlan(`192.0.2.${i}`)),
+      lease: 7n,
+      rev: 2,
+    }));
+    const reply = oddReply(entries, { headerLast: true, unknown: true, more: true, pad: 0 });
+    for (let end = 0; end < reply.length; end += 7) {
+      const cut = reply.subarray(0, end);
+      const perKey = new LeaseTableBuilder(P, { rows: false });
+      const bulk = new LeaseTableBuilder(P, { rows: false });
+      let keyError: unknown;
+      let keyWalk: unknown;
+      try {
+        const w = walkRangeResponse(cut, (c) => perKey.add(c));
+        keyWalk = { count: w.count, revision: w.revision, more: w.more };
+      } catch (err) {
+        keyError = err;
+      }
+      if (keyError !== undefined) expect(() => bulk.addReply([cut])).toThrow((keyError as Error).message);
+      else {
+        expect(bulk.addReply(piecesOf(cut, [end >> 1]))).toEqual(keyWalk);
+        expect(rowsOf(bulk.finish(1), false)).toEqual(rowsOf(perKey.finish(1), false));
+      }
+    }
   });
 
   it("reads flannel's own values and their edges without the general codec, and leaves the rest to it", () => {

@@ -13,8 +13,15 @@ import type { IPv6Net } from "./address.js";
 import { parseIPv4 } from "./address.js";
 import { isUnicastMacAt, isVxlanLease, MAX_VNI, routingData } from "./backend-data.js";
 import { int64Text, readInt64Halves } from "./etcd/protobuf-wire.js";
-import { keyValueAt } from "./etcd/reply-decoders.js";
-import type { KeyValueCursor } from "./etcd/store.js";
+import {
+  KEEP_MIN,
+  keyValueAt,
+  type ReplyBytes,
+  replyLength,
+  walkKeyValue,
+  walkRangeResponse,
+} from "./etcd/reply-decoders.js";
+import type { KeyValueCursor, ScanVisitor } from "./etcd/store.js";
 import { subnetsPrefix } from "./keys.js";
 import {
   compareSubnets,
@@ -33,6 +40,7 @@ import {
   type LeaseSubnet,
   utf8Text,
 } from "./lease-codec.js";
+import { LeaseScanner, type ScanColumns } from "./lease-scan.js";
 
 /** Row flags. */
 const RESERVED = 1;
@@ -364,6 +372,43 @@ export class LeaseTableBuilder {
     if (!this.addCanonical(c)) this.addDecoded(c);
   }
 
+  private scanner: LeaseScanner | null | undefined;
+
+  /**
+   * Decodes a whole RangeResponse's keys into the table, in key order, as {@link add} of each
+   * would: flannel's own form by the bulk reader (lease-scan.ts), the rest by {@link add}.
+   */
+  addReply(reply: ReplyBytes): { count: number; revision: number; more: boolean } {
+    this.scanner ??=
+      LeaseScanner.of(this.dirBytes, (type) => this.cols.typeAnswer(type), this.arena !== undefined) ?? null;
+    // Rows point into the pieces of a reply the store lets keep (RangeCursor.bufKept's rule).
+    const arena = this.arena;
+    if (this.scanner === null || (arena !== undefined && replyLength(reply) < KEEP_MIN)) {
+      const { count, revision, more } = walkRangeResponse(reply, (c) => this.add(c));
+      return { count, revision, more };
+    }
+    return this.scanner.read(reply, {
+      keep: (piece) => arena?.keep(piece) ?? 0,
+      rows: (cols) => {
+        this.cols.appendRows(cols, this.ids);
+        arena?.appendRows(cols.arena, cols.n);
+      },
+      keyValue: (kv) => walkKeyValue(kv, (c) => this.add(c)),
+      rest: (fields) => {
+        const { count, revision, more } = walkRangeResponse(fields, (c) => this.add(c));
+        return { count, revision, more };
+      },
+    });
+  }
+
+  /**
+   * The visitor for `store.scan`: each key by {@link add}, or a whole reply by
+   * {@link addReply} where the store has its bytes.
+   */
+  visitor(): ScanVisitor {
+    return Object.assign((c: KeyValueCursor) => this.add(c), { reply: (r: ReplyBytes) => this.addReply(r) });
+  }
+
   /**
    * The common case, from the bytes: an IPv4-only key under the directory and a value in
    * flannel's own form; false (having added nothing) for anything else. The columns get what
@@ -593,6 +638,31 @@ class ColumnBuilder {
   /** Whether type index `t` is vxlan (isVxlanLease). */
   isVxlan(t: number): boolean {
     return this.vxlan[t] === true;
+  }
+
+  /** A BackendType's index, added when new, and whether it is vxlan: `(index << 1) | vxlan` (the bulk reader's question). */
+  typeAnswer(type: string): number {
+    const t = this.typeOf(type);
+    return (t << 1) | (this.vxlan[t] === true ? 1 : 0);
+  }
+
+  /** The bulk reader's rows (see lease-scan.ts), copied after the rows so far; lease ids into `ids`. */
+  appendRows(v: ScanColumns, ids: EtcdIds): void {
+    const n = v.n;
+    while (this.n + n > this.flags.length) this.grow();
+    const at = this.n;
+    this.flags.set(v.flags.subarray(0, n), at);
+    this.ip4.set(v.ip4.subarray(0, n), at);
+    this.len4.set(v.len4.subarray(0, n), at);
+    this.publicIP.set(v.publicIP.subarray(0, n), at);
+    this.type.set(v.type.subarray(0, n), at);
+    this.vni.set(v.vni.subarray(0, n), at);
+    this.mac.set(v.mac.subarray(0, 6 * n), 6 * at);
+    this.createRevision.set(v.createRevision.subarray(0, n), at);
+    this.modRevision.set(v.modRevision.subarray(0, n), at);
+    const { leaseLo, leaseHi } = v;
+    for (let k = 0; k < n; k++) this.lease[at + k] = ids.ofHalves(leaseLo[k]!, leaseHi[k]!);
+    this.n += n;
   }
 
   finish(ids: EtcdIds, bytes: ByteArena | undefined): Columns {
@@ -867,6 +937,28 @@ class ByteArena {
       this.used += copyBytes(buf, valueStart, valueEnd, chunk, this.used);
     }
     this.at[r + 4] = this.used;
+  }
+
+  /** Keeps `buf` (a reply's piece, never reused) as a chunk rows can point into; its index. */
+  keep(buf: Buffer): number {
+    this.chunks.push(buf);
+    // Copies go into a chunk of their own from here on, not into this one.
+    this.used = ByteArena.CHUNK;
+    return this.chunks.length - 1;
+  }
+
+  /**
+   * `n` rows in kept chunks (see {@link keep}), placed as `at` says: five numbers a row, the
+   * chunk's index, then the name's and the value's start and end in it.
+   */
+  appendRows(at: Uint32Array, n: number): void {
+    while (5 * (this.rows + n) > this.at.length) {
+      const grown = new Uint32Array(this.at.length * 2);
+      grown.set(this.at);
+      this.at = grown;
+    }
+    this.at.set(at.subarray(0, 5 * n), 5 * this.rows);
+    this.rows += n;
   }
 
   /** Row `i`'s key name. */

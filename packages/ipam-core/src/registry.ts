@@ -276,7 +276,7 @@ export class LeaseRegistry {
   async table(opts: { rows?: boolean; network?: LeaseNetwork; revision?: number } = {}): Promise<LeaseTable> {
     const read = async (): Promise<LeaseTable> => {
       const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
-      const { revision } = await this.store.scan(subnetsPrefix(this.prefix), (kv) => builder.add(kv), {
+      const { revision } = await this.store.scan(subnetsPrefix(this.prefix), builder.visitor(), {
         ...(opts.revision !== undefined && { revision: opts.revision }),
         ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
         ...(this.onListProgress && { onPage: this.onListProgress }),

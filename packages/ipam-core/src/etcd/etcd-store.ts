@@ -30,11 +30,11 @@ import type {
   EndpointStatus,
   Grant,
   KeyValue,
-  KeyValueCursor,
   Op,
   ReadResult,
   ScanOptions,
   ScanResult,
+  ScanVisitor,
   Store,
   TxnResult,
   Watch,
@@ -237,7 +237,7 @@ class EtcdStore implements Store {
     return opts?.revision === undefined ? readSnapshot(read) : read();
   }
 
-  async scan(prefix: string, visit: (kv: KeyValueCursor) => void, opts?: ScanOptions): Promise<ScanResult> {
+  async scan(prefix: string, visit: ScanVisitor, opts?: ScanOptions): Promise<ScanResult> {
     // Pages at one pinned revision: one consistent snapshot, without one huge reply and decode
     // for a huge prefix (65,000 leases are ~12 MB on the wire). Each page is a call of its own;
     // with `splits`, the sub-ranges' pages are fetched at once (see split-scan.ts).

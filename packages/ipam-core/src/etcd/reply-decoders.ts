@@ -4,7 +4,7 @@
  * reply's bytes, tested on bytes captured from a real etcd.
  */
 import { PiecesReader, WireReader } from "./protobuf-wire.js";
-import type { KeyValue, KeyValueCursor } from "./store.js";
+import type { KeyValue, KeyValueCursor, ScanVisitor } from "./store.js";
 
 /** One page of a range: the kvs, the header's revision, whether more follow. */
 export interface RangePage {
@@ -109,6 +109,13 @@ function readKeyValueInto(r: WireReader, stop: number, cursor: RangeCursor, what
   if (r.pos !== stop) throw new Error(`truncated ${what}`);
 }
 
+/** Visits the one mvccpb.KeyValue that is all of `kv`'s bytes (a buffer of its own, which the visit may keep). */
+export function walkKeyValue(kv: Buffer, visit: (kv: KeyValueCursor) => void): void {
+  const cursor = new RangeCursor(kv.length >= KEEP_MIN);
+  readKeyValueInto(new WireReader(kv, "range response"), kv.length, cursor, "range response");
+  visit(cursor);
+}
+
 /**
  * One mvccpb.KeyValue of `r` (ending at `stop`) as a KeyValue whose value is a copy: for
  * messages whose entries outlive them (a watch's events).
@@ -130,7 +137,7 @@ export type ReplyBytes = Buffer | readonly Buffer[];
  * Replies shorter than this are not offered to be kept ({@link RangeCursor.bufKept} false): a
  * small one, or its pieces, may be a view of a larger buffer that keeping would hold.
  */
-const KEEP_MIN = 64 << 10;
+export const KEEP_MIN = 64 << 10;
 
 /** The tag of RangeResponse.kvs (field 2, length-delimited). */
 const KVS_TAG = (2 << 3) | 2;
@@ -209,7 +216,7 @@ function oneField(p: PiecesReader, head: RangeHead, kv: (r: WireReader, stop: nu
 }
 
 /** The length of `reply`'s bytes. */
-function replyLength(reply: ReplyBytes): number {
+export function replyLength(reply: ReplyBytes): number {
   if (Buffer.isBuffer(reply)) return reply.length;
   let n = 0;
   for (const b of reply) n += b.length;
@@ -274,15 +281,22 @@ export function peekRangeResponse(reply: ReplyBytes): RangeWalk {
 
 /** One page of a range fetched and not yet read: {@link RangeReply.walk} visits its keys. */
 export interface RangeReply {
-  /** Visits each key through a reused cursor; says what the page held besides. */
-  walk(visit: (kv: KeyValueCursor) => void): RangeWalk;
+  /** Visits each key through a reused cursor (or hands the bytes to the visitor's bulk reader); says what the page held besides. */
+  walk(visit: ScanVisitor): RangeWalk;
   /** What {@link walk} will say, without visiting a key (for asking for the next page first). */
   peek(): RangeWalk;
 }
 
-/** A RangeResponse's bytes as a {@link RangeReply}, decoded when walked. */
+/**
+ * A RangeResponse's bytes as a {@link RangeReply}, decoded when walked: by the visitor's own
+ * bulk reader when it has one (see ScanVisitor).
+ */
 export function rangeReplyOf(reply: ReplyBytes): RangeReply {
-  return { walk: (visit) => walkRangeResponse(reply, visit), peek: () => peekRangeResponse(reply) };
+  return {
+    walk: (visit: ScanVisitor) =>
+      visit.reply !== undefined ? visit.reply(reply) : walkRangeResponse(reply, visit),
+    peek: () => peekRangeResponse(reply),
+  };
 }
 
 /** The key a cursor points at as a KeyValue; the value is a view into the cursor's buffer. */

@@ -9,7 +9,7 @@
  */
 import type { RangeQuery } from "./etcd-client.js";
 import type { RangeReply, RangeWalk } from "./reply-decoders.js";
-import type { KeyValueCursor, ScanResult } from "./store.js";
+import type { ScanResult, ScanVisitor } from "./store.js";
 
 /** What one scan reads. */
 export interface SplitScan {
@@ -28,7 +28,7 @@ export interface SplitScan {
 /** How a scan reaches etcd: one page per fetch (with the store's fail-over), read by walk. */
 export interface ScanIo {
   fetch(query: RangeQuery): Promise<RangeReply>;
-  walk(reply: RangeReply, visit: (kv: KeyValueCursor) => void): RangeWalk;
+  walk(reply: RangeReply, visit: ScanVisitor): RangeWalk;
   /** What walk will say of the reply, without visiting its keys. */
   peek(reply: RangeReply): RangeWalk;
 }
@@ -49,7 +49,7 @@ export function subRangeBounds(start: Buffer, end: Buffer, splits: readonly Buff
 export async function runScan(
   scan: SplitScan,
   io: ScanIo,
-  visit: (kv: KeyValueCursor) => void,
+  visit: ScanVisitor,
   onPage?: (keys: number, last: boolean) => void,
 ): Promise<ScanResult> {
   const bounds = subRangeBounds(scan.start, scan.end, scan.splits);

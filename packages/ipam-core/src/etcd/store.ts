@@ -3,6 +3,7 @@
  * of the client library behind it. Revisions are numbers (etcd's int64 revisions never get
  * near 2^53); lease ids are decimal strings because etcd hands out random 64-bit ids.
  */
+import type { ReplyBytes } from "./reply-decoders.js";
 
 /** One key as etcd holds it. */
 export interface KeyValue {
@@ -69,6 +70,20 @@ export interface KeyValueCursor {
    */
   readonly leaseAt?: number;
 }
+
+/**
+ * A {@link Store.scan} visitor: a function of each key's cursor, which may also offer `reply`,
+ * a reader of a whole RangeResponse's bytes that visits them itself (the lease table's bulk
+ * reader); a store that has a reply's bytes hands them to it instead of visiting key by key.
+ */
+export type ScanVisitor = ((kv: KeyValueCursor) => void) & {
+  /** Reads a whole RangeResponse (its bytes, whole or in the pieces they came in); the keys it visited and what the reply said. */
+  readonly reply?: (bytes: ReplyBytes) => {
+    readonly count: number;
+    readonly revision: number;
+    readonly more: boolean;
+  };
+};
 
 /** How a {@link Store.scan} or {@link Store.list} reads its prefix. */
 export interface ScanOptions {
@@ -152,7 +167,7 @@ export interface Store {
    * Every key under `prefix`, sorted by key, in one consistent snapshot, visited one by one
    * through a reused cursor: for views that build compact structures instead of an object per key.
    */
-  scan(prefix: string, visit: (kv: KeyValueCursor) => void, opts?: ScanOptions): Promise<ScanResult>;
+  scan(prefix: string, visit: ScanVisitor, opts?: ScanOptions): Promise<ScanResult>;
   /**
    * How many keys are under `prefix` (at `revision`, default the latest). etcd counts from its
    * in-memory index without reading a value, so this stays cheap at any size. (etcd 3.4 ignores
