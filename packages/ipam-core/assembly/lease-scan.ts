@@ -56,6 +56,9 @@ export let fbStop: i32 = 0;
 export let outRevision: f64 = -1;
 /** RangeResponse.more: -1 until read. */
 export let outMore: i32 = -1;
+/** Where the last KeyValue's key read by this scan() call is, and its length; -1 when none. */
+export let lastKeyAt: i32 = -1;
+export let lastKeyLen: i32 = 0;
 
 // The reader: position, limit, and whether a read ran past the limit or was malformed.
 let p: usize = 0;
@@ -453,6 +456,7 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
   cArena = cMac + c * 6;
   outRows = 0;
   outCount = 0;
+  lastKeyAt = -1;
   p = pos;
   lim = end;
   bad = false;
@@ -472,6 +476,8 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
       const stop = p + <usize>len;
       const start = p;
       if (!readKeyValue(stop)) return bail(field);
+      lastKeyAt = <i32>keyStart;
+      lastKeyLen = <i32>(keyEnd - keyStart);
       outCount++;
       if (!row(<usize>outRows)) {
         outCount--;

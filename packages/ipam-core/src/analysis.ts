@@ -94,7 +94,6 @@ export function utilisation(
 ): Utilisation {
   const t = tableOf(source);
   const { damaged } = t;
-  const expiring = (i: number) => ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), ttls);
   const live = (i: number) => !t.isReservation(i);
   const reserved = (i: number) => t.isReservation(i);
   const all = () => true;
@@ -122,7 +121,7 @@ export function utilisation(
       damaged: damagedOnly.covered(),
       used: total - free,
       free,
-      expiringSoon: ttls === undefined ? null : countRows(t, (i) => live(i) && expiring(i) && t.hasV4(i)),
+      expiringSoon: ttls === undefined ? null : countExpiring(t, 4, ttls),
       percentUsed: total === 0 ? 0 : Math.round(((total - free) / total) * 10_000) / 100,
     };
   }
@@ -148,18 +147,16 @@ export function utilisation(
       damaged: total - countFree(range, nets6(damaged)),
       used: total - free,
       free,
-      expiringSoon:
-        ttls === undefined ? null : countRows(t, (i) => live(i) && expiring(i) && t.ip6(i) !== undefined),
+      expiringSoon: ttls === undefined ? null : countExpiring(t, 6, ttls),
       percentUsed: total === 0n ? 0 : Number(((total - free) * 10_000n) / total) / 100,
     };
   }
   return out;
 }
 
-function countRows(t: LeaseTable, rows: (i: number) => boolean): number {
-  let n = 0;
-  for (let i = 0; i < t.size; i++) if (rows(i)) n++;
-  return n;
+/** Live leases of the family with less than an hour left according to `ttls` (expiresSoon's rule, once per etcd lease). */
+function countExpiring(t: LeaseTable, family: 4 | 6, ttls: ReadonlyMap<string, number>): number {
+  return t.countLiveByLease(family, (id) => ttlExpiresSoon(id, ttls));
 }
 
 /** Whether an etcd lease has less than an hour left (or is already gone) according to `ttls`; never a reservation ("0"). */
@@ -987,12 +984,15 @@ export function addressMap(
  * it once, and a small function is optimised (on stack) in a fraction of a big one's time.
  */
 function coverRows4(t: LeaseTable, any: Cover4, leased: Cover4, reserved: Cover4): void {
-  for (let i = 0; i < t.size; i++) {
-    if (!t.hasV4(i)) continue;
-    const ip = t.ip4(i);
-    const len = t.len4(i);
+  const c = t.columns4();
+  const { flags, ip4, len4 } = c;
+  for (let i = 0; i < c.n; i++) {
+    const f = flags[i]!;
+    if ((f & c.v4) === 0) continue;
+    const ip = ip4[i]!;
+    const len = len4[i]!;
     any.add(ip, len);
-    (t.isReservation(i) ? reserved : leased).add(ip, len);
+    ((f & c.reserved) !== 0 ? reserved : leased).add(ip, len);
   }
 }
 
@@ -1008,6 +1008,7 @@ const COVER_BITMAP_MAX = 1 << 24;
  */
 class Cover4 {
   private readonly step: number;
+  private readonly subnetLen: number;
   private readonly first: number;
   private readonly last: number;
   private readonly bits: Uint32Array | undefined;
@@ -1022,6 +1023,7 @@ class Cover4 {
     private readonly total: number,
   ) {
     this.step = 2 ** (32 - range.subnetLen);
+    this.subnetLen = range.subnetLen;
     this.first = range.min;
     this.last = range.min + total * this.step - 1;
     if (total <= COVER_BITMAP_MAX) this.bits = new Uint32Array(Math.ceil(total / 32));
@@ -1032,6 +1034,15 @@ class Cover4 {
   }
 
   add(ip: number, prefix: number): void {
+    const bits = this.bits;
+    if (bits !== undefined && prefix === this.subnetLen) {
+      // A network of the range's own length (nearly every lease): its one subnet's bit.
+      const k = (ip - this.first) / this.step;
+      if (k >= 0 && k < this.total && k === Math.floor(k)) {
+        bits[k >>> 5]! |= 1 << (k & 31);
+        return;
+      }
+    }
     if (!(prefix >= 0 && prefix <= 32)) return;
     const size = POW2[32 - prefix]!;
     const start = Math.floor(ip / size) * size;
@@ -1039,7 +1050,6 @@ class Cover4 {
     if (end < this.first || start > this.last) return;
     const s = Math.floor((Math.max(start, this.first) - this.first) / this.step);
     const e = Math.floor((Math.min(end, this.last) - this.first) / this.step) + 1; // exclusive
-    const bits = this.bits;
     if (bits !== undefined) {
       setBits(bits, s, e);
       return;

@@ -27,7 +27,12 @@ describe("the lease table's bulk reader", () => {
       );
     }
     const b = new LeaseTableBuilder(prefix, { rows: false });
-    expect(b.addReply(Buffer.from(w.finish()))).toEqual({ count: 20, revision: 77, more: false });
+    expect(b.addReply(Buffer.from(w.finish()))).toEqual({
+      count: 20,
+      revision: 77,
+      more: false,
+      lastKey: Buffer.from(`${dir}10.5.19.0-24`),
+    });
     const t = b.finish(77);
     expect(t.size).toBe(20);
     expect(t.reservations).toBe(20);

@@ -51,6 +51,17 @@ interface ScanExports {
   readonly fbStop: WasmGlobal;
   readonly outRevision: WasmGlobal;
   readonly outMore: WasmGlobal;
+  readonly lastKeyAt: WasmGlobal;
+  readonly lastKeyLen: WasmGlobal;
+}
+
+/** What a reply said besides its keys, as RangeWalk says it. */
+export interface ScanWalk {
+  readonly count: number;
+  readonly revision: number;
+  readonly more: boolean;
+  /** The last key's bytes (a copy), when there was one: the next page starts after it. */
+  readonly lastKey?: Buffer;
 }
 
 // What scan() ended on.
@@ -101,7 +112,7 @@ export interface ScanSink {
   /** A KeyValue message not in flannel's form, as its own bytes (a copy), for the per-key path. */
   keyValue(kv: Buffer): void;
   /** RangeResponse fields from a point on (a copy), for the JavaScript reader; the keys it visited. */
-  rest(fields: Buffer): { count: number; revision: number; more: boolean };
+  rest(fields: Buffer): ScanWalk;
 }
 
 let compiled: WasmModule | undefined;
@@ -161,7 +172,7 @@ export class LeaseScanner {
    * stays small whatever the reply's size; with an arena, rows point into the reply's own
    * pieces (`kept`: the store never reuses them), each piece becoming an arena chunk.
    */
-  read(reply: ReplyBytes, sink: ScanSink): { count: number; revision: number; more: boolean } {
+  read(reply: ReplyBytes, sink: ScanSink): ScanWalk {
     const x = this.x;
     const pieces = Buffer.isBuffer(reply) ? [reply] : reply;
     const segsAt = this.dataAt;
@@ -184,6 +195,7 @@ export class LeaseScanner {
     let pieceAt = 0;
     let filled = inAt;
     let count = 0;
+    let lastKey: Buffer | undefined;
     for (;;) {
       // Fill the window from the pieces.
       while (piece < pieces.length && filled < inAt + window && segs.length < MAX_SEGMENTS) {
@@ -216,6 +228,8 @@ export class LeaseScanner {
         status = x.scan(pos, filled, rowsAt, cap, this.arena ? segsAt : 0, segs.length, last);
         const n = x.outRows.value;
         count += x.outCount.value;
+        const keyAt = x.lastKeyAt.value;
+        if (keyAt >= 0) lastKey = Buffer.from(bytes.subarray(keyAt, keyAt + x.lastKeyLen.value));
         if (n > 0) sink.rows({ ...cols, n });
         if (status === FALLBACK) {
           sink.keyValue(Buffer.from(bytes.subarray(x.fbStart.value, x.fbStop.value)));
@@ -241,6 +255,7 @@ export class LeaseScanner {
           return this.rest(
             sink,
             count,
+            lastKey,
             Buffer.concat([bytes.subarray(inAt, filled), ...restOf(pieces, piece, pieceAt)]),
           );
         }
@@ -259,23 +274,27 @@ export class LeaseScanner {
       return this.rest(
         sink,
         count,
+        lastKey,
         Buffer.concat([bytes.subarray(from, filled), ...restOf(pieces, piece, pieceAt)]),
       );
     }
-    return { count, revision: Math.max(x.outRevision.value, 0), more: x.outMore.value === 1 };
+    return {
+      count,
+      revision: Math.max(x.outRevision.value, 0),
+      more: x.outMore.value === 1,
+      ...(lastKey !== undefined && { lastKey }),
+    };
   }
 
   /** Hands `fields` (a copy) to the JavaScript reader: the keys so far and after, and what the reply said. */
-  private rest(
-    sink: ScanSink,
-    count: number,
-    fields: Buffer,
-  ): { count: number; revision: number; more: boolean } {
+  private rest(sink: ScanSink, count: number, lastKey: Buffer | undefined, fields: Buffer): ScanWalk {
     const rest = sink.rest(fields);
+    const last = rest.lastKey ?? lastKey;
     return {
       count: count + rest.count,
       revision: rest.revision !== 0 ? rest.revision : Math.max(this.x.outRevision.value, 0),
       more: rest.more || this.x.outMore.value === 1,
+      ...(last !== undefined && { lastKey: last }),
     };
   }
 }

@@ -526,7 +526,7 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
       handedBack,
       perKey: perKey.finish(9),
       bulk: bulk.finish(9),
-      keyWalk: { count: keyWalk.count, revision: keyWalk.revision, more: keyWalk.more },
+      keyWalk,
       bulkWalk,
     };
   };
@@ -624,8 +624,7 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
       let keyError: unknown;
       let keyWalk: unknown;
       try {
-        const w = walkRangeResponse(cut, (c) => perKey.add(c));
-        keyWalk = { count: w.count, revision: w.revision, more: w.more };
+        keyWalk = walkRangeResponse(cut, (c) => perKey.add(c));
       } catch (err) {
         keyError = err;
       }

@@ -82,6 +82,7 @@ export async function runScan(
     fetch(query(bounds[i] as Buffer, bounds[i + 1] as Buffer)),
   );
   let count = 0;
+  const bulk = visit.reply !== undefined;
   for (let i = 0; i < lanes; i++) {
     const to = bounds[i + 1] as Buffer;
     let reply = await (firsts[i] as Promise<RangeReply>);
@@ -89,14 +90,17 @@ export async function runScan(
     firsts[i] = undefined;
     for (;;) {
       // The next page is asked for as soon as this one is in, before it is walked: etcd serves
-      // it while this one is decoded (a serial paging waited for each in turn).
-      const head = io.peek(reply);
+      // it while this one is decoded (a serial paging waited for each in turn). A visitor's
+      // bulk reader reads a page in milliseconds: the page is read first and says itself
+      // whether more follow (peeking through it cost more than the reading it would overlap).
+      const walked = bulk ? io.walk(reply, visit) : undefined;
+      const head = walked ?? io.peek(reply);
       revision ??= head.revision;
       const next =
         head.more && head.lastKey !== undefined
           ? fetch(query(Buffer.concat([head.lastKey, Buffer.from([0])]), to))
           : undefined;
-      count += io.walk(reply, visit).count;
+      count += (walked ?? io.walk(reply, visit)).count;
       onPage?.(count, next === undefined && i === lanes - 1);
       if (next === undefined) break;
       reply = await next;

@@ -3,7 +3,7 @@
  * of the client library behind it. Revisions are numbers (etcd's int64 revisions never get
  * near 2^53); lease ids are decimal strings because etcd hands out random 64-bit ids.
  */
-import type { ReplyBytes } from "./reply-decoders.js";
+import type { RangeWalk, ReplyBytes } from "./reply-decoders.js";
 
 /** One key as etcd holds it. */
 export interface KeyValue {
@@ -78,11 +78,7 @@ export interface KeyValueCursor {
  */
 export type ScanVisitor = ((kv: KeyValueCursor) => void) & {
   /** Reads a whole RangeResponse (its bytes, whole or in the pieces they came in); the keys it visited and what the reply said. */
-  readonly reply?: (bytes: ReplyBytes) => {
-    readonly count: number;
-    readonly revision: number;
-    readonly more: boolean;
-  };
+  readonly reply?: (bytes: ReplyBytes) => RangeWalk;
 };
 
 /** How a {@link Store.scan} or {@link Store.list} reads its prefix. */
