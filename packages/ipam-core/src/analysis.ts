@@ -912,24 +912,51 @@ export function addressMap(
     spreadBig(state, ((start > min ? start : min) - min) / step, ((end < last ? end : last) - min) / step);
   };
   const net4 = { ip: 0, prefix: 0 };
-  for (let i = 0; i < t.size; i++) {
-    let net: { ip: number | bigint; prefix: number } | undefined;
-    if (family === 6) net = t.ip6(i);
-    else if (t.hasV4(i)) {
-      net4.ip = t.ip4(i);
-      net4.prefix = t.len4(i);
-      net = net4;
+  const ttls = opts.ttls;
+  const soon = ttls === undefined ? undefined : t.rowsByLease((id) => ttlExpiresSoon(id, ttls));
+  if (family === 4) {
+    // From the columns; a subnet of the range's own length is one subnet's count in its cell.
+    const c = t.columns4();
+    const count4 = Number(total);
+    for (let i = 0; i < c.n; i++) {
+      const f = c.flags[i]!;
+      if ((f & c.v4) === 0) continue;
+      const ip = c.ip4[i]!;
+      const len = c.len4[i]!;
+      const own = len === range.subnetLen;
+      const state =
+        !own || problemRows.has(i)
+          ? PROBLEM
+          : (f & c.reserved) !== 0
+            ? RESERVED
+            : soon?.[i] === 1
+              ? EXPIRING
+              : LEASED;
+      if (own) {
+        const k = (ip - min4) / step4;
+        if (k >= 0 && k < count4 && k === Math.floor(k)) {
+          bump(partialOf[state]!, Math.floor(k / block4), 1);
+          continue;
+        }
+      }
+      net4.ip = ip;
+      net4.prefix = len;
+      cover(state, net4);
     }
-    if (net === undefined) continue;
-    const state =
-      problemRows.has(i) || net.prefix !== range.subnetLen
-        ? PROBLEM
-        : t.isReservation(i)
-          ? RESERVED
-          : opts.ttls !== undefined && ttlExpiresSoon(t.etcdLease(i), opts.ttls)
-            ? EXPIRING
-            : LEASED;
-    cover(state, net);
+  } else {
+    for (let i = 0; i < t.size; i++) {
+      const net = t.ip6(i);
+      if (net === undefined) continue;
+      const state =
+        problemRows.has(i) || net.prefix !== range.subnetLen
+          ? PROBLEM
+          : t.isReservation(i)
+            ? RESERVED
+            : soon?.[i] === 1
+              ? EXPIRING
+              : LEASED;
+      cover(state, net);
+    }
   }
   for (const d of t.damaged) {
     const net = partOf(d.subnet);

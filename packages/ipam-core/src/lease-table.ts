@@ -189,16 +189,27 @@ export class LeaseTable implements ListingCounts {
    * `test(id)` holds, asking `test` once per distinct id, not once per row.
    */
   countLiveByLease(family: 4 | 6, test: (etcdLease: string) => boolean): number {
-    const { n, flags, lease, ids, ip6 } = this.cols;
-    const yes = new Uint8Array(ids.size);
-    for (let k = 0; k < ids.size; k++) yes[k] = !ids.isZero(k) && test(ids.text(k)) ? 1 : 0;
+    const { n, flags, ip6 } = this.cols;
+    const yes = this.rowsByLease(test);
     let count = 0;
     for (let i = 0; i < n; i++) {
-      const f = flags[i]!;
-      if ((f & RESERVED) !== 0 || yes[lease[i]!] === 0) continue;
-      if (family === 4 ? (f & HAS_V4) !== 0 : ip6?.[i] !== undefined) count++;
+      if (yes[i] === 0) continue;
+      if (family === 4 ? (flags[i]! & HAS_V4) !== 0 : ip6?.[i] !== undefined) count++;
     }
     return count;
+  }
+
+  /**
+   * @internal Per row, 1 when it is live (not a reservation) and `test(id)` holds for its etcd
+   * lease, else 0: `test` asked once per distinct id, not once per row.
+   */
+  rowsByLease(test: (etcdLease: string) => boolean): Uint8Array {
+    const { n, flags, lease, ids } = this.cols;
+    const yes = new Uint8Array(ids.size);
+    for (let k = 0; k < ids.size; k++) yes[k] = !ids.isZero(k) && test(ids.text(k)) ? 1 : 0;
+    const rows = new Uint8Array(n);
+    for (let i = 0; i < n; i++) rows[i] = (flags[i]! & RESERVED) === 0 ? yes[lease[i]!]! : 0;
+    return rows;
   }
 
   /** Whether any row has an IPv6 subnet. */
