@@ -850,12 +850,9 @@ export function addressMap(
     family === 4 ? (hasIPv4(s) ? s.ipv4 : undefined) : s.ipv6;
 
   const STATES = ["problem", "expiring", "leased", "reserved"] as const;
-  type Covered = (typeof STATES)[number];
   // Per state (by its index in STATES, as a lease's state is worked out per row).
   const partialOf = STATES.map(() => new Float64Array(cellCount));
   const fullOf = STATES.map(() => new Float64Array(cellCount + 1));
-  const partial = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, partialOf[k]!]));
-  const full = new Map<Covered, Float64Array>(STATES.map((s, k) => [s, fullOf[k]!]));
   const PROBLEM = 0;
   const EXPIRING = 1;
   const LEASED = 2;
@@ -915,34 +912,12 @@ export function addressMap(
   const ttls = opts.ttls;
   const soon = ttls === undefined ? undefined : t.rowsByLease((id) => ttlExpiresSoon(id, ttls));
   if (family === 4) {
-    // From the columns; a subnet of the range's own length is one subnet's count in its cell.
-    const c = t.columns4();
-    const count4 = Number(total);
-    for (let i = 0; i < c.n; i++) {
-      const f = c.flags[i]!;
-      if ((f & c.v4) === 0) continue;
-      const ip = c.ip4[i]!;
-      const len = c.len4[i]!;
-      const own = len === range.subnetLen;
-      const state =
-        !own || problemRows.has(i)
-          ? PROBLEM
-          : (f & c.reserved) !== 0
-            ? RESERVED
-            : soon?.[i] === 1
-              ? EXPIRING
-              : LEASED;
-      if (own) {
-        const k = (ip - min4) / step4;
-        if (k >= 0 && k < count4 && k === Math.floor(k)) {
-          bump(partialOf[state]!, Math.floor(k / block4), 1);
-          continue;
-        }
-      }
+    const cells = { min: min4, step: step4, count: Number(total), block: block4 };
+    placeRows4(t, range.subnetLen, cells, problemRows, soon, partialOf, (state, ip, prefix) => {
       net4.ip = ip;
-      net4.prefix = len;
+      net4.prefix = prefix;
       cover(state, net4);
-    }
+    });
   } else {
     for (let i = 0; i < t.size; i++) {
       const net = t.ip6(i);
@@ -964,34 +939,21 @@ export function addressMap(
   }
 
   const blockNum = Number(block);
-  const running = new Map<Covered, number>(STATES.map((s) => [s, 0]));
+  const total4 = Number(total);
+  const states = cellStates(
+    cellCount,
+    blockNum,
+    family === 4
+      ? (c) => Math.min(blockNum, total4 - c * blockNum)
+      : (c) => Math.min(blockNum, Number(total - BigInt(c) * block)),
+    partialOf,
+    fullOf,
+  );
   const cells: { start: string; state: CellState }[] = [];
   for (let c = 0; c < cellCount; c++) {
-    const size = Math.min(blockNum, Number(total - BigInt(c) * block));
-    const covered = new Map<Covered, number>();
-    for (const s of STATES) {
-      const run = (running.get(s) ?? 0) + (full.get(s)?.[c] ?? 0);
-      running.set(s, run);
-      covered.set(s, (partial.get(s)?.[c] ?? 0) + run * blockNum);
-    }
-    const used = Math.min(
-      size,
-      STATES.reduce((sum, s) => sum + (covered.get(s) ?? 0), 0),
-    );
-    const state: CellState =
-      (covered.get("problem") ?? 0) > 0
-        ? "problem"
-        : (covered.get("expiring") ?? 0) > 0
-          ? "expiring"
-          : used === 0
-            ? "free"
-            : used < size
-              ? "partial"
-              : (covered.get("leased") ?? 0) > 0
-                ? "leased"
-                : "reserved";
-    const startIp = min + BigInt(c) * block * step;
-    cells.push({ start: family === 4 ? formatIPv4(Number(startIp)) : formatIPv6(startIp), state });
+    const start =
+      family === 4 ? formatIPv4(min4 + c * blockNum * step4) : formatIPv6(min + BigInt(c) * block * step);
+    cells.push({ start, state: states[c]! });
   }
   return {
     family,
@@ -1005,6 +967,82 @@ export function addressMap(
 }
 
 // ---- helpers ----
+
+/**
+ * Each cell's state from the counts addressMap placed (by state index: problem, expiring,
+ * leased, reserved), `sizes(c)` subnets in cell `c`. A loop of its own (see placeRows4).
+ */
+function cellStates(
+  count: number,
+  blockNum: number,
+  sizes: (c: number) => number,
+  partialOf: readonly Float64Array[],
+  fullOf: readonly Float64Array[],
+): CellState[] {
+  const running = new Float64Array(4);
+  const covered = new Float64Array(4);
+  const out: CellState[] = [];
+  for (let c = 0; c < count; c++) {
+    const size = sizes(c);
+    let sum = 0;
+    for (let s = 0; s < 4; s++) {
+      running[s]! += fullOf[s]![c]!;
+      covered[s] = partialOf[s]![c]! + running[s]! * blockNum;
+      sum += covered[s]!;
+    }
+    const used = Math.min(size, sum);
+    out.push(
+      covered[0]! > 0
+        ? "problem"
+        : covered[1]! > 0
+          ? "expiring"
+          : used === 0
+            ? "free"
+            : used < size
+              ? "partial"
+              : covered[2]! > 0
+                ? "leased"
+                : "reserved",
+    );
+  }
+  return out;
+}
+
+/**
+ * The address map's IPv4 rows, from the columns: a row of the range's own length in it is one
+ * subnet's count in its cell's `partialOf[state]`; any other goes to `other`. A loop of its own
+ * (see coverRows4): inside addressMap, V8 was still optimising that big function in the
+ * background when the view ended, and the process waited ~50 ms for it before exiting.
+ */
+function placeRows4(
+  t: LeaseTable,
+  subnetLen: number,
+  cells: { readonly min: number; readonly step: number; readonly count: number; readonly block: number },
+  problemRows: ReadonlySet<number>,
+  soon: Uint8Array | undefined,
+  partialOf: readonly Float64Array[],
+  other: (state: number, ip: number, prefix: number) => void,
+): void {
+  const c = t.columns4();
+  const { flags, ip4, len4 } = c;
+  for (let i = 0; i < c.n; i++) {
+    const f = flags[i]!;
+    if ((f & c.v4) === 0) continue;
+    const ip = ip4[i]!;
+    const len = len4[i]!;
+    const own = len === subnetLen;
+    // The states' indices in addressMap's STATES: problem, expiring, leased, reserved.
+    const state = !own || problemRows.has(i) ? 0 : (f & c.reserved) !== 0 ? 3 : soon?.[i] === 1 ? 1 : 2;
+    if (own) {
+      const k = (ip - cells.min) / cells.step;
+      if (k >= 0 && k < cells.count && k === Math.floor(k)) {
+        bump(partialOf[state]!, Math.floor(k / cells.block), 1);
+        continue;
+      }
+    }
+    other(state, ip, len);
+  }
+}
 
 /**
  * Adds every IPv4 row to `any`, and to `reserved` or `leased`. A loop of its own: a view runs
