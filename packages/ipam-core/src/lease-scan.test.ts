@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { WireWriter } from "./etcd/protobuf-wire.js";
@@ -37,5 +38,26 @@ describe("the lease table's bulk reader", () => {
     expect(t.size).toBe(20);
     expect(t.reservations).toBe(20);
     expect(t.backendType(19)).toBe("host-gw");
+  });
+
+  it("leaves every reply to the per-key path on a node without WebAssembly (node --jitless)", () => {
+    // The child runs the built library (it cannot load this package's TypeScript).
+    const table = new URL("../dist/lease-table.js", import.meta.url).href;
+    const wire = new URL("../dist/etcd/protobuf-wire.js", import.meta.url).href;
+    const script = `
+      const { LeaseTableBuilder } = await import(${JSON.stringify(table)});
+      const { WireWriter } = await import(${JSON.stringify(wire)});
+      const w = new WireWriter().message(1, new WireWriter().uint(3, 8));
+      for (let i = 0; i < 3; i++) w.message(2, new WireWriter().bytes(1, Buffer.from("/p/subnets/10.5." + i + ".0-24")).uint(2, 3)
+        .bytes(5, Buffer.from('{"PublicIP":"192.0.2.1","PublicIPv6":null}')));
+      const b = new LeaseTableBuilder("/p", { rows: false });
+      const walk = b.addReply(Buffer.from(w.finish()));
+      console.log(typeof WebAssembly, walk.count, b.finish(8).size);
+    `;
+    const out = execFileSync(process.execPath, ["--jitless", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    expect(out.trim()).toBe("undefined 3 3");
   });
 });

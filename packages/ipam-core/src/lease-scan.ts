@@ -156,9 +156,15 @@ export class LeaseScanner {
     this.dataAt = align(dirAt + dir.length, 16);
   }
 
-  /** A reader for `dir`, or undefined when the per-key path must read it (a directory over 4 KiB). */
+  /**
+   * A reader for `dir`, or undefined when the per-key path must read it: a directory over
+   * 4 KiB, or a node without WebAssembly (`node --jitless` has none).
+   */
   static of(dir: Uint8Array, typeOf: (type: string) => number, arena: boolean): LeaseScanner | undefined {
-    return dir.length > MAX_DIR ? undefined : new LeaseScanner(dir, typeOf, arena);
+    if (dir.length > MAX_DIR || typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== "object") {
+      return undefined;
+    }
+    return new LeaseScanner(dir, typeOf, arena);
   }
 
   private room(bytes: number): void {
