@@ -166,10 +166,13 @@ function readKeyValue(stop: usize): bool {
 /** The JavaScript reader's number for a varint: exact below 2^53. */
 const EXACT: u64 = 1 << 53;
 
-/** leaseKey4At: an IPv4-only key name in flannel's form, into keyIp/keyLen; false for anything else. */
-let keyIp: u32 = 0;
-let keyLen: u32 = 0;
-function leaseKey4(start: usize, end: usize): bool {
+/**
+ * A dotted quad without leading zeros (isIPv4Text's rule) from `start`, before `end`: where it
+ * ends (the first byte that is neither a digit nor its dots), its value in quadValue; 0 when
+ * there is none there. What follows it is the caller's to judge.
+ */
+let quadValue: u32 = 0;
+function dottedQuad(start: usize, end: usize): usize {
   let ip: u32 = 0;
   let octet: u32 = 0;
   let digits: i32 = 0;
@@ -178,20 +181,28 @@ function leaseKey4(start: usize, end: usize): bool {
   for (; i < end; i++) {
     const c = <u32>load<u8>(i);
     if (c >= 48 && c <= 57) {
-      if (digits == 1 && octet == 0) return false;
+      if (digits == 1 && octet == 0) return 0;
       octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return false;
+      if (++digits > 3 || octet > 255) return 0;
     } else if (c == 46 && digits > 0 && dots < 3) {
       ip = (ip << 8) | octet;
       octet = 0;
       digits = 0;
       dots++;
-    } else if (c == 45 && digits > 0 && dots == 3) {
-      ip = (ip << 8) | octet;
-      break;
-    } else return false;
+    } else break;
   }
-  if (i >= end) return false;
+  if (dots != 3 || digits == 0) return 0;
+  quadValue = (ip << 8) | octet;
+  return i;
+}
+
+/** leaseKey4At: an IPv4-only key name in flannel's form, into keyIp/keyLen; false for anything else. */
+let keyIp: u32 = 0;
+let keyLen: u32 = 0;
+function leaseKey4(start: usize, end: usize): bool {
+  let i = dottedQuad(start, end);
+  if (i == 0 || i >= end || load<u8>(i) != 45) return false;
+  const ip = quadValue;
   let len: u32 = 0;
   let lenDigits: i32 = 0;
   for (i++; i < end; i++) {
@@ -242,26 +253,9 @@ function isHex(c: u32): bool {
 /** readCanonicalValue (lease-bytes.ts), for the value at [start, end). */
 function canonicalValue(start: usize, end: usize): bool {
   if (!literal(start, end, HEAD)) return false;
-  let i = start + <usize>HEAD.length;
-  let ip: u32 = 0;
-  let octet: u32 = 0;
-  let digits: i32 = 0;
-  let dots: i32 = 0;
-  for (; i < end; i++) {
-    const c = <u32>load<u8>(i);
-    if (c >= 48 && c <= 57) {
-      if (digits == 1 && octet == 0) return false;
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3 || octet > 255) return false;
-    } else if (c == 46 && digits > 0 && dots < 3) {
-      ip = (ip << 8) | octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else break;
-  }
-  if (dots != 3 || digits == 0) return false;
-  vPublicIP = (ip << 8) | octet;
+  let i = dottedQuad(start + <usize>HEAD.length, end);
+  if (i == 0) return false;
+  vPublicIP = quadValue;
   if (!literal(i, end, AFTER_IP)) return false;
   i += <usize>AFTER_IP.length;
   vTypeStart = vTypeEnd = i;
