@@ -15,7 +15,7 @@ export {
   DEFAULT_MAX_REQUEST_BYTES,
   MAX_LEASE_TTL_SECONDS,
 } from "./etcd/limits.js";
-export type { ReplyBytes } from "./etcd/reply-decoders.js";
+export type { RangeWalk, ReplyBytes } from "./etcd/reply-decoders.js";
 export * from "./etcd/server-version.js";
 export * from "./etcd/snapshot-read.js";
 export type * from "./etcd/store.js";

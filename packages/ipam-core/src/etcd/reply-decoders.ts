@@ -55,7 +55,7 @@ class RangeCursor implements KeyValueCursor {
   }
 }
 
-/** What {@link walkRangeResponse} read besides the keys. */
+/** What a walk of one RangeResponse (a page of a range) read besides its keys. */
 export interface RangeWalk {
   readonly revision: number;
   readonly more: boolean;
