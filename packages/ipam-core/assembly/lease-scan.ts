@@ -518,3 +518,48 @@ function more(at: usize): i32 {
   outPos = <i32>at;
   return NEED_MORE;
 }
+
+/**
+ * radixOrder (lease-table.ts) over `n` rows: the row numbers sorted by IPv4 address, then
+ * prefix length, then row number, as a stable least-significant-digit radix sort (the length,
+ * then the address's four octets from the last, a pass skipped where every row has the same
+ * digit). `ip4` (u32) and `len4` (u8) hold the columns; `a` and `b` room for `n` u32 each, and
+ * `counts` for 256. Returns `a` or `b`, whichever holds the order.
+ */
+export function radixOrder(ip4: usize, len4: usize, n: i32, a: usize, b: usize, counts: usize): usize {
+  let from = a;
+  let to = b;
+  for (let i = 0; i < n; i++) store<u32>(from + (<usize>i << 2), <u32>i);
+  for (let pass = 0; pass < 5; pass++) {
+    const shift = <u32>(8 * (pass - 1));
+    memory.fill(counts, 0, 1024);
+    for (let i = 0; i < n; i++) {
+      const d = pass == 0 ? <u32>load<u8>(len4 + <usize>i) : (load<u32>(ip4 + (<usize>i << 2)) >>> shift) & 255;
+      const at = counts + (<usize>d << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+    let same = false;
+    for (let d = 0; d < 256; d++) if (load<u32>(counts + (<usize>d << 2)) == <u32>n) same = true;
+    if (same) continue;
+    let sum: u32 = 0;
+    for (let d = 0; d < 256; d++) {
+      const at = counts + (<usize>d << 2);
+      const c = load<u32>(at);
+      store<u32>(at, sum);
+      sum += c;
+    }
+    for (let k = 0; k < n; k++) {
+      const row = load<u32>(from + (<usize>k << 2));
+      const d =
+        pass == 0 ? <u32>load<u8>(len4 + <usize>row) : (load<u32>(ip4 + (<usize>row << 2)) >>> shift) & 255;
+      const at = counts + (<usize>d << 2);
+      const slot = load<u32>(at);
+      store<u32>(at, slot + 1);
+      store<u32>(to + (<usize>slot << 2), row);
+    }
+    const done = to;
+    to = from;
+    from = done;
+  }
+  return from;
+}

@@ -35,6 +35,7 @@ interface ScanExports {
   base(): number;
   init(dir: number, len: number, vniMax: number): void;
   begin(): void;
+  radixOrder(ip4: number, len4: number, n: number, a: number, b: number, counts: number): number;
   scan(
     pos: number,
     end: number,
@@ -290,6 +291,25 @@ export class LeaseScanner {
       more: x.outMore.value === 1,
       ...(lastKey !== undefined && { lastKey }),
     };
+  }
+
+  /**
+   * The row numbers of `n` rows sorted by IPv4 address, then prefix length, then row number:
+   * lease-table.ts's radixOrder, compiled (16 ms of code not yet optimised at 65,000 rows, ~1 ms
+   * here). Uses the memory the replies went through.
+   */
+  order(ip4: Uint32Array, len4: Uint8Array, n: number): Uint32Array {
+    const ipAt = align(this.dataAt, 8);
+    const lenAt = ipAt + 4 * n;
+    const a = align(lenAt + n, 8);
+    const b = a + 4 * n;
+    const counts = b + 4 * n;
+    this.room(counts + 1024);
+    const mem = this.x.memory.buffer;
+    new Uint32Array(mem, ipAt, n).set(ip4.subarray(0, n));
+    new Uint8Array(mem, lenAt, n).set(len4.subarray(0, n));
+    const at = this.x.radixOrder(ipAt, lenAt, n, a, b, counts);
+    return new Uint32Array(mem, at, n).slice();
   }
 
   /** Hands `fields` (a copy) to the JavaScript reader: the keys so far and after, and what the reply said. */
