@@ -50,6 +50,8 @@ let maxVni: u64 = 0;
 export let outRows: i32 = 0;
 export let outPos: i32 = 0;
 export let outCount: i32 = 0;
+/** Rows of the last scan() whose bytes the caller copies: their row numbers at the copies column. */
+export let outCopies: i32 = 0;
 export let fbStart: i32 = 0;
 export let fbStop: i32 = 0;
 /** The reply header's revision; -1 until one is read (kept across scan() calls until begin()). */
@@ -343,7 +345,8 @@ function typeAt(start: usize, end: usize): i32 {
 
 // The columns of a scan() call, `cap` rows each, from `rows` (8-aligned); src/lease-scan.ts lays
 // them out the same way: f64 create and mod revisions, u32 ip4, publicIP, i32 vni, lease id low
-// and high halves, u16 type, u8 flags, len4, six bytes of VtepMAC, and five u32 of arena offsets.
+// and high halves, u16 type, u8 flags, len4, six bytes of VtepMAC, five u32 of arena offsets,
+// and a u32 list of the rows whose bytes are to be copied (outCopies of them).
 let cCreate: usize = 0;
 let cMod: usize = 0;
 let cIp4: usize = 0;
@@ -356,6 +359,9 @@ let cFlags: usize = 0;
 let cLen4: usize = 0;
 let cMac: usize = 0;
 let cArena: usize = 0;
+let cCopies: usize = 0;
+/** The arena chunk of a row whose bytes the caller copies (see cCopies). */
+const COPY: u32 = 0xffffffff;
 // The arena's segments (0: none): 16 bytes each, the window's start and end of a run of bytes
 // from one piece, its arena chunk, and what turns a window address into an offset in the piece.
 let segs: usize = 0;
@@ -408,12 +414,22 @@ function row(r: usize): bool {
   if (segs != 0) {
     // The row's bytes stay where they are, in the piece of the reply they came in: the
     // segment holding the name and the value (a row across two pieces is the per-key path's).
-    while (seg < segEnd && load<u32>(seg + 4) <= <u32>nameStart) seg += 16;
-    if (seg >= segEnd || load<u32>(seg) > <u32>nameStart || load<u32>(seg + 4) < <u32>valueEnd) return false;
     if (valueStart < nameStart) return false;
+    while (seg < segEnd && load<u32>(seg + 4) <= <u32>nameStart) seg += 16;
+    const a = cArena + r * 20;
+    if (seg >= segEnd || load<u32>(seg) > <u32>nameStart || load<u32>(seg + 4) < <u32>valueEnd) {
+      // Across two pieces: the caller copies its bytes from the window, where they are whole.
+      store<u32>(a, COPY);
+      store<u32>(a + 4, <u32>nameStart);
+      store<u32>(a + 8, <u32>keyEnd);
+      store<u32>(a + 12, <u32>valueStart);
+      store<u32>(a + 16, <u32>valueEnd);
+      store<u32>(cCopies + (<usize>outCopies << 2), <u32>r);
+      outCopies++;
+      return true;
+    }
     const chunk = load<u32>(seg + 8);
     const delta = load<i32>(seg + 12);
-    const a = cArena + r * 20;
     store<u32>(a, chunk);
     store<u32>(a + 4, <u32>(<i32>nameStart + delta));
     store<u32>(a + 8, <u32>(<i32>keyEnd + delta));
@@ -448,7 +464,9 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
   cLen4 = cFlags + c;
   cMac = cLen4 + c;
   cArena = cMac + c * 6;
+  cCopies = cArena + c * 20;
   outRows = 0;
+  outCopies = 0;
   outCount = 0;
   lastKeyAt = -1;
   p = pos;

@@ -48,6 +48,7 @@ interface ScanExports {
   readonly outRows: WasmGlobal;
   readonly outPos: WasmGlobal;
   readonly outCount: WasmGlobal;
+  readonly outCopies: WasmGlobal;
   readonly fbStart: WasmGlobal;
   readonly fbStop: WasmGlobal;
   readonly outRevision: WasmGlobal;
@@ -78,7 +79,7 @@ const WINDOW = 1 << 20;
 const MAX_SEGMENTS = 1024;
 
 /** Bytes of columns a row takes (see assembly/lease-scan.ts's layout). */
-const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 20;
+const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 20 + 4;
 /** The longest lease directory the module takes (a longer one is read by the per-key path). */
 const MAX_DIR = 4096;
 /** No KeyValue in flannel's form is shorter (a name of 9 bytes and a value of 40, with framing). */
@@ -102,6 +103,13 @@ export interface ScanColumns {
   readonly mac: Uint8Array;
   /** Five numbers a row, ByteArena's: the chunk, then the name's and the value's start and end in it. */
   readonly arena: Uint32Array;
+  /**
+   * The rows (numbers among the `n`) whose bytes lie across two pieces: their arena numbers
+   * are offsets in `window`, to be copied from there (the caller's, during the call).
+   */
+  readonly copies: Uint32Array;
+  /** The module's memory, which `copies`' offsets point into. */
+  readonly window: Buffer;
 }
 
 /** Where a reply's entries go. */
@@ -237,7 +245,7 @@ export class LeaseScanner {
         count += x.outCount.value;
         const keyAt = x.lastKeyAt.value;
         if (keyAt >= 0) lastKey = Buffer.from(bytes.subarray(keyAt, keyAt + x.lastKeyLen.value));
-        if (n > 0) sink.rows({ ...cols, n });
+        if (n > 0) sink.rows({ ...cols, n, copies: cols.copies.subarray(0, x.outCopies.value) });
         if (status === FALLBACK) {
           sink.keyValue(Buffer.from(bytes.subarray(x.fbStart.value, x.fbStop.value)));
           count++;
@@ -350,5 +358,22 @@ function columnsAt(mem: ArrayBuffer, at: number, cap: number): Omit<ScanColumns,
   const len4 = new Uint8Array(mem, take(1), cap);
   const mac = new Uint8Array(mem, take(6), 6 * cap);
   const arena = new Uint32Array(mem, take(20), 5 * cap);
-  return { createRevision, modRevision, ip4, publicIP, vni, leaseLo, leaseHi, type, flags, len4, mac, arena };
+  const copies = new Uint32Array(mem, take(4), cap);
+  const window = Buffer.from(mem);
+  return {
+    createRevision,
+    modRevision,
+    ip4,
+    publicIP,
+    vni,
+    leaseLo,
+    leaseHi,
+    type,
+    flags,
+    len4,
+    mac,
+    arena,
+    copies,
+    window,
+  };
 }

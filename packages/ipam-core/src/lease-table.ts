@@ -442,7 +442,7 @@ export class LeaseTableBuilder {
       keep: (piece) => arena?.keep(piece) ?? 0,
       rows: (cols) => {
         this.cols.appendRows(cols, this.ids);
-        arena?.appendRows(cols.arena, cols.n);
+        arena?.appendRows(cols.arena, cols.n, { rows: cols.copies, from: cols.window });
       },
       keyValue: (kv) => walkKeyValue(kv, (c) => this.add(c)),
       rest: (fields) => walkRangeResponse(fields, (c) => this.add(c)),
@@ -938,8 +938,12 @@ function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: num
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
   private readonly chunks: Buffer[] = [];
-  /** Bytes used of the last chunk when it is a copy chunk; CHUNK when the last one is a kept reply. */
-  private used = ByteArena.CHUNK;
+  /** The chunk copies go into (-1: none yet) and the bytes used of it. */
+  private copyChunk = -1;
+  private used = 0;
+  /** The last kept buffer and its chunk index. */
+  private lastKept: Buffer | undefined;
+  private lastKeptAt = -1;
   /** Per row: chunk, start and end of the name, start and end of the value. */
   private at = new Uint32Array(5 * 1024);
   private rows = 0;
@@ -952,68 +956,96 @@ class ByteArena {
     valueEnd: number,
     kept: boolean,
   ): void {
-    if (5 * this.rows + 5 > this.at.length) {
-      const grown = new Uint32Array(this.at.length * 2);
-      grown.set(this.at);
-      this.at = grown;
-    }
-    const r = 5 * this.rows++;
-    if (kept) {
-      if (this.chunks[this.chunks.length - 1] !== buf) {
-        this.chunks.push(buf);
-        this.used = ByteArena.CHUNK;
-      }
-      this.at[r] = this.chunks.length - 1;
-      this.at[r + 1] = nameStart;
-      this.at[r + 2] = nameEnd;
-      this.at[r + 3] = valueStart;
-      this.at[r + 4] = valueEnd;
+    this.room(1);
+    const r = this.rows++;
+    if (!kept) {
+      this.copyInto(r, buf, nameStart, nameEnd, valueStart, valueEnd);
       return;
     }
-    // One copy from the name to the end of the value when they are close (etcd writes the key,
-    // a few varints, then the value).
-    const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
-    const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
-    if (this.used + need > ByteArena.CHUNK || this.chunks.length === 0) {
-      this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
-      this.used = 0;
+    if (this.lastKept !== buf) {
+      this.lastKept = buf;
+      this.lastKeptAt = this.keep(buf);
     }
-    const chunk = this.chunks[this.chunks.length - 1]!;
-    const o = this.used;
-    this.at[r] = this.chunks.length - 1;
-    this.at[r + 1] = o;
-    this.at[r + 2] = o + (nameEnd - nameStart);
-    if (one) {
-      this.used += copyBytes(buf, nameStart, valueEnd, chunk, o);
-      this.at[r + 3] = o + (valueStart - nameStart);
-    } else {
-      this.used += copyBytes(buf, nameStart, nameEnd, chunk, o);
-      this.at[r + 3] = this.used;
-      this.used += copyBytes(buf, valueStart, valueEnd, chunk, this.used);
-    }
-    this.at[r + 4] = this.used;
+    const o = 5 * r;
+    this.at[o] = this.lastKeptAt;
+    this.at[o + 1] = nameStart;
+    this.at[o + 2] = nameEnd;
+    this.at[o + 3] = valueStart;
+    this.at[o + 4] = valueEnd;
   }
 
-  /** Keeps `buf` (a reply's piece, never reused) as a chunk rows can point into; its index. */
-  keep(buf: Buffer): number {
-    this.chunks.push(buf);
-    // Copies go into a chunk of their own from here on, not into this one.
-    this.used = ByteArena.CHUNK;
-    return this.chunks.length - 1;
-  }
-
-  /**
-   * `n` rows in kept chunks (see {@link keep}), placed as `at` says: five numbers a row, the
-   * chunk's index, then the name's and the value's start and end in it.
-   */
-  appendRows(at: Uint32Array, n: number): void {
+  /** Room for `n` more rows. */
+  private room(n: number): void {
     while (5 * (this.rows + n) > this.at.length) {
       const grown = new Uint32Array(this.at.length * 2);
       grown.set(this.at);
       this.at = grown;
     }
-    this.at.set(at.subarray(0, 5 * n), 5 * this.rows);
+  }
+
+  /**
+   * Row `r`'s bytes copied into the copy chunk (a new one of 1 MiB when full: no copy as it
+   * grows, little slack), its place written for it.
+   */
+  private copyInto(
+    r: number,
+    buf: Buffer,
+    nameStart: number,
+    nameEnd: number,
+    valueStart: number,
+    valueEnd: number,
+  ): void {
+    // One copy from the name to the end of the value when they are close (etcd writes the key,
+    // a few varints, then the value).
+    const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
+    const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
+    if (this.copyChunk < 0 || this.used + need > ByteArena.CHUNK) {
+      this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
+      this.copyChunk = this.chunks.length - 1;
+      this.used = 0;
+    }
+    const chunk = this.chunks[this.copyChunk]!;
+    const o = this.used;
+    const a = 5 * r;
+    this.at[a] = this.copyChunk;
+    this.at[a + 1] = o;
+    this.at[a + 2] = o + (nameEnd - nameStart);
+    if (one) {
+      this.used += copyBytes(buf, nameStart, valueEnd, chunk, o);
+      this.at[a + 3] = o + (valueStart - nameStart);
+    } else {
+      this.used += copyBytes(buf, nameStart, nameEnd, chunk, o);
+      this.at[a + 3] = this.used;
+      this.used += copyBytes(buf, valueStart, valueEnd, chunk, this.used);
+    }
+    this.at[a + 4] = this.used;
+  }
+
+  /** Keeps `buf` (a reply's piece, never reused) as a chunk rows can point into; its index. */
+  keep(buf: Buffer): number {
+    this.chunks.push(buf);
+    return this.chunks.length - 1;
+  }
+
+  /**
+   * `n` rows placed as `at` says: five numbers a row, a kept chunk's index (see {@link keep}),
+   * then the name's and the value's start and end in it; except the rows `copies` lists (row
+   * numbers among the `n`), whose bytes are copied from `from` at the offsets `at` gives.
+   */
+  appendRows(
+    at: Uint32Array,
+    n: number,
+    copies?: { readonly rows: Uint32Array; readonly from: Buffer },
+  ): void {
+    this.room(n);
+    const base = this.rows;
+    this.at.set(at.subarray(0, 5 * n), 5 * base);
     this.rows += n;
+    if (copies === undefined) return;
+    for (const k of copies.rows) {
+      const o = 5 * k;
+      this.copyInto(base + k, copies.from, at[o + 1]!, at[o + 2]!, at[o + 3]!, at[o + 4]!);
+    }
   }
 
   /** Row `i`'s key name. */
