@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { PodnetError } from "./errors.js";
 import {
+  type ConnectionOptionNames,
   type ConnectionOptions,
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_DIAL_TIMEOUT_MS,
@@ -76,6 +77,15 @@ const FLAG_NAMES: Readonly<Record<ConnectionSetting, string>> = {
   passwordFile: "--password-file",
   dialTimeout: "--dial-timeout",
   commandTimeout: "--command-timeout",
+};
+
+/** What messages call the connection's options when they come from these settings. */
+const SETTING_NAMES: ConnectionOptionNames = {
+  endpoints: `${FLAG_NAMES.endpoints} host:port`,
+  caFile: FLAG_NAMES.cacert,
+  certFile: FLAG_NAMES.cert,
+  keyFile: FLAG_NAMES.key,
+  password: `PODNET_PASSWORD or ${FLAG_NAMES.passwordFile}`,
 };
 
 /** An environment to read variables from; `process.env` by default. */
@@ -162,6 +172,8 @@ export function resolveConnectionSettings(
     ...(password !== undefined ? { password } : {}),
     dialTimeoutMs: duration("dialTimeout", DEFAULT_DIAL_TIMEOUT_MS),
     commandTimeoutMs: duration("commandTimeout", DEFAULT_COMMAND_TIMEOUT_MS),
+    // The settings are flags and variables: messages name the flags.
+    optionNames: SETTING_NAMES,
   };
   return { connection, prefix, sources };
 }

@@ -1,5 +1,37 @@
 import { PodnetError } from "../errors.js";
 
+/** What messages call the connection's options (see {@link ConnectionOptions.optionNames}). */
+export interface ConnectionOptionNames {
+  /** How endpoints are given, after "pass". */
+  readonly endpoints: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Where a password is given, for a user without one. */
+  readonly password: string;
+}
+
+/** The options' own names, for a program that passes them to {@link connect}. */
+export const OPTION_NAMES: ConnectionOptionNames = {
+  endpoints: 'endpoints such as ["127.0.0.1:2379"]',
+  caFile: "caFile",
+  certFile: "certFile",
+  keyFile: "keyFile",
+  password: "the password option",
+};
+
+/** The names messages use for `opts`' options. */
+export function optionNamesOf(opts: {
+  readonly optionNames?: ConnectionOptionNames | undefined;
+}): ConnectionOptionNames {
+  return opts.optionNames ?? OPTION_NAMES;
+}
+
+/** A file option and its path in a message: `--cacert file ca.pem`, or `caFile ca.pem`. */
+export function fileNamed(name: string, path: string | undefined): string {
+  return `${name}${name.startsWith("-") ? " file" : ""} ${path}`;
+}
+
 /** How to reach etcd: etcdctl's and flanneld's flags, resolved to values. */
 export interface ConnectionOptions {
   /** Client URLs or host:port pairs; a bare host:port gets http:// (https:// when TLS is set). */
@@ -28,6 +60,11 @@ export interface ConnectionOptions {
   readonly transport?: "h2" | "grpc-js";
   /** Where a warning about the connection goes (one line); default process.emitWarning. */
   readonly onWarning?: (message: string) => void;
+  /**
+   * What messages call the options a user set: the CLI passes its flags (`--cacert`, ...);
+   * by default they are these options' own names (`caFile`, ...).
+   */
+  readonly optionNames?: ConnectionOptionNames | undefined;
 }
 
 /** Connection options with both timeouts settled, as every connecting function uses them. */
@@ -74,9 +111,13 @@ export function resolveConnectionOptions(opts: ConnectionOptions): ResolvedConne
 export const DEFAULT_ENDPOINTS: readonly string[] = ["http://127.0.0.1:2379"];
 
 /** Endpoints with an explicit scheme; throws a usage error on a malformed one or mixed schemes. */
-export function normaliseEndpoints(endpoints: readonly string[], tls: boolean): string[] {
+export function normaliseEndpoints(
+  endpoints: readonly string[],
+  tls: boolean,
+  names: ConnectionOptionNames = OPTION_NAMES,
+): string[] {
   const list = endpoints.map((e) => e.trim()).filter((e) => e.length > 0);
-  if (list.length === 0) throw new PodnetError("usage", "no etcd endpoint given; pass --endpoints host:port");
+  if (list.length === 0) throw new PodnetError("usage", `no etcd endpoint given; pass ${names.endpoints}`);
   const out = list.map((endpoint) => {
     const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)
       ? endpoint
@@ -105,7 +146,7 @@ export function normaliseEndpoints(endpoints: readonly string[], tls: boolean): 
   if (tls && secure === 0) {
     throw new PodnetError(
       "usage",
-      "TLS files were given but the endpoints use http://; use https:// endpoints or drop --cacert/--cert/--key",
+      `TLS files were given but the endpoints use http://; use https:// endpoints or drop ${names.caFile}/${names.certFile}/${names.keyFile}`,
     );
   }
   return out;

@@ -1,11 +1,17 @@
 /** The user, password and PEM files of a connection, read the same way by the v3 and v2 clients. */
 import { readFile } from "node:fs/promises";
 import { PodnetError } from "../errors.js";
-import { type ConnectionOptions, normaliseEndpoints, wantsTls } from "./connection.js";
+import {
+  type ConnectionOptions,
+  fileNamed,
+  normaliseEndpoints,
+  optionNamesOf,
+  wantsTls,
+} from "./connection.js";
 
 /** The user and password to send: `--user name:secret` splits unless `--password` is given; none without a user. */
 export function userCredentials(
-  opts: Pick<ConnectionOptions, "user" | "password">,
+  opts: Pick<ConnectionOptions, "user" | "password" | "optionNames">,
 ): { username: string; password: string } | undefined {
   if (opts.user === undefined) return undefined;
   const colon = opts.user.indexOf(":");
@@ -14,20 +20,20 @@ export function userCredentials(
   if (password === undefined) {
     throw new PodnetError(
       "usage",
-      `no password for etcd user "${username}"; set PODNET_PASSWORD or --password-file`,
+      `no password for etcd user "${username}"; give it with ${optionNamesOf(opts).password}`,
     );
   }
   return { username, password };
 }
 
 /** A PEM file's bytes; a usage error naming the flag when it cannot be read. */
-export async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {
+export async function readPem(path: string | undefined, name: string): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   try {
     return await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new PodnetError("usage", `cannot read ${flag} file ${path} (${code})`);
+    throw new PodnetError("usage", `cannot read ${fileNamed(name, path)} (${code})`);
   }
 }
 
@@ -40,14 +46,18 @@ export async function resolveTransport(opts: ConnectionOptions): Promise<{
   keyFile: Buffer | undefined;
 }> {
   const tls = wantsTls(opts);
-  const endpoints = normaliseEndpoints(opts.endpoints, tls);
+  const names = optionNamesOf(opts);
+  const endpoints = normaliseEndpoints(opts.endpoints, tls, names);
   if ((opts.certFile === undefined) !== (opts.keyFile === undefined)) {
-    throw new PodnetError("usage", "--cert and --key go together; give both or neither");
+    throw new PodnetError(
+      "usage",
+      `${names.certFile} and ${names.keyFile} go together; give both or neither`,
+    );
   }
   const [caFile, certFile, keyFile] = await Promise.all([
-    readPem(opts.caFile, "--cacert"),
-    readPem(opts.certFile, "--cert"),
-    readPem(opts.keyFile, "--key"),
+    readPem(opts.caFile, names.caFile),
+    readPem(opts.certFile, names.certFile),
+    readPem(opts.keyFile, names.keyFile),
   ]);
   return { endpoints, tls, caFile, certFile, keyFile };
 }

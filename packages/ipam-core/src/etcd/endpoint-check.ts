@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks";
 import {
   type ConnectionOptions,
   normaliseEndpoints,
+  optionNamesOf,
   resolveConnectionOptions,
   wantsTls,
 } from "./connection.js";
@@ -22,7 +23,7 @@ export type EndpointCheck = { readonly endpoint: string } & (
 /** Checks every endpoint at once, each within the dial timeout; never throws for an endpoint's failure. */
 export async function checkEndpoints(options: ConnectionOptions): Promise<EndpointCheck[]> {
   const connection = resolveConnectionOptions(options);
-  const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection));
+  const endpoints = normaliseEndpoints(connection.endpoints, wantsTls(connection), optionNamesOf(connection));
   // Loaded before the clocks start: the time waited is the endpoint's, not the module loader's.
   if (connection.transport === "grpc-js") await Promise.all([import("etcd3"), import("cockatiel")]);
   return Promise.all(

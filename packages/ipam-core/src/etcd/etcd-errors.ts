@@ -1,5 +1,5 @@
 import { isPodnetError, PodnetError } from "../errors.js";
-import { formatDuration } from "./connection.js";
+import { type ConnectionOptionNames, formatDuration, optionNamesOf } from "./connection.js";
 import { DEFAULT_MAX_REQUEST_BYTES, formatBytes, MAX_LEASE_TTL_SECONDS } from "./limits.js";
 
 /** A TLS failure, in grpc-js's or Node's words. */
@@ -46,8 +46,16 @@ export function bestError(errors: readonly unknown[]): unknown {
 export interface CallContext {
   readonly endpoints: readonly string[];
   readonly timeoutMs: number;
+  /** What the TLS options are called in messages; default their own names (caFile, ...). */
+  readonly optionNames?: ConnectionOptionNames | undefined;
   /** The key involved, when there is one. */
   readonly key?: string;
+}
+
+/** The TLS options by the names messages use: `--cacert, --cert and --key`. */
+function tlsNames(ctx: CallContext): string {
+  const names = optionNamesOf(ctx);
+  return `${names.caFile}, ${names.certFile} and ${names.keyFile}`;
 }
 
 /**
@@ -109,7 +117,7 @@ export function translateEtcdError(err: unknown, ctx: CallContext): PodnetError 
   if (TLS_FAILURE.test(msg)) {
     return new PodnetError(
       "permission",
-      `TLS handshake with etcd at ${where} failed (${tlsReason(msg)}); check --cacert, --cert and --key`,
+      `TLS handshake with etcd at ${where} failed (${tlsReason(msg)}); check ${tlsNames(ctx)}`,
       { cause: err },
     );
   }

@@ -167,7 +167,12 @@ class EtcdStore implements Store {
     // A call the close cut short: the store's fault, not an unreachable etcd.
     if (this.closed) return new StoreClosedError();
     const chosen = err instanceof AllEndpointsFailed ? bestError(err.errors) : err;
-    return translateEtcdError(chosen, { endpoints, timeoutMs, ...(key !== undefined ? { key } : {}) });
+    return translateEtcdError(chosen, {
+      endpoints,
+      timeoutMs,
+      optionNames: this.opts.optionNames,
+      ...(key !== undefined ? { key } : {}),
+    });
   }
 
   /** One status call on one endpoint, within the dial timeout. */
@@ -197,7 +202,11 @@ class EtcdStore implements Store {
             deadline,
           ).catch((err: unknown) => {
             // A limited user may not read the probe key; that still proves the credentials work.
-            const t = translateEtcdError(err, { endpoints: [e.url], timeoutMs });
+            const t = translateEtcdError(err, {
+              endpoints: [e.url],
+              timeoutMs,
+              optionNames: this.opts.optionNames,
+            });
             if (!(t.code === "permission" && /denied permission/.test(t.message))) throw err;
           });
         }
@@ -410,7 +419,11 @@ class EtcdStore implements Store {
         handlers.error(
           this.closed
             ? new StoreClosedError()
-            : translateEtcdError(err, { endpoints: this.endpoints, timeoutMs }),
+            : translateEtcdError(err, {
+                endpoints: this.endpoints,
+                timeoutMs,
+                optionNames: this.opts.optionNames,
+              }),
         );
       },
     };

@@ -11,6 +11,7 @@ import { request as httpsRequest } from "node:https";
 import {
   type ConnectionOptions,
   normaliseEndpoints,
+  optionNamesOf,
   resolveConnectionOptions,
   wantsTls,
 } from "./connection.js";
@@ -30,7 +31,7 @@ export interface EtcdVersions {
 export async function etcdVersions(options: ConnectionOptions): Promise<EtcdVersions | { error: string }> {
   const opts = resolveConnectionOptions(options);
   const tls = wantsTls(opts);
-  const endpoints = normaliseEndpoints(opts.endpoints, tls);
+  const endpoints = normaliseEndpoints(opts.endpoints, tls, optionNamesOf(opts));
   const read = (path: string | undefined) => (path === undefined ? undefined : readFile(path));
   const [ca, cert, key] = await Promise.all([read(opts.caFile), read(opts.certFile), read(opts.keyFile)]);
   let error = "no endpoint";

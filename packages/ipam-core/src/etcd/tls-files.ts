@@ -5,8 +5,9 @@
  */
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { PodnetError } from "../errors.js";
+import { type ConnectionOptionNames, fileNamed, optionNamesOf } from "./connection.js";
 
-/** The PEM contents of --cacert, --cert and --key, when given. */
+/** The PEM contents of the CA, certificate and key files (`--cacert`, `--cert`, `--key`), when given. */
 export interface TlsFiles {
   readonly ca?: Buffer | undefined;
   readonly cert?: Buffer | undefined;
@@ -28,21 +29,30 @@ function usable(options: SecureContextOptions, sentence: string): void {
   }
 }
 
-/** Throws a usage error naming the flag and file when a TLS file is unusable. */
+/** Throws a usage error naming the option and file when a TLS file is unusable. */
 export function checkTlsFiles(
   files: TlsFiles,
-  paths: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string },
+  paths: {
+    readonly caFile?: string | undefined;
+    readonly certFile?: string | undefined;
+    readonly keyFile?: string | undefined;
+    readonly optionNames?: ConnectionOptionNames | undefined;
+  },
 ): void {
   const { ca, cert, key } = files;
+  const names = optionNamesOf(paths);
+  const caNamed = fileNamed(names.caFile, paths.caFile);
   if (ca !== undefined) {
-    usable({ ca }, `--cacert file ${paths.caFile} is not a usable PEM CA certificate`);
+    usable({ ca }, `${caNamed} is not a usable PEM CA certificate`);
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new PodnetError("usage", `--cacert file ${paths.caFile} holds no PEM certificate`);
+      throw new PodnetError("usage", `${caNamed} holds no PEM certificate`);
     }
   }
-  if (cert !== undefined) usable({ cert }, `--cert file ${paths.certFile} is not a usable PEM certificate`);
-  if (key !== undefined) usable({ key }, `--key file ${paths.keyFile} is not a usable PEM private key`);
+  const certNamed = fileNamed(names.certFile, paths.certFile);
+  const keyNamed = fileNamed(names.keyFile, paths.keyFile);
+  if (cert !== undefined) usable({ cert }, `${certNamed} is not a usable PEM certificate`);
+  if (key !== undefined) usable({ key }, `${keyNamed} is not a usable PEM private key`);
   if (cert !== undefined && key !== undefined) {
-    usable({ cert, key }, `--key file ${paths.keyFile} does not belong to the --cert file ${paths.certFile}`);
+    usable({ cert, key }, `${keyNamed} does not belong to the ${certNamed}`);
   }
 }

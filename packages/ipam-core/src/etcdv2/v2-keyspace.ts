@@ -6,7 +6,12 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { PodnetError } from "../errors.js";
-import { type ConnectionOptions, resolveConnectionOptions } from "../etcd/connection.js";
+import {
+  type ConnectionOptionNames,
+  type ConnectionOptions,
+  optionNamesOf,
+  resolveConnectionOptions,
+} from "../etcd/connection.js";
 import { resolveTransport, userCredentials } from "../etcd/credentials.js";
 import { normalisePrefix } from "../keys.js";
 
@@ -63,6 +68,7 @@ export async function readV2Keyspace(options: ConnectionOptions, prefix: string)
         auth,
         timeoutMs: opts.dialTimeoutMs + opts.commandTimeoutMs,
         insecure: opts.insecureSkipTlsVerify === true,
+        names: optionNamesOf(opts),
       });
     try {
       const config = await get(`${dir}/config`);
@@ -97,6 +103,8 @@ interface GetRequest {
   readonly timeoutMs: number;
   /** `--insecure-skip-tls-verify`: accept any server certificate. */
   readonly insecure: boolean;
+  /** What messages call the TLS options. */
+  readonly names: ConnectionOptionNames;
 }
 
 /** One quorum GET of a v2 key; undefined when the key does not exist. */
@@ -145,21 +153,21 @@ function send(url: URL, req: GetRequest): Promise<{ status: number; body: string
       res.on("end", () =>
         resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
       );
-      res.on("error", (err) => reject(unavailable(req.endpoint, err)));
+      res.on("error", (err) => reject(unavailable(req.endpoint, err, req.names)));
     };
     const r = secure ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
     r.on("timeout", () => r.destroy(new Error(`no answer within ${req.timeoutMs} ms`)));
-    r.on("error", (err) => reject(unavailable(req.endpoint, err)));
+    r.on("error", (err) => reject(unavailable(req.endpoint, err, req.names)));
     r.end();
   });
 }
 
-function unavailable(endpoint: string, err: Error): PodnetError {
+function unavailable(endpoint: string, err: Error, names: ConnectionOptionNames): PodnetError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code !== undefined && /^(ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(code)) {
     return new PodnetError(
       "permission",
-      `etcd at ${endpoint}: TLS failed (${code}); check --cacert/--cert/--key`,
+      `etcd at ${endpoint}: TLS failed (${code}); check ${names.caFile}/${names.certFile}/${names.keyFile}`,
     );
   }
   return new PodnetError(
