@@ -314,9 +314,13 @@ const { lease } = await registry.acquire({ network, attrs });
 registry.keepAlive(lease, { onLost: (err) => console.log("lost: " + err.message) });
 await registry.release(lease);
 await registry.close();
-// A watch never stopped, its store closed under it: it ends, saying why.
+// A watch never stopped, its store closed under it once it runs: it ends, saying why.
 const errors = [];
 await watchLeases(etcd.store, etcd.prefix, { snapshot() {}, events() {}, error: (err) => errors.push(err.message) });
+// A keepAlive of a registry never closed, its store closed under it: it ends, saying why.
+const other = new LeaseRegistry(etcd.store, { prefix: etcd.prefix });
+const held = await other.acquire({ network, attrs });
+other.keepAlive(held.lease, { onLost: () => console.log("lost?"), onError: (err) => console.log("keepAlive: " + err.message) });
 etcd.close();
 try {
   await etcd.store.get("/podnet-after-close/config");
@@ -334,7 +338,7 @@ process.on("exit", () => console.log("watch errors: " + errors.join(" | ")));
       // Killed (and failing) if anything it left behind keeps the process alive.
       const { stdout, stderr } = await run(process.execPath, [file], { cwd: project, env, timeout: 30_000 });
       const closed = "the etcd connection is closed; connect again to use etcd";
-      expect(stdout).toBe(`PodnetError failed: ${closed}\nwatch errors: ${closed}\n`);
+      expect(stdout).toBe(`keepAlive: ${closed}\nPodnetError failed: ${closed}\nwatch errors: ${closed}\n`);
       expect(stderr).toBe("");
     }, 60_000);
 

@@ -6,7 +6,7 @@
  */
 import { isPodnetError } from "./errors.js";
 import type { KeyValue, Store, Watch, WatchEvent } from "./etcd/store.js";
-import { isStoreClosed } from "./etcd/store-closed.js";
+import { isStoreClosed, StoreClosedError } from "./etcd/store-closed.js";
 import { subnetsPrefix } from "./keys.js";
 import { type DamagedEntry, decodeEntry, decodeListing, type Lease, type LeaseListing } from "./lease.js";
 import { classifyEntry, leaseNameOf } from "./lease-codec.js";
@@ -170,6 +170,16 @@ class LeaseWatcher {
     this.keepLeases = opts.keepLeases ?? true;
   }
 
+  private unsubscribe: (() => void) | undefined;
+
+  /**
+   * From the first listing on (its own failure rejects watchLeases): a store closed under
+   * the watch is said once and stops it, as its stream may end without a word.
+   */
+  private listenForClose(): void {
+    this.unsubscribe = this.store.onClose?.(() => this.report(new StoreClosedError()));
+  }
+
   current(): Map<string, Lease> {
     if (!this.keepLeases) throw new TypeError("watchLeases: current() needs `keepLeases`");
     return new Map(this.leases as Map<string, Lease>);
@@ -192,6 +202,7 @@ class LeaseWatcher {
       this.revision = from - 1;
       // The resume point may be compacted already: probe first, as after any failure.
       this.enqueue(() => this.resume());
+      this.listenForClose();
       return;
     }
     const listing = await this.initialListing(from);
@@ -201,6 +212,7 @@ class LeaseWatcher {
     for (const entry of listing.foreign) this.foreign.set(entry.key, entry.modRevision);
     this.handlers.snapshot(listing);
     this.enqueue(() => this.startWatch());
+    this.listenForClose();
   }
 
   private async initialListing(from: number | undefined): Promise<LeaseListing> {
@@ -221,6 +233,7 @@ class LeaseWatcher {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.unsubscribe?.();
     this.generation++;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();

@@ -10,7 +10,7 @@ import { isPodnetError, PodnetError } from "./errors.js";
 import { checkLeaseTtl } from "./etcd/limits.js";
 import { readSnapshot } from "./etcd/snapshot-read.js";
 import type { Compare, Grant, KeyValue, Op, Store, TxnResult } from "./etcd/store.js";
-import { isStoreClosed } from "./etcd/store-closed.js";
+import { isStoreClosed, StoreClosedError } from "./etcd/store-closed.js";
 import { HostScan } from "./host-scan.js";
 import { subnetsPrefix } from "./keys.js";
 import { isReservation, type Lease, type LeaseListing, type LeaseNetwork } from "./lease.js";
@@ -719,8 +719,11 @@ export class LeaseRegistry {
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", stop);
       this.keepAlives.delete(stop);
+      unsubscribe?.();
     };
     this.keepAlives.add(stop);
+    // A store closed under it: stop now, not at the next renewal (a timer of up to a day).
+    const unsubscribe = this.store.onClose?.(() => fail(new StoreClosedError()));
     if (opts.signal?.aborted) stop();
     opts.signal?.addEventListener("abort", stop, { once: true });
     return {

@@ -133,6 +133,7 @@ class EtcdStore implements Store {
   readonly endpoints: readonly string[];
   private readonly pool: EndpointPool<EtcdClient>;
   private closed = false;
+  private readonly closeListeners = new Set<() => void>();
 
   constructor(
     clients: readonly { url: string; client: EtcdClient }[],
@@ -460,7 +461,25 @@ class EtcdStore implements Store {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const listeners = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch {
+        // One listener's failure must not keep the others from hearing it.
+      }
+    }
     for (const e of this.pool.endpoints) e.client.close();
+  }
+
+  onClose(listener: () => void): () => void {
+    if (this.closed) {
+      queueMicrotask(listener);
+      return () => undefined;
+    }
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

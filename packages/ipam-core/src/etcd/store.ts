@@ -197,6 +197,12 @@ export interface Store {
   status(): Promise<(EndpointStatus | { endpoint: string; error: Error })[]>;
   /** Closes the connection. */
   close(): void;
+  /**
+   * Calls `listener` once when {@link close} is called, for a store that can tell (EtcdStore
+   * does): a registry's keepAlive loops and a lease watch stop then, saying so, instead of
+   * waiting for their next renewal or never hearing of it. Returns what unsubscribes it.
+   */
+  onClose?(listener: () => void): () => void;
   /** Closes the connection, for `await using store = await connect(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
