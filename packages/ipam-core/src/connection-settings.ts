@@ -86,6 +86,7 @@ const SETTING_NAMES: ConnectionOptionNames = {
   certFile: FLAG_NAMES.cert,
   keyFile: FLAG_NAMES.key,
   password: `PODNET_PASSWORD or ${FLAG_NAMES.passwordFile}`,
+  user: FLAG_NAMES.user,
 };
 
 /** An environment to read variables from; `process.env` by default. */

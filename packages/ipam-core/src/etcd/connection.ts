@@ -9,6 +9,8 @@ export interface ConnectionOptionNames {
   readonly keyFile: string;
   /** Where a password is given, for a user without one. */
   readonly password: string;
+  /** How a user is given. */
+  readonly user: string;
 }
 
 /** The options' own names, for a program that passes them to {@link connect}. */
@@ -18,6 +20,7 @@ export const OPTION_NAMES: ConnectionOptionNames = {
   certFile: "certFile",
   keyFile: "keyFile",
   password: "the password option",
+  user: "the user option",
 };
 
 /** The names messages use for `opts`' options. */

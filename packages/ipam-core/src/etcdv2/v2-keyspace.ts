@@ -125,7 +125,7 @@ async function v2Get(req: GetRequest): Promise<V2Answer | undefined> {
   if (status === 401 || answer?.errorCode === 110) {
     throw new PodnetError(
       "permission",
-      `etcd at ${req.endpoint} refused the v2 request for ${req.path.split("?")[0]}: ${req.auth ? "the user or password is wrong, or lacks read permission" : "it needs a user (--user)"}`,
+      `etcd at ${req.endpoint} refused the v2 request for ${req.path.split("?")[0]}: ${req.auth ? "the user or password is wrong, or lacks read permission" : `it needs a user (${req.names.user})`}`,
     );
   }
   if (status === 404 && answer === undefined) {
