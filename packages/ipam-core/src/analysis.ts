@@ -849,14 +849,9 @@ export function addressMap(
   const partOf = (s: LeaseSubnet): { ip: number | bigint; prefix: number } | undefined =>
     family === 4 ? (hasIPv4(s) ? s.ipv4 : undefined) : s.ipv6;
 
-  const STATES = ["problem", "expiring", "leased", "reserved"] as const;
-  // Per state (by its index in STATES, as a lease's state is worked out per row).
-  const partialOf = STATES.map(() => new Float64Array(cellCount));
-  const fullOf = STATES.map(() => new Float64Array(cellCount + 1));
-  const PROBLEM = 0;
-  const EXPIRING = 1;
-  const LEASED = 2;
-  const RESERVED = 3;
+  // Per state (by its index in MAP_STATES, as a lease's state is worked out per row).
+  const partialOf = MAP_STATES.map(() => new Float64Array(cellCount));
+  const fullOf = MAP_STATES.map(() => new Float64Array(cellCount + 1));
   // Each entry covers subnet indices lo..hi: a partial count in its first and last cell, and
   // whole cells between them through a difference array. IPv4 uses numbers (exact), IPv6 bigints.
   /** Records cells clo..chi as covered: `head` subnets of the first, `tail` of the last, all between. */
@@ -968,6 +963,22 @@ export function addressMap(
 
 // ---- helpers ----
 
+/** What covers a subnet of the address map, by index: the counts are kept per state. */
+const MAP_STATES = ["problem", "expiring", "leased", "reserved"] as const;
+const PROBLEM = 0;
+const EXPIRING = 1;
+const LEASED = 2;
+const RESERVED = 3;
+
+/**
+ * The index among a range's `count` subnets (from `first`, `step` addresses apart) of an IPv4
+ * network of the range's own length; -1 when it is not one of them (outside, or not aligned).
+ */
+function ownSubnetIndex(ip: number, first: number, step: number, count: number): number {
+  const k = (ip - first) / step;
+  return k >= 0 && k < count && k === Math.floor(k) ? k : -1;
+}
+
 /**
  * Each cell's state from the counts addressMap placed (by state index: problem, expiring,
  * leased, reserved), `sizes(c)` subnets in cell `c`. A loop of its own (see placeRows4).
@@ -979,28 +990,28 @@ function cellStates(
   partialOf: readonly Float64Array[],
   fullOf: readonly Float64Array[],
 ): CellState[] {
-  const running = new Float64Array(4);
-  const covered = new Float64Array(4);
+  const running = new Float64Array(MAP_STATES.length);
+  const covered = new Float64Array(MAP_STATES.length);
   const out: CellState[] = [];
   for (let c = 0; c < count; c++) {
     const size = sizes(c);
     let sum = 0;
-    for (let s = 0; s < 4; s++) {
+    for (let s = 0; s < MAP_STATES.length; s++) {
       running[s]! += fullOf[s]![c]!;
       covered[s] = partialOf[s]![c]! + running[s]! * blockNum;
       sum += covered[s]!;
     }
     const used = Math.min(size, sum);
     out.push(
-      covered[0]! > 0
+      covered[PROBLEM]! > 0
         ? "problem"
-        : covered[1]! > 0
+        : covered[EXPIRING]! > 0
           ? "expiring"
           : used === 0
             ? "free"
             : used < size
               ? "partial"
-              : covered[2]! > 0
+              : covered[LEASED]! > 0
                 ? "leased"
                 : "reserved",
     );
@@ -1031,14 +1042,18 @@ function placeRows4(
     const ip = ip4[i]!;
     const len = len4[i]!;
     const own = len === subnetLen;
-    // The states' indices in addressMap's STATES: problem, expiring, leased, reserved.
-    const state = !own || problemRows.has(i) ? 0 : (f & c.reserved) !== 0 ? 3 : soon?.[i] === 1 ? 1 : 2;
-    if (own) {
-      const k = (ip - cells.min) / cells.step;
-      if (k >= 0 && k < cells.count && k === Math.floor(k)) {
-        bump(partialOf[state]!, Math.floor(k / cells.block), 1);
-        continue;
-      }
+    const state =
+      !own || problemRows.has(i)
+        ? PROBLEM
+        : (f & c.reserved) !== 0
+          ? RESERVED
+          : soon?.[i] === 1
+            ? EXPIRING
+            : LEASED;
+    const k = own ? ownSubnetIndex(ip, cells.min, cells.step, cells.count) : -1;
+    if (k >= 0) {
+      bump(partialOf[state]!, Math.floor(k / cells.block), 1);
+      continue;
     }
     other(state, ip, len);
   }
@@ -1102,8 +1117,8 @@ class Cover4 {
     const bits = this.bits;
     if (bits !== undefined && prefix === this.subnetLen) {
       // A network of the range's own length (nearly every lease): its one subnet's bit.
-      const k = (ip - this.first) / this.step;
-      if (k >= 0 && k < this.total && k === Math.floor(k)) {
+      const k = ownSubnetIndex(ip, this.first, this.step, this.total);
+      if (k >= 0) {
         bits[k >>> 5]! |= 1 << (k & 31);
         return;
       }
