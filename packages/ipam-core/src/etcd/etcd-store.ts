@@ -203,11 +203,7 @@ class EtcdStore implements Store {
             deadline,
           ).catch((err: unknown) => {
             // A limited user may not read the probe key; that still proves the credentials work.
-            const t = translateEtcdError(err, {
-              endpoints: [e.url],
-              timeoutMs,
-              optionNames: this.opts.optionNames,
-            });
+            const t = this.translate(err, timeoutMs, undefined, [e.url]);
             if (!(t.code === "permission" && /denied permission/.test(t.message))) throw err;
           });
         }
@@ -417,15 +413,7 @@ class EtcdStore implements Store {
         if (lost && endpoint !== undefined && !this.closed) this.pool.aside(endpoint);
         // A silent endpoint under a watch is one that left a keepalive ping unanswered this long.
         const timeoutMs = livenessFor(this.opts.dialTimeoutMs).timeoutMs;
-        handlers.error(
-          this.closed
-            ? new StoreClosedError()
-            : translateEtcdError(err, {
-                endpoints: this.endpoints,
-                timeoutMs,
-                optionNames: this.opts.optionNames,
-              }),
-        );
+        handlers.error(this.translate(err, timeoutMs));
       },
     };
   }
