@@ -49,7 +49,6 @@ let maxVni: u64 = 0;
 // What the last scan() found; read by the caller.
 export let outRows: i32 = 0;
 export let outPos: i32 = 0;
-export let outCount: i32 = 0;
 /** Rows of the last scan() whose bytes the caller copies: their row numbers at the copies column. */
 export let outCopies: i32 = 0;
 export let fbStart: i32 = 0;
@@ -467,7 +466,6 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
   cCopies = cArena + c * 20;
   outRows = 0;
   outCopies = 0;
-  outCount = 0;
   lastKeyAt = -1;
   p = pos;
   lim = end;
@@ -490,9 +488,7 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
       if (!readKeyValue(stop)) return bail(field);
       lastKeyAt = <i32>keyStart;
       lastKeyLen = <i32>(keyEnd - keyStart);
-      outCount++;
       if (!row(<usize>outRows)) {
-        outCount--;
         fbStart = <i32>start;
         fbStop = <i32>stop;
         outPos = <i32>stop;

@@ -47,7 +47,6 @@ interface ScanExports {
   ): number;
   readonly outRows: WasmGlobal;
   readonly outPos: WasmGlobal;
-  readonly outCount: WasmGlobal;
   readonly outCopies: WasmGlobal;
   readonly fbStart: WasmGlobal;
   readonly fbStop: WasmGlobal;
@@ -242,7 +241,8 @@ export class LeaseScanner {
       for (;;) {
         status = x.scan(pos, filled, rowsAt, cap, this.arena ? segsAt : 0, segs.length, last);
         const n = x.outRows.value;
-        count += x.outCount.value;
+        // Every key read into a row; a KeyValue handed back is counted below.
+        count += n;
         const keyAt = x.lastKeyAt.value;
         if (keyAt >= 0) lastKey = Buffer.from(bytes.subarray(keyAt, keyAt + x.lastKeyLen.value));
         if (n > 0) sink.rows({ ...cols, n, copies: cols.copies.subarray(0, x.outCopies.value) });
