@@ -91,10 +91,17 @@ show --prefix /legacy/network migrate v2
 show --prefix /legacy/network lease list
 
 step "Lease subnets: three hosts acquire, each gets its own /24 (the subnet file is flannel's subnet.env)"
+# Each host's subnet file names the subnet it had before, which it gets back while it is free
+# (as after a reboot): the demo's own reservations and hand-written leases below never meet a
+# host's random pick.
+for h in 1 2 3; do mkdir -p "$work/host$h"; done
+echo "FLANNEL_SUBNET=10.5.11.1/24" >"$work/host1/subnet.env"
+echo "FLANNEL_SUBNET=10.5.157.1/24" >"$work/host2/subnet.env"
+echo "FLANNEL_SUBNET=10.5.13.1/24" >"$work/host3/subnet.env"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 --subnet-file "$work/host1/subnet.env"
 cat "$work/host1/subnet.env"
-show lease acquire --public-ip 192.0.2.12 --vtep-mac 0e:00:00:00:00:12 -o simple
-show lease acquire --public-ip 192.0.2.13 --vtep-mac 0e:00:00:00:00:13 -o simple
+show lease acquire --public-ip 192.0.2.12 --vtep-mac 0e:00:00:00:00:12 --subnet-file "$work/host2/subnet.env" -o simple
+show lease acquire --public-ip 192.0.2.13 --vtep-mac 0e:00:00:00:00:13 --subnet-file "$work/host3/subnet.env" -o simple
 
 step "Acquiring again from the same host reuses its lease"
 show lease acquire --public-ip 192.0.2.11 --vtep-mac 0e:00:00:00:00:11 -o simple
