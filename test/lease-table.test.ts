@@ -1,7 +1,7 @@
 import { addressMap, checkLeases, connect, LeaseRegistry, type Store, utilisation } from "@podnet/ipam-core";
 import { useEtcd } from "@podnet/test-harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NET_10_5 } from "../packages/ipam-core/src/lease-network.fixture.js";
+import { NET_10_5, range4 } from "../packages/ipam-core/src/lease-network.fixture.js";
 
 const PREFIX = "/table/network";
 const DIR = `${PREFIX}/subnets/`;
@@ -64,6 +64,51 @@ describe("a LeaseTable scanned from a real etcd", () => {
       expect(utilisation(table, NET)).toEqual(utilisation(listing, NET));
       const counts = await registry.table({ rows: false });
       expect(addressMap(counts, NET, 4)).toEqual(addressMap(listing, NET, 4));
+    });
+  }
+
+  let calls0 = 0;
+  for (const [what, opts] of [
+    ["cut into sub-ranges, pages of 7 keys", { listPageSize: 7 }],
+    ["cut into sub-ranges, one page each", {}],
+  ] as const) {
+    it(`hands out each page's new etcd lease ids as the listing comes in (${what})`, async () => {
+      const store = await open(opts);
+      const prefix = `/table-ids-${calls0++}/network`;
+      // 12 etcd leases over 240 keys spread across the range, reservations among them, and a
+      // damaged entry on a lease of its own.
+      const ids = await Promise.all(Array.from({ length: 13 }, () => store.grant(3600)));
+      const ops = [];
+      for (let i = 0; i < 240; i++) {
+        const value = `{"PublicIP":"192.0.2.${i % 250}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${MAC}"}}`;
+        const lease = i % 5 === 0 ? undefined : ids[i % 12];
+        ops.push({ put: `${prefix}/subnets/10.5.${i}.16-28`, value, ...(lease !== undefined && { lease }) });
+      }
+      ops.push({ put: `${prefix}/subnets/10.5.250.16-28`, value: "{oops", lease: ids[12] as string });
+      for (let i = 0; i < ops.length; i += 100) await store.txn([], ops.slice(i, i + 100));
+      const registry = new LeaseRegistry(store, { prefix });
+      // 4,096 subnets of /28: enough for the listing to be cut into sub-ranges (scan-splits.ts).
+      const network = { ipv4: range4("10.5.0.0/16", 28, "10.5.0.16", "10.5.255.240") };
+      const calls: { ids: readonly string[]; share: number | undefined }[] = [];
+      const table = await registry.table({
+        network,
+        rows: false,
+        onEtcdLeases: (ids, share) => calls.push({ ids, share }),
+      });
+      const handed = calls.flatMap((c) => c.ids);
+      // Every id of the leases and of the damaged entry, each once; none for a reservation.
+      expect(new Set(handed)).toEqual(new Set(ids));
+      expect(new Set(handed)).toEqual(table.etcdLeaseIds());
+      expect(handed).toHaveLength(13);
+      expect(table.damaged).toHaveLength(1);
+      // Ids came before the listing's end, with the part read so far.
+      expect(calls.some((c) => c.share !== undefined && c.share < 1)).toBe(true);
+      const shares = calls.map((c) => c.share);
+      for (const [i, share] of shares.entries()) {
+        expect(share).toBeGreaterThanOrEqual(0);
+        expect(share).toBeLessThanOrEqual(1);
+        if (i > 0) expect(share).toBeGreaterThanOrEqual(shares[i - 1] as number);
+      }
     });
   }
 });

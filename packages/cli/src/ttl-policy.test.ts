@@ -1,6 +1,6 @@
 import type { Lease, Store } from "@podnet/ipam-core";
 import { describe, expect, it } from "vitest";
-import { lookupTtls, ttlModeOf, ttlOf } from "./ttl-policy.js";
+import { lookupTtls, TtlPrefetch, ttlModeOf, ttlOf } from "./ttl-policy.js";
 
 const lease = (i: number, etcdLease: string): Lease => ({
   key: `/p/subnets/10.5.${i}.0-24`,
@@ -65,5 +65,72 @@ describe("the TTL policy", () => {
     expect(ttlModeOf(undefined, "2")).toEqual({ autoMax: 2 });
     expect(ttlModeOf(true, "2")).toBe("always");
     expect(() => ttlModeOf(undefined, "lots")).toThrow(/--ttl-auto-max "lots" is not a whole number/);
+  });
+});
+
+describe("TTLs looked up as the listing comes in", () => {
+  const ids = (...xs: number[]) => new Set(xs.map(String));
+  // The requests made, in any order (the prefetched ones run on a chain of their own).
+  const batches = (asked: string[][]) => asked.map((b) => b.join(",")).sort();
+
+  it("uses what was fetched of the ids the listing holds, fetches the rest, and drops the others", async () => {
+    const store = fakeStore();
+    const prefetch = new TtlPrefetch(store, "always");
+    prefetch.add(["11", "12", "0"], 0.25);
+    prefetch.add(["12", "13"], 0.5);
+    const got = await lookupTtls(store, ids(11, 13, 14, 99), "always", { prefetch });
+    // One request per batch as it came, repeats and reservations left out, then what was missing.
+    expect(batches(store.asked)).toEqual(["11,12", "13", "14,99"]);
+    expect([...(got.ttls?.keys() ?? [])].sort()).toEqual(["11", "13", "14", "99"]);
+    expect(ttlOf(got, "11")).toBe(3600);
+    expect(ttlOf(got, "99")).toBe(-1);
+  });
+
+  it("in auto mode fetches only while the projected count stays within the limit", async () => {
+    const store = fakeStore();
+    const prefetch = new TtlPrefetch(store, { autoMax: 8 });
+    prefetch.add(["1", "2"], 0.25); // 8 projected: fetched
+    prefetch.add(["3", "4", "5"], 0.5); // 10 projected: it stops here, for good
+    prefetch.add(["6"], 1);
+    const within = await lookupTtls(store, ids(1, 2, 3, 4, 5, 6), { autoMax: 8 }, { prefetch });
+    expect(batches(store.asked)).toEqual(["1,2", "3,4,5,6"]);
+    expect(within.ttls?.size).toBe(6);
+
+    const over = fakeStore();
+    const past = new TtlPrefetch(over, { autoMax: 2 });
+    past.add(["1", "2"], 0.5);
+    const skipped = await lookupTtls(over, ids(1, 2, 3), { autoMax: 2 }, { prefetch: past });
+    expect(over.asked).toEqual([]);
+    expect(skipped.skipped).toBe(3);
+  });
+
+  it("in auto mode waits for the whole listing when its progress is not known; never fetches with --no-ttl", async () => {
+    const store = fakeStore();
+    const prefetch = new TtlPrefetch(store, "auto");
+    prefetch.add(["1"], undefined);
+    prefetch.add(["2"], 0);
+    expect(store.asked).toEqual([]);
+    await lookupTtls(store, ids(1, 2), "auto", { prefetch });
+    expect(store.asked).toEqual([["1", "2"]]);
+
+    const never = fakeStore();
+    const off = new TtlPrefetch(never, "never");
+    off.add(["1"], 1);
+    expect((await lookupTtls(never, ids(1), "never", { prefetch: off })).skipped).toBe(1);
+    expect(never.asked).toEqual([]);
+  });
+
+  it("a failed lookup fails the view that needs it, and no one else", async () => {
+    const failing = {
+      timeToLiveMany: async () => {
+        throw new Error("etcd went away");
+      },
+    } as unknown as Store;
+    const prefetch = new TtlPrefetch(failing, "always");
+    prefetch.add(["1"], 0.5);
+    await expect(lookupTtls(failing, ids(1), "always", { prefetch })).rejects.toThrow("etcd went away");
+    // Fed and never asked for: its failure goes nowhere (vitest fails a run on an unhandled rejection).
+    new TtlPrefetch(failing, "always").add(["2"], 0.5);
+    await new Promise((resolve) => setImmediate(resolve));
   });
 });

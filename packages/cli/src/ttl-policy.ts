@@ -59,28 +59,97 @@ export function etcdLeaseIds(source: TtlSource): ReadonlySet<string> {
   return source;
 }
 
+/** How many etcd leases the mode looks up unasked; undefined: all (--ttl). */
+function autoLimit(mode: TtlMode, limit?: number): number | undefined {
+  if (mode === "always") return undefined;
+  return limit ?? (typeof mode === "object" ? mode.autoMax : TTL_AUTO_MAX);
+}
+
+/**
+ * TTLs looked up while the listing still comes in (LeaseRegistry.table's `onEtcdLeases`), so
+ * that their round trips overlap etcd serving the rest rather than follow it. It fetches what
+ * {@link lookupTtls} would fetch of the ids seen so far, and in auto mode only while the ids
+ * projected for the whole listing stay within the limit (past it, nothing more: lookupTtls
+ * then decides as it would have). {@link lookupTtls} uses what it fetched of the ids it
+ * needs, fetches the rest, and drops the others.
+ */
+export class TtlPrefetch {
+  private readonly asked = new Set<string>();
+  private got: Promise<Map<string, number>> = Promise.resolve(new Map());
+  private stopped: boolean;
+
+  constructor(
+    private readonly store: Store,
+    private readonly mode: TtlMode,
+  ) {
+    this.stopped = mode === "never";
+  }
+
+  /** Feeds ids first seen in a page; `share`: the part of the listing read so far, when known. */
+  readonly add = (ids: readonly string[], share: number | undefined): void => {
+    if (this.stopped) return;
+    const fresh = ids.filter((id) => id !== "0" && !this.asked.has(id));
+    if (fresh.length === 0) return;
+    const limit = autoLimit(this.mode);
+    if (limit !== undefined) {
+      // Unknown progress: wait for the whole listing. Else project from the part read so far.
+      if (share === undefined || share <= 0) return;
+      if ((this.asked.size + fresh.length) / share > limit) {
+        this.stopped = true;
+        return;
+      }
+    }
+    for (const id of fresh) this.asked.add(id);
+    const before = this.got;
+    this.got = before.then(async (got) => {
+      for (const [id, ttl] of await this.store.timeToLiveMany(fresh)) got.set(id, ttl);
+      return got;
+    });
+    // Awaited by lookupTtls when it needs them; a failure no one waits for is no failure.
+    this.got.catch(() => undefined);
+  };
+
+  /** The TTLs of `ids`: those fetched already, and the rest now; no other. */
+  async ttlsOf(ids: ReadonlySet<string>): Promise<Map<string, number>> {
+    this.stopped = true;
+    const missing = [...ids].filter((id) => !this.asked.has(id));
+    const [got, rest] = await Promise.all([
+      this.got,
+      missing.length > 0 ? this.store.timeToLiveMany(missing) : new Map<string, number>(),
+    ]);
+    const out = new Map<string, number>();
+    for (const id of ids) {
+      const ttl = got.get(id) ?? rest.get(id);
+      if (ttl !== undefined) out.set(id, ttl);
+    }
+    return out;
+  }
+}
+
 /**
  * Looks up the TTLs of the listing's etcd leases as the mode says. In auto mode above the
- * limit, and with --no-ttl, nothing is fetched: `note` says so (auto mode only: --no-ttl was asked).
+ * limit, and with --no-ttl, nothing is fetched: `note` says so (auto mode only: --no-ttl was
+ * asked). With a `prefetch` fed while the listing came in, what it fetched is used.
  */
 export async function lookupTtls(
   store: Store,
   listing: TtlSource,
   mode: TtlMode,
-  opts: { limit?: number } = {},
+  opts: { limit?: number; prefetch?: TtlPrefetch | undefined } = {},
 ): Promise<TtlLookup> {
   const ids = etcdLeaseIds(listing);
   if (ids.size === 0) return { ttls: new Map(), skipped: 0 };
   if (mode === "never") return { skipped: ids.size };
-  const auto = mode === "auto" || typeof mode === "object";
-  const limit = opts.limit ?? (typeof mode === "object" ? mode.autoMax : TTL_AUTO_MAX);
-  if (auto && ids.size > limit) {
+  const limit = autoLimit(mode, opts.limit);
+  if (limit !== undefined && ids.size > limit) {
     return {
       skipped: ids.size,
       note: `TTLs not looked up for ${ids.size} etcd leases (one request each, more than ${limit}); pass --ttl to fetch them`,
     };
   }
-  return { ttls: await store.timeToLiveMany([...ids]), skipped: 0 };
+  const ttls =
+    opts.prefetch === undefined ? await store.timeToLiveMany([...ids]) : await opts.prefetch.ttlsOf(ids);
+  return { ttls, skipped: 0 };
 }
 
 /** Writes the lookup's note, if any, once on stderr. */

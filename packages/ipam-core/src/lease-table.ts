@@ -520,6 +520,28 @@ export class LeaseTableBuilder {
     this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, c.bufKept === true);
   }
 
+  /** How many of the ids and damaged entries {@link newEtcdLeaseIds} has handed out. */
+  private idsTaken = 0;
+  private damagedTaken = 0;
+
+  /**
+   * The distinct etcd lease ids (decimal text; none for a reservation) that the rows and
+   * damaged entries added since the last call brought, for a caller that looks up TTLs while
+   * the listing still comes in. An id comes once, except that a damaged entry's may also be a
+   * row's.
+   */
+  newEtcdLeaseIds(): string[] {
+    const out: string[] = [];
+    for (; this.idsTaken < this.ids.size; this.idsTaken++) {
+      if (!this.ids.isZero(this.idsTaken)) out.push(this.ids.text(this.idsTaken));
+    }
+    for (; this.damagedTaken < this.damaged.length; this.damagedTaken++) {
+      const id = this.damaged[this.damagedTaken]!.etcdLease;
+      if (id !== "0") out.push(id);
+    }
+    return out;
+  }
+
   /**
    * The table of everything added, taken at `revision`. A table with rows (a listing view's)
    * of many IPv4-only rows read in bulk gets its address order from the bulk reader's sort.

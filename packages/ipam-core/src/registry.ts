@@ -206,6 +206,24 @@ class SharedRuns<T> {
   }
 }
 
+/** What {@link LeaseRegistry.table} reads, and how. */
+export interface TableOptions {
+  /** false: a table of counts and spans only (see LeaseTableBuilder). */
+  readonly rows?: boolean | undefined;
+  /** The network the leases are handed out from: the listing is fetched as sub-ranges at once. */
+  readonly network?: LeaseNetwork | undefined;
+  /** The snapshot to read. */
+  readonly revision?: number | undefined;
+  /**
+   * Called as the listing comes in, after each page, with the etcd lease ids (decimal text,
+   * none for a reservation) first seen in it, so that their TTLs can be looked up while etcd
+   * still serves the rest; `share`: the part of the listing read so far (0 to 1), when known,
+   * to project how many ids the whole will hold. An id may come again when a compaction
+   * makes the read start over.
+   */
+  readonly onEtcdLeases?: ((ids: readonly string[], share: number | undefined) => void) | undefined;
+}
+
 /** Leases of one prefix in etcd: list, acquire, renew, release, reserve. */
 export class LeaseRegistry {
   readonly prefix: string;
@@ -273,13 +291,23 @@ export class LeaseRegistry {
    * (see scan-splits.ts); `revision` reads the table at that snapshot (compacted: the caller
    * reads again, see readSnapshot).
    */
-  async table(opts: { rows?: boolean; network?: LeaseNetwork; revision?: number } = {}): Promise<LeaseTable> {
+  async table(opts: TableOptions = {}): Promise<LeaseTable> {
+    const progress = this.onListProgress;
+    const onIds = opts.onEtcdLeases;
     const read = async (): Promise<LeaseTable> => {
       const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
+      const onPage =
+        onIds === undefined
+          ? progress
+          : (keys: number, last: boolean, share?: number) => {
+              progress?.(keys, last);
+              const ids = builder.newEtcdLeaseIds();
+              if (ids.length > 0) onIds(ids, last ? 1 : share);
+            };
       const { revision } = await this.store.scan(subnetsPrefix(this.prefix), builder.visitor(), {
         ...(opts.revision !== undefined && { revision: opts.revision }),
         ...(opts.network !== undefined && { splits: leaseKeySplits(this.prefix, opts.network) }),
-        ...(this.onListProgress && { onPage: this.onListProgress }),
+        ...(onPage && { onPage }),
       });
       return builder.finish(revision);
     };

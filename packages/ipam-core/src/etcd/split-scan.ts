@@ -50,7 +50,7 @@ export async function runScan(
   scan: SplitScan,
   io: ScanIo,
   visit: ScanVisitor,
-  onPage?: (keys: number, last: boolean) => void,
+  onPage?: (keys: number, last: boolean, share?: number) => void,
 ): Promise<ScanResult> {
   const bounds = subRangeBounds(scan.start, scan.end, scan.splits);
   const lanes = bounds.length - 1;
@@ -101,7 +101,7 @@ export async function runScan(
           ? fetch(query(Buffer.concat([head.lastKey, Buffer.from([0])]), to))
           : undefined;
       count += (walked ?? io.walk(reply, visit)).count;
-      onPage?.(count, next === undefined && i === lanes - 1);
+      onPage?.(count, next === undefined && i === lanes - 1, (next === undefined ? i + 1 : i) / lanes);
       if (next === undefined) break;
       reply = await next;
     }

@@ -86,8 +86,12 @@ export interface ScanOptions {
   /** The snapshot to read; default the latest. */
   readonly revision?: number;
   readonly keysOnly?: boolean;
-  /** Called after each page read with the keys so far; `last` on the final one (for progress lines). */
-  readonly onPage?: (keys: number, last: boolean) => void;
+  /**
+   * Called after each page read with the keys so far; `last` on the final one (for progress
+   * lines). `share`, where the store knows it: the part of the scan's sub-ranges read whole so
+   * far (0 to 1), from which a caller may project what the whole listing will hold.
+   */
+  readonly onPage?: (keys: number, last: boolean, share?: number) => void;
   /**
    * Keys to cut the prefix at: the sub-ranges between them are fetched at once, at one
    * revision, and still visited in key order (only the speed depends on where the cuts fall;

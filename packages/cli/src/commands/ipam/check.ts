@@ -23,6 +23,7 @@ import { Command } from "commander";
 import { type Context, withContext } from "../../context.js";
 import { checkData, findingRows, formatFindings } from "../../print/ipam.js";
 import { note } from "../../print/warn.js";
+import type { TtlPrefetch } from "../../ttl-policy.js";
 import { readTableAtConfig } from "../lease/lease-context.js";
 
 /** What the ipam commands read: the leases (as a table) and the config at the table's revision. */
@@ -43,7 +44,10 @@ export interface IpamState {
  * into sub-ranges by the config's network, when valid, so etcd serves them at once).
  * `rows: false` when the view needs no lease as an object (see LeaseTableBuilder).
  */
-export async function readIpamState(ctx: Context, opts: { rows?: boolean } = {}): Promise<IpamState> {
+export async function readIpamState(
+  ctx: Context,
+  opts: { rows?: boolean; prefetch?: TtlPrefetch | undefined } = {},
+): Promise<IpamState> {
   const { registry, table, networkState } = await readTableAtConfig(ctx, opts);
   if (networkState.state === "missing") return { registry, table, networkState };
   if (networkState.state === "invalid") return { registry, table, networkState, config: networkState.config };

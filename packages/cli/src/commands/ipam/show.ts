@@ -26,7 +26,14 @@ import {
   usageRows,
 } from "../../print/ipam.js";
 import { formatMap, mapData, mapLegend, mapSvg } from "../../print/ipam-map.js";
-import { lookupTtls, noteTtls, type TtlMode, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
+import {
+  lookupTtls,
+  noteTtls,
+  type TtlMode,
+  TtlPrefetch,
+  ttlModeOf,
+  withTtlOptions,
+} from "../../ttl-policy.js";
 import { type IpamState, readIpamState, requireNetwork } from "./check.js";
 
 interface ShowOptions {
@@ -66,12 +73,15 @@ export function showCommand(): Command {
           throw new PodnetError("usage", `--ip: ${opts.ip} is not an address as flannel writes them`);
         }
         // Usage and the map need counts and spans only; --ip and --free decode the leases.
-        const state = await readIpamState(ctx, { rows: opts.ip !== undefined || opts.free === true });
+        const rows = opts.ip !== undefined || opts.free === true;
+        const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl, opts.ttlAutoMax);
+        // Usage and the map look up TTLs as the listing comes in (see TtlPrefetch).
+        const prefetch = rows ? undefined : new TtlPrefetch(await ctx.store(), mode);
+        const state = await readIpamState(ctx, { rows, prefetch });
         if (opts.ip !== undefined) return showIp(ctx, state, opts.ip);
         if (opts.free) return showFree(ctx, state);
-        const mode = opts.expiring === true ? "always" : ttlModeOf(opts.ttl, opts.ttlAutoMax);
-        if (opts.map !== undefined) return showMap(ctx, state, opts.map, mode);
-        return showUsage(ctx, state, mode);
+        if (opts.map !== undefined) return showMap(ctx, state, opts.map, mode, prefetch);
+        return showUsage(ctx, state, mode, prefetch);
       }),
     );
 }
@@ -83,19 +93,25 @@ async function ttlsFor(
   ctx: Context,
   state: IpamState,
   mode: TtlMode,
+  prefetch: TtlPrefetch | undefined,
 ): Promise<{ ttls?: Map<string, number>; note?: string }> {
   // The live leases' TTLs only: expiring soon counts leases, not damaged entries.
   const ids = state.table.etcdLeaseIds({ damaged: false });
-  const lookup = await lookupTtls(await ctx.store(), ids, mode);
+  const lookup = await lookupTtls(await ctx.store(), ids, mode, { prefetch });
   noteTtls(lookup);
   if (lookup.ttls !== undefined) return { ttls: lookup.ttls };
   const why = mode === "never" ? "--no-ttl" : `${lookup.skipped} etcd leases, one TTL lookup each`;
   return { note: `expiring soon not counted (${why}); pass --ttl to count them` };
 }
 
-async function showUsage(ctx: Context, state: IpamState, mode: TtlMode): Promise<number> {
+async function showUsage(
+  ctx: Context,
+  state: IpamState,
+  mode: TtlMode,
+  prefetch: TtlPrefetch | undefined,
+): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
-  const { ttls, note } = await ttlsFor(ctx, state, mode);
+  const { ttls, note } = await ttlsFor(ctx, state, mode, prefetch);
   const util = utilisation(state.table, network, ttls);
   const data = usageData(ctx.globals.prefix, state.table, network, util, {
     checked: ttls !== undefined,
@@ -147,9 +163,10 @@ async function showMap(
   state: IpamState,
   target: string | true,
   mode: TtlMode,
+  prefetch: TtlPrefetch | undefined,
 ): Promise<number> {
   const network = await requireNetwork(state, ctx.globals.prefix);
-  const { ttls, note } = await ttlsFor(ctx, state, mode);
+  const { ttls, note } = await ttlsFor(ctx, state, mode, prefetch);
   const opts = ttls !== undefined ? { ttls } : {};
   const maps = [addressMap(state.table, network, 4, opts), addressMap(state.table, network, 6, opts)].filter(
     (m): m is AddressMap => m !== null,

@@ -25,7 +25,7 @@ import type { Context } from "../../context.js";
 import { type LeaseView, listingWarnings, type ViewSource } from "../../print/lease.js";
 import { progress } from "../../print/progress.js";
 import { warn } from "../../print/warn.js";
-import { type TtlLookup, ttlOf } from "../../ttl-policy.js";
+import { type TtlLookup, type TtlPrefetch, ttlOf } from "../../ttl-policy.js";
 
 /** The registry of the context's prefix. */
 export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<LeaseRegistry> {
@@ -48,7 +48,7 @@ export async function openRegistry(ctx: Context, ttlSeconds?: number): Promise<L
  */
 export async function readTableAtConfig(
   ctx: Context,
-  opts: { rows?: boolean } = {},
+  opts: { rows?: boolean; prefetch?: TtlPrefetch | undefined } = {},
 ): Promise<{ registry: LeaseRegistry; table: LeaseTable; networkState: NetworkState }> {
   const registry = await openRegistry(ctx);
   const store = await ctx.store();
@@ -59,6 +59,7 @@ export async function readTableAtConfig(
       ...(opts.rows !== undefined && { rows: opts.rows }),
       revision: networkState.revision,
       ...(networkState.state === "valid" && { network: networkState.network }),
+      ...(opts.prefetch !== undefined && { onEtcdLeases: opts.prefetch.add }),
     });
     return { registry, table, networkState };
   });
@@ -70,13 +71,16 @@ export async function readTableAtConfig(
  * into sub-ranges etcd serves at once), or as one range when the user's role may not read the
  * config, which such a view does not need.
  */
-export async function readLeaseTable(ctx: Context): Promise<{ registry: LeaseRegistry; table: LeaseTable }> {
+export async function readLeaseTable(
+  ctx: Context,
+  prefetch?: TtlPrefetch,
+): Promise<{ registry: LeaseRegistry; table: LeaseTable }> {
   try {
-    return await readTableAtConfig(ctx);
+    return await readTableAtConfig(ctx, { prefetch });
   } catch (err) {
     if (!isPodnetError(err, "permission")) throw err;
     const registry = await openRegistry(ctx);
-    return { registry, table: await registry.table() };
+    return { registry, table: await registry.table({ onEtcdLeases: prefetch?.add }) };
   }
 }
 

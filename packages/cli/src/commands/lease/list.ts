@@ -10,7 +10,7 @@ import {
   writeLeasesJson,
 } from "../../print/lease.js";
 import { LazyArray } from "../../print/output.js";
-import { lookupTtls, noteTtls, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
+import { lookupTtls, noteTtls, TtlPrefetch, ttlModeOf, withTtlOptions } from "../../ttl-policy.js";
 import { readLeaseTable, tableViews, warnAboutListing } from "./lease-context.js";
 
 /** `podnet lease list`: every lease and reservation with its TTL; damaged and foreign entries as warnings. */
@@ -20,8 +20,11 @@ export function listCommand(): Command {
     .description("list the leases and reservations under <prefix>/subnets/, with their remaining TTL");
   return withTtlOptions(cmd).action(
     withContext(async (ctx, flags: { ttl?: boolean; ttlAutoMax?: string }) => {
-      const { table } = await readLeaseTable(ctx);
-      const lookup = await lookupTtls(await ctx.store(), table, ttlModeOf(flags.ttl, flags.ttlAutoMax));
+      const mode = ttlModeOf(flags.ttl, flags.ttlAutoMax);
+      // TTLs are looked up as the listing comes in (see TtlPrefetch).
+      const prefetch = new TtlPrefetch(await ctx.store(), mode);
+      const { table } = await readLeaseTable(ctx, prefetch);
+      const lookup = await lookupTtls(await ctx.store(), table, mode, { prefetch });
       // Only the table is held; each lease and its json, row or line is made as it is printed.
       const views = tableViews(table, lookup);
       warnAboutListing(table);
