@@ -287,6 +287,61 @@ describe("checkLeases", () => {
     );
   });
 
+  it("finds range, backend and VNI problems exactly as judging each lease alone does", () => {
+    // SubnetMin and SubnetMax inside the network: each bound is a test of its own.
+    const net = network4("10.5.0.0/16", 24, "10.5.2.0", "10.5.200.0");
+    const r4 = net.ipv4!;
+    const entry = fc.record({
+      second: fc.constantFrom(5, 6),
+      // The bounds and their neighbours often, any other third octet too.
+      third: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(1, 2, 3, 199, 200, 201)),
+      // A subnet with host bits is no key flannel writes, but a Lease given by hand may hold one.
+      fourth: fc.constantFrom(0, 0, 0, 128, 7),
+      prefix: fc.constantFrom(23, 24, 24, 24, 25),
+      type: fc.constantFrom("vxlan", "vxlan", "VXLAN", "host-gw", null),
+      vni: fc.constantFrom(1, 1, 2),
+    });
+    const configs: { valid: boolean; errors: never[]; backendType: string; vni?: number }[] = [
+      VXLAN,
+      { valid: true, errors: [], backendType: "host-gw" },
+      { valid: true, errors: [], backendType: "vxlan" },
+    ];
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 40 }), fc.nat(2), (entries, c) => {
+        const config = configs[c]!;
+        const leases = entries.map((e, i) => ({
+          ...lease("10.5.1.0-24", `192.0.2.${i}`, { type: e.type, vni: e.vni }),
+          key: `${P}/subnets/row-${i}`,
+          subnet: {
+            ipv4: { ip: ((10 << 24) | (e.second << 16) | (e.third << 8) | e.fourth) >>> 0, prefix: e.prefix },
+          },
+        }));
+        const expected: string[] = [];
+        for (const [i, l] of leases.entries()) {
+          const e = entries[i]!;
+          const ip = l.subnet.ipv4.ip;
+          const inside =
+            ip % 2 ** (32 - r4.subnetLen) === 0 &&
+            ip >= r4.min &&
+            ip <= r4.max &&
+            Math.floor(ip / 2 ** 16) === Math.floor(r4.network.ip / 2 ** 16);
+          if (l.subnet.ipv4.prefix !== r4.subnetLen) expected.push(`wrong-length ${l.key}`);
+          else if (!inside) expected.push(`out-of-range ${l.key}`);
+          const actual = (e.type ?? "").toLowerCase();
+          if (actual !== config.backendType) expected.push(`backend-mismatch ${l.key}`);
+          else if (e.type === "vxlan" && config.vni !== undefined && e.vni !== config.vni) {
+            expected.push(`vni-mismatch ${l.key}`);
+          }
+        }
+        const judged = new Set(["wrong-length", "out-of-range", "backend-mismatch", "vni-mismatch"]);
+        const found = checkLeases({ listing: listing(leases), network: net, config })
+          .filter((f) => judged.has(f.kind))
+          .map((f) => `${f.kind} ${f.key}`);
+        expect(found.sort()).toEqual(expected.sort());
+      }),
+    );
+  });
+
   it("treats udp leases without BackendType as matching a udp config", () => {
     const l = listing([lease("10.5.1.0-24", "192.0.2.1", { type: null })]);
     expect(

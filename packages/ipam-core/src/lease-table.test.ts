@@ -633,6 +633,29 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
     expect([...bulk.order]).toEqual([...perKey.order]);
   });
 
+  it("says whether its IPv4 networks are distinct from the bulk reader's order as from its own sort", () => {
+    const base = Array.from({ length: 5_000 }, (_, i) => `10.${1 + (i >> 8)}.${i & 255}.0-24`);
+    for (const [what, extra, distinct] of [
+      ["distinct", [], true],
+      ["another length", ["10.200.0.0-23"], false],
+      // A key with host bits is no row (it is foreign), so it changes nothing.
+      ["a key with host bits", ["10.3.7.9-24"], true],
+    ] as const) {
+      const entries = [...base, ...extra].map((name, i) => ({
+        key: Buffer.from(DIR + name),
+        value: Buffer.from(vxlan(`192.0.2.${i & 255}`)),
+        lease: 7n,
+        rev: 5,
+      }));
+      const reply = oddReply(entries, { headerLast: false, unknown: false, more: false, pad: 0 });
+      const { perKey, bulk } = bothWays(reply, piecesOf(reply, [90_000]), true);
+      // The bulk table has its address order from the reader; the per-key one sorts on demand.
+      expect(bulk.distinctIPv4(), what).toBe(distinct);
+      expect(perKey.distinctIPv4(), what).toBe(distinct);
+      expect(LeaseTable.of(perKey.listing()).distinctIPv4(), what).toBe(distinct);
+    }
+  });
+
   it("fails a damaged reply in bulk as the per-key path does, wherever it is cut short", () => {
     const entries = Array.from({ length: 30 }, (_, i) => ({
       key: Buffer.from(`${DIR}10.5.${i}.0-24`),

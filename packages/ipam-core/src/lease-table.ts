@@ -155,6 +155,10 @@ export class LeaseTable implements ListingCounts {
    */
   distinctIPv4(): boolean {
     const { n, flags, ip4, len4 } = this.cols;
+    // A scanned table's order is the address order (a listing's is the listing's own).
+    if (this.sorted !== undefined && this.objects === undefined && this.cols.ip6 === undefined) {
+      return distinctInOrder(this.sorted, flags, ip4, len4);
+    }
     const nets = new Uint32Array(n);
     let k = 0;
     let len = -1;
@@ -176,18 +180,41 @@ export class LeaseTable implements ListingCounts {
   /**
    * @internal The IPv4 columns as they are (read-only by contract), for the analysis's loops
    * over every row: an accessor call per row and column cost most of a cold loop's time.
-   * `reserved` and `v4` are the flag bits of {@link isReservation} and {@link hasV4}.
+   * `reserved`, `v4` and `hasData` are the flag bits of {@link isReservation}, {@link hasV4}
+   * and {@link hasBackendData}; `type` indexes `types` ({@link backendType}); `vni` holds
+   * {@link vni}'s number, or `noVni` (undefined) or `badVni` (null).
    */
   columns4(): {
     readonly n: number;
     readonly flags: Uint8Array;
     readonly ip4: Uint32Array;
     readonly len4: Uint8Array;
+    readonly publicIP: Uint32Array;
+    readonly type: Uint16Array;
+    readonly types: readonly (string | undefined)[];
+    readonly vni: Int32Array;
     readonly reserved: number;
     readonly v4: number;
+    readonly hasData: number;
+    readonly noVni: number;
+    readonly badVni: number;
   } {
-    const { n, flags, ip4, len4 } = this.cols;
-    return { n, flags, ip4, len4, reserved: RESERVED, v4: HAS_V4 };
+    const { n, flags, ip4, len4, publicIP, type, types, vni } = this.cols;
+    return {
+      n,
+      flags,
+      ip4,
+      len4,
+      publicIP,
+      type,
+      types,
+      vni,
+      reserved: RESERVED,
+      v4: HAS_V4,
+      hasData: HAS_BACKEND_DATA,
+      noVni: NO_VNI,
+      badVni: BAD_VNI,
+    };
   }
 
   /**
@@ -882,6 +909,30 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 function hash(lo: number, hi: number): number {
   const h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
   return (h ^ (h >>> 15)) >>> 0;
+}
+
+/**
+ * {@link LeaseTable.distinctIPv4} over rows already in address order (IPv4 address, then
+ * length): masking keeps that order, so two rows of one network are next to each other
+ * among the IPv4 rows. No sort.
+ */
+function distinctInOrder(order: Uint32Array, flags: Uint8Array, ip4: Uint32Array, len4: Uint8Array): boolean {
+  let len = -1;
+  let mask = 0;
+  let last = -1;
+  for (let p = 0; p < order.length; p++) {
+    const i = order[p]!;
+    if ((flags[i]! & HAS_V4) === 0) continue;
+    const l = len4[i]!;
+    if (len < 0) {
+      len = l;
+      mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
+    } else if (l !== len) return false;
+    const net = (ip4[i]! & mask) >>> 0;
+    if (net === last) return false;
+    last = net;
+  }
+  return true;
 }
 
 function identity(n: number): Uint32Array {
