@@ -28,6 +28,7 @@ import {
 } from "./lease.js";
 import { hasIPv4, type LeaseSubnet, subnetName } from "./lease-codec.js";
 import { LeaseTable } from "./lease-table.js";
+import { hasRepeats } from "./repeats.js";
 import {
   countFree,
   rangeContains,
@@ -614,7 +615,7 @@ function newer(t: LeaseTable, a: number, b: number): boolean {
 /** For each PublicIP with several leases: [kept, extra] row pairs; a reservation is kept first, else the oldest. */
 function duplicateOwners(t: LeaseTable): [number, number][] {
   // Usually every PublicIP is a host's own: one pass over the column says so, without a map.
-  if (!repeats(t.columns4().publicIP, t.size)) return [];
+  if (!hasRepeats(t.columns4().publicIP, t.size)) return [];
   // One map entry per owner and an array only for owners seen twice: 65,000 leases, few duplicates.
   const first = new Map<number, number>();
   const byOwner = new Map<number, number[]>();
@@ -643,29 +644,6 @@ function duplicateOwners(t: LeaseTable): [number, number][] {
     for (const e of extra) pairs.push([kept, e]);
   }
   return pairs;
-}
-
-/**
- * Whether two of the first `n` values are equal: an open-addressing set of typed arrays, one
- * pass (a native sort of a copy of 65,000 took ~10 ms, most of `ipam check`'s analysis).
- */
-function repeats(values: Uint32Array, n: number): boolean {
-  let bits = 4;
-  while (1 << bits < 2 * n) bits++;
-  const mask = (1 << bits) - 1;
-  const keys = new Uint32Array(1 << bits);
-  const used = new Uint8Array(1 << bits);
-  for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    let s = Math.imul(v, 0x9e3779b1) >>> (32 - bits);
-    while (used[s] === 1) {
-      if (keys[s] === v) return true;
-      s = (s + 1) & mask;
-    }
-    used[s] = 1;
-    keys[s] = v;
-  }
-  return false;
 }
 
 /** Why a subnet does not fit the network, or null when it fits. */

@@ -42,6 +42,7 @@ import {
   utf8Text,
 } from "./lease-codec.js";
 import { LeaseScanner, type ScanColumns } from "./lease-scan.js";
+import { hasRepeats } from "./repeats.js";
 
 /** Rows from which a table with rows is sorted by the bulk reader (fewer sort as fast here). */
 const BULK_ORDER_MIN = 4096;
@@ -151,7 +152,7 @@ export class LeaseTable implements ListingCounts {
 
   /**
    * Whether every IPv4 row has the same prefix length and no two the same network (so no two
-   * overlap): one pass over the columns and one native sort of a copy of the networks.
+   * overlap): one pass over the columns, in address order when the table has it already.
    */
   distinctIPv4(): boolean {
     const { n, flags, ip4, len4 } = this.cols;
@@ -172,9 +173,7 @@ export class LeaseTable implements ListingCounts {
       } else if (l !== len) return false;
       nets[k++] = (ip4[i]! & mask) >>> 0;
     }
-    const sorted = nets.subarray(0, k).sort();
-    for (let j = 1; j < k; j++) if (sorted[j] === sorted[j - 1]) return false;
-    return true;
+    return !hasRepeats(nets, k);
   }
 
   /**
