@@ -28,6 +28,7 @@ import { type LeaseTable, LeaseTableBuilder } from "./lease-table.js";
 import { deleteLanded, guardedWrite, putLanded } from "./lost-answer.js";
 import { type OwnWrite, PatchedSnapshot } from "./patched-snapshot.js";
 import { leaseKeySplits } from "./scan-splits.js";
+import { rangeSize } from "./subnet-range.js";
 
 /** flannel's lease TTL: 24 hours. */
 export const DEFAULT_LEASE_TTL_SECONDS = 24 * 60 * 60;
@@ -206,6 +207,14 @@ class SharedRuns<T> {
   }
 }
 
+/** How many subnets a network hands out (its IPv4 range's, else its IPv6 range's), as a number. */
+function subnetsOf(network: LeaseNetwork): number {
+  if (network.ipv4 !== undefined) return rangeSize(network.ipv4);
+  if (network.ipv6 === undefined) return 0;
+  const size = rangeSize(network.ipv6);
+  return size > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(size);
+}
+
 /** What {@link LeaseRegistry.table} reads, and how. */
 export interface TableOptions {
   /** false: a table of counts and spans only (see LeaseTableBuilder). */
@@ -295,7 +304,11 @@ export class LeaseRegistry {
     const progress = this.onListProgress;
     const onIds = opts.onEtcdLeases;
     const read = async (): Promise<LeaseTable> => {
-      const builder = new LeaseTableBuilder(this.prefix, opts.rows !== undefined ? { rows: opts.rows } : {});
+      const builder = new LeaseTableBuilder(this.prefix, {
+        ...(opts.rows !== undefined && { rows: opts.rows }),
+        // As many rows as the network has subnets, about: a full network's listing.
+        ...(opts.network !== undefined && { expect: subnetsOf(opts.network) }),
+      });
       const onPage =
         onIds === undefined
           ? progress
