@@ -156,14 +156,10 @@ export class LeaseTable implements ListingCounts {
 
   /**
    * Whether every IPv4 row has the same prefix length and no two the same network (so no two
-   * overlap): one pass over the columns, in address order when the table has it already.
+   * overlap): one pass over the columns and one through a set of the networks (repeats.ts).
    */
   distinctIPv4(): boolean {
     const { n, flags, ip4, len4 } = this.cols;
-    // A scanned table's order is the address order (a listing's is the listing's own).
-    if (this.sorted !== undefined && this.objects === undefined && this.cols.ip6 === undefined) {
-      return distinctInOrder(this.sorted, flags, ip4, len4);
-    }
     const nets = new Uint32Array(n);
     let k = 0;
     let len = -1;
@@ -927,30 +923,6 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 function hash(lo: number, hi: number): number {
   const h = Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b);
   return (h ^ (h >>> 15)) >>> 0;
-}
-
-/**
- * {@link LeaseTable.distinctIPv4} over rows already in address order (IPv4 address, then
- * length): masking keeps that order, so two rows of one network are next to each other
- * among the IPv4 rows. No sort.
- */
-function distinctInOrder(order: Uint32Array, flags: Uint8Array, ip4: Uint32Array, len4: Uint8Array): boolean {
-  let len = -1;
-  let mask = 0;
-  let last = -1;
-  for (let p = 0; p < order.length; p++) {
-    const i = order[p]!;
-    if ((flags[i]! & HAS_V4) === 0) continue;
-    const l = len4[i]!;
-    if (len < 0) {
-      len = l;
-      mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
-    } else if (l !== len) return false;
-    const net = (ip4[i]! & mask) >>> 0;
-    if (net === last) return false;
-    last = net;
-  }
-  return true;
 }
 
 function identity(n: number): Uint32Array {
