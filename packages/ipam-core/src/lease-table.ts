@@ -1009,12 +1009,12 @@ class ByteArena {
   private lastKeptAt = -1;
   /** Per row: chunk, start and end of the name, start and end of the value. */
   private at: Uint32Array;
+  private rows = 0;
 
   /** Room for `capacity` rows' places at first. */
   constructor(capacity = 1024) {
     this.at = new Uint32Array(5 * capacity);
   }
-  private rows = 0;
 
   add(
     buf: Buffer,
