@@ -93,6 +93,20 @@ function seeded(seed: number): () => number {
   };
 }
 
+/** A table of `list` read key by key, taken at revision 9. */
+function scannedOf(list: readonly KeyValue[]): LeaseTable {
+  const b = new LeaseTableBuilder(P);
+  for (const kv of list) b.add(cursorOf(kv));
+  return b.finish(9);
+}
+
+/** How many chunks of row bytes a table holds (white box: the rows whose columns do not say them). */
+function keptChunks(t: LeaseTable): number {
+  return (t as unknown as { cols: { bytes: { chunks: Buffer[] } } }).cols.bytes.chunks.length;
+}
+
+const HEX2 = (n: number) => n.toString(16).padStart(2, "0");
+
 function scanned(): LeaseTable {
   const b = new LeaseTableBuilder(P);
   for (const kv of kvs) b.add(cursorOf(kv));
@@ -133,11 +147,14 @@ describe("LeaseTable", () => {
 
   it("grows past its first columns and byte chunks without losing a row", () => {
     const many: KeyValue[] = [];
+    // Every fourth value is not in flannel's own form (a long note), so its bytes are kept: ~2 MB of them.
+    const note = (i: number) =>
+      `{"PublicIP":"172.16.${(i >> 8) & 255}.${i & 255}","BackendType":"host-gw","BackendData":{"Note":"${"n".repeat(400)}"}}`;
     for (let i = 0; i < 20_000; i++) {
       const name = `10.${(i >> 8) & 255}.${i & 255}.0-24`;
       many.push({
         key: DIR + name,
-        value: Buffer.from(vxlan(`172.16.${(i >> 8) & 255}.${i & 255}`, 1)),
+        value: Buffer.from(i % 4 === 0 ? note(i) : vxlan(`172.16.${(i >> 8) & 255}.${i & 255}`, 1)),
         createRevision: i + 2,
         modRevision: i + 2,
         version: 1,
@@ -146,7 +163,46 @@ describe("LeaseTable", () => {
     }
     const b = new LeaseTableBuilder(P);
     for (const kv of many) b.add(cursorOf(kv));
-    expect(b.finish(9).listing()).toEqual(decodeListing(P, many, 9));
+    const t = b.finish(9);
+    expect(t.listing()).toEqual(decodeListing(P, many, 9));
+    expect(keptChunks(t)).toBeGreaterThan(1);
+  });
+
+  it("keeps no bytes of a row its columns give back, and gives its key and value byte for byte", () => {
+    const some: KeyValue[] = Array.from({ length: 3_000 }, (_, i) => ({
+      key: `${DIR}10.${(i >> 8) & 255}.${i & 255}.${i % 2 === 0 ? "0-24" : "128-25"}`,
+      value: Buffer.from(
+        i % 3 === 0
+          ? `{"PublicIP":"192.0.${i & 255}.${(i * 7) & 255}","PublicIPv6":null,"BackendType":"host-gw"}`
+          : i % 3 === 1
+            ? `{"PublicIP":"10.0.0.${i & 255}","PublicIPv6":null}`
+            : vxlan(`198.51.100.${i & 255}`, i, `c6:d2:32:6f:${HEX2(i >> 8)}:${HEX2(i & 255)}`),
+      ),
+      createRevision: i + 2,
+      modRevision: i + 3,
+      version: 1,
+      lease: i % 5 === 0 ? "0" : String(7000 + i),
+    }));
+    const t = scannedOf(some);
+    expect(keptChunks(t)).toBe(0);
+    expect(t.listing()).toEqual(decodeListing(P, some, 9));
+    for (let i = 0; i < t.size; i++) {
+      // A key name written without a string, as the JSON writers write it.
+      const name = Buffer.alloc(t.keyNameLength(i));
+      t.copyKeyName(i, name, 0);
+      expect(DIR + name.toString("latin1")).toBe(t.key(i));
+    }
+    // One BackendData the columns do not hold (not vxlan's): that row's bytes are kept.
+    const odd = {
+      ...some[0]!,
+      key: `${DIR}10.99.0.0-24`,
+      value: Buffer.from(
+        '{"PublicIP":"192.0.2.1","PublicIPv6":null,"BackendType":"host-gw","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+      ),
+    };
+    const withOdd = scannedOf([...some, odd]);
+    expect(keptChunks(withOdd)).toBe(1);
+    expect(withOdd.listing()).toEqual(decodeListing(P, [...some, odd], 9));
   });
 
   it("sorts rows by address, then prefix length, then key order, whatever order etcd's keys come in", () => {
@@ -167,7 +223,7 @@ describe("LeaseTable", () => {
     ]);
   });
 
-  it("rows read from large replies it keeps and small ones it copies, interleaved, decode alike", () => {
+  it("rows read from large and small replies, interleaved, decode alike once the replies are gone", () => {
     const kvsOf = (from: number, n: number): KeyValue[] =>
       Array.from({ length: n }, (_, k) => {
         const i = from + k;
@@ -180,7 +236,7 @@ describe("LeaseTable", () => {
           lease: String(1000 + (i % 5)),
         };
       });
-    // Large (kept, over 64 KiB), small (copied), large again: chunk numbers of both kinds mix.
+    // Large (over 64 KiB), small, large again.
     const parts = [kvsOf(0, 3000), kvsOf(3000, 5), kvsOf(3005, 3000)];
     const replies = parts.map((part) =>
       rangeReply(
@@ -197,16 +253,15 @@ describe("LeaseTable", () => {
     for (const reply of replies) walkRangeResponse(reply, (c) => b.add(c));
     const all = parts.flat();
     expect(b.finish(9).listing()).toEqual(decodeListing(P, all, 9));
-    // The same replies as the h2 transport gives them: in ~16 KB pieces, rows kept in place in
-    // each piece, a straddling row in its own copy. Each piece is a buffer of its own that is
-    // overwritten once walked: a row read from a piece it did not keep would show.
+    // The same replies as the h2 transport gives them: in ~16 KB pieces. Each piece is a buffer
+    // of its own that is overwritten once walked: a row that still pointed into one would show.
     const fromPieces = new LeaseTableBuilder(P);
     for (const reply of replies) {
       const pieces: Buffer[] = [];
       for (let at = 0; at < reply.length; at += 16_377)
         pieces.push(Buffer.from(reply.subarray(at, at + 16_377)));
       walkRangeResponse(pieces, (c) => fromPieces.add(c));
-      if (reply.length < 64 << 10) for (const piece of pieces) piece.fill(0);
+      for (const piece of pieces) piece.fill(0);
     }
     expect(fromPieces.finish(9).listing()).toEqual(decodeListing(P, all, 9));
   });
@@ -460,6 +515,10 @@ describe("LeaseTableBuilder's path for flannel's own bytes", () => {
           if (t.isCanonical(i) && (!t.hasBackendData(i) || t.vtepMac(i) !== null)) {
             expect(canonicalValueOf(t, i)).toBe(listing.leases[j]!.value);
           }
+          // The key name's bytes as the JSON writers copy them, kept or given back by the columns.
+          const name = Buffer.alloc(t.keyNameLength(i));
+          t.copyKeyName(i, name, 0);
+          expect(name).toEqual(Buffer.from(listing.leases[j]!.key).subarray(Buffer.byteLength(t.keyDir)));
         }
         expect(t.etcdLeaseIds()).toEqual(ref.etcdLeaseIds());
         expect(c.damaged).toEqual(listing.damaged);

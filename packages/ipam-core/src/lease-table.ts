@@ -1,24 +1,23 @@
 /**
  * A listing of `<prefix>/subnets/` as columns instead of an object per lease: what the
  * summary views (utilisation, checks, the map) and the sorted listing views need, in typed
- * arrays, plus each lease's key and value bytes in one buffer so that any row can be decoded
- * back into the {@link Lease} the listing would hold. Every row is decoded once while the
- * store's scan visits it; only the columns and the bytes are kept (about 150 bytes a lease
- * instead of a few kilobytes of objects). A key and value in flannel's own form
- * (lease-bytes.ts) go from the reply's bytes into the columns without a string or an object;
- * any other goes through the same codec as {@link decodeListing} (decodeEntryIn), to the same
- * columns. Damaged and foreign entries stay objects, as in a listing: they are few.
+ * arrays, so that any row can be decoded back into the {@link Lease} the listing would hold.
+ * Every row is decoded once while the store's scan visits it. A key and value in flannel's own
+ * form (lease-bytes.ts) go from the reply's bytes into the columns without a string or an
+ * object, and the columns give them back byte for byte, so nothing else of such a row is kept
+ * (~45 bytes a lease instead of a few kilobytes of objects); any other entry goes through the
+ * same codec as {@link decodeListing} (decodeEntryIn), to the same columns, and keeps a copy
+ * of its key and value bytes. Damaged and foreign entries stay objects, as in a listing: they
+ * are few. No part of a reply is held once read.
  */
 import type { IPv6Net } from "./address.js";
-import { parseIPv4 } from "./address.js";
+import { formatIPv4, parseIPv4 } from "./address.js";
 import { isUnicastMacAt, isVxlanLease, MAX_VNI, routingData } from "./backend-data.js";
 import { int64Text, readInt64Halves } from "./etcd/protobuf-wire.js";
 import {
-  KEEP_MIN,
   keyValueAt,
   type RangeWalk,
   type ReplyBytes,
-  replyLength,
   walkKeyValue,
   walkRangeResponse,
 } from "./etcd/reply-decoders.js";
@@ -41,7 +40,7 @@ import {
   type LeaseSubnet,
   utf8Text,
 } from "./lease-codec.js";
-import { LeaseScanner, type ScanColumns } from "./lease-scan.js";
+import { LeaseScanner, type ScanColumns, type ScanSink } from "./lease-scan.js";
 import { hasRepeats } from "./repeats.js";
 
 /** The columns a builder starts with, and the most it makes at once on a guess (see LeaseTableBuilder). */
@@ -62,6 +61,18 @@ const ASCII = 16;
 const HAS_MAC = 32;
 /** The value is in flannel's own form (lease-bytes.ts): the columns say all of it. */
 const CANONICAL = 64;
+
+/**
+ * Whether a row's flags say its columns give its key and value back byte for byte: a key and a
+ * value in flannel's own form (lease-bytes.ts) whose BackendData, if any, is the VNI and VtepMAC
+ * the columns hold. Such a row keeps no bytes (ByteArena).
+ */
+function impliedBy(flags: number): boolean {
+  return (flags & CANONICAL) !== 0 && ((flags & HAS_BACKEND_DATA) === 0 || (flags & HAS_MAC) !== 0);
+}
+
+/** ByteArena's chunk number of a row whose columns imply its bytes. */
+const IMPLIED = 0xffffffff;
 
 /** {@link LeaseTable.vni} of a row without vxlan BackendData to read a VNI from. */
 const NO_VNI = -1;
@@ -342,7 +353,8 @@ export class LeaseTable implements ListingCounts {
     if (o !== undefined) return o.key;
     // The directory once, not normalised again for each of 65,000 keys.
     this.dir ??= subnetsPrefix(this.prefix);
-    return this.dir + this.rows().name(i);
+    const rows = this.rows();
+    return this.dir + (rows.has(i) ? rows.name(i) : `${formatIPv4(this.cols.ip4[i]!)}-${this.cols.len4[i]!}`);
   }
 
   private dir: string | undefined;
@@ -358,12 +370,27 @@ export class LeaseTable implements ListingCounts {
    * it: one byte a character), or -1 for a table made from a listing, which holds no bytes.
    */
   keyNameLength(i: number): number {
-    return this.objects !== undefined || this.cols.bytes === undefined ? -1 : this.cols.bytes.nameLength(i);
+    const bytes = this.cols.bytes;
+    if (this.objects !== undefined || bytes === undefined) return -1;
+    if (bytes.has(i)) return bytes.nameLength(i);
+    // An implied row's name is flannel's: the dotted quad, a dash, the length.
+    return ipv4TextLength(this.cols.ip4[i]!) + 1 + (this.cols.len4[i]! >= 10 ? 2 : 1);
   }
 
   /** Copies row `i`'s key name bytes to `to[at]` (room for {@link keyNameLength} is the caller's), for writers that print keys without a string. */
   copyKeyName(i: number, to: Uint8Array, at: number): void {
-    this.rows().copyName(i, to, at);
+    const rows = this.rows();
+    if (rows.has(i)) {
+      rows.copyName(i, to, at);
+      return;
+    }
+    const ip = this.cols.ip4[i]!;
+    let o = at;
+    for (let shift = 24; shift >= 0; shift -= 8) {
+      o = writeDecimal(to, o, (ip >>> shift) & 255);
+      to[o++] = shift === 0 ? 45 /* - */ : 46 /* . */;
+    }
+    writeDecimal(to, o, this.cols.len4[i]!);
   }
 
   /**
@@ -376,6 +403,13 @@ export class LeaseTable implements ListingCounts {
     if (o !== undefined) return o;
     const rows = this.rows();
     const key = this.key(i);
+    const kv = {
+      key,
+      lease: this.etcdLease(i),
+      modRevision: this.cols.modRevision[i]!,
+      createRevision: this.cols.createRevision[i]!,
+    };
+    if (!rows.has(i)) return this.impliedLease(i, kv);
     const ascii = (this.cols.flags[i]! & ASCII) !== 0;
     const text = ascii ? rows.text(i) : utf8Text(rows.value(i));
     // An ASCII value in flannel's form is read from its bytes, the text only sliced.
@@ -384,13 +418,29 @@ export class LeaseTable implements ListingCounts {
     if (text === null || decoded === undefined || !decoded.ok) {
       throw new Error(`lease table row ${key} no longer decodes as a lease`);
     }
-    const kv = {
-      key,
-      lease: this.etcdLease(i),
-      modRevision: this.cols.modRevision[i]!,
-      createRevision: this.cols.createRevision[i]!,
-    };
     return leaseWith(kv, this.subnet(i), decoded.attrs, text);
+  }
+
+  /**
+   * Row `i`'s lease from its columns alone (a row whose columns imply its bytes, see
+   * impliedBy): its value written back in flannel's own form, byte for byte as etcd holds it,
+   * and the attributes decodeCanonicalBytes reads from that.
+   */
+  private impliedLease(i: number, kv: Parameters<typeof leaseWith>[0]): Lease {
+    const publicIP = formatIPv4(this.cols.publicIP[i]!);
+    const type = this.backendType(i);
+    const mac = this.vtepMac(i);
+    const data = mac === null ? undefined : `{"VNI":${this.cols.vni[i]!},"VtepMAC":"${mac}"}`;
+    const text =
+      `{"PublicIP":"${publicIP}","PublicIPv6":null` +
+      `${type === undefined ? "" : `,"BackendType":"${type}"`}${data === undefined ? "" : `,"BackendData":${data}`}}`;
+    const attrs = {
+      publicIP,
+      publicIPv6: null,
+      ...(type !== undefined && { backendType: type }),
+      ...(data !== undefined && { backendData: data }),
+    };
+    return leaseWith(kv, this.subnet(i), attrs, text);
   }
 
   private rows(): ByteArena {
@@ -434,7 +484,8 @@ export class LeaseTableBuilder {
 
   /**
    * `rows: false` keeps no key or value bytes: a table for counts and spans only (utilisation,
-   * the map), whose `lease(i)`, `key(i)` and `listing()` throw. About half the memory.
+   * the map), whose `lease(i)`, `key(i)` and `listing()` throw (a table of leases in flannel's
+   * own form is hardly smaller: their columns give their bytes back).
    * `expect`: about how many rows will come (say the network's subnets): the columns are made
    * that large at once rather than grown by doubling, each copy dead but held until a GC
    * (~4 MB at 65,000 rows). A wrong guess costs only a grow, or room never written.
@@ -458,27 +509,33 @@ export class LeaseTableBuilder {
 
   private scanner: LeaseScanner | null | undefined;
 
+  /** The bulk reader (lease-scan.ts), made on first use; null where the per-key path reads everything. */
+  private reader(): LeaseScanner | null {
+    this.scanner ??=
+      LeaseScanner.of(this.dirBytes, (type) => this.cols.typeAnswer(type), this.arena !== undefined) ?? null;
+    return this.scanner;
+  }
+
+  /** Where the bulk reader's rows and handed-back entries go: this table. */
+  private sink(): ScanSink {
+    return {
+      rows: (cols) => {
+        this.cols.appendRows(cols, this.ids);
+        this.arena?.appendRows(cols.places, cols.flags, cols.n, cols.window);
+      },
+      keyValue: (kv) => walkKeyValue(kv, (c) => this.add(c)),
+      rest: (fields) => walkRangeResponse(fields, (c) => this.add(c)),
+    };
+  }
+
   /**
    * Decodes a whole RangeResponse's keys into the table, in key order, as {@link add} of each
    * would: flannel's own form by the bulk reader (lease-scan.ts), the rest by {@link add}.
    */
   addReply(reply: ReplyBytes): RangeWalk {
-    this.scanner ??=
-      LeaseScanner.of(this.dirBytes, (type) => this.cols.typeAnswer(type), this.arena !== undefined) ?? null;
-    // Rows point into the pieces of a reply the store lets keep (RangeCursor.bufKept's rule).
-    const arena = this.arena;
-    if (this.scanner === null || (arena !== undefined && replyLength(reply) < KEEP_MIN)) {
-      return walkRangeResponse(reply, (c) => this.add(c));
-    }
-    return this.scanner.read(reply, {
-      keep: (piece) => arena?.keep(piece) ?? 0,
-      rows: (cols) => {
-        this.cols.appendRows(cols, this.ids);
-        arena?.appendRows(cols.arena, cols.n, { rows: cols.copies, from: cols.window });
-      },
-      keyValue: (kv) => walkKeyValue(kv, (c) => this.add(c)),
-      rest: (fields) => walkRangeResponse(fields, (c) => this.add(c)),
-    });
+    const reader = this.reader();
+    if (reader === null) return walkRangeResponse(reply, (c) => this.add(c));
+    return reader.read(reply, this.sink());
   }
 
   /**
@@ -529,7 +586,8 @@ export class LeaseTableBuilder {
     // Addresses as int32 (the columns keep the same 32 bits): a double argument is a heap number.
     this.cols.pushRow(flags, key.ip | 0, key.prefix, v.publicIP | 0, type, vni, lease, c);
     if (vni >= 0) this.cols.macAt(buf, v.macStart);
-    this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, c.bufKept === true);
+    // The columns say it all (impliedBy) unless its BackendData is not the VNI and VtepMAC they hold.
+    this.arena?.add(buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, vni >= 0 || !hasData);
     return true;
   }
 
@@ -549,7 +607,7 @@ export class LeaseTableBuilder {
     this.cols.push(decoded.lease, this.ids.ofText(kv.lease), decoded.lease.value.length === kv.value.length);
     // The key's name (after the directory) and the value, back to back.
     const nameStart = c.keyStart + (kv.key.startsWith(this.dir) ? this.dirBytes.length : 0);
-    this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, c.bufKept === true);
+    this.arena?.add(c.buf, nameStart, c.keyEnd, c.valueStart, c.valueEnd, false);
   }
 
   /** How many of the ids and damaged entries {@link newEtcdLeaseIds} has handed out. */
@@ -581,10 +639,9 @@ export class LeaseTableBuilder {
   finish(revision: number): LeaseTable {
     this.damaged.sort((x, y) => compareSubnets(x.subnet, y.subnet));
     const cols = this.cols.finish(this.ids, this.arena);
-    const order =
-      this.scanner && this.arena !== undefined && cols.ip6 === undefined && cols.n >= BULK_ORDER_MIN
-        ? this.scanner.order(cols.ip4, cols.len4, cols.n)
-        : undefined;
+    const reader =
+      this.arena !== undefined && cols.ip6 === undefined && cols.n >= BULK_ORDER_MIN ? this.reader() : null;
+    const order = reader === null ? undefined : reader.order(cols.ip4, cols.len4, cols.n);
     return new LeaseTable(this.prefix, revision, this.damaged, this.foreign, cols, undefined, order);
   }
 }
@@ -913,6 +970,21 @@ class EtcdIds {
 }
 
 /** A lower-case hex digit's value. */
+/** The length of an IPv4 address's dotted quad. */
+function ipv4TextLength(ip: number): number {
+  const octet = (n: number) => (n >= 100 ? 3 : n >= 10 ? 2 : 1);
+  return 3 + octet(ip >>> 24) + octet((ip >>> 16) & 255) + octet((ip >>> 8) & 255) + octet(ip & 255);
+}
+
+/** Writes `n` (0 to 255) in decimal at `to[at]`; where it ends. */
+function writeDecimal(to: Uint8Array, at: number, n: number): number {
+  let o = at;
+  if (n >= 100) to[o++] = 48 + Math.floor(n / 100);
+  if (n >= 10) to[o++] = 48 + (Math.floor(n / 10) % 10);
+  to[o++] = 48 + (n % 10);
+  return o;
+}
+
 function hexDigit(c: number): number {
   return c <= 57 ? c - 48 : c - 87;
 }
@@ -986,28 +1058,25 @@ function radixOrder(order: Uint32Array, ip4: Uint32Array, len4: Uint8Array): Uin
  * Copies `from[start, end)` to `to[at]`; returns the count. A row's hundred-odd bytes by hand:
  * Buffer.copy makes a Uint8Array view per call on Node 20, an object per key.
  */
-function copyBytes(from: Buffer, start: number, end: number, to: Buffer, at: number): number {
-  if (end - start > 256) return from.copy(to, at, start, end);
+function copyBytes(from: Uint8Array, start: number, end: number, to: Buffer, at: number): number {
+  if (end - start > 256) {
+    to.set(from.subarray(start, end), at);
+    return end - start;
+  }
   for (let i = start; i < end; i++) to[at++] = from[i]!;
   return end - start;
 }
 
 /**
- * Bytes of every row (key name, then value): kept where they are in a reply the store lets
- * keep (`bufKept`: no copy, the reply's buffers, whole or the pieces it came in, are the rows'
- * bytes, header and framing aside), else copied into 1 MiB chunks (no copy as it grows,
- * little slack).
+ * The bytes (key name, then value) of the rows whose columns do not say them (see
+ * {@link LeaseTableBuilder}'s `implied`), copied into 1 MiB chunks (no copy as it grows, little
+ * slack); nothing for the others. A reply is never kept: its parts can go as soon as they are read.
  */
 class ByteArena {
   private static readonly CHUNK = 1 << 20;
   private readonly chunks: Buffer[] = [];
-  /** The chunk copies go into (-1: none yet) and the bytes used of it. */
-  private copyChunk = -1;
   private used = 0;
-  /** The last kept buffer and its chunk index. */
-  private lastKept: Buffer | undefined;
-  private lastKeptAt = -1;
-  /** Per row: chunk, start and end of the name, start and end of the value. */
+  /** Per row: chunk ({@link IMPLIED}: none), start and end of the name, start and end of the value. */
   private at: Uint32Array;
   private rows = 0;
 
@@ -1016,30 +1085,24 @@ class ByteArena {
     this.at = new Uint32Array(5 * capacity);
   }
 
+  /** Whether row `i` has bytes here (else its columns say its key and value). */
+  has(i: number): boolean {
+    return this.at[5 * i] !== IMPLIED;
+  }
+
+  /** The next row: its bytes copied from `buf`, or none when `implied`. */
   add(
-    buf: Buffer,
+    buf: Uint8Array,
     nameStart: number,
     nameEnd: number,
     valueStart: number,
     valueEnd: number,
-    kept: boolean,
+    implied: boolean,
   ): void {
     this.room(1);
     const r = this.rows++;
-    if (!kept) {
-      this.copyInto(r, buf, nameStart, nameEnd, valueStart, valueEnd);
-      return;
-    }
-    if (this.lastKept !== buf) {
-      this.lastKept = buf;
-      this.lastKeptAt = this.keep(buf);
-    }
-    const o = 5 * r;
-    this.at[o] = this.lastKeptAt;
-    this.at[o + 1] = nameStart;
-    this.at[o + 2] = nameEnd;
-    this.at[o + 3] = valueStart;
-    this.at[o + 4] = valueEnd;
+    if (implied) this.at[5 * r] = IMPLIED;
+    else this.copyInto(r, buf, nameStart, nameEnd, valueStart, valueEnd);
   }
 
   /** Room for `n` more rows. */
@@ -1051,13 +1114,10 @@ class ByteArena {
     }
   }
 
-  /**
-   * Row `r`'s bytes copied into the copy chunk (a new one of 1 MiB when full: no copy as it
-   * grows, little slack), its place written for it.
-   */
+  /** Row `r`'s bytes copied into the last chunk (a new one of 1 MiB when full), its place written for it. */
   private copyInto(
     r: number,
-    buf: Buffer,
+    buf: Uint8Array,
     nameStart: number,
     nameEnd: number,
     valueStart: number,
@@ -1067,15 +1127,15 @@ class ByteArena {
     // a few varints, then the value).
     const one = valueStart >= nameEnd && valueStart - nameEnd <= 32;
     const need = one ? valueEnd - nameStart : nameEnd - nameStart + (valueEnd - valueStart);
-    if (this.copyChunk < 0 || this.used + need > ByteArena.CHUNK) {
+    if (this.chunks.length === 0 || this.used + need > ByteArena.CHUNK) {
       this.chunks.push(Buffer.allocUnsafe(Math.max(ByteArena.CHUNK, need)));
-      this.copyChunk = this.chunks.length - 1;
       this.used = 0;
     }
-    const chunk = this.chunks[this.copyChunk]!;
+    const c = this.chunks.length - 1;
+    const chunk = this.chunks[c]!;
     const o = this.used;
     const a = 5 * r;
-    this.at[a] = this.copyChunk;
+    this.at[a] = c;
     this.at[a + 1] = o;
     this.at[a + 2] = o + (nameEnd - nameStart);
     if (one) {
@@ -1089,30 +1149,17 @@ class ByteArena {
     this.at[a + 4] = this.used;
   }
 
-  /** Keeps `buf` (a reply's piece, never reused) as a chunk rows can point into; its index. */
-  keep(buf: Buffer): number {
-    this.chunks.push(buf);
-    return this.chunks.length - 1;
-  }
-
   /**
-   * `n` rows placed as `at` says: five numbers a row, a kept chunk's index (see {@link keep}),
-   * then the name's and the value's start and end in it; except the rows `copies` lists (row
-   * numbers among the `n`), whose bytes are copied from `from` at the offsets `at` gives.
+   * The bulk reader's `n` rows (see lease-scan.ts): each row's bytes copied from `window` at
+   * the offsets `places` gives (five numbers a row), unless its `flags` say its columns imply them.
    */
-  appendRows(
-    at: Uint32Array,
-    n: number,
-    copies?: { readonly rows: Uint32Array; readonly from: Buffer },
-  ): void {
+  appendRows(places: Uint32Array, flags: Uint8Array, n: number, window: Uint8Array): void {
     this.room(n);
-    const base = this.rows;
-    this.at.set(at.subarray(0, 5 * n), 5 * base);
-    this.rows += n;
-    if (copies === undefined) return;
-    for (const k of copies.rows) {
+    for (let k = 0; k < n; k++) {
       const o = 5 * k;
-      this.copyInto(base + k, copies.from, at[o + 1]!, at[o + 2]!, at[o + 3]!, at[o + 4]!);
+      const r = this.rows++;
+      if (impliedBy(flags[k]!)) this.at[5 * r] = IMPLIED;
+      else this.copyInto(r, window, places[o + 1]!, places[o + 2]!, places[o + 3]!, places[o + 4]!);
     }
   }
 

@@ -29,14 +29,6 @@ class RangeCursor implements KeyValueCursor {
   version = 0;
   hasLease = false;
   leaseAt = -1;
-  /**
-   * A reply's bytes are never reused or written after they are handed over: on the h2
-   * transport they are the DATA chunks they came in (node:http2 gives each socket read a fresh
-   * buffer) or a straddling KeyValue's own copy; on etcd3's fast path grpc-js's concatenation
-   * of the message. A transport that reuses read buffers must say false. False for a reply
-   * shorter than {@link KEEP_MIN}.
-   */
-  constructor(readonly bufKept: boolean) {}
 
   lease(): string {
     if (!this.hasLease) return "0";
@@ -111,7 +103,7 @@ function readKeyValueInto(r: WireReader, stop: number, cursor: RangeCursor, what
 
 /** Visits the one mvccpb.KeyValue that is all of `kv`'s bytes (a buffer of its own, which the visit may keep). */
 export function walkKeyValue(kv: Buffer, visit: (kv: KeyValueCursor) => void): void {
-  const cursor = new RangeCursor(kv.length >= KEEP_MIN);
+  const cursor = new RangeCursor();
   readKeyValueInto(new WireReader(kv, "range response"), kv.length, cursor, "range response");
   visit(cursor);
 }
@@ -121,7 +113,7 @@ export function walkKeyValue(kv: Buffer, visit: (kv: KeyValueCursor) => void): v
  * messages whose entries outlive them (a watch's events).
  */
 export function readKeyValue(r: WireReader, stop: number, what: string): KeyValue {
-  const cursor = new RangeCursor(false);
+  const cursor = new RangeCursor();
   readKeyValueInto(r, stop, cursor, what);
   const kv = keyValueAt(cursor);
   return kv.value.length > 0 ? { ...kv, value: Buffer.from(kv.value) } : kv;
@@ -132,12 +124,6 @@ export function readKeyValue(r: WireReader, stop: number, what: string): KeyValu
  * chunks, not joined: see grpc.ts).
  */
 export type ReplyBytes = Buffer | readonly Buffer[];
-
-/**
- * Replies shorter than this are not offered to be kept ({@link RangeCursor.bufKept} false): a
- * small one, or its pieces, may be a view of a larger buffer that keeping would hold.
- */
-export const KEEP_MIN = 64 << 10;
 
 /** The tag of RangeResponse.kvs (field 2, length-delimited). */
 const KVS_TAG = (2 << 3) | 2;
@@ -215,20 +201,12 @@ function oneField(p: PiecesReader, head: RangeHead, kv: (r: WireReader, stop: nu
   }
 }
 
-/** The length of `reply`'s bytes. */
-export function replyLength(reply: ReplyBytes): number {
-  if (Buffer.isBuffer(reply)) return reply.length;
-  let n = 0;
-  for (const b of reply) n += b.length;
-  return n;
-}
-
 /**
  * Walks a RangeResponse's kvs (key 1, create_revision 2, mod_revision 3, version 4, value 5,
  * lease 6), visiting each key through one reused cursor, without an object per key.
  */
 export function walkRangeResponse(reply: ReplyBytes, visit: (kv: KeyValueCursor) => void): RangeWalk {
-  const cursor = new RangeCursor(replyLength(reply) >= KEEP_MIN);
+  const cursor = new RangeCursor();
   let lastBuf: Buffer | undefined;
   let lastKeyStart = -1;
   let lastKeyEnd = -1;
@@ -272,7 +250,7 @@ export function peekRangeResponse(reply: ReplyBytes): RangeWalk {
     r.pos = stop;
   });
   if (lastBuf === undefined) return page;
-  const last = new RangeCursor(false);
+  const last = new RangeCursor();
   const r = new WireReader(lastBuf, "range response");
   r.pos = lastStart;
   readKeyValueInto(r, lastStop, last, "range response");

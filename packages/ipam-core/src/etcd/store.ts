@@ -46,7 +46,7 @@ export interface TxnResult {
  * The same cursor is reused for every key; read what you need inside the visit.
  */
 export interface KeyValueCursor {
-  /** The reply the offsets point into (valid only during the visit, unless `bufKept`). */
+  /** The reply the offsets point into (valid only during the visit). */
   readonly buf: Buffer;
   readonly keyStart: number;
   readonly keyEnd: number;
@@ -59,11 +59,6 @@ export interface KeyValueCursor {
   readonly hasLease: boolean;
   /** The key's etcd lease as a decimal string; "0" when none (computed on call). */
   lease(): string;
-  /**
-   * True when `buf` is a whole reply that is never reused or changed after the visit, so a
-   * reader may keep it instead of copying what it needs (absent: copy).
-   */
-  readonly bufKept?: boolean;
   /**
    * Where the lease id's varint is in `buf` when the cursor reads a reply's bytes (-1 or
    * absent otherwise): readers that keep ids as numbers read it there instead of `lease()`.
