@@ -47,6 +47,41 @@ describe("etcdVersions against an endpoint that is not quite etcd", () => {
     expect(got).toEqual({ endpoint, server: "3.4.27", cluster: "3.4.0", revision: null });
   });
 
+  it("answers from the next endpoint without waiting out one that never answers", async () => {
+    // A frozen member: it takes the connection and says nothing. Waiting it out would take the
+    // whole dial timeout (a minute here), far past the test's own limit.
+    const frozen = await serve(() => undefined);
+    const live = await serve((path, res) =>
+      res.end(path === "/version" ? VERSION : '{"header":{"revision":"7"}}'),
+    );
+    const got = await etcdVersions({
+      endpoints: [frozen, live],
+      dialTimeoutMs: 60_000,
+      commandTimeoutMs: 60_000,
+    });
+    expect(got).toEqual({ endpoint: live, server: "3.4.27", cluster: "3.4.0", revision: 7 });
+  });
+
+  it("does not wait the dial timeout for the status of a member that answered its versions", async () => {
+    const endpoint = await serve((path, res) => (path === "/version" ? res.end(VERSION) : undefined));
+    const got = await etcdVersions({
+      endpoints: [endpoint],
+      dialTimeoutMs: 60_000,
+      commandTimeoutMs: 60_000,
+    });
+    expect(got).toEqual({ endpoint, server: "3.4.27", cluster: "3.4.0", revision: null });
+  });
+
+  it("names every endpoint's failure when none answers", async () => {
+    const a = await serve((_path, res) => trickle(res));
+    const b = await serve((_path, res) => {
+      res.writeHead(503);
+      res.end();
+    });
+    const got = await etcdVersions({ endpoints: [a, b], dialTimeoutMs: 300, commandTimeoutMs: 1000 });
+    expect(got).toEqual({ error: `${a}: no answer within 300 ms; ${b}: HTTP 503` });
+  });
+
   it("refuses an answer far longer than etcd's", async () => {
     const endpoint = await serve((_path, res) => res.end(`${VERSION}${" ".repeat(1 << 20)}`));
     const got = await etcdVersions(opts(endpoint));

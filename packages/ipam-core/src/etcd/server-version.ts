@@ -27,41 +27,67 @@ export interface EtcdVersions {
   readonly revision: number | null;
 }
 
-/** Asks each endpoint in turn for its versions; the first answer, or the last endpoint's error. */
+/**
+ * How long an endpoint that has answered its versions is given for its status (the revision)
+ * at most: a member answers both at once, so a status that does not come is not waited for
+ * the whole dial timeout.
+ */
+const STATUS_GRACE_MS = 500;
+
+/**
+ * Asks every endpoint at once for its versions: the first to answer (a frozen endpoint does not
+ * hold up the others), or every endpoint's error once none has, in the endpoints' order.
+ */
 export async function etcdVersions(options: ConnectionOptions): Promise<EtcdVersions | { error: string }> {
   const opts = resolveConnectionOptions(options);
   const tls = wantsTls(opts);
   const endpoints = normaliseEndpoints(opts.endpoints, tls, optionNamesOf(opts));
   const read = (path: string | undefined) => (path === undefined ? undefined : readFile(path));
   const [ca, cert, key] = await Promise.all([read(opts.caFile), read(opts.certFile), read(opts.keyFile)]);
-  let error = "no endpoint";
-  for (const endpoint of endpoints) {
-    try {
-      const tlsOptions = {
-        ...(ca !== undefined && { ca }),
-        ...(cert !== undefined && { cert }),
-        ...(key !== undefined && { key }),
-        ...(opts.insecureSkipTlsVerify === true && { rejectUnauthorized: false }),
-      };
-      const [body, status] = await Promise.all([
-        httpText(new URL("/version", endpoint), opts.dialTimeoutMs, tlsOptions),
-        httpText(new URL("/v3/maintenance/status", endpoint), opts.dialTimeoutMs, tlsOptions, "{}").catch(
-          () => undefined,
-        ),
-      ]);
-      const doc = JSON.parse(body) as { etcdserver?: unknown; etcdcluster?: unknown };
-      if (typeof doc.etcdserver !== "string") throw new Error("the answer has no etcdserver version");
-      return {
-        endpoint,
-        server: doc.etcdserver,
-        cluster: typeof doc.etcdcluster === "string" ? doc.etcdcluster : "not decided",
-        revision: status === undefined ? null : revisionOf(status),
-      };
-    } catch (err) {
-      error = `${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
-    }
+  const tlsOptions = {
+    ...(ca !== undefined && { ca }),
+    ...(cert !== undefined && { cert }),
+    ...(key !== undefined && { key }),
+    ...(opts.insecureSkipTlsVerify === true && { rejectUnauthorized: false }),
+  };
+  // Once one endpoint has answered, the others' requests are dropped.
+  const done = new AbortController();
+  const ask = async (endpoint: string): Promise<EtcdVersions> => {
+    const get = (path: string, body?: string) =>
+      httpText(new URL(path, endpoint), opts.dialTimeoutMs, tlsOptions, done.signal, body);
+    const status = get("/v3/maintenance/status", "{}").catch(() => undefined);
+    const doc = JSON.parse(await get("/version")) as { etcdserver?: unknown; etcdcluster?: unknown };
+    if (typeof doc.etcdserver !== "string") throw new Error("the answer has no etcdserver version");
+    let grace: NodeJS.Timeout | undefined;
+    const answer = await Promise.race([
+      status,
+      new Promise<undefined>((resolve) => {
+        grace = setTimeout(() => resolve(undefined), STATUS_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(grace);
+    return {
+      endpoint,
+      server: doc.etcdserver,
+      cluster: typeof doc.etcdcluster === "string" ? doc.etcdcluster : "not decided",
+      revision: answer === undefined ? null : revisionOf(answer),
+    };
+  };
+  const errors: string[] = endpoints.map((e) => `${e}: no answer`);
+  try {
+    return await Promise.any(
+      endpoints.map((endpoint, i) =>
+        ask(endpoint).catch((err: unknown) => {
+          errors[i] = `${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
+          throw err;
+        }),
+      ),
+    );
+  } catch {
+    return { error: endpoints.length === 0 ? "no endpoint" : errors.join("; ") };
+  } finally {
+    done.abort();
   }
-  return { error };
 }
 
 /** The revision in a status answer's header (the gateway writes int64s as strings); null when there is none. */
@@ -78,7 +104,8 @@ function revisionOf(body: string): number | null {
 const MAX_ANSWER = 64 << 10;
 
 /**
- * GET `url` (POST `body` when given); the answer's text, or an error for anything but 200.
+ * GET `url` (POST `body` when given); the answer's text, or an error for anything but 200 (or
+ * once `signal` aborts).
  * `timeoutMs` bounds the whole exchange, not each silence: an endpoint that trickles bytes
  * (or never ends its answer) fails it in time, and no answer past {@link MAX_ANSWER} is held.
  */
@@ -86,10 +113,12 @@ function httpText(
   url: URL,
   timeoutMs: number,
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean },
+  signal: AbortSignal,
   body?: string,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const options = {
+      signal,
       ...(body !== undefined && { method: "POST", headers: { "content-type": "application/json" } }),
       ...(url.protocol === "https:" ? tls : {}),
     };
