@@ -3,12 +3,15 @@
  * a whole process with its output to /dev/null, paired run by run (A B A B ...) with
  * `etcdctl get --prefix .../subnets/ -w json` of the same keys: wall time and peak RSS. Then
  * the empty-network `ipam show` beside `etcdctl get` on an empty prefix, and a one-shot
- * `podnet lease acquire` beside `etcdctl put`.
+ * `podnet lease acquire` beside `etcdctl put`. Then the views over the leases again on the
+ * other Node lines users run (PODNET_BENCH_NODES, default "24 26"; "" for none; installed by
+ * scripts/node-version.sh when missing), for their peak RSS: node's own pages differ by line.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { subnetsPrefix } from "@podnet/ipam-core";
 import { ETCDCTL_BIN } from "@podnet/test-harness/etcd";
 import { copyBundle } from "./bundle-copy.js";
@@ -61,9 +64,8 @@ export async function viewsBench(
       HOME: process.env["HOME"] ?? "",
       ETCDCTL_API: "3",
     };
-    const node = process.execPath;
     const nodeArgs = existsSync(TIME) ? [] : ["--import", hook];
-    const podnetIn = (prefix: string, ...args: string[]): string[] => [
+    const podnetOn = (node: string, prefix: string, ...args: string[]): string[] => [
       node,
       ...nodeArgs,
       copy.bin,
@@ -75,6 +77,8 @@ export async function viewsBench(
       "60s",
       ...args,
     ];
+    const podnetIn = (prefix: string, ...args: string[]): string[] =>
+      podnetOn(process.execPath, prefix, ...args);
     const podnet = (...args: string[]): string[] => podnetIn(PREFIX, ...args);
     const etcdctl = (...args: string[]): string[] => [
       ETCDCTL_BIN,
@@ -158,31 +162,18 @@ export async function viewsBench(
     const jsonName = "etcdctl get --prefix -w json";
     const summary = { ms: "<= 1.0x", rss: "<= 100 MB" };
     const listing = { ms: "<= 1.5x", rss: "<= 100 MB" };
-    await compare(`podnet ipam show, ${n} leases`, podnet("ipam", "show"), json, jsonName, summary);
     // `ipam check` exits 1 when it finds a problem; the fill should give it none.
-    await compare(`podnet ipam check, ${n} leases`, podnet("ipam", "check"), json, jsonName, summary, [1]);
-    await compare(
-      `podnet ipam show --map, ${n} leases`,
-      podnet("ipam", "show", "--map"),
-      json,
-      jsonName,
-      summary,
-    );
-    await compare(`podnet route, ${n} leases`, podnet("route"), json, jsonName, listing);
-    await compare(
-      `podnet route -o json, ${n} leases`,
-      podnet("route", "-o", "json"),
-      json,
-      jsonName,
-      listing,
-    );
-    await compare(
-      `podnet lease list -o json, ${n} leases`,
-      podnet("lease", "list", "-o", "json"),
-      json,
-      jsonName,
-      listing,
-    );
+    const views: [string, string[], { ms: string; rss: string }, number[]][] = [
+      ["ipam show", ["ipam", "show"], summary, []],
+      ["ipam check", ["ipam", "check"], summary, [1]],
+      ["ipam show --map", ["ipam", "show", "--map"], summary, []],
+      ["route", ["route"], listing, []],
+      ["route -o json", ["route", "-o", "json"], listing, []],
+      ["lease list -o json", ["lease", "list", "-o", "json"], listing, []],
+    ];
+    for (const [name, args, aim, ok] of views) {
+      await compare(`podnet ${name}, ${n} leases`, podnet(...args), json, jsonName, aim, ok);
+    }
     const emptyGet = etcdctl("get", "--prefix", subnetsPrefix("/empty/network"));
     await compare(
       "podnet ipam show, empty network",
@@ -207,9 +198,31 @@ export async function viewsBench(
       "etcdctl put",
       { ms: "<= 8x" },
     );
+    for (const major of (process.env["PODNET_BENCH_NODES"] ?? "24 26").split(/\s+/).filter(Boolean)) {
+      const found = spawnSync("bash", [nodeVersionScript, major], { encoding: "utf8" });
+      const node = found.stdout.trim();
+      if (found.status !== 0 || node === "") {
+        process.stderr.write(`  views: no Node ${major}: ${found.stderr.trim()}\n`);
+        continue;
+      }
+      const version = spawnSync(node, ["-p", "process.versions.node"], { encoding: "utf8" }).stdout.trim();
+      for (const [name, args, aim, ok] of views) {
+        await compare(
+          `podnet ${name}, ${n} leases, on Node ${version}`,
+          podnetOn(node, PREFIX, ...args),
+          json,
+          jsonName,
+          { ms: "-", rss: aim.rss },
+          ok,
+        );
+      }
+    }
     return figures;
   } finally {
     await cluster.stop();
     await copy.remove();
   }
 }
+
+/** scripts/node-version.sh: a Node binary of a major version, installed into a cache when missing. */
+const nodeVersionScript = fileURLToPath(new URL("../../../../scripts/node-version.sh", import.meta.url));
