@@ -11,6 +11,7 @@ import {
   ipv4NetContains,
   ipv4NetsOverlap,
   ipv4Size,
+  ipv4TextLength,
   ipv6Mask,
   ipv6NetsOverlap,
   maskIPv4,
@@ -47,6 +48,16 @@ describe("IPv4", () => {
   it("formats and round-trips every address", () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (ip) => parseIPv4(formatIPv4(ip)) === ip));
     expect(formatIPv4(0xc0a84003)).toBe("192.168.64.3");
+  });
+
+  it("says the length of any address's dotted quad without making it", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (ip) => ipv4TextLength(ip) === formatIPv4(ip).length,
+      ),
+    );
+    expect([0, 0xffffffff, 0x0a000164].map(ipv4TextLength)).toEqual([7, 15, 10]);
   });
 
   it("computes masks, sizes, containment and overlap", () => {

@@ -49,6 +49,12 @@ export function formatIPv4(ip: number): string {
   return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }
 
+/** The length of {@link formatIPv4}'s text, without making it (for writers padding columns). */
+export function ipv4TextLength(ip: number): number {
+  const octet = (n: number) => (n >= 100 ? 3 : n >= 10 ? 2 : 1);
+  return 3 + octet(ip >>> 24) + octet((ip >>> 16) & 255) + octet((ip >>> 8) & 255) + octet(ip & 255);
+}
+
 /** The IPv4 netmask of a prefix length, as an unsigned 32-bit integer. */
 export function ipv4Mask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;

@@ -11,7 +11,7 @@
  * are few. No part of a reply is held once read.
  */
 import type { IPv6Net } from "./address.js";
-import { formatIPv4, parseIPv4 } from "./address.js";
+import { formatIPv4, ipv4TextLength, parseIPv4 } from "./address.js";
 import { isUnicastMacAt, isVxlanLease, MAX_VNI, routingData } from "./backend-data.js";
 import { int64Text, readInt64Halves } from "./etcd/protobuf-wire.js";
 import {
@@ -969,13 +969,6 @@ class EtcdIds {
   }
 }
 
-/** A lower-case hex digit's value. */
-/** The length of an IPv4 address's dotted quad. */
-function ipv4TextLength(ip: number): number {
-  const octet = (n: number) => (n >= 100 ? 3 : n >= 10 ? 2 : 1);
-  return 3 + octet(ip >>> 24) + octet((ip >>> 16) & 255) + octet((ip >>> 8) & 255) + octet(ip & 255);
-}
-
 /** Writes `n` (0 to 255) in decimal at `to[at]`; where it ends. */
 function writeDecimal(to: Uint8Array, at: number, n: number): number {
   let o = at;
@@ -985,6 +978,7 @@ function writeDecimal(to: Uint8Array, at: number, n: number): number {
   return o;
 }
 
+/** A lower-case hex digit's value. */
 function hexDigit(c: number): number {
   return c <= 57 ? c - 48 : c - 87;
 }
@@ -1069,7 +1063,7 @@ function copyBytes(from: Uint8Array, start: number, end: number, to: Buffer, at:
 
 /**
  * The bytes (key name, then value) of the rows whose columns do not say them (see
- * {@link LeaseTableBuilder}'s `implied`), copied into 1 MiB chunks (no copy as it grows, little
+ * impliedBy), copied into 1 MiB chunks (no copy as it grows, little
  * slack); nothing for the others. A reply is never kept: its parts can go as soon as they are read.
  */
 class ByteArena {

@@ -13,6 +13,7 @@ import {
   formatIPv6,
   formatNetmask,
   hasIPv4,
+  ipv4TextLength,
   isReservation,
   isVxlanLease,
   type Lease,
@@ -488,12 +489,12 @@ function* tableRouteLines(
     const fit = (column: number, length: number) => {
       if (length > widths[column]!) widths[column] = length;
     };
-    fit(0, c.destination < 0 ? 7 : ipv4Length(c.destination));
-    fit(1, c.gateway < 0 ? 1 : ipv4Length(c.gateway));
+    fit(0, c.destination < 0 ? 7 : ipv4TextLength(c.destination));
+    fit(1, c.gateway < 0 ? 1 : ipv4TextLength(c.gateway));
     fit(2, c.mask.length);
     fit(3, c.flags.length);
     fit(4, c.dev.length);
-    fit(5, ipv4Length(c.publicIP));
+    fit(5, ipv4TextLength(c.publicIP));
     fit(6, c.mac ? 17 : 1);
     fit(7, c.ttl.length);
   }
@@ -517,10 +518,10 @@ function* tableRouteLines(
         out.room(room);
         if (c.destination < 0) out.ascii("default");
         else out.ipv4(c.destination);
-        pad(out, c.destination < 0 ? 7 : ipv4Length(c.destination), 0);
+        pad(out, c.destination < 0 ? 7 : ipv4TextLength(c.destination), 0);
         if (c.gateway < 0) out.ascii("*");
         else out.ipv4(c.gateway);
-        pad(out, c.gateway < 0 ? 1 : ipv4Length(c.gateway), 1);
+        pad(out, c.gateway < 0 ? 1 : ipv4TextLength(c.gateway), 1);
         out.ascii(c.mask);
         pad(out, c.mask.length, 2);
         out.ascii(c.flags);
@@ -529,7 +530,7 @@ function* tableRouteLines(
         out.room(room);
         pad(out, c.dev.length, 4);
         out.ipv4(c.publicIP);
-        pad(out, ipv4Length(c.publicIP), 5);
+        pad(out, ipv4TextLength(c.publicIP), 5);
         if (!c.mac) out.ascii("-");
         else {
           writeVtepMac(out, table, i);
@@ -616,12 +617,6 @@ function route4Cells(
     c.ttl = ttlText(ttlSeconds);
     return c;
   };
-}
-
-/** The length of an IPv4 address's dotted quad. */
-function ipv4Length(ip: number): number {
-  const octet = (n: number) => (n >= 100 ? 3 : n >= 10 ? 2 : 1);
-  return 3 + octet(ip >>> 24) + octet((ip >>> 16) & 255) + octet((ip >>> 8) & 255) + octet(ip & 255);
 }
 
 function* mapIter<A, B>(items: Iterable<A>, fn: (a: A) => B): Generator<B> {
