@@ -49,8 +49,6 @@ let maxVni: u64 = 0;
 // What the last scan() found; read by the caller.
 export let outRows: i32 = 0;
 export let outPos: i32 = 0;
-/** Rows of the last scan() whose bytes the caller copies: their row numbers at the copies column. */
-export let outCopies: i32 = 0;
 export let fbStart: i32 = 0;
 export let fbStop: i32 = 0;
 /** The reply header's revision; -1 until one is read (kept across scan() calls until begin()). */
@@ -345,7 +343,7 @@ function typeAt(start: usize, end: usize): i32 {
 // The columns of a scan() call, `cap` rows each, from `rows` (8-aligned); src/lease-scan.ts lays
 // them out the same way: f64 create and mod revisions, u32 ip4, publicIP, i32 vni, lease id low
 // and high halves, u16 type, u8 flags, len4, six bytes of VtepMAC, five u32 of arena offsets,
-// and a u32 list of the rows whose bytes are to be copied (outCopies of them).
+// (where asked for) the row's places.
 let cCreate: usize = 0;
 let cMod: usize = 0;
 let cIp4: usize = 0;
@@ -357,15 +355,11 @@ let cType: usize = 0;
 let cFlags: usize = 0;
 let cLen4: usize = 0;
 let cMac: usize = 0;
-let cArena: usize = 0;
-let cCopies: usize = 0;
-/** The arena chunk of a row whose bytes the caller copies (see cCopies). */
+let cPlaces: usize = 0;
+/** The first of a row's five place numbers: its bytes are the window's, to be copied from there. */
 const COPY: u32 = 0xffffffff;
-// The arena's segments (0: none): 16 bytes each, the window's start and end of a run of bytes
-// from one piece, its arena chunk, and what turns a window address into an offset in the piece.
-let segs: usize = 0;
-let seg: usize = 0;
-let segEnd: usize = 0;
+/** Whether this scan() writes each row's places: its key name's and value's offsets in the window. */
+let places: bool = false;
 
 /** Whether the KeyValue just read is in flannel's own form; if so, its row is written as row `r`. */
 function row(r: usize): bool {
@@ -410,46 +404,29 @@ function row(r: usize): bool {
     const o = vMacStart + k * 3;
     store<u8>(m + k, mac ? <u8>((hexDigit(load<u8>(o)) << 4) | hexDigit(load<u8>(o + 1))) : 0);
   }
-  if (segs != 0) {
-    // The row's bytes stay where they are, in the piece of the reply they came in: the
-    // segment holding the name and the value (a row across two pieces is the per-key path's).
+  if (places) {
+    // The row's bytes, whole in the window: the caller copies those its columns do not say.
     if (valueStart < nameStart) return false;
-    while (seg < segEnd && load<u32>(seg + 4) <= <u32>nameStart) seg += 16;
-    const a = cArena + r * 20;
-    if (seg >= segEnd || load<u32>(seg) > <u32>nameStart || load<u32>(seg + 4) < <u32>valueEnd) {
-      // Across two pieces: the caller copies its bytes from the window, where they are whole.
-      store<u32>(a, COPY);
-      store<u32>(a + 4, <u32>nameStart);
-      store<u32>(a + 8, <u32>keyEnd);
-      store<u32>(a + 12, <u32>valueStart);
-      store<u32>(a + 16, <u32>valueEnd);
-      store<u32>(cCopies + (<usize>outCopies << 2), <u32>r);
-      outCopies++;
-      return true;
-    }
-    const chunk = load<u32>(seg + 8);
-    const delta = load<i32>(seg + 12);
-    store<u32>(a, chunk);
-    store<u32>(a + 4, <u32>(<i32>nameStart + delta));
-    store<u32>(a + 8, <u32>(<i32>keyEnd + delta));
-    store<u32>(a + 12, <u32>(<i32>valueStart + delta));
-    store<u32>(a + 16, <u32>(<i32>valueEnd + delta));
+    const a = cPlaces + r * 20;
+    store<u32>(a, COPY);
+    store<u32>(a + 4, <u32>nameStart);
+    store<u32>(a + 8, <u32>keyEnd);
+    store<u32>(a + 12, <u32>valueStart);
+    store<u32>(a + 16, <u32>valueEnd);
   }
   return true;
 }
 
 /**
- * Walks the RangeResponse fields at [pos, end) into `cap` rows of columns at `rows` (and the
- * rows' places in the arena by the `segCount` segments at `segAt`, unless it is 0). `last`:
+ * Walks the RangeResponse fields at [pos, end) into `cap` rows of columns at `rows` (and, with
+ * `withPlaces`, each row's key name's and value's offsets in the window). `last`:
  * whether the reply ends at `end` (else it is a window of it). Returns DONE at the end,
  * FALLBACK with a KeyValue at [fbStart, fbStop) that is not in flannel's form (go on from
  * fbStop), BAIL at outPos (protobuf for the JavaScript reader from there on), FULL (go on from
  * outPos with fresh columns) or NEED_MORE (the field at outPos goes on past the window).
  */
-export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize, segCount: i32, last: bool): i32 {
-  segs = segAt;
-  seg = segAt;
-  segEnd = segAt + (<usize>segCount << 4);
+export function scan(pos: usize, end: usize, rows: usize, cap: i32, withPlaces: bool, last: bool): i32 {
+  places = withPlaces;
   const c = <usize>cap;
   cCreate = rows;
   cMod = cCreate + (c << 3);
@@ -462,10 +439,8 @@ export function scan(pos: usize, end: usize, rows: usize, cap: i32, segAt: usize
   cFlags = cType + (c << 1);
   cLen4 = cFlags + c;
   cMac = cLen4 + c;
-  cArena = cMac + c * 6;
-  cCopies = cArena + c * 20;
+  cPlaces = cMac + c * 6;
   outRows = 0;
-  outCopies = 0;
   lastKeyAt = -1;
   p = pos;
   lim = end;

@@ -36,18 +36,9 @@ interface ScanExports {
   init(dir: number, len: number, vniMax: number): void;
   begin(): void;
   radixOrder(ip4: number, len4: number, n: number, a: number, b: number, counts: number): number;
-  scan(
-    pos: number,
-    end: number,
-    rows: number,
-    cap: number,
-    segAt: number,
-    segCount: number,
-    last: boolean,
-  ): number;
+  scan(pos: number, end: number, rows: number, cap: number, withPlaces: boolean, last: boolean): number;
   readonly outRows: WasmGlobal;
   readonly outPos: WasmGlobal;
-  readonly outCopies: WasmGlobal;
   readonly fbStart: WasmGlobal;
   readonly fbStop: WasmGlobal;
   readonly outRevision: WasmGlobal;
@@ -80,7 +71,7 @@ const NEED_MORE = 4;
 const WINDOW = 1 << 18;
 
 /** Bytes of columns a row takes (see assembly/lease-scan.ts's layout). */
-const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 20 + 4;
+const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 20;
 /** The longest lease directory the module takes (a longer one is read by the per-key path). */
 const MAX_DIR = 4096;
 /** No KeyValue in flannel's form is shorter (a name of 9 bytes and a value of 40, with framing). */
@@ -238,11 +229,9 @@ class ScanFeed {
     private readonly sink: ScanSink,
     private readonly room: (bytes: number) => void,
   ) {
-    // One segment that holds no row: the module gives every row's place in the window.
-    this.inAt = dataAt + 16;
+    this.inAt = dataAt;
     this.bytes = new Uint8Array(0);
     this.cols = this.layout();
-    new Int32Array(x.memory.buffer, dataAt, 4).fill(0);
     this.filled = this.inAt;
     x.begin();
   }
@@ -292,11 +281,10 @@ class ScanFeed {
   private run(last: boolean): void {
     const x = this.x;
     const inAt = this.inAt;
-    const segs = this.places ? inAt - 16 : 0;
     let pos = inAt;
     let status: number;
     for (;;) {
-      status = x.scan(pos, this.filled, this.rowsAt, this.cap, segs, this.places ? 1 : 0, last);
+      status = x.scan(pos, this.filled, this.rowsAt, this.cap, this.places, last);
       const n = x.outRows.value;
       // Every key read into a row; a KeyValue handed back is counted below.
       this.count += n;
@@ -351,7 +339,6 @@ function columnsAt(mem: ArrayBuffer, at: number, cap: number): Omit<ScanColumns,
   const len4 = new Uint8Array(mem, take(1), cap);
   const mac = new Uint8Array(mem, take(6), 6 * cap);
   const places = new Uint32Array(mem, take(20), 5 * cap);
-  take(4); // the module's list of rows to copy: every row (no segment holds one, see ScanFeed)
   const window = Buffer.from(mem);
   return {
     createRevision,
