@@ -342,8 +342,8 @@ function typeAt(start: usize, end: usize): i32 {
 
 // The columns of a scan() call, `cap` rows each, from `rows` (8-aligned); src/lease-scan.ts lays
 // them out the same way: f64 create and mod revisions, u32 ip4, publicIP, i32 vni, lease id low
-// and high halves, u16 type, u8 flags, len4, six bytes of VtepMAC, five u32 of arena offsets,
-// (where asked for) the row's places.
+// and high halves, u16 type, u8 flags, len4, six bytes of VtepMAC, and (where asked for) four
+// u32 of the row's places.
 let cCreate: usize = 0;
 let cMod: usize = 0;
 let cIp4: usize = 0;
@@ -356,8 +356,6 @@ let cFlags: usize = 0;
 let cLen4: usize = 0;
 let cMac: usize = 0;
 let cPlaces: usize = 0;
-/** The first of a row's five place numbers: its bytes are the window's, to be copied from there. */
-const COPY: u32 = 0xffffffff;
 /** Whether this scan() writes each row's places: its key name's and value's offsets in the window. */
 let places: bool = false;
 
@@ -407,12 +405,11 @@ function row(r: usize): bool {
   if (places) {
     // The row's bytes, whole in the window: the caller copies those its columns do not say.
     if (valueStart < nameStart) return false;
-    const a = cPlaces + r * 20;
-    store<u32>(a, COPY);
-    store<u32>(a + 4, <u32>nameStart);
-    store<u32>(a + 8, <u32>keyEnd);
-    store<u32>(a + 12, <u32>valueStart);
-    store<u32>(a + 16, <u32>valueEnd);
+    const a = cPlaces + (r << 4);
+    store<u32>(a, <u32>nameStart);
+    store<u32>(a + 4, <u32>keyEnd);
+    store<u32>(a + 8, <u32>valueStart);
+    store<u32>(a + 12, <u32>valueEnd);
   }
   return true;
 }

@@ -71,7 +71,7 @@ const NEED_MORE = 4;
 const WINDOW = 1 << 18;
 
 /** Bytes of columns a row takes (see assembly/lease-scan.ts's layout). */
-const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 20;
+const ROW_BYTES = 8 + 8 + 4 * 5 + 2 + 1 + 1 + 6 + 16;
 /** The longest lease directory the module takes (a longer one is read by the per-key path). */
 const MAX_DIR = 4096;
 /** No KeyValue in flannel's form is shorter (a name of 9 bytes and a value of 40, with framing). */
@@ -94,8 +94,8 @@ export interface ScanColumns {
   /** Six bytes a row: the VtepMAC where the flags say HAS_MAC, else zero. */
   readonly mac: Uint8Array;
   /**
-   * Five numbers a row, where the reader was made to give rows' bytes: a marker, then the key
-   * name's and the value's start and end in `window`, to be copied from there during the call.
+   * Four numbers a row, where the reader was made to give rows' bytes: the key name's and the
+   * value's start and end in `window`, to be copied from there during the call.
    */
   readonly places: Uint32Array;
   /** The module's memory, which `places` point into. */
@@ -338,7 +338,7 @@ function columnsAt(mem: ArrayBuffer, at: number, cap: number): Omit<ScanColumns,
   const flags = new Uint8Array(mem, take(1), cap);
   const len4 = new Uint8Array(mem, take(1), cap);
   const mac = new Uint8Array(mem, take(6), 6 * cap);
-  const places = new Uint32Array(mem, take(20), 5 * cap);
+  const places = new Uint32Array(mem, take(16), 4 * cap);
   const window = Buffer.from(mem);
   return {
     createRevision,

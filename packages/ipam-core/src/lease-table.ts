@@ -1145,15 +1145,15 @@ class ByteArena {
 
   /**
    * The bulk reader's `n` rows (see lease-scan.ts): each row's bytes copied from `window` at
-   * the offsets `places` gives (five numbers a row), unless its `flags` say its columns imply them.
+   * the offsets `places` gives (four numbers a row), unless its `flags` say its columns imply them.
    */
   appendRows(places: Uint32Array, flags: Uint8Array, n: number, window: Uint8Array): void {
     this.room(n);
     for (let k = 0; k < n; k++) {
-      const o = 5 * k;
+      const o = 4 * k;
       const r = this.rows++;
       if (impliedBy(flags[k]!)) this.at[5 * r] = IMPLIED;
-      else this.copyInto(r, window, places[o + 1]!, places[o + 2]!, places[o + 3]!, places[o + 4]!);
+      else this.copyInto(r, window, places[o]!, places[o + 1]!, places[o + 2]!, places[o + 3]!);
     }
   }
 
