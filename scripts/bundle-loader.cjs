@@ -27,17 +27,71 @@ const {
   statSync,
   writeFileSync,
 } = require("node:fs");
-const { createRequire } = require("node:module");
+const { createRequire, isBuiltin } = require("node:module");
 const { basename, dirname, isAbsolute, join, resolve } = require("node:path");
 const { pathToFileURL } = require("node:url");
-const { cachedDataVersionTag } = require("node:v8");
+const { cachedDataVersionTag, setFlagsFromString } = require("node:v8");
 const { Script } = require("node:vm");
+
+/**
+ * The young generation kept at its initial size (1 MB semi-spaces) for every command, on Node
+ * 22 to 26. Loading podnet's modules alone makes V8 double the semi-spaces twice (8 MB
+ * committed and touched, until a memory reducer long after a command has ended); on Node 24
+ * and 26 that was what put the listing views at 65,000 leases over 100 MB (99-103 MB peak,
+ * 93-96 MB with this). Node 20 is left as it is: its views peak under 82 MB, and the flag
+ * cost its summary views ~7%. V8 reads the factor at each growth, so setting it here works;
+ * it must come before any chunk is compiled, as V8's flags are part of every cached code's
+ * key (see startTag).
+ *
+ * Node's own modules are compiled from code cached in its binary, which V8 takes only under
+ * the flags it was made with: under the factor, node:http2 and the ~60 modules it brings
+ * were compiled afresh (15-40 ms of CPU a command). So node:http2, which every command's
+ * modules import (the etcd transport), is required first, under node's flags: from an empty
+ * heap it grows the young generation once, to 2 MB, where it then stays; later, amid the
+ * program's modules, it grew it to 4 MB. Any other module of node's own is required with
+ * the flags put back for the while (see outsideRequire).
+ *
+ * A semi-space size the user gave node (command line or NODE_OPTIONS) is theirs. The flag is
+ * known to every V8 of those lines; a later line is left alone (V8 prints an unknown flag to
+ * stderr instead of throwing). What was set is left at Symbol.for("podnet.launcherFlags") on
+ * globalThis, so that the agent's own heap sizing (packages/cli/src/agent-heap.ts) neither
+ * sets it again nor puts it back.
+ */
+const GROWTH_FACTOR = "--semi-space-growth-factor=1";
+/** The factor at V8's default (the same on every V8 of Node 22-26). */
+const GROWTH_DEFAULT = "--semi-space-growth-factor=2";
+const launcherFlags = (() => {
+  const major = Number(process.versions.node.split(".")[0]);
+  const given = `${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`.replaceAll("_", "-");
+  if (major < 22 || major > 26) return [];
+  const sized = /(^|\s)--(no-)?(semi-space-growth-factor|max-semi-space-size|min-semi-space-size)(=|\s|$)/;
+  if (sized.test(given)) return [];
+  require("node:http2");
+  setFlagsFromString(GROWTH_FACTOR);
+  return [GROWTH_FACTOR];
+})();
+globalThis[Symbol.for("podnet.launcherFlags")] = launcherFlags;
 
 /** This build's identity (a hash of its chunks), written in by scripts/bundle.mjs. */
 const BUILD = "__PODNET_BUILD__";
 /** How many other builds' caches are kept beside this one's. */
 const KEPT_BUILDS = 3;
 const nodeRequire = createRequire(__filename);
+
+/**
+ * A module from outside the bundle: one of node's own is required with V8's flags as node
+ * started them, for the while (see launcherFlags); a dependency's has no code in node's
+ * binary, and is required as it is.
+ */
+function outsideRequire(id) {
+  if (launcherFlags.length === 0 || !isBuiltin(id)) return nodeRequire(id);
+  setFlagsFromString(GROWTH_DEFAULT);
+  try {
+    return nodeRequire(id);
+  } finally {
+    setFlagsFromString(GROWTH_FACTOR);
+  }
+}
 const chunks = new Map();
 const cacheDir = compileCacheDir();
 /** Chunks compiled without a usable cache: their code is written to the cache at exit. */
@@ -123,7 +177,7 @@ function load(file) {
   }
   const run = script.runInThisContext();
   const chunkRequire = (id) =>
-    id.startsWith("./") || id.startsWith("../") ? load(resolve(dir, id)) : nodeRequire(id);
+    id.startsWith("./") || id.startsWith("../") ? load(resolve(dir, id)) : outsideRequire(id);
   run.call(module.exports, module.exports, chunkRequire, module, file, dir, pathToFileURL(file).href);
   return module.exports;
 }

@@ -20,7 +20,8 @@ reports=(".tmp/vitest.json")
 labels=("Node $(node -p process.versions.node): all tests")
 
 # The other supported Node lines: the unit tests and the real-etcd integration tests of the
-# libraries (not the CLI end-to-end or network-namespace tests), one vitest run per version.
+# libraries (not the CLI end-to-end or network-namespace tests), and the bundle loader's
+# heap flags, which differ by line; one vitest run per version.
 # Skipped when a file filter was passed, so `npm test -- path` stays quick.
 if [ "$#" -eq 0 ] && [ "${PODNET_TEST_OTHER_NODES-24 26}" != "" ]; then
   for major in ${PODNET_TEST_OTHER_NODES-24 26}; do
@@ -29,7 +30,7 @@ if [ "$#" -eq 0 ] && [ "${PODNET_TEST_OTHER_NODES-24 26}" != "" ]; then
       --outputFile=".tmp/vitest-node$major.json" \
       packages/ test/registry.test.ts test/registry-reliability.test.ts test/lease-watch.test.ts \
       test/etcd-store.test.ts test/connection-security.test.ts test/harness-etcd.test.ts \
-      test/front-door.test.ts || status=$?
+      test/front-door.test.ts test/bundle-heap.test.ts || status=$?
     reports+=(".tmp/vitest-node$major.json")
     labels+=("Node $("$bin" -p process.versions.node): unit and integration tests")
   done

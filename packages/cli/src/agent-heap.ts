@@ -11,7 +11,9 @@
  *   8 MB committed, until the memory reducer shrinks them ~8 s later), which a flag set in the
  *   agent's action was too late for. So agent-heap-start.ts sets it as the program starts,
  *   before commander and the agent load. (On node's command line the factor would not do:
- *   V8 raises a start-up value below 2 to 2; only --max-semi-space-size would.)
+ *   V8 raises a start-up value below 2 to 2; only --max-semi-space-size would.) On Node 22 to
+ *   26 the bundle's loader has set it already, for every command (scripts/bundle-loader.cjs):
+ *   it is then left as it is, neither set again nor put back.
  * - A burst of thousands of lease events promotes short-lived objects to the old generation,
  *   and V8 by default lets it grow to up to 4x its live size after a full GC (~50 MB of
  *   garbage at 10,000 peers) before the next. A growing factor of 1.2 bounds that slack; it is
@@ -35,6 +37,15 @@ const childProcess = (): typeof import("node:child_process") =>
 
 const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
 
+/**
+ * The flags the bundle's loader set as the program started (scripts/bundle-loader.cjs): the
+ * young generation's sizing on Node 22-26, which the agent wants too and must not put back.
+ */
+function launcherFlags(): string[] {
+  const set = (globalThis as Record<symbol, unknown>)[Symbol.for("podnet.launcherFlags")];
+  return Array.isArray(set) ? set.filter((f): f is string => typeof f === "string") : [];
+}
+
 /** Each flag as it was before {@link keepAgentHeapSmall} set it (`--name=value`), for {@link restoreHeapDefaults}. */
 let previous: string[] | undefined;
 
@@ -46,7 +57,11 @@ let previous: string[] | undefined;
 export function keepAgentHeapSmall(): void {
   if (previous !== undefined) return;
   previous = [];
-  const flags = flagsNotGiven(FLAGS, [...process.execArgv, process.env["NODE_OPTIONS"] ?? ""]);
+  const flags = flagsNotGiven(FLAGS, [
+    ...process.execArgv,
+    process.env["NODE_OPTIONS"] ?? "",
+    ...launcherFlags(),
+  ]);
   if (flags.length === 0) return;
   let known: string;
   try {
