@@ -60,6 +60,25 @@ function heldInAFreshProcess(): boolean {
   return false;
 }
 
+describe("the agent's heap sizing put back", () => {
+  it("leaves V8's flags as they were, so the command's code caches still fit", () => {
+    // In a fresh process: V8's code-cache tag hashes every flag off its default, the ones V8
+    // changed itself too (--max-opt=1 implies --no-turbofan on Node 20).
+    const heap = new URL("../dist/agent-heap.js", import.meta.url).href;
+    const script = `
+      const v8 = await import("node:v8");
+      const { keepAgentHeapSmall, restoreHeapDefaults } = await import(${JSON.stringify(heap)});
+      const before = v8.cachedDataVersionTag();
+      keepAgentHeapSmall();
+      const set = v8.cachedDataVersionTag();
+      restoreHeapDefaults();
+      console.log(JSON.stringify({ changed: set !== before, back: v8.cachedDataVersionTag() === before }));
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    expect(JSON.parse(out)).toEqual({ changed: true, back: true });
+  });
+});
+
 describe("the agent's heap sizing after the bundle's loader", () => {
   it("neither sets again nor puts back the young generation's sizing the loader set", () => {
     // As scripts/bundle-loader.cjs does on Node 22-26, in a fresh process: the factor set (and

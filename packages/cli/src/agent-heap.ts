@@ -38,6 +38,22 @@ const childProcess = (): typeof import("node:child_process") =>
 const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
 
 /**
+ * Flags V8 changes itself when one of FLAGS is set, and does not change back when it is put
+ * back: on Node 20, `--max-opt=1` implies `--no-turbofan`. Each is put back to its default too,
+ * or V8's flags (part of every cached code's key) would stay changed for the rest of the
+ * command, whose modules' code caches would then be refused.
+ */
+const IMPLIED: Readonly<Record<string, readonly string[]>> = { "--max-opt": ["--turbofan"] };
+
+/** `name`'s default in `node --v8-options`' text (`--name=value`, or `--name` / `--no-name` for a switch). */
+function defaultIn(known: string, name: string): string | undefined {
+  const at = known.indexOf(`\n  ${name} `);
+  if (at < 0) return undefined;
+  const bare = name.slice(2);
+  return new RegExp(`default: (--(?:no-)?${bare}(?:=\\S+)?)(?:\\s|$)`).exec(known.slice(at))?.[1];
+}
+
+/**
  * The flags the bundle's loader set as the program started (scripts/bundle-loader.cjs): the
  * young generation's sizing on Node 22-26, which the agent wants too and must not put back.
  */
@@ -73,14 +89,18 @@ export function keepAgentHeapSmall(): void {
   }
   for (const flag of flags) {
     const name = flag.slice(0, flag.indexOf("="));
-    const at = known.indexOf(`${name} `);
-    if (at < 0) continue;
-    const was = new RegExp(`default: (${name}=\\S+)`).exec(known.slice(at))?.[1];
+    if (!known.includes(`\n  ${name} `)) continue;
+    const was = defaultIn(known, name);
     try {
       setFlagsFromString(flag);
       if (was !== undefined) previous.push(was);
     } catch {
       // An engine that refuses it: the default sizing.
+      continue;
+    }
+    for (const implied of IMPLIED[name] ?? []) {
+      const wasImplied = defaultIn(known, implied);
+      if (wasImplied !== undefined) previous.push(wasImplied);
     }
   }
 }
