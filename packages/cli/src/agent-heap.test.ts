@@ -1,7 +1,14 @@
 import { execFileSync } from "node:child_process";
 import { getHeapSpaceStatistics } from "node:v8";
 import { describe, expect, it } from "vitest";
-import { flagsNotGiven, keepAgentHeapSmall, restoreHeapDefaults } from "./agent-heap.js";
+import {
+  defaultIn,
+  flagsNotGiven,
+  HEAP_FLAG_NAMES,
+  keepAgentHeapSmall,
+  knownDefaults,
+  restoreHeapDefaults,
+} from "./agent-heap.js";
 
 // This file's test process (vitest's forks pool) is its own: the flags set here reach no other file.
 
@@ -59,6 +66,18 @@ function heldInAFreshProcess(): boolean {
   }
   return false;
 }
+
+describe("the agent's heap flags' defaults", () => {
+  it("are, on this Node line, what node --v8-options says", () => {
+    const text = execFileSync(process.execPath, ["--v8-options"], { encoding: "utf8" });
+    const table = knownDefaults(Number(process.versions.node.split(".")[0]));
+    expect(table).toBeDefined();
+    for (const name of HEAP_FLAG_NAMES) expect(table?.get(name), name).toBe(defaultIn(text, name));
+    expect(defaultIn(text, "--max-opt")).toBe("--max-opt=999");
+    expect(defaultIn(text, "--no-such-flag")).toBeUndefined();
+    expect(knownDefaults(28)).toBeUndefined();
+  });
+});
 
 describe("the agent's heap sizing put back", () => {
   it("leaves V8's flags as they were, so the command's code caches still fit", () => {

@@ -29,7 +29,7 @@
  *   read at each tiering decision, so setting it at run time works.
  */
 import { createRequire } from "node:module";
-import { setFlagsFromString } from "node:v8";
+import { cachedDataVersionTag, setFlagsFromString } from "node:v8";
 
 /** child_process, loaded only when the flags are looked up: every command imports this file, few need it. */
 const childProcess = (): typeof import("node:child_process") =>
@@ -38,15 +38,75 @@ const childProcess = (): typeof import("node:child_process") =>
 const FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=20", "--max-opt=1"];
 
 /**
- * Flags V8 changes itself when one of FLAGS is set, and does not change back when it is put
- * back: on Node 20, `--max-opt=1` implies `--no-turbofan`. Each is put back to its default too,
- * or V8's flags (part of every cached code's key) would stay changed for the rest of the
- * command, whose modules' code caches would then be refused.
+ * Switches V8 changes itself when one of FLAGS is set, and does not change back when it is put
+ * back: `--max-opt=1` turns off `--turbofan` on Node 20 and `--osr-from-maglev` on Node 22.
+ * Each is put back as it was too, or V8's flags (part of every cached code's key) would stay
+ * changed for the rest of the command, whose modules' code caches would then be refused. As
+ * it was, not to `--v8-options`' default: V8's own implications at start-up may have set it
+ * otherwise (`--osr-from-maglev` is on at start on Node 24, its listed default off).
  */
-const IMPLIED: Readonly<Record<string, readonly string[]>> = { "--max-opt": ["--turbofan"] };
+const IMPLIED: Readonly<Record<string, readonly string[]>> = {
+  "--max-opt": ["--turbofan", "--osr-from-maglev"],
+};
+
+/** Every flag name whose default is looked up: FLAGS' and IMPLIED's. */
+export const HEAP_FLAG_NAMES: readonly string[] = [
+  ...FLAGS.map((f) => f.slice(0, f.indexOf("="))),
+  ...Object.values(IMPLIED).flat(),
+];
+
+/**
+ * The defaults of {@link HEAP_FLAG_NAMES} on Node `major`, for the lines podnet supports (20 to
+ * 26, from `node --v8-options` of 20.20, 22.23, 24.22 and 26.12; agent-heap.test.ts holds the
+ * line it runs on to it), so that no process is spawned to look them up; undefined for another
+ * line. A name a line's V8 does not have is absent.
+ */
+export function knownDefaults(major: number): ReadonlyMap<string, string> | undefined {
+  if (major < 20 || major > 26) return undefined;
+  const all = new Map([
+    ["--semi-space-growth-factor", "--semi-space-growth-factor=2"],
+    ["--heap-growing-percent", "--heap-growing-percent=0"],
+    ["--max-opt", "--max-opt=999"],
+    ["--turbofan", "--turbofan"],
+  ]);
+  if (major >= 22) all.set("--osr-from-maglev", major === 22 ? "--osr-from-maglev" : "--no-osr-from-maglev");
+  return all;
+}
+
+/**
+ * A lookup of each flag's default as `--name=value` (`--name` or `--no-name` for a switch),
+ * undefined for a flag this V8 does not have; undefined when they cannot be looked up.
+ */
+function flagDefaults(): ((name: string) => string | undefined) | undefined {
+  const known = knownDefaults(Number(process.versions.node.split(".")[0]));
+  if (known !== undefined) return (name) => known.get(name);
+  let text: string;
+  try {
+    text =
+      childProcess().spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 5000 })
+        .stdout ?? "";
+  } catch {
+    return undefined;
+  }
+  return (name) => defaultIn(text, name);
+}
+
+/**
+ * A switch's value now, `--name` or `--no-name`, told by V8's code-cache tag, which hashes
+ * every flag off its default: setting the value it has leaves the tag as it was. (V8 has no
+ * reading of a flag from JavaScript.)
+ */
+function switchNow(name: string): string {
+  const tag = cachedDataVersionTag();
+  setFlagsFromString(name);
+  if (cachedDataVersionTag() === tag) return name;
+  const off = `--no-${name.slice(2)}`;
+  setFlagsFromString(off);
+  return off;
+}
 
 /** `name`'s default in `node --v8-options`' text (`--name=value`, or `--name` / `--no-name` for a switch). */
-function defaultIn(known: string, name: string): string | undefined {
+export function defaultIn(known: string, name: string): string | undefined {
   const at = known.indexOf(`\n  ${name} `);
   if (at < 0) return undefined;
   const bare = name.slice(2);
@@ -67,8 +127,9 @@ let previous: string[] | undefined;
 
 /**
  * Sets the flags this V8 knows; a second call does nothing. Node 20 prints an unknown flag to
- * stderr instead of throwing, so each is first looked up in `node --v8-options` (one short
- * process, at agent start only), which also gives its default for {@link restoreHeapDefaults}.
+ * stderr instead of throwing, so each is first looked up: in {@link knownDefaults} on Node 20
+ * to 26, else in `node --v8-options` (one short process, at agent start only), which also
+ * gives its default for {@link restoreHeapDefaults}.
  */
 export function keepAgentHeapSmall(): void {
   if (previous !== undefined) return;
@@ -79,28 +140,19 @@ export function keepAgentHeapSmall(): void {
     ...launcherFlags(),
   ]);
   if (flags.length === 0) return;
-  let known: string;
-  try {
-    known =
-      childProcess().spawnSync(process.execPath, ["--v8-options"], { encoding: "utf8", timeout: 5000 })
-        .stdout ?? "";
-  } catch {
-    return;
-  }
+  const defaults = flagDefaults();
+  if (defaults === undefined) return;
   for (const flag of flags) {
     const name = flag.slice(0, flag.indexOf("="));
-    if (!known.includes(`\n  ${name} `)) continue;
-    const was = defaultIn(known, name);
+    // Unknown to this V8 (Node 20 would print it to stderr instead of throwing): not set.
+    const was = defaults(name);
+    if (was === undefined) continue;
+    const implied = (IMPLIED[name] ?? []).filter((n) => defaults(n) !== undefined).map(switchNow);
     try {
       setFlagsFromString(flag);
-      if (was !== undefined) previous.push(was);
+      previous.push(was, ...implied);
     } catch {
       // An engine that refuses it: the default sizing.
-      continue;
-    }
-    for (const implied of IMPLIED[name] ?? []) {
-      const wasImplied = defaultIn(known, implied);
-      if (wasImplied !== undefined) previous.push(wasImplied);
     }
   }
 }
