@@ -47,8 +47,9 @@ const { Script } = require("node:vm");
  * the flags it was made with: under the factor, node:http2 and the ~60 modules it brings
  * were compiled afresh (15-40 ms of CPU a command). So node:http2, which every command's
  * modules import (the etcd transport), is required first, under node's flags: from an empty
- * heap it grows the young generation once, to 2 MB, where it then stays; later, amid the
- * program's modules, it grew it to 4 MB. Any other module of node's own is required with
+ * heap it grows the young generation once, to 2 MB, where it then stays (on Node 26 V8
+ * sometimes grows it to 4 MB by rules of its own); later, amid the program's modules, it grew
+ * it to 4 MB. Any other module of node's own is required with
  * the flags put back for the while (see outsideRequire).
  *
  * A semi-space size the user gave node (command line or NODE_OPTIONS) is theirs. The flag is

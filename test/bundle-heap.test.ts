@@ -130,8 +130,10 @@ describe("the bundle's young generation", () => {
     for (const [name, tag] of run.builtins) expect(tag, name).toBe(plain);
     expect(run.tag).toBe(SETS_IT ? tagOf([], [FLAG]) : plain);
     // node:http2 loaded first grows it once, to 2 MB (measured: 4 MB when it loaded amid the
-    // program's modules, 4-8 MB without the flag).
-    if (SETS_IT) expect(run.newSpace).toBeLessThanOrEqual(2 << 20);
+    // program's modules, 4-8 MB without the flag). V8 14 (Node 26) sometimes grows it by rules
+    // of its own whatever the factor (4 MB in about a third of runs with the compile cache, and
+    // now and then under load without it): there the flags alone are held, above.
+    if (SETS_IT && major < 26) expect(run.newSpace).toBeLessThanOrEqual(2 << 20);
   });
 
   it("keeps the compile cache usable: a second run reads every chunk back and rewrites none", async () => {

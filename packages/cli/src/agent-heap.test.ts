@@ -122,8 +122,11 @@ describe("the agent's heap sizing after the bundle's loader", () => {
       return Number(out.trim());
     };
     // Measured: 1 MB more when told (a step V8 takes whatever the factor), 17-31 MB more when
-    // the agent's sizing put V8's default factor back over the loader's.
-    expect(grown(true)).toBeLessThan(4 << 20);
+    // the agent's sizing put V8's default factor back over the loader's. V8 14 (Node 26) now
+    // and then grows it by rules of its own (see the first test): one of three fresh runs must
+    // hold, where a factor put back would fail all three.
+    const held = [0, 1, 2].some(() => grown(true) < 4 << 20);
+    expect(held).toBe(true);
     expect(grown(false)).toBeGreaterThan(8 << 20);
   });
 });
